@@ -1,0 +1,265 @@
+//! Length-prefixed framing: a 4-byte big-endian length, then that many bytes
+//! of bincode.
+//!
+//! A length above [`MAX_FRAME_LEN`] is refused before anything is allocated,
+//! and bincode is given the same limit, so a lying length prefix inside a
+//! message (a `Vec` claiming 2^60 elements) cannot allocate either.
+
+use std::io::{Read, Write};
+use std::marker::PhantomData;
+
+use bincode::Options;
+use serde::{de::DeserializeOwned, Serialize};
+
+/// The largest frame either side accepts: a 1 MiB read plus headroom.
+pub const MAX_FRAME_LEN: usize = 4 << 20;
+
+const LEN_BYTES: usize = 4;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    #[error("frame of {0} bytes exceeds the {MAX_FRAME_LEN}-byte limit")]
+    TooLarge(usize),
+    #[error("malformed frame: {0}")]
+    Malformed(String),
+    #[error("connection closed")]
+    Closed,
+    #[error("connection I/O failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+fn options() -> impl Options {
+    bincode::DefaultOptions::new().with_limit(MAX_FRAME_LEN as u64)
+}
+
+/// Encodes one message as a complete frame.
+pub fn encode_frame<T: Serialize>(msg: &T) -> Result<Vec<u8>, CodecError> {
+    let mut frame = vec![0; LEN_BYTES];
+    options()
+        .serialize_into(&mut frame, msg)
+        .map_err(|e| CodecError::Malformed(e.to_string()))?;
+    let len = frame.len() - LEN_BYTES;
+    if len > MAX_FRAME_LEN {
+        return Err(CodecError::TooLarge(len));
+    }
+    frame[..LEN_BYTES].copy_from_slice(&(len as u32).to_be_bytes());
+    Ok(frame)
+}
+
+/// Decodes the first frame of `buf`.
+///
+/// `Ok(None)` means the frame is not complete yet (read more bytes);
+/// `Ok(Some((msg, used)))` gives the message and how many bytes it took;
+/// an error means the stream is broken and must be closed.
+pub fn decode_frame<T: DeserializeOwned>(buf: &[u8]) -> Result<Option<(T, usize)>, CodecError> {
+    let Some(len) = frame_len(buf)? else {
+        return Ok(None);
+    };
+    let end = LEN_BYTES + len;
+    if buf.len() < end {
+        return Ok(None);
+    }
+    let msg = decode_body(&buf[LEN_BYTES..end])?;
+    Ok(Some((msg, end)))
+}
+
+/// Reads one frame from a blocking stream.
+pub fn read_frame<T: DeserializeOwned, R: Read>(reader: &mut R) -> Result<T, CodecError> {
+    let mut header = [0u8; LEN_BYTES];
+    if let Err(e) = reader.read_exact(&mut header) {
+        return Err(match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => CodecError::Closed,
+            _ => CodecError::Io(e),
+        });
+    }
+    let len = checked_len(header)?;
+    let mut body = vec![0; len];
+    reader.read_exact(&mut body)?;
+    decode_body(&body)
+}
+
+/// Writes one frame to a blocking stream.
+pub fn write_frame<T: Serialize, W: Write>(writer: &mut W, msg: &T) -> Result<(), CodecError> {
+    writer.write_all(&encode_frame(msg)?)?;
+    Ok(())
+}
+
+fn frame_len(buf: &[u8]) -> Result<Option<usize>, CodecError> {
+    match buf.get(..LEN_BYTES) {
+        Some(header) => {
+            let mut bytes = [0u8; LEN_BYTES];
+            bytes.copy_from_slice(header);
+            checked_len(bytes).map(Some)
+        }
+        None => Ok(None),
+    }
+}
+
+fn checked_len(header: [u8; LEN_BYTES]) -> Result<usize, CodecError> {
+    let len = u32::from_be_bytes(header) as usize;
+    if len > MAX_FRAME_LEN {
+        Err(CodecError::TooLarge(len))
+    } else {
+        Ok(len)
+    }
+}
+
+fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, CodecError> {
+    options()
+        .deserialize(body)
+        .map_err(|e| CodecError::Malformed(e.to_string()))
+}
+
+/// A tokio codec that writes `Out` and reads `In`; see the aliases for the
+/// four ends of the two hops.
+pub struct FrameCodec<Out, In>(PhantomData<fn(Out) -> In>);
+
+impl<Out, In> Default for FrameCodec<Out, In> {
+    fn default() -> Self {
+        Self(PhantomData)
+    }
+}
+
+/// The agent's end of the intproxy <-> agent hop.
+pub type AgentCodec = FrameCodec<crate::AgentMessage, crate::ClientMessage>;
+/// The intproxy's end of the intproxy <-> agent hop.
+pub type ClientCodec = FrameCodec<crate::ClientMessage, crate::AgentMessage>;
+/// The intproxy's end of the layer <-> intproxy hop.
+pub type ProxyCodec = FrameCodec<crate::ProxyMessage, crate::LayerMessage>;
+
+#[cfg(feature = "tokio")]
+mod tokio_impl {
+    use super::*;
+    use bytes::{Buf, BytesMut};
+
+    impl<Out: Serialize, In: DeserializeOwned> tokio_util::codec::Decoder for FrameCodec<Out, In> {
+        type Item = In;
+        type Error = CodecError;
+
+        fn decode(&mut self, src: &mut BytesMut) -> Result<Option<In>, CodecError> {
+            match decode_frame(src)? {
+                Some((msg, used)) => {
+                    src.advance(used);
+                    Ok(Some(msg))
+                }
+                None => {
+                    if let Some(len) = frame_len(src)? {
+                        src.reserve(LEN_BYTES + len - src.len());
+                    }
+                    Ok(None)
+                }
+            }
+        }
+    }
+
+    impl<Out: Serialize, In: DeserializeOwned> tokio_util::codec::Encoder<Out> for FrameCodec<Out, In> {
+        type Error = CodecError;
+
+        fn encode(&mut self, msg: Out, dst: &mut BytesMut) -> Result<(), CodecError> {
+            dst.extend_from_slice(&encode_frame(&msg)?);
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ClientMessage, Request};
+    use proptest::prelude::*;
+
+    #[test]
+    fn oversized_length_is_refused_before_allocating() {
+        let mut frame = (u32::MAX).to_be_bytes().to_vec();
+        frame.extend_from_slice(&[0; 16]);
+        assert!(matches!(
+            decode_frame::<ClientMessage>(&frame),
+            Err(CodecError::TooLarge(_))
+        ));
+        assert!(matches!(
+            read_frame::<ClientMessage, _>(&mut &frame[..]),
+            Err(CodecError::TooLarge(_))
+        ));
+    }
+
+    #[test]
+    fn lying_vec_length_inside_a_frame_is_malformed() {
+        // A `ConnData` whose data claims u64::MAX bytes: bincode's limit
+        // refuses it instead of allocating.
+        let mut body = vec![2u8, 1];
+        body.push(255);
+        body.extend_from_slice(&u64::MAX.to_le_bytes());
+        let mut frame = (body.len() as u32).to_be_bytes().to_vec();
+        frame.extend_from_slice(&body);
+        assert!(matches!(
+            decode_frame::<ClientMessage>(&frame),
+            Err(CodecError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn trailing_bytes_in_a_frame_are_malformed() {
+        let mut frame = encode_frame(&ClientMessage::Ping).unwrap();
+        frame.push(0);
+        let len = (frame.len() - LEN_BYTES) as u32;
+        frame[..4].copy_from_slice(&len.to_be_bytes());
+        assert!(decode_frame::<ClientMessage>(&frame).is_err());
+    }
+
+    #[test]
+    fn truncated_stream_is_closed_not_a_panic() {
+        let frame = encode_frame(&ClientMessage::Request {
+            id: 1,
+            request: Request::GetEnv,
+        })
+        .unwrap();
+        for cut in 0..frame.len() {
+            let r = read_frame::<ClientMessage, _>(&mut &frame[..cut]);
+            assert!(r.is_err(), "cut at {cut} decoded");
+        }
+    }
+
+    #[test]
+    fn two_frames_back_to_back_decode_in_order() {
+        let mut buf = encode_frame(&ClientMessage::Ping).unwrap();
+        buf.extend(encode_frame(&ClientMessage::ConnClose { conn: 9 }).unwrap());
+        let (a, used) = decode_frame::<ClientMessage>(&buf).unwrap().unwrap();
+        let (b, _) = decode_frame::<ClientMessage>(&buf[used..])
+            .unwrap()
+            .unwrap();
+        assert_eq!(a, ClientMessage::Ping);
+        assert_eq!(b, ClientMessage::ConnClose { conn: 9 });
+    }
+
+    proptest! {
+        /// Garbage never panics and never claims more bytes than it was given.
+        #[test]
+        fn garbage_is_an_error_or_incomplete(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            match decode_frame::<ClientMessage>(&bytes) {
+                Ok(Some((_, used))) => prop_assert!(used <= bytes.len()),
+                Ok(None) | Err(_) => {}
+            }
+            let _ = read_frame::<ClientMessage, _>(&mut &bytes[..]);
+        }
+
+        /// The tokio decoder yields the same messages however the bytes are split.
+        #[cfg(feature = "tokio")]
+        #[test]
+        fn tokio_decoder_handles_any_split(split in 0usize..40, id in any::<u64>()) {
+            use tokio_util::codec::Decoder;
+            let msg = ClientMessage::Request { id, request: Request::Stat { path: b"/etc/hosts".to_vec(), follow: true } };
+            let frame = encode_frame(&msg).unwrap();
+            let split = split.min(frame.len());
+            let mut codec = AgentCodec::default();
+            let mut buf = bytes::BytesMut::from(&frame[..split]);
+            let first = codec.decode(&mut buf).unwrap();
+            if split < frame.len() {
+                prop_assert!(first.is_none());
+                buf.extend_from_slice(&frame[split..]);
+                prop_assert_eq!(codec.decode(&mut buf).unwrap(), Some(msg));
+            } else {
+                prop_assert_eq!(first, Some(msg));
+            }
+        }
+    }
+}
