@@ -1,1 +1,31 @@
-//! placeholder
+//! `libmirrord_layer.so`: loaded into the user's process with `LD_PRELOAD`,
+//! it interposes libc entry points and sends what the config marks remote to
+//! the intproxy.
+//!
+//! # Where to start reading
+//!
+//! - [`setup`]: the constructor that runs at load, the global state, fork handling.
+//! - [`detour`]: the re-entrancy guard and how a hook reaches the real libc function.
+//! - [`client`]: the blocking connection to the intproxy.
+//! - [`fdhooks`]: `close`/`dup*`/`fcntl(F_DUPFD)`, shared by every kind of managed fd.
+//! - [`file`] and [`socket`]: one folder per domain, `hooks.rs` (thin
+//!   `extern "C"` detours) and `ops.rs` (the safe logic).
+//!
+//! # Invariants
+//!
+//! - No panic crosses the FFI boundary: every hook body runs its logic in
+//!   safe code that returns `Result`, and errors become `-1`/`errno`.
+//! - The layer's own I/O never re-enters a hook: [`detour::DetourGuard`].
+//! - A hook on the local path costs a couple of atomic loads (the fd bitmap
+//!   in [`fdbits`], the enabled flag) before it calls libc.
+//! - No lock is held across `fork` by another thread: locks are taken in the
+//!   `pthread_atfork` prepare handler and released on both sides.
+
+pub mod client;
+pub mod detour;
+pub mod error;
+pub mod fdbits;
+pub mod fdhooks;
+pub mod file;
+pub mod setup;
+pub mod socket;
