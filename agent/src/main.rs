@@ -1,1 +1,247 @@
-fn main() {}
+//! `mirrord-agent`: the CLI and the agent's lifetime (start, readiness line,
+//! the reasons to exit, and a clean exit on each of them).
+
+mod dns;
+mod env;
+mod files;
+mod handles;
+mod netns;
+mod outgoing;
+mod root;
+mod server;
+mod session;
+mod target;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use tokio::io::AsyncReadExt;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+
+use crate::server::{Activity, Server};
+use crate::session::Shared;
+use crate::target::Target;
+
+/// Serves a target's files, environment, DNS and outgoing connections to
+/// mirrord clients.
+#[derive(Parser, Debug)]
+#[command(name = "mirrord-agent", version)]
+struct Cli {
+    /// The process whose root and network namespace to serve; without it
+    /// the agent is targetless (its own namespace, root `/`, empty env).
+    #[arg(long)]
+    target_pid: Option<u32>,
+    /// Where to listen for clients.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// A secret every client must present in its Hello.
+    #[arg(long, env = "MIRRORD_AGENT_SECRET", hide_env_values = true)]
+    secret: Option<String>,
+    /// Log filter (`info`, `debug`, `mirrord_agent=trace`...), to stderr.
+    #[arg(long, default_value = "info")]
+    log_level: String,
+    /// Exit when stdin reaches end of file (the parent died or let go).
+    #[arg(long)]
+    stdin_lifeline: bool,
+    /// Exit when no client has been connected for this many seconds (after
+    /// the first client).
+    #[arg(long, value_name = "SECS")]
+    idle_timeout: Option<u64>,
+}
+
+/// Why the agent stops, with its exit code.
+struct Exit {
+    code: i32,
+    reason: String,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    init_logs(&cli.log_level);
+    let code = match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("mirrord-agent: {e:#}");
+            1
+        }
+    };
+    std::process::exit(code);
+}
+
+fn init_logs(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|e| {
+        eprintln!("mirrord-agent: bad --log-level {level:?} ({e}); using info");
+        tracing_subscriber::EnvFilter::new("info")
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn run(cli: Cli) -> anyhow::Result<i32> {
+    let target = match cli.target_pid {
+        Some(pid) => Target::attach(pid)?,
+        None => Target::targetless()?,
+    };
+    let factory = netns::SocketFactory::start(target.netns)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let root = Arc::new(target.root);
+    let shared = Arc::new(Shared {
+        target_pid: target.pid,
+        resolver: dns::Resolver::new(root.clone(), factory.clone()),
+        root,
+        factory,
+        secret: cli.secret.filter(|s| !s.is_empty()),
+    });
+    let code = runtime.block_on(serve(
+        cli.listen,
+        shared,
+        cli.stdin_lifeline,
+        cli.idle_timeout,
+        target.pid,
+    ))?;
+    // Blocking threads (a stdin read, a stuck file operation) must not keep
+    // the process alive.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    Ok(code)
+}
+
+async fn serve(
+    listen: SocketAddr,
+    shared: Arc<Shared>,
+    lifeline: bool,
+    idle: Option<u64>,
+    pid: Option<u32>,
+) -> anyhow::Result<i32> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "mirrord-agent listening on {addr}")?;
+        stdout.flush()?;
+    }
+    tracing::info!(%addr, target_pid = ?pid, "serving");
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(None);
+    let server = Server::new(listener, shared, shutdown_rx);
+    let activity = server.activity();
+    let mut server = tokio::spawn(server.run());
+
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let exit = tokio::select! {
+        _ = sigterm.recv() => Exit { code: 0, reason: "mirrord-agent received SIGTERM".into() },
+        _ = sigint.recv() => Exit { code: 0, reason: "mirrord-agent received SIGINT".into() },
+        _ = stdin_eof(), if lifeline => Exit { code: 0, reason: "mirrord-agent's parent let go (stdin closed)".into() },
+        _ = idle_for(activity, Duration::from_secs(idle.unwrap_or(0))), if idle.is_some() => Exit {
+            code: 0,
+            reason: format!("no client for {}s", idle.unwrap_or(0)),
+        },
+        _ = wait_target(pid), if pid.is_some() => Exit {
+            code: 1,
+            reason: format!("target process {} exited", pid.unwrap_or(0)),
+        },
+        r = &mut server => {
+            r.context("the server stopped")?;
+            Exit { code: 1, reason: "the server stopped".into() }
+        }
+    };
+    tracing::info!(reason = %exit.reason, "shutting down");
+    let _ = shutdown_tx.send(Some(exit.reason.clone()));
+    if !server.is_finished()
+        && tokio::time::timeout(Duration::from_secs(3), &mut server)
+            .await
+            .is_err()
+    {
+        tracing::warn!("connections did not close in time");
+        server.abort();
+    }
+    if exit.code != 0 {
+        eprintln!("mirrord-agent: {}", exit.reason);
+    }
+    Ok(exit.code)
+}
+
+async fn wait_target(pid: Option<u32>) {
+    match pid {
+        Some(pid) => target::wait_exit(pid).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn stdin_eof() {
+    let mut stdin = tokio::io::stdin();
+    let mut buf = [0u8; 256];
+    loop {
+        match stdin.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Resolves once no client has been connected for `limit`, counting only
+/// after the first client came.
+async fn idle_for(mut activity: watch::Receiver<Activity>, limit: Duration) {
+    loop {
+        let idle = {
+            let a = *activity.borrow_and_update();
+            a.ever && a.connected == 0
+        };
+        if idle {
+            tokio::select! {
+                _ = tokio::time::sleep(limit) => return,
+                r = activity.changed() => if r.is_err() { return },
+            }
+        } else if activity.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_timer_starts_after_the_first_client_and_resets() {
+        let (tx, rx) = watch::channel(Activity::default());
+        let idle = tokio::spawn(idle_for(rx, Duration::from_secs(5)));
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert!(!idle.is_finished(), "no client yet: never idle");
+        tx.send_replace(Activity {
+            connected: 1,
+            ever: true,
+        });
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert!(!idle.is_finished(), "a client is connected");
+        tx.send_replace(Activity {
+            connected: 0,
+            ever: true,
+        });
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        tx.send_replace(Activity {
+            connected: 1,
+            ever: true,
+        });
+        tx.send_replace(Activity {
+            connected: 0,
+            ever: true,
+        });
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert!(!idle.is_finished(), "the timer restarted");
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert!(idle.is_finished());
+    }
+}

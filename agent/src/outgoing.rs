@@ -1,0 +1,253 @@
+//! Outgoing connections made from the target's network namespace for one
+//! client connection: connect, then relay bytes both ways.
+//!
+//! Each connection gets a writer task (client bytes to the peer, fed by a
+//! bounded queue) and a reader task (peer bytes to the client through the
+//! connection's bounded outbound queue). Both queues are bounded: a slow
+//! peer or a slow client makes the other side wait instead of buffering
+//! without limit. The price is head-of-line blocking: while one peer's
+//! queue is full the client connection's reader waits for it.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mirrord_protocol::{AgentMessage, ConnId, NetProtocol, RemoteError};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+use crate::netns::SocketFactory;
+
+/// How long a TCP connect may take before `ETIMEDOUT`.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Messages queued towards one peer before the client's reader waits.
+const PEER_QUEUE: usize = 64;
+/// The largest chunk read from a TCP peer, and the largest UDP datagram.
+const CHUNK: usize = 64 * 1024;
+
+pub enum ToPeer {
+    Data(Vec<u8>),
+    Shutdown,
+}
+
+/// The outgoing connections of one client connection.
+pub struct Outgoing {
+    /// A std mutex: plain map operations, never held across an `.await`.
+    conns: Mutex<HashMap<ConnId, mpsc::Sender<ToPeer>>>,
+    next: Mutex<ConnId>,
+    factory: SocketFactory,
+    out: mpsc::Sender<AgentMessage>,
+}
+
+impl Outgoing {
+    pub fn new(factory: SocketFactory, out: mpsc::Sender<AgentMessage>) -> Arc<Self> {
+        Arc::new(Self {
+            conns: Mutex::new(HashMap::new()),
+            next: Mutex::new(1),
+            factory,
+            out,
+        })
+    }
+
+    /// Connects to `remote`; on success returns the connection id, the
+    /// local address and the relay, which the caller runs after queueing
+    /// the `Connected` answer (so no `ConnData` can overtake it).
+    pub async fn connect(
+        self: &Arc<Self>,
+        protocol: NetProtocol,
+        remote: SocketAddr,
+    ) -> Result<(ConnId, SocketAddr, Relay), RemoteError> {
+        let io = |e: io::Error| RemoteError::from_io(&e);
+        let stream = match protocol {
+            NetProtocol::Tcp => {
+                let sock = self.factory.tcp(remote.is_ipv6()).await.map_err(io)?;
+                let stream = tokio::time::timeout(CONNECT_TIMEOUT, sock.connect(remote))
+                    .await
+                    .map_err(|_| {
+                        RemoteError::new(libc::ETIMEDOUT, format!("connect to {remote} timed out"))
+                    })?
+                    .map_err(io)?;
+                Peer::Tcp(stream)
+            }
+            NetProtocol::Udp => {
+                let sock = self.factory.udp(remote.is_ipv6()).await.map_err(io)?;
+                sock.connect(remote).await.map_err(io)?;
+                Peer::Udp(sock)
+            }
+        };
+        let local = stream.local_addr().map_err(io)?;
+        let conn = {
+            let mut next = lock(&self.next);
+            let c = *next;
+            *next += 1;
+            c
+        };
+        let (tx, rx) = mpsc::channel(PEER_QUEUE);
+        lock(&self.conns).insert(conn, tx);
+        Ok((
+            conn,
+            local,
+            Relay {
+                conn,
+                peer: stream,
+                rx,
+                owner: self.clone(),
+            },
+        ))
+    }
+
+    /// Queues bytes (or a half-close) for the peer; unknown ids are ignored
+    /// (the connection may have just closed).
+    pub async fn send(&self, conn: ConnId, msg: ToPeer) {
+        let tx = lock(&self.conns).get(&conn).cloned();
+        match tx {
+            Some(tx) => {
+                let _ = tx.send(msg).await;
+            }
+            None => tracing::debug!(conn, "data for an unknown connection dropped"),
+        }
+    }
+
+    /// Forgets a connection: its tasks end and the socket closes.
+    pub fn close(&self, conn: ConnId) {
+        lock(&self.conns).remove(&conn);
+    }
+
+    pub fn open_count(&self) -> usize {
+        lock(&self.conns).len()
+    }
+}
+
+enum Peer {
+    Tcp(tokio::net::TcpStream),
+    Udp(tokio::net::UdpSocket),
+}
+
+impl Peer {
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        match self {
+            Peer::Tcp(s) => s.local_addr(),
+            Peer::Udp(s) => s.local_addr(),
+        }
+    }
+}
+
+/// A connected peer whose relay has not started yet (it starts after the
+/// `Connected` answer is queued, so `ConnData` never overtakes it).
+pub struct Relay {
+    conn: ConnId,
+    peer: Peer,
+    rx: mpsc::Receiver<ToPeer>,
+    owner: Arc<Outgoing>,
+}
+
+impl Relay {
+    pub async fn run(self) {
+        let Relay {
+            conn,
+            peer,
+            rx,
+            owner,
+        } = self;
+        {
+            let out = owner.out.clone();
+            let error = match peer {
+                Peer::Tcp(stream) => relay_tcp(conn, stream, rx, &out).await,
+                Peer::Udp(sock) => relay_udp(conn, sock, rx, &out).await,
+            };
+            // Only a connection the client has not closed itself is reported.
+            let known = lock(&owner.conns).remove(&conn).is_some();
+            if known {
+                let error = error.map(|e| RemoteError::from_io(&e));
+                let _ = out.send(AgentMessage::ConnClosed { conn, error }).await;
+            }
+        }
+    }
+}
+
+/// Relays until the client closes the connection (`None`) or I/O fails.
+async fn relay_tcp(
+    conn: ConnId,
+    stream: tokio::net::TcpStream,
+    mut rx: mpsc::Receiver<ToPeer>,
+    out: &mpsc::Sender<AgentMessage>,
+) -> Option<io::Error> {
+    let (mut rd, mut wr) = stream.into_split();
+    let reader = async {
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            match rd.read(&mut buf).await {
+                Ok(0) => {
+                    let _ = out.send(AgentMessage::ConnEof { conn }).await;
+                    // Keep the writing side open until the client is done.
+                    std::future::pending::<()>().await;
+                }
+                Ok(n) => {
+                    if out
+                        .send(AgentMessage::ConnData {
+                            conn,
+                            data: buf[..n].to_vec(),
+                        })
+                        .await
+                        .is_err()
+                    {
+                        return None;
+                    }
+                }
+                Err(e) => return Some(e),
+            }
+        }
+    };
+    let writer = async {
+        while let Some(msg) = rx.recv().await {
+            let r = match msg {
+                ToPeer::Data(data) => wr.write_all(&data).await,
+                ToPeer::Shutdown => wr.shutdown().await,
+            };
+            if let Err(e) = r {
+                return Some(e);
+            }
+        }
+        None
+    };
+    tokio::select! {
+        e = reader => e,
+        e = writer => e,
+    }
+}
+
+async fn relay_udp(
+    conn: ConnId,
+    sock: tokio::net::UdpSocket,
+    mut rx: mpsc::Receiver<ToPeer>,
+    out: &mpsc::Sender<AgentMessage>,
+) -> Option<io::Error> {
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        tokio::select! {
+            r = sock.recv(&mut buf) => match r {
+                Ok(n) => {
+                    if out.send(AgentMessage::ConnData { conn, data: buf[..n].to_vec() }).await.is_err() {
+                        return None;
+                    }
+                }
+                Err(e) => return Some(e),
+            },
+            msg = rx.recv() => match msg {
+                Some(ToPeer::Data(d)) => {
+                    if let Err(e) = sock.send(&d).await {
+                        return Some(e);
+                    }
+                }
+                Some(ToPeer::Shutdown) => {}
+                None => return None,
+            },
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

@@ -1,0 +1,237 @@
+//! The listener and the per-connection loop: handshake, then frames in and
+//! out until the client leaves, the frame stream breaks, or the agent shuts
+//! down (in which case the client gets a `Closing` with the reason).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use mirrord_protocol::{AgentCodec, AgentMessage, ClientMessage, PROTOCOL_VERSION};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio_util::codec::Framed;
+use tracing::Instrument;
+
+use crate::session::{Session, Shared};
+
+/// How long a client may take to send its `Hello`.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// Frames queued towards one client before its producers wait.
+const OUT_QUEUE: usize = 256;
+/// How long a closing connection may take to flush its last frames.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Clients connected now, and whether any ever connected (for the idle
+/// timeout, which starts counting only after the first client).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Activity {
+    pub connected: usize,
+    pub ever: bool,
+}
+
+pub struct Server {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    /// `Some(reason)` once the agent is shutting down: the accept loop stops
+    /// and every connection sends `Closing { reason }` and ends.
+    shutdown: watch::Receiver<Option<String>>,
+    activity: watch::Sender<Activity>,
+}
+
+impl Server {
+    pub fn new(
+        listener: TcpListener,
+        shared: Arc<Shared>,
+        shutdown: watch::Receiver<Option<String>>,
+    ) -> Self {
+        let (activity, _) = watch::channel(Activity::default());
+        Self {
+            listener,
+            shared,
+            shutdown,
+            activity,
+        }
+    }
+
+    pub fn activity(&self) -> watch::Receiver<Activity> {
+        self.activity.subscribe()
+    }
+
+    /// Accepts clients until shutdown, then waits for every connection to
+    /// finish (each is bounded by its flush timeout).
+    pub async fn run(mut self) {
+        let mut conns = JoinSet::new();
+        let activity = Arc::new(self.activity);
+        loop {
+            tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        activity.send_modify(|a| { a.connected += 1; a.ever = true; });
+                        let guard = ActivityGuard(activity.clone());
+                        let shared = self.shared.clone();
+                        let shutdown = self.shutdown.clone();
+                        let span = tracing::info_span!("client", %peer);
+                        conns.spawn(async move {
+                            serve(stream, peer, shared, shutdown).await;
+                            drop(guard);
+                        }.instrument(span));
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+                Some(_) = conns.join_next(), if !conns.is_empty() => {}
+                _ = self.shutdown.changed() => break,
+            }
+        }
+        drop(self.listener);
+        while conns.join_next().await.is_some() {}
+    }
+}
+
+struct ActivityGuard(Arc<watch::Sender<Activity>>);
+
+impl Drop for ActivityGuard {
+    fn drop(&mut self) {
+        self.0
+            .send_modify(|a| a.connected = a.connected.saturating_sub(1));
+    }
+}
+
+async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<Option<String>>,
+) {
+    let _ = stream.set_nodelay(true);
+    let (mut sink, mut source) = Framed::new(stream, AgentCodec::default()).split();
+
+    let hello = match tokio::time::timeout(HELLO_TIMEOUT, source.next()).await {
+        Ok(Some(Ok(ClientMessage::Hello(hello)))) => hello,
+        Ok(Some(Ok(other))) => {
+            return refuse(
+                &mut sink,
+                peer,
+                format!("expected Hello as the first message, got {}", name(&other)),
+            )
+            .await;
+        }
+        Ok(Some(Err(e))) => {
+            return tracing::warn!(%peer, error = %e, "broken frame before Hello; closing")
+        }
+        Ok(None) => return tracing::debug!(%peer, "client left before Hello"),
+        Err(_) => return refuse(&mut sink, peer, "no Hello within 10s".into()).await,
+    };
+    if let Err(reason) = PROTOCOL_VERSION.check_compatible(hello.version) {
+        return refuse(&mut sink, peer, reason).await;
+    }
+    if let Some(secret) = &shared.secret {
+        if !constant_time_eq(
+            hello.secret.as_deref().unwrap_or("").as_bytes(),
+            secret.as_bytes(),
+        ) {
+            return refuse(&mut sink, peer, "wrong or missing session secret".into()).await;
+        }
+    }
+    let ack = AgentMessage::HelloAck {
+        version: PROTOCOL_VERSION,
+        target_pid: shared.target_pid,
+    };
+    if sink.send(ack).await.is_err() {
+        return;
+    }
+    tracing::info!(client_version = %hello.version, "client connected");
+
+    // One writer task owns the sink; everything else queues frames for it.
+    let (out, mut out_rx) = mpsc::channel::<AgentMessage>(OUT_QUEUE);
+    let mut writer = tokio::spawn(async move {
+        while let Some(msg) = out_rx.recv().await {
+            if let Err(e) = sink.send(msg).await {
+                tracing::debug!(error = %e, "client write failed");
+                return;
+            }
+        }
+        let _ = sink.close().await;
+    });
+
+    let mut session = Session::new(shared, out.clone());
+    let mut writer_ended = false;
+    let closing = loop {
+        tokio::select! {
+            msg = source.next() => match msg {
+                Some(Ok(msg)) => session.handle(msg).await,
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "broken frame from client; closing the connection");
+                    break None;
+                }
+                None => break None,
+            },
+            _ = session.reap() => {}
+            _ = &mut writer => {
+                writer_ended = true;
+                break None;
+            }
+            _ = shutdown.changed() => break shutdown.borrow().clone(),
+        }
+    };
+    let (files, conns) = session.counts();
+    // Dropping the session aborts its tasks: handles close, sockets close.
+    drop(session);
+    if let Some(reason) = closing {
+        let _ = out.send(AgentMessage::Closing { reason }).await;
+    }
+    drop(out);
+    if !writer_ended
+        && tokio::time::timeout(FLUSH_TIMEOUT, &mut writer)
+            .await
+            .is_err()
+    {
+        writer.abort();
+    }
+    tracing::info!(
+        open_files = files,
+        open_conns = conns,
+        "client disconnected"
+    );
+}
+
+async fn refuse<S>(sink: &mut S, peer: SocketAddr, reason: String)
+where
+    S: futures::Sink<AgentMessage> + Unpin,
+{
+    tracing::warn!(%peer, %reason, "refused a client");
+    let _ = sink.send(AgentMessage::Refused { reason }).await;
+    let _ = sink.close().await;
+}
+
+fn name(msg: &ClientMessage) -> &'static str {
+    match msg {
+        ClientMessage::Hello(_) => "Hello",
+        ClientMessage::Request { .. } => "Request",
+        ClientMessage::ConnData { .. } => "ConnData",
+        ClientMessage::ConnShutdown { .. } => "ConnShutdown",
+        ClientMessage::ConnClose { .. } => "ConnClose",
+        ClientMessage::Ping => "Ping",
+    }
+}
+
+/// Compares secrets without leaking how many leading bytes matched.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_compare() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+}

@@ -1,0 +1,264 @@
+//! One client connection after the handshake: dispatches its messages to
+//! files, env, DNS and outgoing connections, and owns every task and
+//! resource they create, so dropping the session ends them all.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
+
+use mirrord_protocol::{AgentMessage, ClientMessage, RemoteError, Request, RequestId, Response};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+use crate::dns::Resolver;
+use crate::handles::{HandleOp, Handles};
+use crate::netns::SocketFactory;
+use crate::outgoing::{Outgoing, ToPeer};
+use crate::{env, files};
+
+/// Requests of one connection that may be in flight at once; the reader
+/// waits for a free slot beyond that (bounded memory per client).
+const MAX_IN_FLIGHT: usize = 256;
+
+/// What every connection serves from; shared read-only.
+pub struct Shared {
+    pub target_pid: Option<u32>,
+    pub root: Arc<OwnedFd>,
+    pub factory: SocketFactory,
+    pub resolver: Resolver,
+    pub secret: Option<String>,
+}
+
+pub struct Session {
+    shared: Arc<Shared>,
+    out: mpsc::Sender<AgentMessage>,
+    handles: Arc<Handles>,
+    outgoing: Arc<Outgoing>,
+    /// Every task of this connection. A `JoinSet` aborts its tasks when
+    /// dropped, which is how handles, sockets and pending requests are
+    /// released when the connection ends.
+    tasks: JoinSet<()>,
+    in_flight: Arc<Semaphore>,
+}
+
+impl Session {
+    pub fn new(shared: Arc<Shared>, out: mpsc::Sender<AgentMessage>) -> Self {
+        Self {
+            handles: Handles::new(out.clone()),
+            outgoing: Outgoing::new(shared.factory.clone(), out.clone()),
+            shared,
+            out,
+            tasks: JoinSet::new(),
+            in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+        }
+    }
+
+    /// Waits for one of the session's tasks to finish (never resolves while
+    /// there is none), so finished tasks do not pile up in the set.
+    pub async fn reap(&mut self) {
+        match self.tasks.join_next().await {
+            Some(Err(e)) if e.is_panic() => tracing::error!(error = %e, "request task panicked"),
+            Some(_) => {}
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Open handles and connections, for the closing log line.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.handles.open_count(), self.outgoing.open_count())
+    }
+
+    pub async fn handle(&mut self, msg: ClientMessage) {
+        match msg {
+            ClientMessage::Request { id, request } => {
+                let Ok(permit) = self.in_flight.clone().acquire_owned().await else {
+                    return;
+                };
+                self.request(id, request, permit).await;
+            }
+            ClientMessage::ConnData { conn, data } => {
+                self.outgoing.send(conn, ToPeer::Data(data)).await
+            }
+            ClientMessage::ConnShutdown { conn } => {
+                self.outgoing.send(conn, ToPeer::Shutdown).await
+            }
+            ClientMessage::ConnClose { conn } => self.outgoing.close(conn),
+            ClientMessage::Ping => {
+                let _ = self.out.send(AgentMessage::Pong).await;
+            }
+            ClientMessage::Hello(_) => tracing::warn!("a second Hello on a connection is ignored"),
+        }
+    }
+
+    async fn request(&mut self, id: RequestId, request: Request, permit: OwnedSemaphorePermit) {
+        let span = tracing::debug_span!("request", id, kind = kind(&request));
+        let (handle, op) = match request {
+            Request::Read {
+                handle,
+                offset,
+                len,
+            } => (handle, HandleOp::Read { offset, len }),
+            Request::Write {
+                handle,
+                offset,
+                data,
+            } => (handle, HandleOp::Write { offset, data }),
+            Request::Truncate { handle, len } => (handle, HandleOp::Truncate { len }),
+            Request::Sync { handle } => (handle, HandleOp::Sync),
+            Request::FStat { handle } => (handle, HandleOp::FStat),
+            Request::Close { handle } => (handle, HandleOp::Close),
+            other => return self.spawn(id, other, permit, span),
+        };
+        // Queued in arrival order behind earlier requests on the handle.
+        self.handles
+            .submit(id, handle, op, permit)
+            .instrument(span)
+            .await;
+    }
+
+    /// Runs a request that does not touch an open handle concurrently with
+    /// the others.
+    fn spawn(
+        &mut self,
+        id: RequestId,
+        request: Request,
+        permit: OwnedSemaphorePermit,
+        span: tracing::Span,
+    ) {
+        let shared = self.shared.clone();
+        let out = self.out.clone();
+        let handles = self.handles.clone();
+        let outgoing = self.outgoing.clone();
+        let task = async move {
+            let respond = |result| AgentMessage::Response { id, result };
+            match request {
+                Request::Open {
+                    path,
+                    flags,
+                    mode,
+                    read_ahead,
+                } => {
+                    let root = shared.root.clone();
+                    let opened =
+                        blocking(move || files::open(root.as_fd(), &path, flags, mode, read_ahead))
+                            .await;
+                    match opened {
+                        Ok(o) => {
+                            let (handle, worker) = handles.insert(o.file);
+                            tracing::debug!(handle, "opened");
+                            let msg = Response::Opened {
+                                handle,
+                                stat: o.stat,
+                                data: o.data,
+                                eof: o.eof,
+                            };
+                            if out.send(respond(Ok(msg))).await.is_ok() {
+                                drop(permit);
+                                worker.run().await;
+                            }
+                        }
+                        Err(e) => {
+                            let _ = out.send(respond(Err(e))).await;
+                        }
+                    }
+                }
+                Request::Connect { protocol, remote } => {
+                    match outgoing.connect(protocol, remote).await {
+                        Ok((conn, local, relay)) => {
+                            tracing::debug!(conn, %local, "connected");
+                            if out
+                                .send(respond(Ok(Response::Connected { conn, local })))
+                                .await
+                                .is_ok()
+                            {
+                                drop(permit);
+                                relay.run().await;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::debug!(error = %e, "connect failed");
+                            let _ = out.send(respond(Err(e))).await;
+                        }
+                    }
+                }
+                Request::Resolve { host, family } => {
+                    let result = match shared.resolver.resolve(&host, family).await {
+                        Ok(r) => Ok(Response::Addresses {
+                            canonical: r.canonical,
+                            addrs: r.addrs,
+                        }),
+                        Err(e) => {
+                            tracing::debug!(error = %e, "resolve failed");
+                            Err(e.to_remote())
+                        }
+                    };
+                    let _ = out.send(respond(result)).await;
+                }
+                other => {
+                    let result = blocking(move || path_request(&shared, other)).await;
+                    let _ = out.send(respond(result)).await;
+                }
+            }
+        };
+        self.tasks.spawn(task.instrument(span));
+    }
+}
+
+/// The requests answered by one blocking call.
+fn path_request(shared: &Shared, request: Request) -> std::io::Result<Response> {
+    let root = shared.root.as_fd();
+    let done = |r: std::io::Result<()>| r.map(|()| Response::Done);
+    match request {
+        Request::Stat { path, follow } => files::stat(root, &path, follow).map(Response::Stat),
+        Request::Access { path, mode } => done(files::access(root, &path, mode)),
+        Request::ReadLink { path } => files::readlink(root, &path).map(Response::Path),
+        Request::ReadDir { path } => files::read_dir(root, &path).map(Response::DirEntries),
+        Request::Mkdir { path, mode } => done(files::mkdir(root, &path, mode)),
+        Request::Unlink { path } => done(files::unlink(root, &path)),
+        Request::Rmdir { path } => done(files::rmdir(root, &path)),
+        Request::Rename { from, to } => done(files::rename(root, &from, &to)),
+        Request::GetEnv => match shared.target_pid {
+            Some(pid) => env::read_env(pid).map(Response::Env),
+            None => Ok(Response::Env(Vec::new())),
+        },
+        other => Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            format!("{} is not a path request", kind(&other)),
+        )),
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T, RemoteError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(|e| RemoteError::from_io(&e)),
+        Err(e) => Err(RemoteError::new(
+            libc::EIO,
+            format!("file operation failed: {e}"),
+        )),
+    }
+}
+
+fn kind(r: &Request) -> &'static str {
+    match r {
+        Request::Open { .. } => "open",
+        Request::Read { .. } => "read",
+        Request::Write { .. } => "write",
+        Request::Truncate { .. } => "truncate",
+        Request::Sync { .. } => "sync",
+        Request::Close { .. } => "close",
+        Request::Stat { .. } => "stat",
+        Request::FStat { .. } => "fstat",
+        Request::Access { .. } => "access",
+        Request::ReadLink { .. } => "readlink",
+        Request::ReadDir { .. } => "readdir",
+        Request::Mkdir { .. } => "mkdir",
+        Request::Unlink { .. } => "unlink",
+        Request::Rmdir { .. } => "rmdir",
+        Request::Rename { .. } => "rename",
+        Request::GetEnv => "getenv",
+        Request::Resolve { .. } => "resolve",
+        Request::Connect { .. } => "connect",
+    }
+}
