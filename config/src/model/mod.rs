@@ -1,0 +1,99 @@
+//! The config model: the types of the file format, which are also the
+//! resolved config handed to the layer (as JSON).
+//!
+//! Field doc comments are written for users: they become the descriptions
+//! of `schema/mirrord.schema.json`.
+
+pub mod address;
+pub mod agent;
+pub mod env;
+pub mod fs;
+pub mod network;
+pub mod target;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use self::{
+    agent::AgentConfig,
+    env::EnvConfig,
+    fs::FsConfig,
+    network::NetworkConfig,
+    target::{k8s_name, TargetConfig},
+};
+use crate::{de::shapes::bool_or_map, de::shapes::string_or_list, error::Origin, error::Problem};
+
+/// mirrord's configuration: runs a local program "inside" a remote target,
+/// with the target's files, environment, DNS and outgoing connections.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "mirrord config")]
+pub struct MirrordConfig {
+    /// The target: a string such as `"pod/api-7d9f/container/main"`, or a map
+    /// with `path` and `namespace`.
+    #[serde(default, deserialize_with = "target::deserialize_target_config")]
+    #[schemars(schema_with = "crate::schema::string_or::<TargetConfig, target::Target>")]
+    pub target: TargetConfig,
+
+    /// What the program gets from the target.
+    #[serde(default)]
+    pub feature: FeatureConfig,
+
+    /// How the agent is run.
+    #[serde(default)]
+    pub agent: AgentConfig,
+
+    /// Programs mirrord leaves alone (it does not hook them or their
+    /// children), by executable name, e.g. `"bash"` or `["bash", "node"]`.
+    /// A `;`-separated string is also accepted.
+    #[serde(default, deserialize_with = "string_or_list", skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "crate::schema::string_or_list")]
+    pub skip_processes: Vec<String>,
+}
+
+/// The features, each configurable on its own.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureConfig {
+    /// Environment variables; see the `EnvConfig` description.
+    #[serde(default, deserialize_with = "bool_or_map")]
+    #[schemars(schema_with = "crate::schema::bool_or::<EnvConfig>")]
+    pub env: EnvConfig,
+
+    /// Files: a mode (`"read"`, the default) or a map; see the `FsConfig` description.
+    #[serde(default, deserialize_with = "fs::deserialize_fs_config")]
+    #[schemars(schema_with = "crate::schema::string_or::<FsConfig, fs::FsMode>")]
+    pub fs: FsConfig,
+
+    /// Outgoing connections and DNS.
+    #[serde(default)]
+    pub network: NetworkConfig,
+}
+
+impl MirrordConfig {
+    /// Checks what the types alone cannot: cross-field and range rules.
+    /// `origin_of` names where the value under a key path came from.
+    pub(crate) fn check(&self, origin_of: &dyn Fn(&str) -> Origin) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        if let Some(namespace) = &self.target.namespace {
+            if let Err(message) = k8s_name(namespace, "namespace") {
+                problems.push(Problem::new(origin_of("target.namespace"), message));
+            }
+        }
+        if self.agent.startup_timeout == 0 {
+            problems.push(Problem::new(
+                origin_of("agent.startup_timeout"),
+                "invalid value 0, expected a number of seconds of at least 1",
+            ));
+        }
+        for (i, name) in self.skip_processes.iter().enumerate() {
+            if name.trim().is_empty() {
+                problems.push(Problem::new(
+                    origin_of(&format!("skip_processes[{i}]")),
+                    "empty process name",
+                ));
+            }
+        }
+        problems
+    }
+}
