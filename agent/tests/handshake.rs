@@ -1,0 +1,191 @@
+//! The agent binary's handshake, lifetime and connection handling, targetless.
+
+mod common;
+
+use std::io::Write;
+use std::time::Duration;
+
+use common::{errno, Agent, Client};
+use mirrord_protocol::{AgentMessage, OpenFlags, Request, Response, Version, PROTOCOL_VERSION};
+
+#[test]
+fn handshake_answers_with_version_and_no_target() {
+    let agent = Agent::start(&[]);
+    let (mut c, ack) = Client::hello(agent.addr, PROTOCOL_VERSION, None);
+    assert_eq!(
+        ack,
+        AgentMessage::HelloAck {
+            version: PROTOCOL_VERSION,
+            target_pid: None
+        }
+    );
+    c.send(mirrord_protocol::ClientMessage::Ping);
+    assert_eq!(c.recv(), AgentMessage::Pong);
+    // Targetless: an empty environment.
+    assert_eq!(c.request(Request::GetEnv), Ok(Response::Env(vec![])));
+}
+
+#[test]
+fn wrong_major_is_refused_naming_both_versions() {
+    let agent = Agent::start(&[]);
+    let theirs = Version {
+        major: PROTOCOL_VERSION.major + 1,
+        minor: 3,
+    };
+    let (mut c, answer) = Client::hello(agent.addr, theirs, None);
+    let AgentMessage::Refused { reason } = answer else {
+        panic!("{answer:?}")
+    };
+    assert!(
+        reason.contains(&PROTOCOL_VERSION.to_string()) && reason.contains(&theirs.to_string()),
+        "{reason}"
+    );
+    assert!(c.closed_by_agent());
+    // The agent keeps serving others.
+    agent.client();
+}
+
+#[test]
+fn secret_is_checked() {
+    let agent = Agent::start_with_env(&[], &[("MIRRORD_AGENT_SECRET", "s3cret")]);
+    for wrong in [None, Some("nope")] {
+        let (mut c, answer) = Client::hello(agent.addr, PROTOCOL_VERSION, wrong);
+        assert!(
+            matches!(&answer, AgentMessage::Refused { reason } if reason.contains("secret")),
+            "{answer:?}"
+        );
+        assert!(c.closed_by_agent());
+    }
+    let (_, answer) = Client::hello(agent.addr, PROTOCOL_VERSION, Some("s3cret"));
+    assert!(
+        matches!(answer, AgentMessage::HelloAck { .. }),
+        "{answer:?}"
+    );
+    let agent = Agent::start(&["--secret", "flag"]);
+    let (_, answer) = Client::hello(agent.addr, PROTOCOL_VERSION, Some("flag"));
+    assert!(
+        matches!(answer, AgentMessage::HelloAck { .. }),
+        "{answer:?}"
+    );
+}
+
+#[test]
+fn missing_target_is_one_clear_line_and_exit_1() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mirrord-agent"))
+        .args(["--target-pid", "999999999"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.trim_end(),
+        "mirrord-agent: target process 999999999 not found (is the PID right, and is it on this machine?)"
+    );
+}
+
+#[test]
+fn broken_frame_ends_only_that_connection() {
+    let agent = Agent::start(&[]);
+    let mut c = agent.client();
+    // A frame whose body is not a ClientMessage.
+    c.stream.write_all(&[0, 0, 0, 3, 0xff, 0xff, 0xff]).unwrap();
+    assert!(c.closed_by_agent());
+    let mut other = agent.client();
+    other.send(mirrord_protocol::ClientMessage::Ping);
+    assert_eq!(other.recv(), AgentMessage::Pong);
+}
+
+#[test]
+fn pipelined_writes_keep_their_order_and_handles_are_per_connection() {
+    let agent = Agent::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log").into_os_string().into_encoded_bytes();
+    let mut c = agent.client();
+    let flags = OpenFlags {
+        read: true,
+        write: true,
+        create: true,
+        ..Default::default()
+    };
+    let Ok(Response::Opened { handle, .. }) = c.request(Request::Open {
+        path: path.clone(),
+        flags,
+        mode: 0o644,
+        read_ahead: 0,
+    }) else {
+        panic!("open failed")
+    };
+    let ids: Vec<u64> = (0..200)
+        .map(|i| {
+            c.submit(Request::Write {
+                handle,
+                offset: None,
+                data: format!("{i},").into_bytes(),
+            })
+        })
+        .collect();
+    for id in ids {
+        assert!(matches!(c.answer(id), Ok(Response::Written { .. })));
+    }
+    let expected: String = (0..200).map(|i| format!("{i},")).collect();
+    let Ok(Response::Data { data, eof }) = c.request(Request::Read {
+        handle,
+        offset: 0,
+        len: 1 << 20,
+    }) else {
+        panic!("read failed")
+    };
+    assert_eq!((String::from_utf8(data).unwrap(), eof), (expected, true));
+    // Another connection does not see this connection's handle.
+    let mut other = agent.client();
+    assert_eq!(errno(other.request(Request::FStat { handle })), libc::EBADF);
+    assert_eq!(c.request(Request::Close { handle }), Ok(Response::Done));
+    assert_eq!(errno(c.request(Request::FStat { handle })), libc::EBADF);
+}
+
+#[test]
+fn sigterm_sends_closing_and_exits_0() {
+    let mut agent = Agent::start(&[]);
+    let mut c = agent.client();
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(agent.child.id() as i32, libc::SIGTERM) };
+    let m = c.wait_for(|m| matches!(m, AgentMessage::Closing { .. }));
+    assert!(
+        matches!(&m, AgentMessage::Closing { reason } if reason.contains("SIGTERM")),
+        "{m:?}"
+    );
+    assert!(c.closed_by_agent());
+    assert_eq!(agent.wait_exit(Duration::from_secs(5)).code(), Some(0));
+}
+
+#[test]
+fn stdin_lifeline_exits_when_stdin_closes() {
+    let mut agent = Agent::start(&["--stdin-lifeline"]);
+    agent.client();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        agent.child.try_wait().unwrap().is_none(),
+        "exited while stdin was open"
+    );
+    drop(agent.stdin.take());
+    assert_eq!(agent.wait_exit(Duration::from_secs(5)).code(), Some(0));
+}
+
+#[test]
+fn idle_timeout_counts_from_the_last_client() {
+    let mut agent = Agent::start(&["--idle-timeout", "1"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        agent.child.try_wait().unwrap().is_none(),
+        "idle before any client"
+    );
+    let c = agent.client();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        agent.child.try_wait().unwrap().is_none(),
+        "idle with a client connected"
+    );
+    drop(c);
+    assert_eq!(agent.wait_exit(Duration::from_secs(5)).code(), Some(0));
+}
