@@ -140,28 +140,39 @@ fn expected(exp: &dyn Expected) -> String {
 
 /// ` (did you mean "x"?)` when one allowed name is a small edit away.
 fn suggestion(bad: &str, allowed: &[&str]) -> String {
+    // Short names get one edit of slack, longer ones two.
+    let slack = if bad.chars().count() <= 4 { 1 } else { 2 };
     allowed
         .iter()
         .map(|candidate| (edit_distance(&bad.to_lowercase(), candidate), candidate))
-        .filter(|(distance, _)| *distance > 0 && *distance <= 2)
+        .filter(|(distance, _)| *distance > 0 && *distance <= slack)
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, candidate)| format!(" (did you mean \"{candidate}\"?)"))
         .unwrap_or_default()
 }
 
+/// Edit distance where swapping two neighbours counts as one edit ("raed" -> "read").
 fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut previous = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous + usize::from(ca != *cb);
-            previous = row[j + 1];
-            row[j + 1] = substitution.min(row[j] + 1).min(previous + 1);
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
         }
     }
-    row[b.len()]
+    d[a.len()][b.len()]
 }
 
 #[cfg(test)]
@@ -174,5 +185,7 @@ mod tests {
         assert_eq!(suggestion("feture", allowed), " (did you mean \"feature\"?)");
         assert_eq!(suggestion("zzzzzz", allowed), "");
         assert_eq!(suggestion("agent", allowed), "");
+        assert_eq!(suggestion("raed", &["local", "read", "write"]), " (did you mean \"read\"?)");
+        assert_eq!(suggestion("bad", &["local", "read", "write"]), "");
     }
 }

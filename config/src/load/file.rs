@@ -87,12 +87,18 @@ fn line_column(text: &str, offset: usize) -> (Option<usize>, Option<usize>) {
     (Some(line), Some(column))
 }
 
-/// Drops the parser's own " at line L column C" suffix; we print it as `file:L:C`.
+/// Drops the parser's own " at line L column C"; we print it as `file:L:C`.
 fn strip_location(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(at) => message[..at].to_owned(),
-        None => message.to_owned(),
-    }
+    let Some(at) = message.find(" at line ") else {
+        return message.to_owned();
+    };
+    let rest = &message[at + " at line ".len()..];
+    let after_numbers = rest
+        .trim_start_matches(|c: char| c.is_ascii_digit())
+        .strip_prefix(" column ")
+        .map(|r| r.trim_start_matches(|c: char| c.is_ascii_digit()))
+        .unwrap_or(rest);
+    format!("{}{}", &message[..at], after_numbers)
 }
 
 fn one_line(message: &str) -> String {
@@ -124,7 +130,7 @@ mod tests {
     fn syntax_errors_name_file_line_and_column() {
         check("{\n  \"a\": 1,\n}", Format::Json, "m.cfg:3:1: trailing comma");
         check("[agent]\nstartup_timeout = \n", Format::Toml, "m.cfg:2:19: invalid string expected `\"`, `'`");
-        check("agent:\n  - a\n  b: c\n", Format::Yaml, "m.cfg:3:4: did not find expected '-' indicator");
+        check("agent:\n  - a\n  b: c\n", Format::Yaml, "m.cfg:3:3: did not find expected '-' indicator, while parsing a block collection at line 2 column 3");
     }
 
     #[test]
