@@ -3,6 +3,8 @@
 //! namespaces. Every child is killed and reaped in `Drop`.
 #![allow(dead_code)]
 
+pub mod target;
+
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpStream};
