@@ -56,7 +56,9 @@ impl ConfigError {
     pub fn problems(&self) -> &[Problem] {
         match self {
             ConfigError::Invalid { problems } => problems,
-            ConfigError::Read { .. } | ConfigError::UnknownFormat { .. } | ConfigError::Syntax { .. } => &[],
+            ConfigError::Read { .. }
+            | ConfigError::UnknownFormat { .. }
+            | ConfigError::Syntax { .. } => &[],
         }
     }
 

@@ -24,13 +24,17 @@ pub mod schema;
 
 pub use crate::{
     error::{ConfigError, Origin, Problem},
-    load::{from_json, load, verify_file, CliOverrides, LoadOptions, DEFAULT_CONFIG_FILE, ENV_OVERRIDES},
+    load::{
+        from_json, load, verify_file, CliOverrides, LoadOptions, DEFAULT_CONFIG_FILE, ENV_OVERRIDES,
+    },
     model::{
         address::{AddressFilter, AddressMatch, Protocol},
         agent::{AgentConfig, LogLevel},
         env::EnvConfig,
         fs::{FsConfig, FsMode, PathPattern},
-        network::{DnsConfig, DnsFilter, HostPattern, NetworkConfig, OutgoingConfig, OutgoingFilter},
+        network::{
+            DnsConfig, DnsFilter, HostPattern, NetworkConfig, OutgoingConfig, OutgoingFilter,
+        },
         target::{InvalidTarget, Target, TargetConfig},
         FeatureConfig, MirrordConfig,
     },

@@ -38,7 +38,10 @@ fn of_type(instance: InstanceType) -> Schema {
 
 /// `true | false | T`.
 pub(crate) fn bool_or<T: JsonSchema>(gen: &mut SchemaGenerator) -> Schema {
-    any_of(vec![of_type(InstanceType::Boolean), gen.subschema_for::<T>()])
+    any_of(vec![
+        of_type(InstanceType::Boolean),
+        gen.subschema_for::<T>(),
+    ])
 }
 
 /// `S | T`, where `S` is the short (string) form.
@@ -48,5 +51,8 @@ pub(crate) fn string_or<T: JsonSchema, S: JsonSchema>(gen: &mut SchemaGenerator)
 
 /// `"A;B" | ["A", "B"]`.
 pub(crate) fn string_or_list(gen: &mut SchemaGenerator) -> Schema {
-    any_of(vec![of_type(InstanceType::String), gen.subschema_for::<Vec<String>>()])
+    any_of(vec![
+        of_type(InstanceType::String),
+        gen.subschema_for::<Vec<String>>(),
+    ])
 }

@@ -24,8 +24,16 @@ fn parse(format: Format, text: &str) -> Result<MirrordConfig, String> {
 
 /// The same document in three formats must give `expected`.
 fn check_ok(json: &str, toml: &str, yaml: &str, expected: &MirrordConfig) {
-    for (format, text) in [(Format::Json, json), (Format::Toml, toml), (Format::Yaml, yaml)] {
-        assert_eq!(parse(format, text).as_ref(), Ok(expected), "{format:?}: {text}");
+    for (format, text) in [
+        (Format::Json, json),
+        (Format::Toml, toml),
+        (Format::Yaml, yaml),
+    ] {
+        assert_eq!(
+            parse(format, text).as_ref(),
+            Ok(expected),
+            "{format:?}: {text}"
+        );
     }
 }
 
@@ -187,15 +195,21 @@ skip_processes: [bash, node]
 fn every_error_names_key_value_and_allowed() {
     check_err(
         r#"{"feature": {"fs": {"mode": "raed"}}}"#,
-        &[r#"feature.fs.mode: unknown variant "raed", expected one of local, localwithoverrides, read, write (did you mean "read"?)"#],
+        &[
+            r#"feature.fs.mode: unknown variant "raed", expected one of local, localwithoverrides, read, write (did you mean "read"?)"#,
+        ],
     );
     check_err(
         r#"{"feature": {"fs": "raed"}}"#,
-        &[r#"feature.fs: unknown variant "raed", expected one of local, localwithoverrides, read, write (did you mean "read"?)"#],
+        &[
+            r#"feature.fs: unknown variant "raed", expected one of local, localwithoverrides, read, write (did you mean "read"?)"#,
+        ],
     );
     check_err(
         r#"{"feture": {}}"#,
-        &[r#"unknown key "feture" at the top level; known keys: target, feature, agent, skip_processes (did you mean "feature"?)"#],
+        &[
+            r#"unknown key "feture" at the top level; known keys: target, feature, agent, skip_processes (did you mean "feature"?)"#,
+        ],
     );
     check_err(
         r#"{"feature": {"fs": {"local": ["^/a", "^/b", "("]}}}"#,
@@ -215,7 +229,9 @@ fn every_error_names_key_value_and_allowed() {
     );
     check_err(
         r#"{"feature": {"network": {"outgoing": {"filter": {"remote": ["1.2.3.4:99999"]}}}}}"#,
-        &[r#"feature.network.outgoing.filter.remote[0]: invalid filter "1.2.3.4:99999": port 99999 is out of range (0-65535)"#],
+        &[
+            r#"feature.network.outgoing.filter.remote[0]: invalid filter "1.2.3.4:99999": port 99999 is out of range (0-65535)"#,
+        ],
     );
     check_err(
         r#"{"feature": {"network": {"outgoing": {"filter": {"remote": [], "local": []}}}}}"#,
@@ -223,7 +239,9 @@ fn every_error_names_key_value_and_allowed() {
     );
     check_err(
         r#"{"feature": {"network": {"outgoing": {"filter": {"remotes": []}}}}}"#,
-        &[r#"feature.network.outgoing.filter: unknown variant "remotes", expected one of remote, local (did you mean "remote"?)"#],
+        &[
+            r#"feature.network.outgoing.filter: unknown variant "remotes", expected one of remote, local (did you mean "remote"?)"#,
+        ],
     );
     check_err(
         r#"{"agent": {"startup_timeout": "soon"}}"#,
@@ -233,12 +251,18 @@ fn every_error_names_key_value_and_allowed() {
         r#"{"agent": {"startup_timeout": -1}}"#,
         &[r#"agent.startup_timeout: invalid value: found integer -1, expected u64"#],
     );
-    check_err(r#"{"agent": {"startup_timeout": 0}}"#, &["agent.startup_timeout: invalid value 0, expected a number of seconds of at least 1"]);
+    check_err(
+        r#"{"agent": {"startup_timeout": 0}}"#,
+        &["agent.startup_timeout: invalid value 0, expected a number of seconds of at least 1"],
+    );
     check_err(
         r#"{"feature": {"env": 3}}"#,
         &["feature.env: invalid type: found integer 3, expected true, false or a map of keys"],
     );
-    check_err(r#"[1]"#, &["invalid type: found a list, expected a map of keys"]);
+    check_err(
+        r#"[1]"#,
+        &["invalid type: found a list, expected a map of keys"],
+    );
     check_err(
         r#"{"target": {"path": "pod/a", "namespace": "Dev"}}"#,
         &["target.namespace: namespace name \"Dev\" is not a valid Kubernetes name (lowercase letters, digits, '-' and '.', starting and ending with a letter or digit)"],
@@ -268,22 +292,33 @@ fn all_problems_are_reported_with_original_indexes() {
 
 #[test]
 fn io_and_syntax_errors_name_the_file() {
-    let missing = verify_file(Path::new("/nonexistent/mirrord.json")).unwrap_err().to_string();
-    assert!(missing.starts_with("cannot read config file /nonexistent/mirrord.json: "), "{missing}");
+    let missing = verify_file(Path::new("/nonexistent/mirrord.json"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        missing.starts_with("cannot read config file /nonexistent/mirrord.json: "),
+        "{missing}"
+    );
     let bad = parse(Format::Json, "{\"target\": }").unwrap_err();
     assert!(bad.ends_with("m.json:1:12: expected value"), "{bad}");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.yaml");
     std::fs::write(&path, "target: [\n").unwrap();
     let error = verify_file(&path).unwrap_err();
-    assert!(matches!(error, ConfigError::Syntax { line: Some(2), .. }), "{error:?}");
+    assert!(
+        matches!(error, ConfigError::Syntax { line: Some(2), .. }),
+        "{error:?}"
+    );
 }
 
 fn options(dir: &Path, env: &[(&str, &str)], cli: CliOverrides) -> LoadOptions {
     LoadOptions {
         file: None,
         cwd: dir.to_owned(),
-        env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        env: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         cli,
     }
 }
@@ -297,7 +332,9 @@ fn workspace(config: &str) -> tempfile::TempDir {
 
 #[test]
 fn file_then_env_then_cli() {
-    let dir = workspace(r#"{"target": "pod/a", "feature": {"fs": "write"}, "agent": {"log_level": "warn"}}"#);
+    let dir = workspace(
+        r#"{"target": "pod/a", "feature": {"fs": "write"}, "agent": {"log_level": "warn"}}"#,
+    );
     let pod = |name: &str| {
         Some(Target::Pod {
             name: name.into(),
@@ -305,7 +342,15 @@ fn file_then_env_then_cli() {
         })
     };
 
-    let file_only = load(&options(dir.path(), &[("MIRRORD_LAYER_CONFIG", "{bad"), ("MIRRORD_INTPROXY_ADDR", "x")], CliOverrides::default())).unwrap();
+    let file_only = load(&options(
+        dir.path(),
+        &[
+            ("MIRRORD_LAYER_CONFIG", "{bad"),
+            ("MIRRORD_INTPROXY_ADDR", "x"),
+        ],
+        CliOverrides::default(),
+    ))
+    .unwrap();
     assert_eq!(file_only.target.path, pod("a"));
     assert_eq!(file_only.feature.fs.mode, FsMode::Write);
 
@@ -326,10 +371,17 @@ fn file_then_env_then_cli() {
     assert_eq!(with_env.target.path, pod("b"));
     assert_eq!(with_env.target.namespace.as_deref(), Some("ns"));
     assert_eq!(with_env.feature.fs.mode, FsMode::Local);
-    assert_eq!(with_env.agent.log_level, LogLevel::Warn, "an empty variable is unset");
+    assert_eq!(
+        with_env.agent.log_level,
+        LogLevel::Warn,
+        "an empty variable is unset"
+    );
     assert_eq!(with_env.agent.startup_timeout, 7);
     assert_eq!(with_env.skip_processes, ["bash", "node"]);
-    assert_eq!(with_env.feature.env.include, Some(vec!["A*".to_owned(), "B".to_owned()]));
+    assert_eq!(
+        with_env.feature.env.include,
+        Some(vec!["A*".to_owned(), "B".to_owned()])
+    );
     assert_eq!(with_env.feature.env.exclude, ["C"]);
     assert!(!with_env.feature.network.outgoing.tcp && !with_env.feature.network.outgoing.udp);
     assert!(!with_env.feature.network.dns.enabled);
@@ -358,7 +410,10 @@ fn explicit_file_wins_over_the_default_file() {
     assert_eq!(load(&opts).unwrap().target.path, Some(Target::Targetless));
     // No file at all is fine: the defaults.
     let empty = tempfile::tempdir().unwrap();
-    assert_eq!(load(&options(empty.path(), &[], CliOverrides::default())).unwrap(), MirrordConfig::default());
+    assert_eq!(
+        load(&options(empty.path(), &[], CliOverrides::default())).unwrap(),
+        MirrordConfig::default()
+    );
 }
 
 #[test]
@@ -371,7 +426,9 @@ fn bad_env_values_name_the_variable() {
         ("MIRRORD_AGENT_STARTUP_TIMEOUT", "soon"),
         ("MIRRORD_AGENT_LOG_LEVEL", "loud"),
     ];
-    let error = load(&options(dir.path(), &env, CliOverrides::default())).unwrap_err().to_string();
+    let error = load(&options(dir.path(), &env, CliOverrides::default()))
+        .unwrap_err()
+        .to_string();
     let lines: Vec<&str> = error.lines().collect();
     assert_eq!(lines.len(), 6, "{error}");
     assert!(lines[0].ends_with(r#"mirrord.json: feature.fs: unknown variant "bad", expected one of local, localwithoverrides, read, write"#), "{error}");
@@ -385,26 +442,39 @@ fn bad_env_values_name_the_variable() {
 #[test]
 fn later_checks_name_the_override_that_set_the_value() {
     let dir = workspace("{}");
-    let env = [("MIRRORD_TARGET_NAMESPACE", "Bad"), ("MIRRORD_AGENT_STARTUP_TIMEOUT", "0")];
+    let env = [
+        ("MIRRORD_TARGET_NAMESPACE", "Bad"),
+        ("MIRRORD_AGENT_STARTUP_TIMEOUT", "0"),
+    ];
     let error = load(&options(dir.path(), &env, CliOverrides::default())).unwrap_err();
     let origins: Vec<Origin> = error.problems().iter().map(|p| p.origin.clone()).collect();
     assert_eq!(
         origins,
-        [Origin::Env("MIRRORD_TARGET_NAMESPACE".into()), Origin::Env("MIRRORD_AGENT_STARTUP_TIMEOUT".into())]
+        [
+            Origin::Env("MIRRORD_TARGET_NAMESPACE".into()),
+            Origin::Env("MIRRORD_AGENT_STARTUP_TIMEOUT".into())
+        ]
     );
     let cli = CliOverrides {
         agent_startup_timeout: Some(0),
         ..CliOverrides::default()
     };
-    let error = load(&options(dir.path(), &[], cli)).unwrap_err().to_string();
-    assert_eq!(error, "--agent-startup-timeout: invalid value 0, expected a number of seconds of at least 1");
+    let error = load(&options(dir.path(), &[], cli))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        error,
+        "--agent-startup-timeout: invalid value 0, expected a number of seconds of at least 1"
+    );
 }
 
 #[test]
 fn json_round_trip_of_defaults_and_layer_input_errors() {
     let defaults = MirrordConfig::default();
     assert_eq!(from_json(&to_json(&defaults)).unwrap(), defaults);
-    let error = from_json(r#"{"agent": {"log_level": 1}}"#).unwrap_err().to_string();
+    let error = from_json(r#"{"agent": {"log_level": 1}}"#)
+        .unwrap_err()
+        .to_string();
     assert_eq!(error, "agent.log_level: invalid type: found number 1, expected one of error, warn, info, debug, trace");
 }
 
@@ -417,9 +487,14 @@ fn policy_compiles_from_a_loaded_config() {
     )
     .unwrap();
     let policy = policy::Policy::new(&config).unwrap();
-    assert_eq!(policy.fs.route(b"/secret/x", false), policy::FileRoute::NotFound);
     assert_eq!(
-        policy.outgoing.route(Protocol::Tcp, "[::ffff:127.0.0.1]:80".parse().unwrap(), &[]),
+        policy.fs.route(b"/secret/x", false),
+        policy::FileRoute::NotFound
+    );
+    assert_eq!(
+        policy
+            .outgoing
+            .route(Protocol::Tcp, "[::ffff:127.0.0.1]:80".parse().unwrap(), &[]),
         policy::Route::Local
     );
     assert!(policy.dns.remote("api.svc") && !policy.dns.remote("example.com"));
@@ -450,12 +525,23 @@ fn schema_describes_the_shapes_with_user_docs() {
         .as_array()
         .unwrap()
         .iter()
-        .flat_map(|v| v["enum"].as_array().unwrap().iter().map(|n| n.as_str().unwrap()))
+        .flat_map(|v| {
+            v["enum"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n.as_str().unwrap())
+        })
         .collect();
     assert_eq!(names, FsMode::NAMES);
-    let fs_doc = schema["definitions"]["FsConfig"]["description"].as_str().unwrap();
+    let fs_doc = schema["definitions"]["FsConfig"]["description"]
+        .as_str()
+        .unwrap();
     assert!(fs_doc.contains("first rule that matches"), "{fs_doc}");
-    assert_eq!(schema["additionalProperties"], serde_json::Value::Bool(false));
+    assert_eq!(
+        schema["additionalProperties"],
+        serde_json::Value::Bool(false)
+    );
     let env = &schema["definitions"]["FeatureConfig"]["properties"]["env"]["anyOf"];
     assert_eq!(env[0]["type"], "boolean");
 }

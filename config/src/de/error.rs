@@ -159,13 +159,15 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 best = best.min(d[i - 2][j - 2] + 1);
             }
@@ -182,10 +184,16 @@ mod tests {
     #[test]
     fn suggestions_are_close_names_only() {
         let allowed = &["target", "feature", "agent"];
-        assert_eq!(suggestion("feture", allowed), " (did you mean \"feature\"?)");
+        assert_eq!(
+            suggestion("feture", allowed),
+            " (did you mean \"feature\"?)"
+        );
         assert_eq!(suggestion("zzzzzz", allowed), "");
         assert_eq!(suggestion("agent", allowed), "");
-        assert_eq!(suggestion("raed", &["local", "read", "write"]), " (did you mean \"read\"?)");
+        assert_eq!(
+            suggestion("raed", &["local", "read", "write"]),
+            " (did you mean \"read\"?)"
+        );
         assert_eq!(suggestion("bad", &["local", "read", "write"]), "");
     }
 }

@@ -7,7 +7,9 @@
 
 use std::{fmt, marker::PhantomData};
 
-use serde::de::{self, value::MapAccessDeserializer, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{
+    self, value::MapAccessDeserializer, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor,
+};
 
 /// A section that can be written as a boolean: `true` = defaults, `false` = off.
 pub(crate) trait FromBool {
@@ -84,7 +86,9 @@ where
 }
 
 /// `"A;B*" | ["A", "B*"]` into a list; empty entries of the string form are dropped.
-pub(crate) fn string_or_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+pub(crate) fn string_or_list<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<String>, D::Error> {
     struct V;
 
     impl<'de> Visitor<'de> for V {

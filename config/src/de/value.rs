@@ -6,8 +6,8 @@
 //! bad value and try again to report every problem, not only the first.
 
 use serde::de::{
-    self, value::StrDeserializer, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, Unexpected,
-    Visitor,
+    self, value::StrDeserializer, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess,
+    Unexpected, Visitor,
 };
 use serde_json::{Map, Number, Value};
 
@@ -107,7 +107,10 @@ fn visit_number<'de, V: Visitor<'de>>(n: &Number, visitor: V) -> Result<V::Value
     } else if let Some(f) = n.as_f64() {
         visitor.visit_f64(f)
     } else {
-        Err(de::Error::invalid_type(Unexpected::Other("number"), &visitor))
+        Err(de::Error::invalid_type(
+            Unexpected::Other("number"),
+            &visitor,
+        ))
     }
 }
 
@@ -116,7 +119,10 @@ struct Seq<'a>(std::slice::Iter<'a, Value>);
 impl<'de, 'a> SeqAccess<'de> for Seq<'a> {
     type Error = DeError;
 
-    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, DeError> {
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, DeError> {
         self.0
             .next()
             .map(|value| seed.deserialize(ValueDeserializer(value)))
@@ -145,7 +151,10 @@ impl<'a> Entries<'a> {
 impl<'de, 'a> MapAccess<'de> for Entries<'a> {
     type Error = DeError;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, DeError> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, DeError> {
         match self.iter.next() {
             Some((key, value)) => {
                 self.value = Some(value);
@@ -158,7 +167,9 @@ impl<'de, 'a> MapAccess<'de> for Entries<'a> {
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
         match self.value.take() {
             Some(value) => seed.deserialize(ValueDeserializer(value)),
-            None => Err(de::Error::custom("a map value was requested before its key")),
+            None => Err(de::Error::custom(
+                "a map value was requested before its key",
+            )),
         }
     }
 
@@ -177,7 +188,10 @@ impl<'de, 'a> de::EnumAccess<'de> for Variant<'a> {
     type Error = DeError;
     type Variant = VariantValue<'a>;
 
-    fn variant_seed<V: DeserializeSeed<'de>>(self, seed: V) -> Result<(V::Value, Self::Variant), DeError> {
+    fn variant_seed<V: DeserializeSeed<'de>>(
+        self,
+        seed: V,
+    ) -> Result<(V::Value, Self::Variant), DeError> {
         let variant = seed.deserialize(StrDeserializer::<DeError>::new(self.key))?;
         Ok((variant, VariantValue(self.value)))
     }

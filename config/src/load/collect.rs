@@ -59,7 +59,8 @@ fn render(segments: &[Segment], removed: &HashMap<String, Vec<usize>>) -> String
     for segment in segments {
         match segment {
             Segment::Seq { index } => {
-                let original = original_index(*index, removed.get(&out).map(Vec::as_slice).unwrap_or(&[]));
+                let original =
+                    original_index(*index, removed.get(&out).map(Vec::as_slice).unwrap_or(&[]));
                 out.push_str(&format!("[{original}]"));
             }
             Segment::Map { key } | Segment::Enum { variant: key } => {
@@ -86,7 +87,11 @@ fn original_index(index: usize, removed: &[usize]) -> usize {
 
 /// Drops the value at `segments` from `tree`; false when nothing could be
 /// dropped (the error is at the root or the path is unknown).
-fn remove(tree: &mut Value, segments: &[Segment], removed: &mut HashMap<String, Vec<usize>>) -> bool {
+fn remove(
+    tree: &mut Value,
+    segments: &[Segment],
+    removed: &mut HashMap<String, Vec<usize>>,
+) -> bool {
     // A bad variant of a single-key enum map (`{"remote": ...}`) drops the whole map.
     let end = match segments.last() {
         Some(Segment::Enum { .. }) => segments.len() - 1,
@@ -99,10 +104,12 @@ fn remove(tree: &mut Value, segments: &[Segment], removed: &mut HashMap<String, 
     let mut node = &mut *tree;
     for segment in parents {
         node = match (segment, node) {
-            (Segment::Map { key } | Segment::Enum { variant: key }, Value::Object(map)) => match map.get_mut(key) {
-                Some(child) => child,
-                None => return false,
-            },
+            (Segment::Map { key } | Segment::Enum { variant: key }, Value::Object(map)) => {
+                match map.get_mut(key) {
+                    Some(child) => child,
+                    None => return false,
+                }
+            }
             (Segment::Seq { index }, Value::Array(items)) => match items.get_mut(*index) {
                 Some(child) => child,
                 None => return false,
@@ -111,10 +118,13 @@ fn remove(tree: &mut Value, segments: &[Segment], removed: &mut HashMap<String, 
         };
     }
     match (last, node) {
-        (Segment::Map { key } | Segment::Enum { variant: key }, Value::Object(map)) => map.remove(key).is_some(),
+        (Segment::Map { key } | Segment::Enum { variant: key }, Value::Object(map)) => {
+            map.remove(key).is_some()
+        }
         (Segment::Seq { index }, Value::Array(items)) if *index < items.len() => {
             let list = render(parents, removed);
-            let original = original_index(*index, removed.get(&list).map(Vec::as_slice).unwrap_or(&[]));
+            let original =
+                original_index(*index, removed.get(&list).map(Vec::as_slice).unwrap_or(&[]));
             let entry = removed.entry(list).or_default();
             entry.push(original);
             entry.sort_unstable();

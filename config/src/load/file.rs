@@ -119,17 +119,37 @@ mod tests {
 
     #[test]
     fn formats_parse_to_the_same_tree() {
-        check(r#"{"agent": {"startup_timeout": 5}}"#, Format::Json, r#"{"agent":{"startup_timeout":5}}"#);
-        check("[agent]\nstartup_timeout = 5\n", Format::Toml, r#"{"agent":{"startup_timeout":5}}"#);
-        check("agent:\n  startup_timeout: 5\n", Format::Yaml, r#"{"agent":{"startup_timeout":5}}"#);
+        check(
+            r#"{"agent": {"startup_timeout": 5}}"#,
+            Format::Json,
+            r#"{"agent":{"startup_timeout":5}}"#,
+        );
+        check(
+            "[agent]\nstartup_timeout = 5\n",
+            Format::Toml,
+            r#"{"agent":{"startup_timeout":5}}"#,
+        );
+        check(
+            "agent:\n  startup_timeout: 5\n",
+            Format::Yaml,
+            r#"{"agent":{"startup_timeout":5}}"#,
+        );
         check("  \n", Format::Json, "{}");
         check("# nothing\n", Format::Yaml, "{}");
     }
 
     #[test]
     fn syntax_errors_name_file_line_and_column() {
-        check("{\n  \"a\": 1,\n}", Format::Json, "m.cfg:3:1: trailing comma");
-        check("[agent]\nstartup_timeout = \n", Format::Toml, "m.cfg:2:19: invalid string expected `\"`, `'`");
+        check(
+            "{\n  \"a\": 1,\n}",
+            Format::Json,
+            "m.cfg:3:1: trailing comma",
+        );
+        check(
+            "[agent]\nstartup_timeout = \n",
+            Format::Toml,
+            "m.cfg:2:19: invalid string expected `\"`, `'`",
+        );
         check("agent:\n  - a\n  b: c\n", Format::Yaml, "m.cfg:3:3: did not find expected '-' indicator, while parsing a block collection at line 2 column 3");
     }
 

@@ -92,7 +92,10 @@ fn origin_of(key: &str, file: Option<&Path>, setters: &Setters) -> Origin {
     setters
         .iter()
         .filter(|(set, _)| {
-            key == **set || key.strip_prefix(**set).is_some_and(|rest| rest.starts_with(['.', '[']))
+            key == **set
+                || key
+                    .strip_prefix(**set)
+                    .is_some_and(|rest| rest.starts_with(['.', '[']))
         })
         .map(|(_, origin)| origin.clone())
         .next()

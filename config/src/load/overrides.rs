@@ -74,7 +74,10 @@ pub(crate) fn from_env(env: &[(String, String)]) -> (CliOverrides, Vec<Problem>)
             continue;
         }
         let result = match name {
-            "MIRRORD_TARGET" => value.parse().map(|t| out.target = Some(t)).map_err(|e: crate::InvalidTarget| e.to_string()),
+            "MIRRORD_TARGET" => value
+                .parse()
+                .map(|t| out.target = Some(t))
+                .map_err(|e: crate::InvalidTarget| e.to_string()),
             "MIRRORD_TARGET_NAMESPACE" => {
                 out.namespace = Some(value.to_owned());
                 Ok(())
@@ -113,7 +116,9 @@ fn parse_bool(value: &str) -> Result<bool, String> {
     match value.to_ascii_lowercase().as_str() {
         "true" | "1" => Ok(true),
         "false" | "0" => Ok(false),
-        _ => Err(format!("invalid value \"{value}\", expected true, false, 1 or 0")),
+        _ => Err(format!(
+            "invalid value \"{value}\", expected true, false, 1 or 0"
+        )),
     }
 }
 
@@ -126,7 +131,12 @@ pub(crate) enum Source {
 
 /// Applies `overrides` to `config`, recording in `setters` which variable or
 /// flag set each key.
-pub(crate) fn apply(config: &mut MirrordConfig, overrides: &CliOverrides, source: Source, setters: &mut Setters) {
+pub(crate) fn apply(
+    config: &mut MirrordConfig,
+    overrides: &CliOverrides,
+    source: Source,
+    setters: &mut Setters,
+) {
     let mut set = |key: &'static str, env: &str, flag: &str| {
         let origin = match source {
             Source::Env => Origin::Env(env.to_owned()),
@@ -141,7 +151,11 @@ pub(crate) fn apply(config: &mut MirrordConfig, overrides: &CliOverrides, source
     }
     if let Some(namespace) = &o.namespace {
         config.target.namespace = Some(namespace.clone());
-        set("target.namespace", "MIRRORD_TARGET_NAMESPACE", "--target-namespace");
+        set(
+            "target.namespace",
+            "MIRRORD_TARGET_NAMESPACE",
+            "--target-namespace",
+        );
     }
     if let Some(mode) = o.fs_mode {
         config.feature.fs.mode = mode;
@@ -149,34 +163,66 @@ pub(crate) fn apply(config: &mut MirrordConfig, overrides: &CliOverrides, source
     }
     if let Some(level) = o.agent_log_level {
         config.agent.log_level = level;
-        set("agent.log_level", "MIRRORD_AGENT_LOG_LEVEL", "--agent-log-level");
+        set(
+            "agent.log_level",
+            "MIRRORD_AGENT_LOG_LEVEL",
+            "--agent-log-level",
+        );
     }
     if let Some(timeout) = o.agent_startup_timeout {
         config.agent.startup_timeout = timeout;
-        set("agent.startup_timeout", "MIRRORD_AGENT_STARTUP_TIMEOUT", "--agent-startup-timeout");
+        set(
+            "agent.startup_timeout",
+            "MIRRORD_AGENT_STARTUP_TIMEOUT",
+            "--agent-startup-timeout",
+        );
     }
     if let Some(names) = &o.skip_processes {
         config.skip_processes = names.clone();
-        set("skip_processes", "MIRRORD_SKIP_PROCESSES", "--skip-processes");
+        set(
+            "skip_processes",
+            "MIRRORD_SKIP_PROCESSES",
+            "--skip-processes",
+        );
     }
     if let Some(include) = &o.env_include {
         config.feature.env.include = Some(include.clone());
-        set("feature.env.include", "MIRRORD_OVERRIDE_ENV_VARS_INCLUDE", "--env-include");
+        set(
+            "feature.env.include",
+            "MIRRORD_OVERRIDE_ENV_VARS_INCLUDE",
+            "--env-include",
+        );
     }
     if let Some(exclude) = &o.env_exclude {
         config.feature.env.exclude = exclude.clone();
-        set("feature.env.exclude", "MIRRORD_OVERRIDE_ENV_VARS_EXCLUDE", "--env-exclude");
+        set(
+            "feature.env.exclude",
+            "MIRRORD_OVERRIDE_ENV_VARS_EXCLUDE",
+            "--env-exclude",
+        );
     }
     if let Some(tcp) = o.tcp_outgoing {
         config.feature.network.outgoing.tcp = tcp;
-        set("feature.network.outgoing.tcp", "MIRRORD_TCP_OUTGOING", "--tcp-outgoing");
+        set(
+            "feature.network.outgoing.tcp",
+            "MIRRORD_TCP_OUTGOING",
+            "--tcp-outgoing",
+        );
     }
     if let Some(udp) = o.udp_outgoing {
         config.feature.network.outgoing.udp = udp;
-        set("feature.network.outgoing.udp", "MIRRORD_UDP_OUTGOING", "--udp-outgoing");
+        set(
+            "feature.network.outgoing.udp",
+            "MIRRORD_UDP_OUTGOING",
+            "--udp-outgoing",
+        );
     }
     if let Some(dns) = o.remote_dns {
         config.feature.network.dns.enabled = dns;
-        set("feature.network.dns.enabled", "MIRRORD_REMOTE_DNS", "--remote-dns");
+        set(
+            "feature.network.dns.enabled",
+            "MIRRORD_REMOTE_DNS",
+            "--remote-dns",
+        );
     }
 }

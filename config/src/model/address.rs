@@ -80,7 +80,9 @@ pub fn unmap(ip: IpAddr) -> IpAddr {
 
 /// Case-insensitive hostname equality, ignoring one trailing dot on either side.
 pub(crate) fn same_host(a: &str, b: &str) -> bool {
-    a.strip_suffix('.').unwrap_or(a).eq_ignore_ascii_case(b.strip_suffix('.').unwrap_or(b))
+    a.strip_suffix('.')
+        .unwrap_or(a)
+        .eq_ignore_ascii_case(b.strip_suffix('.').unwrap_or(b))
 }
 
 fn in_subnet(ip: IpAddr, network: IpAddr, prefix: u8) -> bool {
@@ -131,7 +133,11 @@ fn parse(entry: &str) -> Result<AddressFilter, String> {
         Some((scheme, rest)) => match scheme.to_ascii_lowercase().as_str() {
             "tcp" => (Some(Protocol::Tcp), rest),
             "udp" => (Some(Protocol::Udp), rest),
-            _ => return Err(format!("unknown protocol \"{scheme}\", expected tcp:// or udp://")),
+            _ => {
+                return Err(format!(
+                    "unknown protocol \"{scheme}\", expected tcp:// or udp://"
+                ))
+            }
         },
         None => (None, entry),
     };
@@ -141,7 +147,11 @@ fn parse(entry: &str) -> Result<AddressFilter, String> {
             .ok_or("an IPv6 address opened with \"[\" must be closed with \"]\"")?;
         let port = match after {
             "" => None,
-            _ => Some(after.strip_prefix(':').ok_or("expected \":<port>\" after \"]\"")?),
+            _ => Some(
+                after
+                    .strip_prefix(':')
+                    .ok_or("expected \":<port>\" after \"]\"")?,
+            ),
         };
         (ipv6_part(inside)?, port)
     } else {
@@ -171,7 +181,9 @@ fn parse(entry: &str) -> Result<AddressFilter, String> {
 
 fn parse_port(port: &str) -> Result<u16, String> {
     if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("invalid port \"{port}\", expected a number from 0 to 65535"));
+        return Err(format!(
+            "invalid port \"{port}\", expected a number from 0 to 65535"
+        ));
     }
     port.parse::<u16>()
         .map_err(|_| format!("port {port} is out of range (0-65535)"))
@@ -218,7 +230,9 @@ fn v4_or_host(host: &str) -> Result<AddressMatch, String> {
             "\"{host}\" is not a valid hostname (letters, digits, '-', '_' and '.')"
         ));
     }
-    Ok(AddressMatch::Host(host.trim_end_matches('.').to_ascii_lowercase()))
+    Ok(AddressMatch::Host(
+        host.trim_end_matches('.').to_ascii_lowercase(),
+    ))
 }
 
 fn parse_prefix(prefix: &str, max: u8) -> Result<u8, String> {
@@ -301,27 +315,87 @@ mod tests {
 
     #[test]
     fn entries_match() {
-        check("1.2.3.4", &[(Tcp, "1.2.3.4", 80, &[], true), (Udp, "1.2.3.4", 53, &[], true), (Tcp, "1.2.3.5", 80, &[], false)]);
-        check("1.2.3.4:80", &[(Tcp, "1.2.3.4", 80, &[], true), (Tcp, "1.2.3.4", 81, &[], false)]);
+        check(
+            "1.2.3.4",
+            &[
+                (Tcp, "1.2.3.4", 80, &[], true),
+                (Udp, "1.2.3.4", 53, &[], true),
+                (Tcp, "1.2.3.5", 80, &[], false),
+            ],
+        );
+        check(
+            "1.2.3.4:80",
+            &[
+                (Tcp, "1.2.3.4", 80, &[], true),
+                (Tcp, "1.2.3.4", 81, &[], false),
+            ],
+        );
         check("1.2.3.4:0", &[(Tcp, "1.2.3.4", 81, &[], true)]);
-        check("tcp://1.2.3.4", &[(Tcp, "1.2.3.4", 1, &[], true), (Udp, "1.2.3.4", 1, &[], false)]);
-        check("udp://:53", &[(Udp, "8.8.8.8", 53, &[], true), (Udp, "8.8.8.8", 54, &[], false), (Tcp, "8.8.8.8", 53, &[], false)]);
-        check("10.0.0.0/8", &[(Tcp, "10.200.1.1", 5, &[], true), (Tcp, "11.0.0.1", 5, &[], false), (Tcp, "::ffff:10.1.2.3", 5, &[], true)]);
+        check(
+            "tcp://1.2.3.4",
+            &[
+                (Tcp, "1.2.3.4", 1, &[], true),
+                (Udp, "1.2.3.4", 1, &[], false),
+            ],
+        );
+        check(
+            "udp://:53",
+            &[
+                (Udp, "8.8.8.8", 53, &[], true),
+                (Udp, "8.8.8.8", 54, &[], false),
+                (Tcp, "8.8.8.8", 53, &[], false),
+            ],
+        );
+        check(
+            "10.0.0.0/8",
+            &[
+                (Tcp, "10.200.1.1", 5, &[], true),
+                (Tcp, "11.0.0.1", 5, &[], false),
+                (Tcp, "::ffff:10.1.2.3", 5, &[], true),
+            ],
+        );
         check("10.1.2.3/8", &[(Tcp, "10.9.9.9", 5, &[], true)]);
-        check("0.0.0.0/0:443", &[(Tcp, "93.184.216.34", 443, &[], true), (Tcp, "::1", 443, &[], false)]);
-        check("[::1]:80", &[(Tcp, "::1", 80, &[], true), (Tcp, "127.0.0.1", 80, &[], false)]);
-        check("[fd00::/8]", &[(Tcp, "fd12::1", 1, &[], true), (Tcp, "fe80::1", 1, &[], false)]);
-        check("[::ffff:127.0.0.1]", &[(Tcp, "127.0.0.1", 1, &[], true), (Tcp, "::ffff:127.0.0.1", 1, &[], true)]);
+        check(
+            "0.0.0.0/0:443",
+            &[
+                (Tcp, "93.184.216.34", 443, &[], true),
+                (Tcp, "::1", 443, &[], false),
+            ],
+        );
+        check(
+            "[::1]:80",
+            &[
+                (Tcp, "::1", 80, &[], true),
+                (Tcp, "127.0.0.1", 80, &[], false),
+            ],
+        );
+        check(
+            "[fd00::/8]",
+            &[
+                (Tcp, "fd12::1", 1, &[], true),
+                (Tcp, "fe80::1", 1, &[], false),
+            ],
+        );
+        check(
+            "[::ffff:127.0.0.1]",
+            &[
+                (Tcp, "127.0.0.1", 1, &[], true),
+                (Tcp, "::ffff:127.0.0.1", 1, &[], true),
+            ],
+        );
         check("127.0.0.1", &[(Tcp, "::ffff:127.0.0.1", 9, &[], true)]);
         check("[::ffff:10.0.0.0/104]", &[(Tcp, "10.3.3.3", 1, &[], true)]);
-        check("DB.internal:5432", &[
-            (Tcp, "10.0.0.5", 5432, &["db.internal"], true),
-            (Tcp, "10.0.0.5", 5432, &["db.internal."], true),
-            (Tcp, "10.0.0.5", 5432, &["other", "DB.INTERNAL"], true),
-            (Tcp, "10.0.0.5", 5432, &["other"], false),
-            (Tcp, "10.0.0.5", 5432, &[], false),
-            (Tcp, "10.0.0.5", 80, &["db.internal"], false),
-        ]);
+        check(
+            "DB.internal:5432",
+            &[
+                (Tcp, "10.0.0.5", 5432, &["db.internal"], true),
+                (Tcp, "10.0.0.5", 5432, &["db.internal."], true),
+                (Tcp, "10.0.0.5", 5432, &["other", "DB.INTERNAL"], true),
+                (Tcp, "10.0.0.5", 5432, &["other"], false),
+                (Tcp, "10.0.0.5", 5432, &[], false),
+                (Tcp, "10.0.0.5", 80, &["db.internal"], false),
+            ],
+        );
     }
 
     #[test]

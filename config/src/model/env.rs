@@ -26,18 +26,30 @@ pub struct EnvConfig {
     /// Only the target's variables matching one of these names are taken;
     /// `*` matches any run of characters. A `;`-separated string or a list,
     /// e.g. `"DB_*;API_KEY"`. Not set = all of them.
-    #[serde(default, deserialize_with = "opt_string_or_list", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "opt_string_or_list",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(schema_with = "crate::schema::string_or_list")]
     pub include: Option<Vec<String>>,
 
     /// The target's variables matching one of these names are not taken;
     /// `*` matches any run of characters. A `;`-separated string or a list.
-    #[serde(default, deserialize_with = "string_or_list", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "string_or_list",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     #[schemars(schema_with = "crate::schema::string_or_list")]
     pub exclude: Vec<String>,
 
     /// Variables set to these values whatever the local or target environment says.
-    #[serde(default, rename = "override", skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        rename = "override",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub overrides: BTreeMap<String, String>,
 }
 

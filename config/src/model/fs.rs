@@ -137,7 +137,10 @@ impl PathPattern {
     pub fn new(pattern: &str) -> Result<Self, String> {
         match regex::bytes::Regex::new(pattern) {
             Ok(_) => Ok(PathPattern(pattern.to_owned())),
-            Err(error) => Err(format!("invalid regex \"{pattern}\": {}", one_line_regex_error(&error))),
+            Err(error) => Err(format!(
+                "invalid regex \"{pattern}\": {}",
+                one_line_regex_error(&error)
+            )),
         }
     }
 
@@ -204,7 +207,10 @@ mod tests {
         }
         assert_eq!(
             "raed".parse::<FsMode>(),
-            Err("unknown variant \"raed\", expected one of local, localwithoverrides, read, write".to_owned())
+            Err(
+                "unknown variant \"raed\", expected one of local, localwithoverrides, read, write"
+                    .to_owned()
+            )
         );
     }
 }

@@ -46,7 +46,11 @@ pub struct MirrordConfig {
     /// Programs mirrord leaves alone (it does not hook them or their
     /// children), by executable name, e.g. `"bash"` or `["bash", "node"]`.
     /// A `;`-separated string is also accepted.
-    #[serde(default, deserialize_with = "string_or_list", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "string_or_list",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     #[schemars(schema_with = "crate::schema::string_or_list")]
     pub skip_processes: Vec<String>,
 }

@@ -103,7 +103,10 @@ impl Default for DnsConfig {
 
 impl FromBool for DnsConfig {
     fn from_bool(enabled: bool) -> Self {
-        DnsConfig { enabled, filter: None }
+        DnsConfig {
+            enabled,
+            filter: None,
+        }
     }
 }
 
@@ -133,7 +136,9 @@ impl HostPattern {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
         if valid {
-            Ok(HostPattern(pattern.trim_end_matches('.').to_ascii_lowercase()))
+            Ok(HostPattern(
+                pattern.trim_end_matches('.').to_ascii_lowercase(),
+            ))
         } else {
             Err(format!(
                 "invalid hostname pattern \"{pattern}\", expected a name like db.internal or a suffix like *.internal"

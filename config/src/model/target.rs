@@ -44,7 +44,9 @@ impl FromShortString for TargetConfig {
     }
 }
 
-pub(crate) fn deserialize_target_config<'de, D: Deserializer<'de>>(d: D) -> Result<TargetConfig, D::Error> {
+pub(crate) fn deserialize_target_config<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<TargetConfig, D::Error> {
     string_or_map(d)
 }
 
@@ -56,19 +58,40 @@ pub enum Target {
     /// `targetless`: no target.
     Targetless,
     /// `pod/<name>[/container/<name>]`.
-    Pod { name: String, container: Option<String> },
+    Pod {
+        name: String,
+        container: Option<String>,
+    },
     /// `deployment/<name>[/container/<name>]`.
-    Deployment { name: String, container: Option<String> },
+    Deployment {
+        name: String,
+        container: Option<String>,
+    },
     /// `statefulset/<name>[/container/<name>]`.
-    StatefulSet { name: String, container: Option<String> },
+    StatefulSet {
+        name: String,
+        container: Option<String>,
+    },
     /// `daemonset/<name>[/container/<name>]`.
-    DaemonSet { name: String, container: Option<String> },
+    DaemonSet {
+        name: String,
+        container: Option<String>,
+    },
     /// `job/<name>[/container/<name>]`.
-    Job { name: String, container: Option<String> },
+    Job {
+        name: String,
+        container: Option<String>,
+    },
     /// `cronjob/<name>[/container/<name>]`.
-    CronJob { name: String, container: Option<String> },
+    CronJob {
+        name: String,
+        container: Option<String>,
+    },
     /// `rollout/<name>[/container/<name>]` (Argo Rollouts).
-    Rollout { name: String, container: Option<String> },
+    Rollout {
+        name: String,
+        container: Option<String>,
+    },
     /// `service/<name>`: one of the pods behind the service.
     Service { name: String },
 }
@@ -99,7 +122,10 @@ impl FromStr for Target {
         match (kind.as_str(), parts.as_slice()) {
             ("targetless", [_]) => Ok(Target::Targetless),
             ("pid", [_, pid]) => match pid.parse::<u32>() {
-                Ok(0) | Err(_) => Err(fail(FORMS.replace("expected pid/<number>", "expected pid/<number> (a process id above 0)"))),
+                Ok(0) | Err(_) => Err(fail(FORMS.replace(
+                    "expected pid/<number>",
+                    "expected pid/<number> (a process id above 0)",
+                ))),
                 Ok(pid) => Ok(Target::Pid(pid)),
             },
             ("service" | "svc", [_, name]) => Ok(Target::Service {
@@ -260,16 +286,27 @@ mod tests {
                 container: Some("c".into()),
             }),
         );
-        check("service/front", Ok(Target::Service { name: "front".into() }));
+        check(
+            "service/front",
+            Ok(Target::Service {
+                name: "front".into(),
+            }),
+        );
         check(
             "pid/abc",
             Err("\"pid/abc\" is not a valid target; expected pid/<number>"),
         );
         check("pid/0", Err("a process id above 0"));
-        check("pod/Web", Err("pod name \"Web\" is not a valid Kubernetes name"));
+        check(
+            "pod/Web",
+            Err("pod name \"Web\" is not a valid Kubernetes name"),
+        );
         check("pod/", Err("pod name \"\" is not a valid"));
         check("pod/a/container/", Err("container name \"\""));
-        check("pod/a/sidecar/b", Err("expected pid/<number>, targetless, pod/<name>"));
+        check(
+            "pod/a/sidecar/b",
+            Err("expected pid/<number>, targetless, pod/<name>"),
+        );
         check("service/a/container/b", Err("service/<name>"));
         check("node/x", Err("is not a valid target"));
         check("", Err("\"\" is not a valid target"));

@@ -47,7 +47,10 @@ mod tests {
 
     #[test]
     fn dns_rows() {
-        check(DnsConfig::default(), &[("example.com", true), ("localhost", true)]);
+        check(
+            DnsConfig::default(),
+            &[("example.com", true), ("localhost", true)],
+        );
         check(
             DnsConfig {
                 enabled: false,
@@ -60,14 +63,23 @@ mod tests {
                 enabled: true,
                 filter: Some(DnsFilter::Remote(patterns(&["*.svc.cluster.local", "db"]))),
             },
-            &[("api.ns.svc.cluster.local", true), ("DB", true), ("svc.cluster.local", false), ("example.com", false)],
+            &[
+                ("api.ns.svc.cluster.local", true),
+                ("DB", true),
+                ("svc.cluster.local", false),
+                ("example.com", false),
+            ],
         );
         check(
             DnsConfig {
                 enabled: true,
                 filter: Some(DnsFilter::Local(patterns(&["localhost", "*.corp.example"]))),
             },
-            &[("localhost", false), ("git.corp.example", false), ("api", true)],
+            &[
+                ("localhost", false),
+                ("git.corp.example", false),
+                ("api", true),
+            ],
         );
     }
 }

@@ -98,12 +98,20 @@ fn wildcard(pattern: &[u8], name: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    fn cfg(enabled: bool, include: Option<&[&str]>, exclude: &[&str], overrides: &[(&str, &str)]) -> EnvConfig {
+    fn cfg(
+        enabled: bool,
+        include: Option<&[&str]>,
+        exclude: &[&str],
+        overrides: &[(&str, &str)],
+    ) -> EnvConfig {
         EnvConfig {
             enabled,
             include: include.map(|list| list.iter().map(|s| s.to_string()).collect()),
             exclude: exclude.iter().map(|s| s.to_string()).collect(),
-            overrides: overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            overrides: overrides
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         }
     }
 
@@ -113,8 +121,16 @@ mod tests {
             let (k, v) = kv.split_once('=').unwrap();
             (k.to_owned(), v.to_owned())
         };
-        let local: Vec<(OsString, OsString)> = local.iter().map(split).map(|(k, v)| (k.into(), v.into())).collect();
-        let remote: Vec<(Vec<u8>, Vec<u8>)> = remote.iter().map(split).map(|(k, v)| (k.into(), v.into())).collect();
+        let local: Vec<(OsString, OsString)> = local
+            .iter()
+            .map(split)
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        let remote: Vec<(Vec<u8>, Vec<u8>)> = remote
+            .iter()
+            .map(split)
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
         let got: Vec<String> = merge(&local, &remote, cfg)
             .into_iter()
             .map(|(k, v)| format!("{}={}", k.to_string_lossy(), v.to_string_lossy()))
@@ -125,19 +141,61 @@ mod tests {
     #[test]
     fn merge_rows() {
         let all = cfg(true, None, &[], &[]);
-        check(&["A=l", "PATH=/l"], &["A=r", "B=r", "PATH=/r"], &all, &["A=r", "PATH=/l", "B=r"]);
+        check(
+            &["A=l", "PATH=/l"],
+            &["A=r", "B=r", "PATH=/r"],
+            &all,
+            &["A=r", "PATH=/l", "B=r"],
+        );
         check(
             &["HOME=/l"],
-            &["HOME=/r", "HOSTNAME=pod", "PWD=/", "OLDPWD=/", "SHLVL=2", "TERM=x", "_=/bin/sh", "LD_PRELOAD=x", "LD_LIBRARY_PATH=x", "MIRRORD_AGENT=x", "KEEP=1"],
+            &[
+                "HOME=/r",
+                "HOSTNAME=pod",
+                "PWD=/",
+                "OLDPWD=/",
+                "SHLVL=2",
+                "TERM=x",
+                "_=/bin/sh",
+                "LD_PRELOAD=x",
+                "LD_LIBRARY_PATH=x",
+                "MIRRORD_AGENT=x",
+                "KEEP=1",
+            ],
             &all,
             &["HOME=/l", "KEEP=1"],
         );
-        check(&["A=l"], &["A=r", "B=r"], &cfg(false, None, &[], &[("C", "o")]), &["A=l", "C=o"]);
-        check(&[], &["DB_HOST=h", "DB_PORT=1", "API_KEY=k", "OTHER=o"], &cfg(true, Some(&["DB_*", "API_KEY"]), &[], &[]), &["DB_HOST=h", "DB_PORT=1", "API_KEY=k"]);
-        check(&[], &["DB_HOST=h", "DB_PORT=1", "OTHER=o"], &cfg(true, Some(&["DB_*"]), &["*_PORT"], &[]), &["DB_HOST=h"]);
-        check(&[], &["PATH=/r"], &cfg(true, Some(&["PATH", "*"]), &[], &[]), &[]);
+        check(
+            &["A=l"],
+            &["A=r", "B=r"],
+            &cfg(false, None, &[], &[("C", "o")]),
+            &["A=l", "C=o"],
+        );
+        check(
+            &[],
+            &["DB_HOST=h", "DB_PORT=1", "API_KEY=k", "OTHER=o"],
+            &cfg(true, Some(&["DB_*", "API_KEY"]), &[], &[]),
+            &["DB_HOST=h", "DB_PORT=1", "API_KEY=k"],
+        );
+        check(
+            &[],
+            &["DB_HOST=h", "DB_PORT=1", "OTHER=o"],
+            &cfg(true, Some(&["DB_*"]), &["*_PORT"], &[]),
+            &["DB_HOST=h"],
+        );
+        check(
+            &[],
+            &["PATH=/r"],
+            &cfg(true, Some(&["PATH", "*"]), &[], &[]),
+            &[],
+        );
         check(&["A=l"], &["A=r"], &cfg(true, None, &["A"], &[]), &["A=l"]);
-        check(&["A=l"], &["A=r"], &cfg(true, None, &[], &[("A", "o"), ("PATH", "/o")]), &["A=o", "PATH=/o"]);
+        check(
+            &["A=l"],
+            &["A=r"],
+            &cfg(true, None, &[], &[("A", "o"), ("PATH", "/o")]),
+            &["A=o", "PATH=/o"],
+        );
         check(&[], &["X=r"], &cfg(true, Some(&[]), &[], &[]), &[]);
     }
 
@@ -155,7 +213,11 @@ mod tests {
             ("a", "A", false),
         ];
         for (pattern, name, expected) in rows {
-            assert_eq!(wildcard(pattern.as_bytes(), name.as_bytes()), *expected, "{pattern} {name}");
+            assert_eq!(
+                wildcard(pattern.as_bytes(), name.as_bytes()),
+                *expected,
+                "{pattern} {name}"
+            );
         }
     }
 }

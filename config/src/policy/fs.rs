@@ -26,8 +26,8 @@ const REMOTE_OVERRIDES: &[&[u8]] = &[b"/etc/resolv.conf", b"/etc/hosts", b"/etc/
 /// The program's own runtime, kept local in modes `read` and `write`
 /// (each entry with everything below it).
 pub const DEFAULT_LOCAL: &[&str] = &[
-    "/proc", "/sys", "/dev", "/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/opt", "/root",
-    "/home", "/tmp", "/var/tmp", "/run", "/snap", "/nix", "/etc",
+    "/proc", "/sys", "/dev", "/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin",
+    "/opt", "/root", "/home", "/tmp", "/var/tmp", "/run", "/snap", "/nix", "/etc",
 ];
 
 /// The compiled file policy.
@@ -51,7 +51,10 @@ impl FsPolicy {
                         file: None,
                         key: format!("feature.fs.{key}"),
                     },
-                    format!("cannot compile the patterns: {}", one_line_regex_error(&error)),
+                    format!(
+                        "cannot compile the patterns: {}",
+                        one_line_regex_error(&error)
+                    ),
                 ));
                 RegexSet::empty()
             })
@@ -76,7 +79,13 @@ impl FsPolicy {
     /// `not_found`, `local`, `read_only`, `read_write`, the built-in remote
     /// files, the built-in local directories, then the mode's default.
     pub fn route(&self, path: &[u8], write: bool) -> FileRoute {
-        let read_remote = || if write { FileRoute::Local } else { FileRoute::Remote { writable: false } };
+        let read_remote = || {
+            if write {
+                FileRoute::Local
+            } else {
+                FileRoute::Remote { writable: false }
+            }
+        };
         if self.mode == FsMode::Local {
             return FileRoute::Local;
         }
@@ -159,8 +168,18 @@ mod tests {
 
     #[test]
     fn mode_local_keeps_everything_local() {
-        let config = config(FsMode::Local, &[("read_write", "^/app"), ("not_found", ".")]);
-        check(&config, &[("/app/x", false, Local), ("/etc/hosts", false, Local), ("/data", true, Local)]);
+        let config = config(
+            FsMode::Local,
+            &[("read_write", "^/app"), ("not_found", ".")],
+        );
+        check(
+            &config,
+            &[
+                ("/app/x", false, Local),
+                ("/etc/hosts", false, Local),
+                ("/data", true, Local),
+            ],
+        );
     }
 
     #[test]
@@ -211,7 +230,11 @@ mod tests {
     fn mode_localwithoverrides() {
         let config = config(
             FsMode::LocalWithOverrides,
-            &[("read_write", "^/data/"), ("read_only", "^/config/"), ("not_found", "\\.secret$")],
+            &[
+                ("read_write", "^/data/"),
+                ("read_only", "^/config/"),
+                ("not_found", "\\.secret$"),
+            ],
         );
         check(
             &config,

@@ -106,7 +106,11 @@ mod tests {
         let policy = OutgoingPolicy::new(config).unwrap();
         for (protocol, addr, names, expected) in rows {
             let socket: SocketAddr = addr.parse().unwrap();
-            assert_eq!(policy.route(*protocol, socket, names), *expected, "{protocol:?} {addr} {names:?}");
+            assert_eq!(
+                policy.route(*protocol, socket, names),
+                *expected,
+                "{protocol:?} {addr} {names:?}"
+            );
         }
     }
 
@@ -114,16 +118,35 @@ mod tests {
     fn no_filter_sends_everything_remote() {
         check(
             &config(true, true, None),
-            &[(Tcp, "1.1.1.1:443", &[], Remote), (Udp, "[::1]:53", &[], Remote), (Tcp, "127.0.0.1:5432", &[], Remote)],
+            &[
+                (Tcp, "1.1.1.1:443", &[], Remote),
+                (Udp, "[::1]:53", &[], Remote),
+                (Tcp, "127.0.0.1:5432", &[], Remote),
+            ],
         );
     }
 
     #[test]
     fn disabled_protocols_stay_local() {
-        check(&config(false, true, None), &[(Tcp, "1.1.1.1:443", &[], Local), (Udp, "1.1.1.1:53", &[], Remote)]);
-        check(&config(true, false, None), &[(Tcp, "1.1.1.1:443", &[], Remote), (Udp, "1.1.1.1:53", &[], Local)]);
+        check(
+            &config(false, true, None),
+            &[
+                (Tcp, "1.1.1.1:443", &[], Local),
+                (Udp, "1.1.1.1:53", &[], Remote),
+            ],
+        );
+        check(
+            &config(true, false, None),
+            &[
+                (Tcp, "1.1.1.1:443", &[], Remote),
+                (Udp, "1.1.1.1:53", &[], Local),
+            ],
+        );
         // A filter does not re-enable a disabled protocol.
-        check(&config(false, true, Some(("remote", &["1.1.1.1"]))), &[(Tcp, "1.1.1.1:443", &[], Local)]);
+        check(
+            &config(false, true, Some(("remote", &["1.1.1.1"]))),
+            &[(Tcp, "1.1.1.1:443", &[], Local)],
+        );
     }
 
     #[test]
@@ -131,7 +154,16 @@ mod tests {
         let config = config(
             true,
             true,
-            Some(("remote", &["10.0.0.0/8", "tcp://db.internal:5432", "udp://:53", "[fd00::/8]:80", "127.0.0.1:9000"])),
+            Some((
+                "remote",
+                &[
+                    "10.0.0.0/8",
+                    "tcp://db.internal:5432",
+                    "udp://:53",
+                    "[fd00::/8]:80",
+                    "127.0.0.1:9000",
+                ],
+            )),
         );
         check(
             &config,
@@ -157,7 +189,11 @@ mod tests {
 
     #[test]
     fn local_filter_keeps_matches_local() {
-        let config = config(true, true, Some(("local", &["127.0.0.1", "[::1]", "localhost:8080"])));
+        let config = config(
+            true,
+            true,
+            Some(("local", &["127.0.0.1", "[::1]", "localhost:8080"])),
+        );
         check(
             &config,
             &[

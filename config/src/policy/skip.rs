@@ -53,7 +53,12 @@ mod tests {
             (b"python3", false),
         ];
         for (exe, expected) in rows {
-            assert_eq!(policy.skips(exe), *expected, "{}", String::from_utf8_lossy(exe));
+            assert_eq!(
+                policy.skips(exe),
+                *expected,
+                "{}",
+                String::from_utf8_lossy(exe)
+            );
         }
     }
 }
