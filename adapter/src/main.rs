@@ -1,1 +1,61 @@
-fn main() {}
+//! The `mirrord` command line.
+
+mod cli;
+mod exec;
+mod intproxy;
+mod progress;
+mod session;
+mod target;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Commands};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let result = match cli.command {
+        Commands::Exec(args) => exec::run(args),
+        Commands::Intproxy(args) => intproxy::run(args),
+        Commands::VerifyConfig { file } => return verify_config(&file),
+        Commands::Schema => {
+            println!("{}", mirrord_config::schema_json());
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mirrord: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn verify_config(file: &std::path::Path) -> ExitCode {
+    match mirrord_config::verify_file(file) {
+        Ok(_) => {
+            println!("OK: {} is a valid mirrord config", file.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{}: invalid mirrord config:\n{e}", file.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to stderr at `warn` unless `MIRRORD_LOG` says otherwise
+/// (an `EnvFilter` directive such as `debug` or `mirrord=trace`).
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MIRRORD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .with_target(false)
+        .init();
+}

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use mirrord_config::policy::{DnsPolicy, FsPolicy, OutgoingPolicy};
+use mirrord_config::policy::{DnsPolicy, FsPolicy, OutgoingPolicy, Policy};
 use mirrord_config::MirrordConfig;
 
 use crate::detour::DetourGuard;
@@ -88,14 +88,15 @@ fn init() -> Result<(), String> {
         .map_err(|_| format!("{ENV_INTPROXY_ADDR}={addr:?} is not an IP:PORT"))?;
     let json = std::env::var(ENV_LAYER_CONFIG)
         .map_err(|_| format!("{ENV_LAYER_CONFIG} is missing"))?;
-    let config = MirrordConfig::from_json(&json).map_err(|e| format!("bad config: {e}"))?;
-    if mirrord_config::policy::is_skipped(&config, &[&process_name(), &argv0_name()]) {
+    let config = mirrord_config::from_json(&json).map_err(|e| format!("bad config: {e}"))?;
+    let policy = Policy::new(&config).map_err(|e| format!("bad config: {e}"))?;
+    if policy.skip.skips(process_name().as_bytes()) || policy.skip.skips(argv0_name().as_bytes()) {
         return Ok(());
     }
     let state = LayerState {
-        fs: FsPolicy::new(&config.feature.fs).map_err(|e| e.to_string())?,
-        outgoing: OutgoingPolicy::new(&config.feature.network).map_err(|e| e.to_string())?,
-        dns: DnsPolicy::new(&config.feature.network).map_err(|e| e.to_string())?,
+        fs: policy.fs,
+        outgoing: policy.outgoing,
+        dns: policy.dns,
         config,
     };
     let timeout = std::env::var(ENV_REQUEST_TIMEOUT_MS)

@@ -1,1 +1,22 @@
-//! placeholder
+//! Shared pieces of the end-to-end suite: the stand-in pod and the paths of
+//! the workspace's binaries.
+
+pub mod pod;
+
+use std::path::PathBuf;
+
+/// The directory holding the workspace's binaries (`target/debug` or
+/// `target/release`), found from the running executable.
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    let mut dir = exe.parent().map(PathBuf::from).unwrap_or_default();
+    if dir.ends_with("deps") || dir.ends_with("examples") {
+        dir.pop();
+    }
+    dir
+}
+
+/// A binary or library of the workspace.
+pub fn bin_path(name: &str) -> PathBuf {
+    bin_dir().join(name)
+}

@@ -1,0 +1,44 @@
+//! `mirrord exec`: start a session and replace this process with the
+//! program, so its PID, signals, terminal and exit code are its own.
+
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::Context;
+
+use crate::cli::{ConfigArgs, ExecArgs};
+use crate::progress::Progress;
+use crate::session::{self, Session};
+
+/// Runs the program; returns only on failure.
+pub fn run(args: ExecArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let config = load_config(&args.config)?;
+    let progress = Progress::new("loading the config");
+    let session = Session::start(&config, Some(std::process::id()), &progress)?;
+    progress.finish(Some(&format!(
+        "running {} in {} (ready in {} ms)",
+        args.command[0],
+        session.target,
+        started.elapsed().as_millis()
+    )));
+    let env = session.environment(session::current_env());
+    let err = Command::new(&args.command[0])
+        .args(&args.command[1..])
+        .env_clear()
+        .envs(env)
+        .exec();
+    Err(err).with_context(|| format!("cannot run `{}`", args.command[0]))
+}
+
+/// Loads the config: file, then `MIRRORD_*` variables, then flags.
+pub fn load_config(args: &ConfigArgs) -> anyhow::Result<mirrord_config::MirrordConfig> {
+    let options = mirrord_config::LoadOptions {
+        file: args.config_file.clone(),
+        cwd: std::env::current_dir().context("cannot read the working directory")?,
+        env: std::env::vars().collect(),
+        cli: args.overrides(),
+    };
+    Ok(mirrord_config::load(&options)?)
+}

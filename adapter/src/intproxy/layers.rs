@@ -1,0 +1,214 @@
+//! Serving the layers: one task per layer connection, the handshake, and
+//! who holds which remote file.
+//!
+//! A forked child shares its parent's open files, so a remote handle is
+//! closed on the agent only when the last layer holding it closes it or
+//! goes away.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use futures::{SinkExt, StreamExt};
+use mirrord_protocol::{
+    Handle, LayerHello, LayerId, LayerMessage, LayerRequest, LayerResponse, ProxyCodec,
+    ProxyMessage, Request, RequestId, Response, PROTOCOL_VERSION,
+};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+use tokio_util::codec::Framed;
+use tracing::{debug, info, warn, Instrument};
+
+use super::agent::AgentClient;
+use super::outgoing;
+
+/// State shared by every layer connection.
+pub struct Layers {
+    agent: AgentClient,
+    next_id: AtomicU64,
+    /// Handles per layer; a std mutex because it is never held across an await.
+    owners: Mutex<HashMap<LayerId, HashSet<Handle>>>,
+    /// How many layers are connected, watched by the lifetime logic.
+    count: watch::Sender<usize>,
+}
+
+impl Layers {
+    pub fn new(agent: AgentClient) -> (Arc<Self>, watch::Receiver<usize>) {
+        let (count, watcher) = watch::channel(0);
+        let layers = Layers {
+            agent,
+            next_id: AtomicU64::new(1),
+            owners: Mutex::new(HashMap::new()),
+            count,
+        };
+        (Arc::new(layers), watcher)
+    }
+
+    /// Serves one layer connection until it closes.
+    pub async fn serve(self: Arc<Self>, stream: TcpStream) {
+        let _ = stream.set_nodelay(true);
+        let mut framed = Framed::new(stream, ProxyCodec::default());
+        let hello = match framed.next().await {
+            Some(Ok(LayerMessage::Hello(hello))) => hello,
+            other => {
+                warn!("a connection did not start with a layer hello: {other:?}");
+                return;
+            }
+        };
+        if let Err(reason) = PROTOCOL_VERSION.check_compatible(hello.version) {
+            warn!(pid = hello.pid, "{reason}");
+            let _ = framed.send(ProxyMessage::Refused { reason }).await;
+            return;
+        }
+        let layer_id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let span = tracing::info_span!("layer", id = layer_id, pid = hello.pid, process = %hello.process_name);
+        self.clone()
+            .serve_layer(framed, hello, layer_id)
+            .instrument(span)
+            .await;
+    }
+
+    async fn serve_layer(
+        self: Arc<Self>,
+        framed: Framed<TcpStream, ProxyCodec>,
+        hello: LayerHello,
+        layer_id: LayerId,
+    ) {
+        self.adopt(layer_id, hello.parent);
+        self.count.send_modify(|c| *c += 1);
+        info!(parent = ?hello.parent, "layer connected");
+        let (mut sink, mut stream) = framed.split();
+        let (replies, mut outbox) = mpsc::unbounded_channel::<ProxyMessage>();
+        let _ = replies.send(ProxyMessage::HelloAck {
+            version: PROTOCOL_VERSION,
+            layer_id,
+        });
+        let writer = tokio::spawn(async move {
+            while let Some(msg) = outbox.recv().await {
+                if sink.send(msg).await.is_err() {
+                    break;
+                }
+            }
+        });
+        while let Some(msg) = stream.next().await {
+            match msg {
+                Ok(LayerMessage::Request { id, request }) => {
+                    self.handle(layer_id, id, request, &replies);
+                }
+                Ok(LayerMessage::Hello(_)) => warn!("second hello ignored"),
+                Err(e) => {
+                    warn!("broken frame from the layer: {e}");
+                    break;
+                }
+            }
+        }
+        drop(replies);
+        let _ = writer.await;
+        self.release_all(layer_id);
+        self.count.send_modify(|c| *c = c.saturating_sub(1));
+        info!("layer disconnected");
+    }
+
+    /// Starts one request. Requests for the agent are queued before this
+    /// returns, so they reach it in the order the layer sent them.
+    fn handle(
+        self: &Arc<Self>,
+        layer: LayerId,
+        id: RequestId,
+        request: LayerRequest,
+        replies: &mpsc::UnboundedSender<ProxyMessage>,
+    ) {
+        let replies = replies.clone();
+        let span = tracing::debug_span!("request", id);
+        match request {
+            LayerRequest::Remote(Request::Close { handle }) => {
+                if self.release(layer, handle) {
+                    let answer = self.agent.request(Request::Close { handle });
+                    tokio::spawn(
+                        async move {
+                            let result = answer.await.map(LayerResponse::Remote);
+                            let _ = replies.send(ProxyMessage::Response { id, result });
+                        }
+                        .instrument(span),
+                    );
+                } else {
+                    let _ = replies.send(ProxyMessage::Response {
+                        id,
+                        result: Ok(LayerResponse::Remote(Response::Done)),
+                    });
+                }
+            }
+            LayerRequest::Remote(request) => {
+                debug!(parent: &span, ?request, "to agent");
+                let answer = self.agent.request(request);
+                let layers = self.clone();
+                tokio::spawn(
+                    async move {
+                        let result = answer.await;
+                        if let Ok(Response::Opened { handle, .. }) = &result {
+                            layers.own(layer, *handle);
+                        }
+                        let _ = replies.send(ProxyMessage::Response {
+                            id,
+                            result: result.map(LayerResponse::Remote),
+                        });
+                    }
+                    .instrument(span),
+                );
+            }
+            LayerRequest::ConnectOutgoing { protocol, remote } => {
+                let agent = self.agent.clone();
+                tokio::spawn(
+                    async move {
+                        let result = outgoing::connect(&agent, protocol, remote).await;
+                        let _ = replies.send(ProxyMessage::Response { id, result });
+                    }
+                    .instrument(span),
+                );
+            }
+        }
+    }
+
+    fn own(&self, layer: LayerId, handle: Handle) {
+        if let Ok(mut owners) = self.owners.lock() {
+            owners.entry(layer).or_default().insert(handle);
+        }
+    }
+
+    /// A forked child holds what its parent holds.
+    fn adopt(&self, layer: LayerId, parent: Option<LayerId>) {
+        if let Ok(mut owners) = self.owners.lock() {
+            let inherited = parent
+                .and_then(|p| owners.get(&p).cloned())
+                .unwrap_or_default();
+            owners.insert(layer, inherited);
+        }
+    }
+
+    /// Drops `layer`'s hold on `handle`; true when nobody holds it any more.
+    fn release(&self, layer: LayerId, handle: Handle) -> bool {
+        let Ok(mut owners) = self.owners.lock() else {
+            return true;
+        };
+        if let Some(held) = owners.get_mut(&layer) {
+            held.remove(&handle);
+        }
+        !owners.values().any(|held| held.contains(&handle))
+    }
+
+    /// The layer is gone: close what only it held.
+    fn release_all(&self, layer: LayerId) {
+        let orphans: Vec<Handle> = {
+            let Ok(mut owners) = self.owners.lock() else {
+                return;
+            };
+            let held = owners.remove(&layer).unwrap_or_default();
+            held.into_iter()
+                .filter(|h| !owners.values().any(|other| other.contains(h)))
+                .collect()
+        };
+        for handle in orphans {
+            drop(self.agent.request(Request::Close { handle }));
+        }
+    }
+}

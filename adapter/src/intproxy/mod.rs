@@ -1,0 +1,209 @@
+//! `mirrord intproxy`: the detached process that owns the one agent
+//! connection and serves every layer of the process tree.
+//!
+//! # Flow
+//!
+//! 1. Detach (fork, the parent exits, `setsid`): the program `mirrord exec`
+//!    becomes never has the intproxy as its child.
+//! 2. Start the agent (a local process for `pid/N` and `targetless`),
+//!    connect, handshake, fetch the target's environment.
+//! 3. Listen on the local loopback for layers and print one JSON line
+//!    ([`Ready`]) on stdout; `mirrord exec` waits for it.
+//! 4. Serve until no layer is connected and the watched program has exited
+//!    (after a short grace period, so an exec'd child can reconnect), or
+//!    SIGTERM. Then stop the agent.
+//!
+//! # Guarantees
+//!
+//! - The agent never outlives the intproxy: it is stopped on every normal
+//!   exit, and its stdin lifeline ends it if the intproxy is killed.
+//! - When the agent dies, every waiting and later request fails at once
+//!   with an errno and a logged reason; the program never hangs on it.
+
+mod agent;
+mod layers;
+mod lifetime;
+mod outgoing;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use mirrord_protocol::{Request, Response};
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+
+/// The one line the intproxy prints on stdout once it can serve layers.
+#[derive(Serialize, Deserialize, Debug)]
+pub enum Ready {
+    Ready {
+        /// Where layers connect.
+        addr: SocketAddr,
+        /// The target's environment.
+        env: Vec<(Vec<u8>, Vec<u8>)>,
+        target_pid: Option<u32>,
+    },
+    Error {
+        message: String,
+    },
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct IntproxyArgs {
+    /// Join this local process (`pid/N` targets); none means targetless.
+    #[arg(long)]
+    pub target_pid: Option<u32>,
+    /// The `mirrord-agent` binary to start.
+    #[arg(long)]
+    pub agent_path: PathBuf,
+    #[arg(long, default_value = "info")]
+    pub agent_log_level: String,
+    #[arg(long, default_value_t = 30)]
+    pub agent_startup_timeout: u64,
+    /// Stay up while this process lives (the program `mirrord exec` ran).
+    #[arg(long)]
+    pub watch_pid: Option<u32>,
+    /// Milliseconds to wait, once nothing is connected, before exiting.
+    #[arg(long, default_value_t = 500)]
+    pub grace_ms: u64,
+    /// Fork into the background first (used by `mirrord exec`).
+    #[arg(long)]
+    pub detach: bool,
+}
+
+/// Runs the intproxy; the process exits when this returns.
+pub fn run(args: IntproxyArgs) -> anyhow::Result<()> {
+    if args.detach {
+        detach()?;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(serve(args))
+}
+
+/// Forks; the parent exits at once and the child leaves the session, so the
+/// intproxy is nobody's child once the program is exec'd.
+fn detach() -> anyhow::Result<()> {
+    // SAFETY: called before any thread exists (no runtime yet).
+    match unsafe { libc::fork() } {
+        -1 => Err(std::io::Error::last_os_error()).context("fork"),
+        0 => {
+            // SAFETY: plain syscall in the child.
+            unsafe { libc::setsid() };
+            Ok(())
+        }
+        // SAFETY: the parent leaves without running destructors or atexit.
+        _ => unsafe { libc::_exit(0) },
+    }
+}
+
+fn print_ready(ready: &Ready) {
+    use std::io::Write;
+    let line = serde_json::to_string(ready).unwrap_or_else(|_| "{}".into());
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+async fn serve(args: IntproxyArgs) -> anyhow::Result<()> {
+    let started = match start(&args).await {
+        Ok(started) => started,
+        Err(e) => {
+            print_ready(&Ready::Error {
+                message: format!("{e:#}"),
+            });
+            return Err(e);
+        }
+    };
+    let Started {
+        agent_process,
+        client,
+        listener,
+    } = started;
+    // Nothing more goes to stdout: let `mirrord exec` see it close.
+    close_stdout();
+    let (layers, count) = layers::Layers::new(client.clone());
+    let watch = lifetime::Watch {
+        count,
+        main_pid: args.watch_pid,
+        grace: Duration::from_millis(args.grace_ms),
+    };
+    let accept = async {
+        loop {
+            match listener.accept().await {
+                Ok((stream, _)) => {
+                    tokio::spawn(layers.clone().serve(stream));
+                }
+                Err(e) => warn!("accept failed: {e}"),
+            }
+        }
+    };
+    tokio::select! {
+        () = accept => {}
+        reason = watch.until_done() => info!("exiting: {reason}"),
+    }
+    if let Some(reason) = client.lost_reason() {
+        info!(
+            "agent was lost earlier: {reason}{}",
+            agent_process.last_words()
+        );
+    }
+    agent_process.stop().await;
+    Ok(())
+}
+
+struct Started {
+    agent_process: agent::AgentProcess,
+    client: agent::AgentClient,
+    listener: TcpListener,
+}
+
+async fn start(args: &IntproxyArgs) -> anyhow::Result<Started> {
+    let timeout = Duration::from_secs(args.agent_startup_timeout);
+    let (agent_process, agent_addr) = agent::AgentProcess::spawn(
+        &args.agent_path,
+        args.target_pid,
+        &args.agent_log_level,
+        timeout,
+    )
+    .await?;
+    let (client, target_pid) =
+        match tokio::time::timeout(timeout, agent::connect(agent_addr, None)).await {
+            Ok(Ok(connected)) => connected,
+            Ok(Err(e)) => return Err(e.context(agent_process.last_words())),
+            Err(_) => anyhow::bail!("the agent did not answer within {} s", timeout.as_secs()),
+        };
+    let env = match client.request(Request::GetEnv).await {
+        Ok(Response::Env(env)) => env,
+        Ok(other) => anyhow::bail!("the agent answered GetEnv with {other:?}"),
+        Err(e) => anyhow::bail!("cannot read the target's environment: {e}"),
+    };
+    let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        .await
+        .context("cannot listen for layers on 127.0.0.1")?;
+    print_ready(&Ready::Ready {
+        addr: listener.local_addr()?,
+        env,
+        target_pid,
+    });
+    Ok(Started {
+        agent_process,
+        client,
+        listener,
+    })
+}
+
+fn close_stdout() {
+    // SAFETY: replacing fd 1 with /dev/null; plain syscalls.
+    unsafe {
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY);
+        if null >= 0 {
+            libc::dup2(null, 1);
+            libc::close(null);
+        }
+    }
+}

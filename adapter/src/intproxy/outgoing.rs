@@ -1,0 +1,148 @@
+//! Outgoing connections: the agent connects from the target, and the
+//! intproxy opens a one-use relay on the local loopback that the layer
+//! connects the program's own socket to. Bytes flow program <-> relay <->
+//! agent connection <-> target peer.
+//!
+//! Buffers towards the program are unbounded: a bounded queue would stall
+//! the one agent connection (and every file request behind it) whenever a
+//! program stops reading a socket. Per-connection flow control in the
+//! protocol is the proper fix, noted in ARCHITECTURE.md.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use mirrord_protocol::{ClientMessage, ConnId, LayerResponse, NetProtocol, RemoteError};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::mpsc;
+use tracing::{debug, Instrument};
+
+use super::agent::{AgentClient, ConnEvent, Connected};
+
+/// How long the relay waits for the layer to connect the program's socket.
+const ACCEPT_TIMEOUT: Duration = Duration::from_secs(10);
+const RELAY_BUF: usize = 64 * 1024;
+
+/// Connects to `remote` from the target and returns the relay address.
+pub async fn connect(
+    agent: &AgentClient,
+    protocol: NetProtocol,
+    remote: SocketAddr,
+) -> Result<LayerResponse, RemoteError> {
+    let Connected {
+        conn,
+        local,
+        events,
+    } = agent.connect(protocol, remote).await?;
+    let span = tracing::debug_span!("outgoing", conn, %remote, ?protocol);
+    let bind = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    let relay = match protocol {
+        NetProtocol::Tcp => {
+            let listener = TcpListener::bind(bind)
+                .await
+                .map_err(|e| relay_error(agent, conn, e))?;
+            let relay = listener
+                .local_addr()
+                .map_err(|e| relay_error(agent, conn, e))?;
+            tokio::spawn(relay_tcp(listener, agent.clone(), conn, events).instrument(span));
+            relay
+        }
+        NetProtocol::Udp => {
+            let socket = UdpSocket::bind(bind)
+                .await
+                .map_err(|e| relay_error(agent, conn, e))?;
+            let relay = socket
+                .local_addr()
+                .map_err(|e| relay_error(agent, conn, e))?;
+            tokio::spawn(relay_udp(socket, agent.clone(), conn, events).instrument(span));
+            relay
+        }
+    };
+    Ok(LayerResponse::Outgoing { relay, local })
+}
+
+fn relay_error(agent: &AgentClient, conn: ConnId, e: std::io::Error) -> RemoteError {
+    agent.send(ClientMessage::ConnClose { conn });
+    RemoteError::from_io(&e)
+}
+
+async fn relay_tcp(
+    listener: TcpListener,
+    agent: AgentClient,
+    conn: ConnId,
+    mut events: mpsc::UnboundedReceiver<ConnEvent>,
+) {
+    let stream = match tokio::time::timeout(ACCEPT_TIMEOUT, listener.accept()).await {
+        Ok(Ok((stream, _))) => stream,
+        _ => {
+            debug!("the program never connected to the relay");
+            agent.send(ClientMessage::ConnClose { conn });
+            return;
+        }
+    };
+    drop(listener);
+    let _ = stream.set_nodelay(true);
+    let (mut reader, mut writer) = stream.into_split();
+    let mut buf = vec![0u8; RELAY_BUF];
+    let mut local_open = true;
+    loop {
+        tokio::select! {
+            read = reader.read(&mut buf), if local_open => match read {
+                Ok(0) => {
+                    local_open = false;
+                    agent.send(ClientMessage::ConnShutdown { conn });
+                }
+                Ok(n) => agent.send(ClientMessage::ConnData { conn, data: buf[..n].to_vec() }),
+                Err(_) => break,
+            },
+            event = events.recv() => match event {
+                Some(ConnEvent::Data(data)) => {
+                    if writer.write_all(&data).await.is_err() {
+                        break;
+                    }
+                }
+                Some(ConnEvent::Eof) => {
+                    let _ = writer.shutdown().await;
+                }
+                Some(ConnEvent::Closed(error)) => {
+                    debug!(?error, "remote side closed");
+                    return;
+                }
+                None => return,
+            },
+        }
+    }
+    agent.send(ClientMessage::ConnClose { conn });
+}
+
+async fn relay_udp(
+    socket: UdpSocket,
+    agent: AgentClient,
+    conn: ConnId,
+    mut events: mpsc::UnboundedReceiver<ConnEvent>,
+) {
+    let mut buf = vec![0u8; RELAY_BUF];
+    // The program's socket, learnt from its first datagram.
+    let mut program: Option<SocketAddr> = None;
+    loop {
+        tokio::select! {
+            read = socket.recv_from(&mut buf) => match read {
+                Ok((n, from)) => {
+                    program = Some(from);
+                    agent.send(ClientMessage::ConnData { conn, data: buf[..n].to_vec() });
+                }
+                Err(_) => break,
+            },
+            event = events.recv() => match event {
+                Some(ConnEvent::Data(data)) => {
+                    if let Some(to) = program {
+                        let _ = socket.send_to(&data, to).await;
+                    }
+                }
+                Some(ConnEvent::Eof) => {}
+                Some(ConnEvent::Closed(_)) | None => return,
+            },
+        }
+    }
+    agent.send(ClientMessage::ConnClose { conn });
+}

@@ -1,0 +1,79 @@
+//! A spinner on stderr while the session starts, shown only on a terminal
+//! (silent in pipes, CI and IDEs).
+
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+const FRAMES: &[char] = &['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+
+pub struct Progress {
+    state: Option<(Arc<Shared>, JoinHandle<()>)>,
+}
+
+struct Shared {
+    message: Mutex<String>,
+    done: AtomicBool,
+}
+
+impl Progress {
+    /// A spinner when stderr is a terminal, nothing otherwise.
+    pub fn new(message: &str) -> Self {
+        if !std::io::stderr().is_terminal() {
+            return Progress { state: None };
+        }
+        let shared = Arc::new(Shared {
+            message: Mutex::new(message.to_owned()),
+            done: AtomicBool::new(false),
+        });
+        let spin = shared.clone();
+        let thread = std::thread::spawn(move || {
+            let mut frame = 0;
+            while !spin.done.load(Ordering::Relaxed) {
+                let message = spin.message.lock().map(|m| m.clone()).unwrap_or_default();
+                eprint!(
+                    "\r\x1b[2K{} mirrord: {message}",
+                    FRAMES[frame % FRAMES.len()]
+                );
+                let _ = std::io::stderr().flush();
+                frame += 1;
+                std::thread::sleep(Duration::from_millis(80));
+            }
+        });
+        Progress {
+            state: Some((shared, thread)),
+        }
+    }
+
+    pub fn step(&self, message: &str) {
+        if let Some((shared, _)) = &self.state {
+            if let Ok(mut m) = shared.message.lock() {
+                *m = message.to_owned();
+            }
+        }
+    }
+
+    /// Stops the spinner, leaving `message` on its line (or nothing).
+    pub fn finish(mut self, message: Option<&str>) {
+        if let Some((shared, thread)) = self.state.take() {
+            shared.done.store(true, Ordering::Relaxed);
+            let _ = thread.join();
+            match message {
+                Some(m) => eprintln!("\r\x1b[2K✓ mirrord: {m}"),
+                None => eprint!("\r\x1b[2K"),
+            }
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Some((shared, thread)) = self.state.take() {
+            shared.done.store(true, Ordering::Relaxed);
+            let _ = thread.join();
+            eprint!("\r\x1b[2K");
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! One mirrord session: the config, the target, the intproxy (which starts
+//! and owns the agent), and the environment a program needs to run inside
+//! it. `mirrord exec` uses it now; the DAP proxy and the IDE service hand
+//! the same environment to a debuggee.
+//!
+//! The session's processes end on their own: the intproxy exits once no
+//! layer is connected and the watched program is gone, and takes the agent
+//! with it. Nothing here needs a destructor.
+
+use std::ffi::OsString;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use mirrord_config::MirrordConfig;
+
+use crate::intproxy::Ready;
+use crate::progress::Progress;
+use crate::target::{self, LocalTarget};
+
+/// The layer library's file name.
+pub const LAYER_FILE: &str = "libmirrord_layer.so";
+/// The agent binary's file name.
+pub const AGENT_FILE: &str = "mirrord-agent";
+/// Overrides where the layer library is found.
+pub const ENV_LAYER_FILE: &str = "MIRRORD_LAYER_FILE";
+/// Overrides where the agent binary is found.
+pub const ENV_AGENT_FILE: &str = "MIRRORD_AGENT_FILE";
+
+/// A started session.
+pub struct Session {
+    pub target: LocalTarget,
+    pub intproxy: SocketAddr,
+    pub remote_env: Vec<(Vec<u8>, Vec<u8>)>,
+    layer: PathBuf,
+    config_json: String,
+    config: MirrordConfig,
+}
+
+impl Session {
+    /// Resolves the target, starts the intproxy and the agent, and waits
+    /// until layers can connect. `watch_pid` keeps the intproxy up while
+    /// that process lives.
+    pub fn start(
+        config: &MirrordConfig,
+        watch_pid: Option<u32>,
+        progress: &Progress,
+    ) -> anyhow::Result<Self> {
+        let target = target::resolve(config.target.path.as_ref())?;
+        let layer = sibling(ENV_LAYER_FILE, LAYER_FILE)?;
+        let agent = sibling(ENV_AGENT_FILE, AGENT_FILE)?;
+        progress.step(&format!("starting the agent for {target}"));
+        let mut cmd =
+            Command::new(std::env::current_exe().context("cannot find the mirrord binary")?);
+        cmd.arg("intproxy")
+            .arg("--detach")
+            .arg("--agent-path")
+            .arg(&agent)
+            .args(["--agent-log-level", &config.agent.log_level.to_string()])
+            .args([
+                "--agent-startup-timeout",
+                &config.agent.startup_timeout.to_string(),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if let LocalTarget::Pid(pid) = target {
+            cmd.args(["--target-pid", &pid.to_string()]);
+        }
+        if let Some(pid) = watch_pid {
+            cmd.args(["--watch-pid", &pid.to_string()]);
+        }
+        let mut child = cmd.spawn().context("cannot start the intproxy")?;
+        let stdout = child.stdout.take().context("intproxy stdout")?;
+        // The first process exits as soon as it has detached the real one.
+        let _ = child.wait();
+        let timeout = Duration::from_secs(config.agent.startup_timeout + 5);
+        let ready = read_ready(stdout, timeout)?;
+        let (intproxy, remote_env) = match ready {
+            Ready::Ready { addr, env, .. } => (addr, env),
+            Ready::Error { message } => bail!("cannot start the session for {target}: {message}"),
+        };
+        Ok(Session {
+            target,
+            intproxy,
+            remote_env,
+            layer,
+            config_json: mirrord_config::to_json(config),
+            config: config.clone(),
+        })
+    }
+
+    /// The environment for a program of this session: `local` merged with
+    /// the target's (by `feature.env`), plus what the layer needs.
+    pub fn environment(&self, local: Vec<(OsString, OsString)>) -> Vec<(OsString, OsString)> {
+        let mut env =
+            mirrord_config::policy::env::merge(&local, &self.remote_env, &self.config.feature.env);
+        let preload = match env.iter().find(|(k, _)| k == "LD_PRELOAD") {
+            Some((_, existing)) if !existing.is_empty() => {
+                let mut value = self.layer.clone().into_os_string();
+                value.push(":");
+                value.push(existing);
+                value
+            }
+            _ => self.layer.clone().into_os_string(),
+        };
+        set(&mut env, "LD_PRELOAD", preload);
+        set(
+            &mut env,
+            "MIRRORD_INTPROXY_ADDR",
+            self.intproxy.to_string().into(),
+        );
+        set(
+            &mut env,
+            "MIRRORD_LAYER_CONFIG",
+            self.config_json.clone().into(),
+        );
+        env
+    }
+}
+
+fn set(env: &mut Vec<(OsString, OsString)>, key: &str, value: OsString) {
+    env.retain(|(k, _)| k != key);
+    env.push((key.into(), value));
+}
+
+/// Reads the intproxy's one JSON line, within `timeout`.
+fn read_ready(stdout: std::process::ChildStdout, timeout: Duration) -> anyhow::Result<Ready> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let result = BufReader::new(stdout).read_line(&mut line).map(|_| line);
+        let _ = tx.send(result);
+    });
+    let line = match rx.recv_timeout(timeout) {
+        Ok(Ok(line)) if !line.trim().is_empty() => line,
+        Ok(Ok(_)) => bail!("the intproxy exited before it was ready (see the messages above)"),
+        Ok(Err(e)) => bail!("cannot read from the intproxy: {e}"),
+        Err(_) => bail!("the intproxy was not ready within {} s", timeout.as_secs()),
+    };
+    serde_json::from_str(&line)
+        .with_context(|| format!("unexpected line from the intproxy: {line:?}"))
+}
+
+/// Finds one of mirrord's files: the override variable, else next to this
+/// binary.
+fn sibling(env_var: &str, file: &str) -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os(env_var) {
+        let path = PathBuf::from(path);
+        if !path.exists() {
+            bail!("{env_var}={} does not exist", path.display());
+        }
+        return Ok(path);
+    }
+    let exe = std::env::current_exe().context("cannot find the mirrord binary")?;
+    let dir = exe.parent().unwrap_or(Path::new("."));
+    let path = dir.join(file);
+    if !path.exists() {
+        bail!(
+            "cannot find {file} next to {}: build the whole workspace (`cargo build --workspace`) or set {env_var}",
+            exe.display()
+        );
+    }
+    Ok(path)
+}
+
+/// The current process's environment as pairs.
+pub fn current_env() -> Vec<(OsString, OsString)> {
+    std::env::vars_os().collect()
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs every test dependency on a fresh Debian 12 machine (as root) and
+# runs the whole suite: formatting, lints, schema drift, unit tests and the
+# end-to-end tests against stand-in pods.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v iptables >/dev/null || need_apt+=(iptables)
+command -v gcc >/dev/null || need_apt+=(gcc)
+command -v javac >/dev/null || need_apt+=(openjdk-17-jdk-headless)
+command -v node >/dev/null || need_apt+=(nodejs)
+command -v curl >/dev/null || need_apt+=(curl)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+fi
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+# The end-to-end tests run the workspace's binaries (mirrord, mirrord-agent,
+# libmirrord_layer.so, standin-pod): build them all first.
+cargo build --workspace --quiet
+cargo test --workspace --quiet -- --test-threads 2

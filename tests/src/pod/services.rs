@@ -1,0 +1,73 @@
+//! The pod's own services, on every address of its network namespace
+//! (dual-stack, so IPv4 and IPv6 clients both reach them): TCP echo, UDP
+//! echo, and a one-line HTTP server.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::thread;
+
+use anyhow::Context;
+
+use super::spec::PodSpec;
+
+pub fn start(spec: &PodSpec) -> anyhow::Result<()> {
+    if let Some(port) = spec.tcp_echo {
+        let listener = TcpListener::bind(("::", port)).context("tcp echo")?;
+        thread::spawn(move || serve_tcp(listener, echo));
+    }
+    if let Some(port) = spec.udp_echo {
+        let socket = UdpSocket::bind(("::", port)).context("udp echo")?;
+        thread::spawn(move || {
+            let mut buf = [0u8; 65536];
+            while let Ok((n, from)) = socket.recv_from(&mut buf) {
+                let _ = socket.send_to(&buf[..n], from);
+            }
+        });
+    }
+    if let Some(port) = spec.http {
+        let listener = TcpListener::bind(("::", port)).context("http")?;
+        let body = format!("hello from {}\n", spec.hostname);
+        thread::spawn(move || serve_tcp(listener, move |s| http(s, &body)));
+    }
+    Ok(())
+}
+
+fn serve_tcp<F>(listener: TcpListener, handler: F)
+where
+    F: Fn(TcpStream) + Send + Sync + Clone + 'static,
+{
+    for stream in listener.incoming().flatten() {
+        let handler = handler.clone();
+        thread::spawn(move || handler(stream));
+    }
+}
+
+fn echo(mut stream: TcpStream) {
+    let mut buf = [0u8; 65536];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if stream.write_all(&buf[..n]).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn http(mut stream: TcpStream, body: &str) {
+    let mut request = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => request.extend_from_slice(&buf[..n]),
+        }
+    }
+    let _ = write!(
+        stream,
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
