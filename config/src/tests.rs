@@ -245,11 +245,19 @@ fn every_error_names_key_value_and_allowed() {
     );
     check_err(
         r#"{"agent": {"startup_timeout": "soon"}}"#,
-        &[r#"agent.startup_timeout: invalid type: found string "soon", expected u64"#],
+        &[
+            r#"agent.startup_timeout: invalid type: found string "soon", expected a whole number of at least 0"#,
+        ],
     );
     check_err(
         r#"{"agent": {"startup_timeout": -1}}"#,
-        &[r#"agent.startup_timeout: invalid value: found integer -1, expected u64"#],
+        &[
+            r#"agent.startup_timeout: invalid value: found integer -1, expected a whole number of at least 0"#,
+        ],
+    );
+    check_err(
+        r#"{"feature": {"fs": {"local": "^/x"}}}"#,
+        &[r#"feature.fs.local: invalid type: found string "^/x", expected a list"#],
     );
     check_err(
         r#"{"agent": {"startup_timeout": 0}}"#,
@@ -267,6 +275,31 @@ fn every_error_names_key_value_and_allowed() {
         r#"{"target": {"path": "pod/a", "namespace": "Dev"}}"#,
         &["target.namespace: namespace name \"Dev\" is not a valid Kubernetes name (lowercase letters, digits, '-' and '.', starting and ending with a letter or digit)"],
     );
+}
+
+#[test]
+fn toml_and_yaml_errors_read_like_json_ones() {
+    let rows = [
+        (
+            Format::Toml,
+            "[feature.fs]\nmode = \"raed\"\nlocal = [\"ok\", \"(\"]\n",
+        ),
+        (
+            Format::Yaml,
+            "feature:\n  fs:\n    mode: raed\n    local: [ok, \"(\"]\n",
+        ),
+    ];
+    for (format, text) in rows {
+        let got = parse(format, text).expect_err(text);
+        assert_eq!(
+            got.lines().collect::<Vec<_>>(),
+            [
+                r#"feature.fs.local[1]: invalid regex "(": unclosed group"#,
+                r#"feature.fs.mode: unknown variant "raed", expected one of local, localwithoverrides, read, write (did you mean "read"?)"#,
+            ],
+            "{format:?}"
+        );
+    }
 }
 
 #[test]

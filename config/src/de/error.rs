@@ -128,13 +128,15 @@ fn describe(unexp: &Unexpected<'_>) -> String {
     }
 }
 
-/// Rewrites serde-derive's `struct FsConfig` into words a user knows.
+/// Rewrites serde's `struct FsConfig`, `a sequence`, `u64` into words a user knows.
 fn expected(exp: &dyn Expected) -> String {
     let text = exp.to_string();
-    if text.starts_with("struct ") {
-        "a map of keys".to_owned()
-    } else {
-        text.replace('`', "\"")
+    match text.as_str() {
+        _ if text.starts_with("struct ") => "a map of keys".to_owned(),
+        "a sequence" => "a list".to_owned(),
+        "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number of at least 0".to_owned(),
+        "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number".to_owned(),
+        _ => text.replace('`', "\""),
     }
 }
 

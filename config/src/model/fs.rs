@@ -181,7 +181,14 @@ impl JsonSchema for PathPattern {
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         SchemaObject {
             instance_type: Some(InstanceType::String.into()),
-            format: Some("regex".to_owned()),
+            metadata: Some(Box::new(schemars::schema::Metadata {
+                description: Some(
+                    "A regular expression (Rust `regex` syntax) searched for in the absolute path; \
+                     anchor it with `^` and `$` to match whole paths."
+                        .to_owned(),
+                ),
+                ..Default::default()
+            })),
             ..Default::default()
         }
         .into()
