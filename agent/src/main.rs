@@ -85,6 +85,10 @@ fn init_logs(level: &str) {
 }
 
 fn run(cli: Cli) -> anyhow::Result<i32> {
+    // `Open` and `Mkdir` modes arrive with the program's umask already
+    // applied by the layer; the agent's own umask must not narrow them again.
+    // SAFETY: umask cannot fail.
+    unsafe { libc::umask(0) };
     let target = match cli.target_pid {
         Some(pid) => Target::attach(pid)?,
         None => Target::targetless()?,

@@ -13,7 +13,7 @@ pub enum TargetError {
     #[error("target process {0} not found (is the PID right, and is it on this machine?)")]
     NotFound(u32),
     #[error(
-        "cannot open {what} of target process {pid}: {source}; the agent needs root \
+        "cannot open {what} of target process {pid}; the agent needs root \
          (or CAP_SYS_ADMIN and CAP_SYS_PTRACE) to join the target"
     )]
     NeedsRoot {
@@ -21,7 +21,7 @@ pub enum TargetError {
         what: String,
         source: io::Error,
     },
-    #[error("cannot open {what}: {source}")]
+    #[error("cannot open {what}")]
     Io { what: String, source: io::Error },
 }
 

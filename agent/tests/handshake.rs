@@ -189,3 +189,27 @@ fn idle_timeout_counts_from_the_last_client() {
     drop(c);
     assert_eq!(agent.wait_exit(Duration::from_secs(5)).code(), Some(0));
 }
+
+#[test]
+fn without_root_the_agent_says_it_needs_root() {
+    // As `nobody`, against a process of root's: /proc/N/root is refused.
+    let mut target = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_mirrord-agent"))
+        .args(["--target-pid", &target.id().to_string()])
+        .output()
+        .unwrap();
+    let _ = target.kill();
+    let _ = target.wait();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("needs root (or CAP_SYS_ADMIN and CAP_SYS_PTRACE)"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}

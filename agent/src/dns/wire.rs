@@ -293,7 +293,7 @@ pub(crate) mod tests {
                 x ^= x << 13;
                 x ^= x >> 17;
                 x ^= x << 5;
-                if x % 7 == 0 {
+                if x & 7 == 0 {
                     *b = x as u8;
                 }
             }
