@@ -11,9 +11,29 @@
 //! - [`policy::Policy`] (layer, seccomp supervisor): compiled decisions;
 //! - [`policy::env::merge`] (adapter, layer): the program's environment.
 //!
-//! This crate depends on nothing of ours, and the layer links it into the
-//! user's process: keep dependencies light and never start threads or read
-//! the process environment here.
+//! How a file becomes a [`MirrordConfig`]: JSON, TOML and YAML are parsed into
+//! one `serde_json::Value` tree (syntax errors carry file, line and column);
+//! the typed model is deserialized from that tree through our own
+//! deserializer, whose structured error lets messages name the bad value and
+//! the allowed ones, and `serde_path_to_error` supplies the key path. After
+//! each error the bad key or value is dropped and deserialization runs again,
+//! so every problem of a file is reported at once. Values that have a syntax
+//! of their own (targets, filter entries, regexes) are parsed while
+//! deserializing, so their errors carry key paths too.
+//!
+//! **Architecture invariants.**
+//! - This crate depends on nothing of ours. The layer links it into the
+//!   user's process: dependencies stay light, and nothing here starts a
+//!   thread, reads the process environment (callers pass it in) or prints.
+//! - The policies are built once and then only read; their `route`/`remote`
+//!   methods never allocate on the local path and never panic on any input.
+//! - Doc comments on model fields are user documentation: they become
+//!   `schema/mirrord.schema.json`, which a test keeps in sync.
+//!
+//! **Shortcuts.** Errors in TOML and YAML files name the key path but not the
+//! line of a *value* error (only syntax errors have lines), because the typed
+//! pass runs on the format-neutral tree; a language server wanting ranges
+//! maps the key path back onto its own parse of the document.
 
 mod de;
 pub mod error;

@@ -11,6 +11,8 @@ pub mod fs;
 pub mod outgoing;
 pub mod skip;
 
+pub use crate::model::address::Protocol;
+
 pub use self::{
     dns::DnsPolicy,
     fs::{FileRoute, FsPolicy},
