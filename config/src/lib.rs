@@ -4,7 +4,7 @@
 //! every hooked call.
 //!
 //! Entry points:
-//! - [`load`] (adapter): file < env < CLI, every problem reported at once;
+//! - [`load()`] (adapter): file < env < CLI, every problem reported at once;
 //! - [`verify_file`] (`mirrord verify-config`), [`schema_json`] (`mirrord schema`);
 //! - [`to_json`] / [`from_json`]: the resolved config crosses into the layer
 //!   as JSON in [`LAYER_CONFIG_ENV`];

@@ -19,7 +19,7 @@ impl SkipPolicy {
         }
     }
 
-    /// Whether the program `executable` (a name or path, e.g. argv[0] or
+    /// Whether the program `executable` (a name or path, e.g. `argv[0]` or
     /// the target of `/proc/self/exe`) is skipped. Does not allocate.
     pub fn skips(&self, executable: &[u8]) -> bool {
         let name = basename(executable);
