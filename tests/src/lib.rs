@@ -2,6 +2,7 @@
 //! the workspace's binaries.
 
 pub mod pod;
+pub mod run;
 
 use std::path::PathBuf;
 

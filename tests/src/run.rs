@@ -1,0 +1,168 @@
+//! Running `mirrord exec` from a test: a config file in a temporary
+//! directory, a deadline, captured output, and the check that nothing of
+//! the session is left running afterwards.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// What a finished command printed.
+#[derive(Debug)]
+pub struct Output {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+    /// The program's PID (the same as `mirrord exec`'s, which execs it).
+    pub pid: u32,
+    pub elapsed: Duration,
+}
+
+impl Output {
+    /// The value of a `key=value` line, if printed.
+    pub fn value(&self, key: &str) -> Option<&str> {
+        self.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(key).and_then(|rest| rest.strip_prefix('=')))
+    }
+}
+
+/// A scratch directory removed on drop.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(tag: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!(
+            "mirrord-test-{tag}-{}-{}",
+            std::process::id(),
+            rand_u64()
+        ));
+        std::fs::create_dir_all(&dir).expect("create scratch dir");
+        Scratch(dir)
+    }
+
+    pub fn write(&self, name: &str, content: &str) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, content).expect("write scratch file");
+        path
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn rand_u64() -> u64 {
+    let mut buf = [0u8; 8];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = f.read_exact(&mut buf);
+    }
+    u64::from_ne_bytes(buf)
+}
+
+/// `mirrord exec [-f config] --target T -- cmd...`, with a deadline.
+pub fn mirrord_exec(target: &str, config: Option<&Path>, cmd: &[&str], timeout: Duration) -> Output {
+    let mut command = Command::new(crate::bin_path("mirrord"));
+    command.arg("exec").args(["--target", target]);
+    if let Some(config) = config {
+        command.arg("-f").arg(config);
+    }
+    command.arg("--").args(cmd);
+    run(command, timeout)
+}
+
+/// Runs a command to completion (killing it at the deadline) and captures
+/// its output. stderr is read to its end, which also waits for every
+/// process that inherited it (the intproxy does).
+pub fn run(mut command: Command, timeout: Duration) -> Output {
+    let started = Instant::now();
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id();
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if started.elapsed() > timeout {
+            let _ = child.kill();
+            let status = child.wait().expect("wait");
+            let stdout = out.join().unwrap_or_default();
+            let stderr = err.join().unwrap_or_default();
+            panic!("{command:?} timed out after {timeout:?} ({status})\nstdout:\n{stdout}\nstderr:\n{stderr}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let elapsed = started.elapsed();
+    Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+        pid,
+        elapsed,
+    }
+}
+
+/// The session processes of the program `pid` (its intproxy, and agents
+/// for `target_pid`) still running after `grace`.
+pub fn leftovers(pid: u32, target_pid: Option<u32>, grace: Duration) -> Vec<String> {
+    let deadline = Instant::now() + grace;
+    loop {
+        let found = session_processes(pid, target_pid);
+        if found.is_empty() || Instant::now() > deadline {
+            return found;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn session_processes(pid: u32, target_pid: Option<u32>) -> Vec<String> {
+    let watch = format!("--watch-pid\0{pid}\0");
+    let target = target_pid.map(|t| format!("--target-pid\0{t}\0"));
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).into_owned();
+        let ours = cmdline.contains(&watch)
+            || (cmdline.contains("mirrord-agent") && target.as_ref().is_some_and(|t| cmdline.contains(t)));
+        if ours && !is_zombie(&entry.path()) {
+            found.push(cmdline.replace('\0', " "));
+        }
+    }
+    found
+}
+
+fn is_zombie(proc_dir: &Path) -> bool {
+    std::fs::read_to_string(proc_dir.join("stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(')').map(|(_, r)| r.trim_start().starts_with('Z')))
+        .unwrap_or(true)
+}
+
+/// The directory of the test programs (`tests/programs`).
+pub fn programs_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("programs")
+}
