@@ -39,15 +39,25 @@ pub struct Outgoing {
     next: Mutex<ConnId>,
     factory: SocketFactory,
     out: mpsc::Sender<AgentMessage>,
+    connect_timeout: Duration,
 }
 
 impl Outgoing {
     pub fn new(factory: SocketFactory, out: mpsc::Sender<AgentMessage>) -> Arc<Self> {
+        Self::with_timeout(factory, out, CONNECT_TIMEOUT)
+    }
+
+    pub fn with_timeout(
+        factory: SocketFactory,
+        out: mpsc::Sender<AgentMessage>,
+        connect_timeout: Duration,
+    ) -> Arc<Self> {
         Arc::new(Self {
             conns: Mutex::new(HashMap::new()),
             next: Mutex::new(1),
             factory,
             out,
+            connect_timeout,
         })
     }
 
@@ -63,7 +73,7 @@ impl Outgoing {
         let stream = match protocol {
             NetProtocol::Tcp => {
                 let sock = self.factory.tcp(remote.is_ipv6()).await.map_err(io)?;
-                let stream = tokio::time::timeout(CONNECT_TIMEOUT, sock.connect(remote))
+                let stream = tokio::time::timeout(self.connect_timeout, sock.connect(remote))
                     .await
                     .map_err(|_| {
                         RemoteError::new(libc::ETIMEDOUT, format!("connect to {remote} timed out"))
@@ -250,4 +260,87 @@ async fn relay_udp(
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outgoing() -> (Arc<Outgoing>, mpsc::Receiver<AgentMessage>) {
+        let (tx, rx) = mpsc::channel(16);
+        let factory = SocketFactory::start(None).unwrap();
+        (
+            Outgoing::with_timeout(factory, tx, Duration::from_millis(500)),
+            rx,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_connect_nobody_answers_times_out_with_etimedout() {
+        // A listener whose accept queue is full drops further SYNs.
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = sock.listen(0).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut fillers = Vec::new();
+        for _ in 0..4 {
+            let s = tokio::net::TcpSocket::new_v4().unwrap();
+            if let Ok(Ok(c)) =
+                tokio::time::timeout(Duration::from_millis(200), s.connect(addr)).await
+            {
+                fillers.push(c);
+            }
+        }
+        assert!(
+            !fillers.is_empty() && fillers.len() < 4,
+            "{} fillers",
+            fillers.len()
+        );
+        let (out, _rx) = outgoing();
+        let err = out
+            .connect(NetProtocol::Tcp, addr)
+            .await
+            .err()
+            .expect("no answer, no connection");
+        assert_eq!(err.errno, libc::ETIMEDOUT, "{err}");
+        assert_eq!(out.open_count(), 0);
+    }
+
+    #[tokio::test]
+    async fn refused_connect_keeps_the_errno_and_close_forgets() {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        };
+        let (out, mut rx) = outgoing();
+        let err = out
+            .connect(NetProtocol::Tcp, port)
+            .await
+            .err()
+            .expect("refused");
+        assert_eq!(err.errno, libc::ECONNREFUSED);
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (conn, local, relay) = out
+            .connect(NetProtocol::Tcp, listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (mut peer, from) = listener.accept().await.unwrap();
+        assert_eq!(from, local);
+        let relay = tokio::spawn(relay.run());
+        peer.write_all(b"hi").await.unwrap();
+        assert_eq!(
+            rx.recv().await,
+            Some(AgentMessage::ConnData {
+                conn,
+                data: b"hi".to_vec()
+            })
+        );
+        out.close(conn);
+        relay.await.unwrap();
+        // The client closed it: no ConnClosed, and the peer sees EOF.
+        let mut buf = [0u8; 8];
+        assert_eq!(peer.read(&mut buf).await.unwrap(), 0);
+        assert!(rx.try_recv().is_err());
+    }
 }

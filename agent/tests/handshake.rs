@@ -213,3 +213,104 @@ fn without_root_the_agent_says_it_needs_root() {
     );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
+
+#[test]
+fn connection_end_closes_its_outgoing_sockets() {
+    use std::io::Read;
+    let agent = Agent::start(&[]);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut c = agent.client();
+    let Ok(Response::Connected { conn, .. }) = c.request(Request::Connect {
+        protocol: mirrord_protocol::NetProtocol::Tcp,
+        remote: listener.local_addr().unwrap(),
+    }) else {
+        panic!("connect failed")
+    };
+    let (mut peer, _) = listener.accept().unwrap();
+    peer.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    c.send(mirrord_protocol::ClientMessage::ConnData {
+        conn,
+        data: b"x".to_vec(),
+    });
+    let mut buf = [0u8; 4];
+    assert_eq!(peer.read(&mut buf).unwrap(), 1);
+    drop(c);
+    assert_eq!(
+        peer.read(&mut buf).unwrap(),
+        0,
+        "the agent closed the peer socket"
+    );
+}
+
+#[test]
+fn create_mode_is_applied_as_sent_and_reads_are_capped() {
+    let agent = Agent::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big").into_os_string().into_encoded_bytes();
+    let mut c = agent.client();
+    let flags = OpenFlags {
+        read: true,
+        write: true,
+        create: true,
+        exclusive: true,
+        ..Default::default()
+    };
+    let Ok(Response::Opened { handle, stat, .. }) = c.request(Request::Open {
+        path: path.clone(),
+        flags,
+        mode: 0o666,
+        read_ahead: 0,
+    }) else {
+        panic!("open failed")
+    };
+    // The layer applies the program's umask; the agent applies none.
+    assert_eq!(stat.mode & 0o777, 0o666);
+    let big = vec![7u8; (mirrord_protocol::MAX_READ_LEN as usize) + 10];
+    assert_eq!(
+        c.request(Request::Write {
+            handle,
+            offset: Some(0),
+            data: big.clone()
+        }),
+        Ok(Response::Written {
+            len: big.len() as u64
+        })
+    );
+    let Ok(Response::Data { data, eof }) = c.request(Request::Read {
+        handle,
+        offset: 0,
+        len: u32::MAX,
+    }) else {
+        panic!("read failed")
+    };
+    assert_eq!(
+        (data.len(), eof),
+        (mirrord_protocol::MAX_READ_LEN as usize, false)
+    );
+    let ro = OpenFlags {
+        read: true,
+        ..Default::default()
+    };
+    let Ok(Response::Opened { data, eof, .. }) = c.request(Request::Open {
+        path,
+        flags: ro,
+        mode: 0,
+        read_ahead: u32::MAX,
+    }) else {
+        panic!("open failed")
+    };
+    assert_eq!(
+        (data.len(), eof),
+        (mirrord_protocol::MAX_READ_LEN as usize, false)
+    );
+    assert_eq!(
+        errno(c.request(Request::Open {
+            path: b"/nonexistent/x".to_vec(),
+            flags: ro,
+            mode: 0,
+            read_ahead: 0
+        })),
+        libc::ENOENT
+    );
+}
