@@ -59,12 +59,30 @@ pub struct MirrordConfig {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FeatureConfig {
-    /// Environment variables; see the `EnvConfig` description.
+    /// Environment: `true` (the default: the target's variables are added),
+    /// `false` (none are) or a map with `include`, `exclude` and `override`.
+    ///
+    /// The program starts with the local environment; the target's variables
+    /// are added on top (replacing local ones of the same name) when they
+    /// pass `include` and `exclude`; then `override` is applied. Never taken
+    /// from the target: PATH, HOME, HOSTNAME, PWD, OLDPWD, SHLVL, TERM, `_`,
+    /// LD_PRELOAD, LD_LIBRARY_PATH and any MIRRORD_* variable.
     #[serde(default, deserialize_with = "bool_or_map")]
     #[schemars(schema_with = "crate::schema::bool_or::<EnvConfig>")]
     pub env: EnvConfig,
 
-    /// Files: a mode (`"read"`, the default) or a map; see the `FsConfig` description.
+    /// Files: a mode (`"read"`, the default) or a map with `mode` and path lists.
+    ///
+    /// Each file the program opens is decided by the first rule that matches
+    /// its absolute path: 1. `not_found` (the program is told it does not
+    /// exist); 2. `local`; 3. `read_only` (read from the target, an open for
+    /// writing stays local); 4. `read_write`; 5. built in: `/etc/resolv.conf`,
+    /// `/etc/hosts` and `/etc/hostname` are read from the target; 6. built in,
+    /// modes `read` and `write` only: `/proc`, `/sys`, `/dev`, `/usr`, `/lib`,
+    /// `/lib32`, `/lib64`, `/libx32`, `/bin`, `/sbin`, `/opt`, `/root`,
+    /// `/home`, `/tmp`, `/var/tmp`, `/run`, `/snap`, `/nix` and `/etc` (with
+    /// everything below them) stay local; 7. the mode's default. In mode
+    /// `local` everything is local and the lists are ignored.
     #[serde(default, deserialize_with = "fs::deserialize_fs_config")]
     #[schemars(schema_with = "crate::schema::string_or::<FsConfig, fs::FsMode>")]
     pub fs: FsConfig,
