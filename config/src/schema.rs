@@ -9,12 +9,11 @@ use schemars::{
 
 use crate::model::MirrordConfig;
 
-/// The JSON schema of the config file format, pretty-printed, ending in a newline.
+/// The JSON schema of the config file format, pretty-printed, without a
+/// trailing newline (`println!` adds one).
 pub fn schema_json() -> String {
     let schema = schemars::schema_for!(MirrordConfig);
-    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
-    text.push('\n');
-    text
+    serde_json::to_string_pretty(&schema).unwrap_or_default()
 }
 
 fn any_of(options: Vec<Schema>) -> Schema {

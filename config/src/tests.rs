@@ -540,11 +540,12 @@ const SCHEMA_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../schema/mirror
 fn committed_schema_is_up_to_date() {
     let generated = schema_json();
     if std::env::var_os("MIRRORD_BLESS").is_some() {
-        std::fs::write(SCHEMA_FILE, &generated).unwrap();
+        std::fs::write(SCHEMA_FILE, format!("{generated}\n")).unwrap();
     }
     let committed = std::fs::read_to_string(SCHEMA_FILE).unwrap_or_default();
+    // Trailing whitespace is the shell's business (`println!`, editors).
     assert!(
-        committed == generated,
+        committed.trim_end() == generated,
         "schema/mirrord.schema.json is out of date; regenerate it with \
          `MIRRORD_BLESS=1 cargo test -p mirrord-config` (or `cargo run -p mirrord -- schema > schema/mirrord.schema.json`) and commit it"
     );
