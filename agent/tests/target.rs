@@ -318,3 +318,31 @@ fn target_exit_sends_closing_and_the_agent_exits_1() {
     // Nothing left behind: the agent's listening port is closed.
     assert!(std::net::TcpStream::connect(agent.addr).is_err());
 }
+
+#[test]
+fn a_slow_nameserver_holds_up_nothing_else_and_is_eagain() {
+    let target = NsTarget::spawn();
+    // Bound but silent: every question times out (timeout:1 attempts:1).
+    let _silent = target.in_netns(|| UdpSocket::bind("127.0.0.1:53").unwrap());
+    let agent = attach(&target);
+    let mut c = agent.client();
+    let started = std::time::Instant::now();
+    let slow = c.submit(Request::Resolve {
+        host: "nowhere.test".into(),
+        family: AddrFamily::V4,
+    });
+    let fast = c.submit(Request::Stat {
+        path: b"/data/file".to_vec(),
+        follow: true,
+    });
+    // The answer to the later request arrives first.
+    let first = c.recv();
+    assert!(
+        matches!(&first, AgentMessage::Response { id, result: Ok(Response::Stat(_)) } if *id == fast),
+        "{first:?}"
+    );
+    assert!(started.elapsed() < Duration::from_millis(900));
+    let r = c.answer(slow);
+    assert_eq!(errno(r), libc::EAGAIN);
+    assert!(started.elapsed() >= Duration::from_millis(900));
+}
