@@ -8,6 +8,7 @@
 //! - [`detour`]: the re-entrancy guard and how a hook reaches the real libc function.
 //! - [`client`]: the blocking connection to the intproxy.
 //! - [`fdhooks`]: `close`/`dup*`/`fcntl(F_DUPFD)`, shared by every kind of managed fd.
+//! - [`exec`]: keeps exec'd children in the session (environment patching).
 //! - [`file`] and [`socket`]: one folder per domain, `hooks.rs` (thin
 //!   `extern "C"` detours) and `ops.rs` (the safe logic).
 //!
@@ -24,6 +25,7 @@
 pub mod client;
 pub mod detour;
 pub mod error;
+pub mod exec;
 pub mod fdbits;
 pub mod fdhooks;
 pub mod file;

@@ -8,7 +8,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::os::raw::c_int;
 
 use libc::addrinfo;
-use mirrord_config::policy::{Protocol, Route};
+use mirrord_config::policy::Route;
+use mirrord_config::Protocol;
 use mirrord_protocol::{AddrFamily, LayerRequest, LayerResponse, NetProtocol};
 
 use super::dns::{self, AddrInfoList, Failure, Hints};
