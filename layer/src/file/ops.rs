@@ -1,0 +1,1094 @@
+//! The safe logic behind the file hooks: route a path, open a remote file
+//! into a memfd, mirror writes, answer stat/access/readlink, serve remote
+//! directories, and write stdio files back.
+//!
+//! Every function returns `Ok(None)` to leave the call to libc (the local
+//! path), `Ok(Some(v))` when it handled it, or `Err` for the errno to set.
+//!
+//! # stdio
+//!
+//! glibc's `fopen` and its buffered writes call glibc's internal `open` and
+//! `write`, which no interposed symbol sees. So `fopen` of a remote path is
+//! our open plus `fdopen`, and a *writable* file opened that way (marked
+//! [`RemoteFile::stdio`]) is written back whole (truncate + write at 0) at
+//! `fflush`, `fclose` and process exit, when the memfd holds the data
+//! stdio wrote. Writes through `write(2)` are mirrored one by one instead.
+
+use std::ffi::CStr;
+use std::os::raw::c_int;
+
+use mirrord_config::policy::FileRoute;
+use mirrord_protocol::{FileStat, OpenFlags, Request, Response, MAX_READ_LEN};
+
+use super::path::{local_cwd, AbsPath, MAX_PATH};
+use super::stat::{is_dir, is_regular};
+use super::{dir, fs_active, register, with_table, DirCursor, RemoteFile};
+use crate::error::{errno, HookError};
+use crate::fdbits;
+use crate::setup::LayerState;
+
+/// How many bytes `Open` brings back with its answer.
+pub const READ_AHEAD: u32 = 64 << 10;
+/// The most bytes read from a remote file that is not a regular file
+/// (`/proc`-like, devices), which may never reach EOF.
+pub const NON_REGULAR_CAP: usize = 16 << 20;
+/// Write payload per message, well under the frame limit.
+const WRITE_CHUNK: usize = 1 << 20;
+
+/// Whether the config keeps every file local (mode `local`).
+pub fn fs_mode_is_local(state: &LayerState) -> bool {
+    state.fs.mode() == mirrord_config::FsMode::Local
+}
+
+/// Where a path goes. The path stays on the stack (no allocation to
+/// route a path), hence the large variant.
+#[allow(clippy::large_enum_variant)]
+pub enum Target {
+    Local,
+    NotFound,
+    Remote { path: AbsPath, writable: bool },
+}
+
+/// Routes `path` (relative to `dirfd`) through the fs policy.
+///
+/// Relative paths resolve against the local cwd (`AT_FDCWD`) or a remote
+/// directory placeholder; relative to any other fd they stay local.
+pub fn route_at(dirfd: c_int, path: &CStr, write: bool) -> Result<Target, HookError> {
+    if !fs_active() {
+        return Ok(Target::Local);
+    }
+    let Some(state) = crate::setup::state() else {
+        return Ok(Target::Local);
+    };
+    let bytes = path.to_bytes();
+    if bytes.is_empty() {
+        return Ok(Target::Local);
+    }
+    let abs = if bytes.starts_with(b"/") {
+        AbsPath::join(b"/", bytes)?
+    } else if dirfd == libc::AT_FDCWD {
+        let mut buf = [0; MAX_PATH];
+        match local_cwd(&mut buf) {
+            Some(cwd) => AbsPath::join(cwd, bytes)?,
+            None => return Ok(Target::Local),
+        }
+    } else if fdbits::get(dirfd) & (fdbits::DIR | fdbits::FILE) != 0 {
+        match remote_dir_path(dirfd)? {
+            Some(base) => {
+                let abs = AbsPath::join(&base, bytes)?;
+                // Inside a remote directory: remote whatever the policy
+                // says of the local machine, unless it hides the path.
+                return Ok(match state.fs.route(abs.as_bytes(), write) {
+                    FileRoute::NotFound => Target::NotFound,
+                    FileRoute::Remote { writable } => Target::Remote {
+                        path: abs,
+                        writable,
+                    },
+                    FileRoute::Local => Target::Remote {
+                        path: abs,
+                        writable: false,
+                    },
+                });
+            }
+            None => return Ok(Target::Local),
+        }
+    } else {
+        return Ok(Target::Local);
+    };
+    Ok(match state.fs.route(abs.as_bytes(), write) {
+        FileRoute::Local => Target::Local,
+        FileRoute::NotFound => Target::NotFound,
+        FileRoute::Remote { writable } => Target::Remote {
+            path: abs,
+            writable,
+        },
+    })
+}
+
+/// The remote path of a directory placeholder; `ENOTDIR` for a remote file.
+fn remote_dir_path(fd: c_int) -> Result<Option<Vec<u8>>, HookError> {
+    with_table(|t| match t.get(fd) {
+        Some(f) if f.dir.is_some() => Ok(Some(f.path.clone())),
+        Some(_) => Err(HookError::BadArgument(libc::ENOTDIR)),
+        None => Ok(None),
+    })
+}
+
+fn not_found() -> HookError {
+    HookError::BadArgument(libc::ENOENT)
+}
+
+/// Whether `flags` may modify the file.
+pub fn wants_write(flags: c_int) -> bool {
+    flags & libc::O_ACCMODE != libc::O_RDONLY || flags & (libc::O_CREAT | libc::O_TRUNC) != 0
+}
+
+// ---------------------------------------------------------------------------
+// open
+
+/// `openat` and friends; `stdio` when called for `fopen`.
+pub fn open(
+    dirfd: c_int,
+    path: &CStr,
+    flags: c_int,
+    mode: u32,
+    stdio: bool,
+) -> Result<Option<c_int>, HookError> {
+    if flags & libc::O_TMPFILE == libc::O_TMPFILE {
+        return Ok(None);
+    }
+    let write = wants_write(flags);
+    match route_at(dirfd, path, write)? {
+        Target::Local => Ok(None),
+        Target::NotFound => Err(not_found()),
+        Target::Remote {
+            writable: false, ..
+        } if write => Err(HookError::BadArgument(libc::EROFS)),
+        Target::Remote { path, .. } => {
+            open_remote(path.as_bytes(), flags, mode, write, stdio).map(Some)
+        }
+    }
+}
+
+/// The protocol's flags for `open(2)` flags.
+pub fn open_flags(flags: c_int, write: bool, read_content: bool) -> OpenFlags {
+    let acc = flags & libc::O_ACCMODE;
+    OpenFlags {
+        read: acc != libc::O_WRONLY || read_content,
+        write: write && acc != libc::O_RDONLY,
+        append: write && flags & libc::O_APPEND != 0,
+        create: write && flags & libc::O_CREAT != 0,
+        truncate: write && flags & libc::O_TRUNC != 0,
+        exclusive: write && flags & libc::O_EXCL != 0,
+        directory: flags & libc::O_DIRECTORY != 0,
+        nofollow: flags & libc::O_NOFOLLOW != 0,
+    }
+}
+
+fn open_remote(
+    path: &[u8],
+    flags: c_int,
+    mode: u32,
+    write: bool,
+    stdio: bool,
+) -> Result<c_int, HookError> {
+    let acc = flags & libc::O_ACCMODE;
+    let truncate = write && flags & libc::O_TRUNC != 0;
+    // A write-only file needs only its size, unless stdio will write it
+    // back whole.
+    let content = !truncate && (acc != libc::O_WRONLY || stdio);
+    let response = crate::client::remote(Request::Open {
+        path: path.to_vec(),
+        flags: open_flags(flags, write, content),
+        mode,
+        read_ahead: if content { READ_AHEAD } else { 0 },
+    })?;
+    let Response::Opened {
+        handle,
+        stat,
+        data,
+        eof,
+    } = response
+    else {
+        return Err(HookError::UnexpectedResponse(
+            "open answered without a handle",
+        ));
+    };
+    if is_dir(stat.mode) {
+        let _ = crate::client::pipeline(handle, Request::Close { handle });
+        return dir_placeholder(path, Some(stat), flags);
+    }
+    let data = if content {
+        read_rest(handle, data, eof, &stat)
+    } else {
+        Ok(Vec::new())
+    };
+    if !write {
+        let _ = crate::client::pipeline(handle, Request::Close { handle });
+    }
+    let placed = data.and_then(|data| {
+        let fd = sys::memfd(path, flags & libc::O_CLOEXEC != 0)?;
+        let filled = if content {
+            sys::pwrite_all(fd, &data, 0)
+        } else if truncate {
+            Ok(())
+        } else {
+            sys::ftruncate(fd, stat.size)
+        };
+        match filled.and_then(|()| sys::set_access(fd, flags)) {
+            Ok(()) => Ok(fd),
+            Err(e) => {
+                sys::close(fd);
+                Err(e)
+            }
+        }
+    });
+    let fd = match placed {
+        Ok(fd) => fd,
+        Err(e) => {
+            if write {
+                let _ = crate::client::pipeline(handle, Request::Close { handle });
+            }
+            return Err(e);
+        }
+    };
+    let stdio = stdio && write;
+    register(
+        fd,
+        RemoteFile {
+            handle: write.then_some(handle),
+            path: path.to_vec(),
+            stat: Some(stat),
+            writable: write,
+            materialised: content || truncate,
+            stdio,
+            dir: None,
+        },
+    );
+    if stdio {
+        register_exit_write_back();
+    }
+    Ok(fd)
+}
+
+/// Reads the rest of a remote file after the `Open` read-ahead.
+fn read_rest(
+    handle: u64,
+    mut data: Vec<u8>,
+    mut eof: bool,
+    stat: &FileStat,
+) -> Result<Vec<u8>, HookError> {
+    let cap = if is_regular(stat.mode) {
+        usize::MAX
+    } else {
+        NON_REGULAR_CAP
+    };
+    if is_regular(stat.mode) {
+        data.reserve((stat.size as usize).saturating_sub(data.len()).min(1 << 30));
+    }
+    while !eof && data.len() < cap {
+        let response = crate::client::remote(Request::Read {
+            handle,
+            offset: data.len() as u64,
+            len: MAX_READ_LEN,
+        })?;
+        let Response::Data {
+            data: more,
+            eof: end,
+        } = response
+        else {
+            return Err(HookError::UnexpectedResponse("read answered without data"));
+        };
+        if more.is_empty() {
+            break;
+        }
+        data.extend_from_slice(&more);
+        eof = end;
+    }
+    data.truncate(cap);
+    Ok(data)
+}
+
+/// A placeholder fd for a remote directory.
+fn dir_placeholder(path: &[u8], stat: Option<FileStat>, flags: c_int) -> Result<c_int, HookError> {
+    let fd = sys::memfd(path, flags & libc::O_CLOEXEC != 0)?;
+    register(
+        fd,
+        RemoteFile {
+            handle: None,
+            path: path.to_vec(),
+            stat,
+            writable: false,
+            materialised: true,
+            stdio: false,
+            dir: Some(DirCursor::default()),
+        },
+    );
+    Ok(fd)
+}
+
+/// A local call returned `fd`: if the table still has an entry for that
+/// number (closed behind our back, e.g. by glibc internally), forget it.
+#[inline]
+pub fn forget_stale(fd: c_int) {
+    if fd >= 0 && fdbits::get(fd) & (fdbits::FILE | fdbits::DIR) != 0 && fdbits::get(fd) != u8::MAX
+    {
+        let _ = super::on_close(fd);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// writes
+
+/// How a write hook writes.
+pub enum WriteAt {
+    /// At the file position (`write`, `writev`).
+    Position,
+    /// At an explicit offset (`pwrite`, `pwritev`).
+    Offset(i64),
+}
+
+/// Runs the real write on the memfd (`real` returns its result), then sends
+/// the bytes written (`gather(n)` copies the first `n`) to the target,
+/// pipelined.
+pub fn write(
+    fd: c_int,
+    at: WriteAt,
+    real: impl FnOnce() -> isize,
+    gather: impl FnOnce(usize) -> Vec<u8>,
+) -> Result<Option<isize>, HookError> {
+    let Some(handle) = writable_handle(fd) else {
+        return Ok(None);
+    };
+    let written = real();
+    if written <= 0 {
+        return Ok(Some(fail_with_errno(written)));
+    }
+    let n = written as usize;
+    let start = match at {
+        WriteAt::Offset(off) if !sys::is_append(fd) => off as u64,
+        _ => sys::end_of_write(fd, matches!(at, WriteAt::Position), n)?,
+    };
+    let data = gather(n);
+    for (i, chunk) in data.chunks(WRITE_CHUNK).enumerate() {
+        crate::client::pipeline(
+            handle,
+            Request::Write {
+                handle,
+                offset: Some(start + (i * WRITE_CHUNK) as u64),
+                data: chunk.to_vec(),
+            },
+        )?;
+    }
+    Ok(Some(written))
+}
+
+/// `ftruncate` on a writable remote file.
+pub fn truncate(
+    fd: c_int,
+    len: i64,
+    real: impl FnOnce() -> c_int,
+) -> Result<Option<c_int>, HookError> {
+    let Some(handle) = writable_handle(fd) else {
+        return Ok(None);
+    };
+    let rc = real();
+    if rc != 0 {
+        return Ok(Some(fail_with_errno(rc as isize) as c_int));
+    }
+    crate::client::pipeline(
+        handle,
+        Request::Truncate {
+            handle,
+            len: len as u64,
+        },
+    )?;
+    Ok(Some(0))
+}
+
+/// `fsync`/`fdatasync`: every write sent so far has reached the target's file.
+pub fn sync(fd: c_int) -> Result<Option<c_int>, HookError> {
+    let Some(handle) = writable_handle(fd) else {
+        return Ok(None);
+    };
+    crate::client::flush(handle)?;
+    match crate::client::remote(Request::Sync { handle })? {
+        Response::Done => Ok(Some(0)),
+        _ => Err(HookError::UnexpectedResponse("sync answered with data")),
+    }
+}
+
+fn writable_handle(fd: c_int) -> Option<u64> {
+    if fdbits::get(fd) & fdbits::FILE == 0 {
+        return None;
+    }
+    with_table(|t| t.get(fd).filter(|f| f.writable).and_then(|f| f.handle))
+}
+
+/// Keeps the errno of a failed real call across our return.
+fn fail_with_errno(rc: isize) -> isize {
+    if rc < 0 {
+        let e = errno();
+        crate::error::set_errno(e);
+    }
+    rc
+}
+
+// ---------------------------------------------------------------------------
+// stdio
+
+/// Sends the whole memfd of a stdio-written remote file to the target
+/// (truncate, then write from 0) and waits for the answers.
+pub fn write_back(fd: c_int) -> Result<(), HookError> {
+    let Some(handle) = with_table(|t| {
+        t.get(fd)
+            .filter(|f| f.stdio && f.writable && f.materialised)
+            .and_then(|f| f.handle)
+    }) else {
+        return Ok(());
+    };
+    let data = sys::read_whole(fd)?;
+    crate::client::pipeline(
+        handle,
+        Request::Truncate {
+            handle,
+            len: data.len() as u64,
+        },
+    )?;
+    for (i, chunk) in data.chunks(WRITE_CHUNK).enumerate() {
+        crate::client::pipeline(
+            handle,
+            Request::Write {
+                handle,
+                offset: Some((i * WRITE_CHUNK) as u64),
+                data: chunk.to_vec(),
+            },
+        )?;
+    }
+    crate::client::flush(handle)
+}
+
+/// `fdopen` of a writable remote fd: stdio now writes behind our back, so
+/// write the file back at `fflush`/`fclose`/exit (only when the memfd holds
+/// the whole content; see [`RemoteFile::materialised`]).
+pub fn mark_stdio(fd: c_int) {
+    if fdbits::get(fd) & fdbits::FILE == 0 {
+        return;
+    }
+    let marked = with_table(|t| match t.get_mut(fd) {
+        Some(f) if f.writable && f.materialised => {
+            f.stdio = true;
+            true
+        }
+        _ => false,
+    });
+    if marked {
+        register_exit_write_back();
+    }
+}
+
+/// Writes back every stdio file; run at exit after stdio flushed.
+pub fn write_back_all() -> Result<(), HookError> {
+    let fds = with_table(|t| t.one_fd_per_object());
+    let mut result = Ok(());
+    for fd in fds {
+        if let Err(e) = write_back(fd) {
+            result = result.and(Err(e));
+        }
+    }
+    result
+}
+
+fn register_exit_write_back() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: registering a plain `extern "C"` function.
+        unsafe { libc::atexit(at_exit) };
+    });
+}
+
+/// Runs before glibc's own exit-time stdio flush: flush the streams into
+/// their memfds first, then send the stdio files to the target.
+extern "C" fn at_exit() {
+    let Some(_guard) = crate::detour::DetourGuard::new() else {
+        return;
+    };
+    let _ = std::panic::catch_unwind(|| {
+        // SAFETY: flushing every stream is what exit does next anyway.
+        unsafe { libc::fflush(std::ptr::null_mut()) };
+        let _ = write_back_all();
+    });
+}
+
+/// The `open(2)` flags of an `fopen` mode string (`None` for a bad mode,
+/// which libc then rejects itself).
+pub fn fopen_flags(mode: &[u8]) -> Option<c_int> {
+    let (mut flags, rest) = match mode.split_first()? {
+        (b'r', rest) => (libc::O_RDONLY, rest),
+        (b'w', rest) => (libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC, rest),
+        (b'a', rest) => (libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND, rest),
+        _ => return None,
+    };
+    for c in rest.iter().take_while(|c| **c != b',') {
+        match c {
+            b'+' => flags = (flags & !libc::O_ACCMODE) | libc::O_RDWR,
+            b'x' => flags |= libc::O_EXCL,
+            b'e' => flags |= libc::O_CLOEXEC,
+            _ => {}
+        }
+    }
+    Some(flags)
+}
+
+// ---------------------------------------------------------------------------
+// stat, access, readlink
+
+/// `stat`/`lstat`/`fstatat` of a path.
+pub fn stat_path(dirfd: c_int, path: &CStr, follow: bool) -> Result<Option<FileStat>, HookError> {
+    match route_at(dirfd, path, false)? {
+        Target::Local => Ok(None),
+        Target::NotFound => Err(not_found()),
+        Target::Remote { path, .. } => match crate::client::remote(Request::Stat {
+            path: path.as_bytes().to_vec(),
+            follow,
+        })? {
+            Response::Stat(stat) => Ok(Some(stat)),
+            _ => Err(HookError::UnexpectedResponse(
+                "stat answered without a stat",
+            )),
+        },
+    }
+}
+
+/// `fstat` of a remote fd: the remote stat with the memfd's current size.
+pub fn stat_fd(fd: c_int) -> Result<Option<FileStat>, HookError> {
+    if fdbits::get(fd) & (fdbits::FILE | fdbits::DIR) == 0 {
+        return Ok(None);
+    }
+    let Some((path, stat, is_dir)) =
+        with_table(|t| t.get(fd).map(|f| (f.path.clone(), f.stat, f.dir.is_some())))
+    else {
+        return Ok(None);
+    };
+    let mut stat = match stat {
+        Some(stat) => stat,
+        None => {
+            let Response::Stat(stat) = crate::client::remote(Request::Stat { path, follow: true })?
+            else {
+                return Err(HookError::UnexpectedResponse(
+                    "stat answered without a stat",
+                ));
+            };
+            with_table(|t| {
+                if let Some(f) = t.get_mut(fd) {
+                    f.stat = Some(stat);
+                }
+            });
+            stat
+        }
+    };
+    if !is_dir {
+        if let Some(size) = sys::size(fd) {
+            stat.size = size;
+            stat.blocks = size.div_ceil(512);
+        }
+    }
+    Ok(Some(stat))
+}
+
+/// `fstatat`/`statx` with their flags: `AT_EMPTY_PATH` on an fd, or a path.
+pub fn stat_at(dirfd: c_int, path: &CStr, flags: c_int) -> Result<Option<FileStat>, HookError> {
+    if path.to_bytes().is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
+        return stat_fd(dirfd);
+    }
+    stat_path(dirfd, path, flags & libc::AT_SYMLINK_NOFOLLOW == 0)
+}
+
+/// `access`/`faccessat`.
+pub fn access(dirfd: c_int, path: &CStr, mode: c_int) -> Result<Option<c_int>, HookError> {
+    match route_at(dirfd, path, false)? {
+        Target::Local => Ok(None),
+        Target::NotFound => Err(not_found()),
+        Target::Remote { path, .. } => {
+            crate::client::remote(Request::Access {
+                path: path.as_bytes().to_vec(),
+                mode,
+            })?;
+            Ok(Some(0))
+        }
+    }
+}
+
+/// `readlink`/`readlinkat`: the target, truncated to `buf`, no NUL.
+pub fn readlink(dirfd: c_int, path: &CStr, buf: &mut [u8]) -> Result<Option<isize>, HookError> {
+    match route_at(dirfd, path, false)? {
+        Target::Local => Ok(None),
+        Target::NotFound => Err(not_found()),
+        Target::Remote { path, .. } => match crate::client::remote(Request::ReadLink {
+            path: path.as_bytes().to_vec(),
+        })? {
+            Response::Path(target) => {
+                let n = target.len().min(buf.len());
+                buf[..n].copy_from_slice(&target[..n]);
+                Ok(Some(n as isize))
+            }
+            _ => Err(HookError::UnexpectedResponse(
+                "readlink answered without a path",
+            )),
+        },
+    }
+}
+
+// ---------------------------------------------------------------------------
+// directory changes (write mode)
+
+/// Routes a path that is about to be modified: `Some(path)` when the target
+/// should do it.
+fn route_change(dirfd: c_int, path: &CStr) -> Result<Option<AbsPath>, HookError> {
+    match route_at(dirfd, path, true)? {
+        Target::Local => Ok(None),
+        Target::NotFound => Err(not_found()),
+        Target::Remote {
+            writable: false, ..
+        } => Err(HookError::BadArgument(libc::EROFS)),
+        Target::Remote { path, .. } => Ok(Some(path)),
+    }
+}
+
+fn done(request: Request) -> Result<Option<c_int>, HookError> {
+    crate::client::remote(request)?;
+    Ok(Some(0))
+}
+
+pub fn mkdir(dirfd: c_int, path: &CStr, mode: u32) -> Result<Option<c_int>, HookError> {
+    match route_change(dirfd, path)? {
+        None => Ok(None),
+        Some(path) => done(Request::Mkdir {
+            path: path.as_bytes().to_vec(),
+            mode,
+        }),
+    }
+}
+
+pub fn unlink(dirfd: c_int, path: &CStr, flags: c_int) -> Result<Option<c_int>, HookError> {
+    let Some(path) = route_change(dirfd, path)? else {
+        return Ok(None);
+    };
+    let path = path.as_bytes().to_vec();
+    done(if flags & libc::AT_REMOVEDIR != 0 {
+        Request::Rmdir { path }
+    } else {
+        Request::Unlink { path }
+    })
+}
+
+/// `rename`: both local, both remote, or `EXDEV` (different filesystems).
+pub fn rename(
+    olddirfd: c_int,
+    old: &CStr,
+    newdirfd: c_int,
+    new: &CStr,
+) -> Result<Option<c_int>, HookError> {
+    let from = route_change(olddirfd, old)?;
+    let to = route_change(newdirfd, new)?;
+    match (from, to) {
+        (None, None) => Ok(None),
+        (Some(from), Some(to)) => done(Request::Rename {
+            from: from.as_bytes().to_vec(),
+            to: to.as_bytes().to_vec(),
+        }),
+        _ => Err(HookError::BadArgument(libc::EXDEV)),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// directories
+
+/// `opendir` of a remote path: one `ReadDir`, a placeholder fd, a stream.
+pub fn opendir(path: &CStr) -> Result<Option<*mut dir::DirStream>, HookError> {
+    match route_at(libc::AT_FDCWD, path, false)? {
+        Target::Local => Ok(None),
+        Target::NotFound => Err(not_found()),
+        Target::Remote { path, .. } => {
+            let entries = read_dir(path.as_bytes())?;
+            let fd = dir_placeholder(path.as_bytes(), None, libc::O_CLOEXEC)?;
+            with_table(|t| {
+                if let Some(d) = t.get_mut(fd).and_then(|f| f.dir.as_mut()) {
+                    d.entries = Some(entries);
+                }
+            });
+            Ok(Some(new_stream(fd)))
+        }
+    }
+}
+
+/// `fdopendir` of a remote directory placeholder.
+pub fn fdopendir(fd: c_int) -> Result<Option<*mut dir::DirStream>, HookError> {
+    if fdbits::get(fd) & (fdbits::DIR | fdbits::FILE) == 0 {
+        return Ok(None);
+    }
+    match with_table(|t| t.get(fd).map(|f| f.dir.is_some())) {
+        None => Ok(None),
+        Some(false) => Err(HookError::BadArgument(libc::ENOTDIR)),
+        Some(true) => Ok(Some(new_stream(fd))),
+    }
+}
+
+fn new_stream(fd: c_int) -> *mut dir::DirStream {
+    let stream = Box::into_raw(Box::new(dir::DirStream::new(fd)));
+    with_table(|t| t.streams.insert(stream as usize));
+    STREAMS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    stream
+}
+
+/// How many remote `DIR*` are open: zero keeps `readdir` on glibc's streams
+/// at one atomic load.
+pub static STREAMS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Whether `ptr` is one of our streams.
+pub fn is_stream(ptr: usize) -> bool {
+    STREAMS.load(std::sync::atomic::Ordering::Relaxed) != 0
+        && with_table(|t| t.streams.contains(&ptr))
+}
+
+fn read_dir(path: &[u8]) -> Result<Vec<mirrord_protocol::DirEntry>, HookError> {
+    match crate::client::remote(Request::ReadDir {
+        path: path.to_vec(),
+    })? {
+        Response::DirEntries(entries) => Ok(entries),
+        _ => Err(HookError::UnexpectedResponse(
+            "readdir answered without entries",
+        )),
+    }
+}
+
+/// Makes sure the directory's entries are loaded; returns false when `fd`
+/// is not a remote directory.
+fn load_entries(fd: c_int) -> Result<bool, HookError> {
+    let need = with_table(
+        |t| match t.get(fd).and_then(|f| f.dir.as_ref().map(|d| (d, f))) {
+            Some((d, f)) => Ok(d.entries.is_none().then(|| f.path.clone())),
+            None => Err(()),
+        },
+    );
+    match need {
+        Err(()) => Ok(false),
+        Ok(None) => Ok(true),
+        Ok(Some(path)) => {
+            let entries = read_dir(&path)?;
+            with_table(|t| {
+                if let Some(d) = t.get_mut(fd).and_then(|f| f.dir.as_mut()) {
+                    d.entries.get_or_insert(entries);
+                }
+            });
+            Ok(true)
+        }
+    }
+}
+
+/// `readdir`: fills the stream's record with the next entry; `false` at
+/// the end.
+///
+/// # Safety
+/// `stream` must be one of ours (checked with [`is_stream`]).
+pub unsafe fn readdir(stream: *mut dir::DirStream) -> Result<bool, HookError> {
+    // SAFETY: ours, per the contract; only this call touches it now.
+    let stream = unsafe { &mut *stream };
+    if !load_entries(stream.fd)? {
+        return Err(HookError::BadArgument(libc::EBADF));
+    }
+    Ok(with_table(|t| {
+        let Some(d) = t.get_mut(stream.fd).and_then(|f| f.dir.as_mut()) else {
+            return false;
+        };
+        let entries = d.entries.as_deref().unwrap_or_default();
+        match dir::entry_at(entries, d.pos) {
+            Some((name, ino, kind)) => {
+                dir::fill_dirent(&mut stream.entry, name, ino, kind, d.pos);
+                d.pos += 1;
+                true
+            }
+            None => false,
+        }
+    }))
+}
+
+/// `getdents64` on a directory placeholder.
+pub fn getdents(fd: c_int, buf: &mut [u8]) -> Result<Option<isize>, HookError> {
+    if fdbits::get(fd) & fdbits::DIR == 0 || !load_entries(fd)? {
+        return Ok(None);
+    }
+    with_table(|t| {
+        let Some(d) = t.get_mut(fd).and_then(|f| f.dir.as_mut()) else {
+            return Ok(None);
+        };
+        let entries = d.entries.as_deref().unwrap_or_default();
+        let (used, pos) =
+            dir::pack_getdents(entries, d.pos, buf).map_err(HookError::BadArgument)?;
+        d.pos = pos;
+        Ok(Some(used as isize))
+    })
+}
+
+/// `rewinddir` (entries are fetched again, as a real rewind rereads),
+/// `seekdir` and `telldir`.
+pub fn dir_position(fd: c_int, seek: Option<usize>) -> Option<usize> {
+    with_table(|t| {
+        let d = t.get_mut(fd)?.dir.as_mut()?;
+        if let Some(pos) = seek {
+            if pos == 0 {
+                d.entries = None;
+            }
+            d.pos = pos;
+        }
+        Some(d.pos)
+    })
+}
+
+/// `closedir` of one of our streams: frees it and closes its fd.
+///
+/// # Safety
+/// `stream` must be one of ours, and not used again.
+pub unsafe fn closedir(stream: *mut dir::DirStream) -> Result<(), HookError> {
+    with_table(|t| t.streams.remove(&(stream as usize)));
+    STREAMS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    // SAFETY: allocated by `new_stream`, now removed from the set.
+    let stream = unsafe { Box::from_raw(stream) };
+    let result = super::on_close(stream.fd);
+    sys::close(stream.fd);
+    result
+}
+
+// ---------------------------------------------------------------------------
+// raw syscalls: never re-enter our hooks, and leave the program's errno
+// alone unless the call is the program's.
+
+mod sys {
+    use std::os::raw::c_int;
+
+    use crate::error::{errno, HookError};
+
+    fn check(rc: libc::c_long) -> Result<libc::c_long, HookError> {
+        if rc < 0 {
+            Err(HookError::BadArgument(errno()))
+        } else {
+            Ok(rc)
+        }
+    }
+
+    /// A memfd at the lowest free fd, named after the file for
+    /// `/proc/PID/fd` readers (`/memfd:mirrord:NAME (deleted)`).
+    pub fn memfd(path: &[u8], cloexec: bool) -> Result<c_int, HookError> {
+        let base = path.rsplit(|b| *b == b'/').next().unwrap_or_default();
+        let mut name = [0u8; 200];
+        let prefix = b"mirrord:";
+        name[..prefix.len()].copy_from_slice(prefix);
+        let take = base.len().min(name.len() - prefix.len() - 1);
+        name[prefix.len()..prefix.len() + take].copy_from_slice(&base[..take]);
+        if name[..prefix.len() + take].contains(&0) {
+            return Err(HookError::Internal("NUL in a path"));
+        }
+        let flags = if cloexec { libc::MFD_CLOEXEC } else { 0 };
+        // SAFETY: `name` is NUL-terminated (zeroed tail).
+        let fd = check(unsafe { libc::syscall(libc::SYS_memfd_create, name.as_ptr(), flags) })?;
+        Ok(fd as c_int)
+    }
+
+    pub fn pwrite_all(fd: c_int, mut data: &[u8], mut off: u64) -> Result<(), HookError> {
+        while !data.is_empty() {
+            // SAFETY: `data` is valid for its length.
+            let n = check(unsafe {
+                libc::syscall(libc::SYS_pwrite64, fd, data.as_ptr(), data.len(), off)
+            })?;
+            data = &data[n as usize..];
+            off += n as u64;
+        }
+        Ok(())
+    }
+
+    pub fn ftruncate(fd: c_int, len: u64) -> Result<(), HookError> {
+        // SAFETY: plain syscall.
+        check(unsafe { libc::syscall(libc::SYS_ftruncate, fd, len) }).map(drop)
+    }
+
+    pub fn close(fd: c_int) {
+        // SAFETY: an fd we own.
+        unsafe { libc::syscall(libc::SYS_close, fd) };
+    }
+
+    /// Gives `fd` (a fresh read-write memfd) the access mode and append
+    /// flag of `flags`: a read-only open must fail `write` with `EBADF`.
+    /// Reopening `/proc/self/fd/N` makes a new open file description of the
+    /// same memfd with the wanted mode; without `/proc` the fd stays
+    /// read-write.
+    pub fn set_access(fd: c_int, flags: c_int) -> Result<(), HookError> {
+        let acc = flags & libc::O_ACCMODE;
+        let append = flags & libc::O_APPEND;
+        if acc != libc::O_RDWR {
+            let path = proc_path(fd);
+            // SAFETY: `path` is NUL-terminated.
+            let again = unsafe {
+                libc::syscall(
+                    libc::SYS_openat,
+                    libc::AT_FDCWD,
+                    path.as_ptr(),
+                    acc | append | libc::O_CLOEXEC,
+                )
+            };
+            if again >= 0 {
+                let cloexec = flags & libc::O_CLOEXEC;
+                // SAFETY: both fds are ours.
+                let rc = unsafe { libc::syscall(libc::SYS_dup3, again, fd, cloexec) };
+                close(again as c_int);
+                return check(rc).map(drop);
+            }
+        }
+        if append != 0 {
+            // SAFETY: plain syscall.
+            check(unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_SETFL, append) })?;
+        }
+        Ok(())
+    }
+
+    fn proc_path(fd: c_int) -> [u8; 32] {
+        let mut buf = [0u8; 32];
+        let text = format!("/proc/self/fd/{fd}");
+        buf[..text.len()].copy_from_slice(text.as_bytes());
+        buf
+    }
+
+    pub fn is_append(fd: c_int) -> bool {
+        // SAFETY: plain syscall.
+        let fl = unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_GETFL) };
+        fl >= 0 && fl as c_int & libc::O_APPEND != 0
+    }
+
+    /// Where the `n` bytes just written started: before the file position
+    /// (`position`) or the end of the file (an append).
+    pub fn end_of_write(fd: c_int, position: bool, n: usize) -> Result<u64, HookError> {
+        let end = if position {
+            // SAFETY: plain syscall.
+            check(unsafe { libc::syscall(libc::SYS_lseek, fd, 0 as libc::off_t, libc::SEEK_CUR) })?
+                as u64
+        } else {
+            size(fd).ok_or(HookError::Internal("fstat of a memfd failed"))?
+        };
+        Ok(end.saturating_sub(n as u64))
+    }
+
+    pub fn size(fd: c_int) -> Option<u64> {
+        // SAFETY: `st` is a valid out pointer.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        let rc = unsafe { libc::syscall(libc::SYS_fstat, fd, &mut st) };
+        (rc == 0).then_some(st.st_size as u64)
+    }
+
+    /// The whole content of a memfd, read through a fresh read-only
+    /// description (the program's fd may be write-only).
+    pub fn read_whole(fd: c_int) -> Result<Vec<u8>, HookError> {
+        let path = proc_path(fd);
+        // SAFETY: `path` is NUL-terminated.
+        let rd = unsafe {
+            libc::syscall(
+                libc::SYS_openat,
+                libc::AT_FDCWD,
+                path.as_ptr(),
+                libc::O_RDONLY | libc::O_CLOEXEC,
+            )
+        };
+        let (rd, own) = if rd >= 0 {
+            (rd as c_int, true)
+        } else {
+            (fd, false)
+        };
+        let mut data = Vec::with_capacity(size(rd).unwrap_or(0) as usize);
+        let mut chunk = vec![0u8; 1 << 16];
+        let result = loop {
+            // SAFETY: `chunk` is valid for its length.
+            let n = unsafe {
+                libc::syscall(
+                    libc::SYS_pread64,
+                    rd,
+                    chunk.as_mut_ptr(),
+                    chunk.len(),
+                    data.len() as u64,
+                )
+            };
+            match n {
+                0 => break Ok(()),
+                n if n > 0 => data.extend_from_slice(&chunk[..n as usize]),
+                _ => break Err(HookError::BadArgument(errno())),
+            }
+        };
+        if own {
+            close(rd);
+        }
+        result.map(|()| data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fopen_modes() {
+        for (mode, want) in [
+            ("r", libc::O_RDONLY),
+            ("rb", libc::O_RDONLY),
+            ("r+", libc::O_RDWR),
+            ("w", libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC),
+            (
+                "w+e",
+                libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC,
+            ),
+            ("a", libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND),
+            ("a+", libc::O_RDWR | libc::O_CREAT | libc::O_APPEND),
+            (
+                "wx",
+                libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_EXCL,
+            ),
+            ("r,ccs=UTF-8", libc::O_RDONLY),
+        ] {
+            assert_eq!(fopen_flags(mode.as_bytes()), Some(want), "{mode}");
+        }
+        assert_eq!(fopen_flags(b"z"), None);
+        assert_eq!(fopen_flags(b""), None);
+    }
+
+    #[test]
+    fn write_intent() {
+        assert!(!wants_write(libc::O_RDONLY | libc::O_CLOEXEC));
+        assert!(wants_write(libc::O_WRONLY));
+        assert!(wants_write(libc::O_RDWR));
+        assert!(wants_write(libc::O_RDONLY | libc::O_CREAT));
+    }
+
+    #[test]
+    fn protocol_flags() {
+        let f = open_flags(libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT, true, false);
+        assert!(!f.read && f.write && f.append && f.create && !f.truncate);
+        let f = open_flags(libc::O_WRONLY | libc::O_CREAT, true, true);
+        assert!(f.read && f.write);
+        // Read-only routing never asks the target to create or truncate.
+        let f = open_flags(libc::O_RDONLY | libc::O_DIRECTORY, false, true);
+        assert!(f.read && !f.write && f.directory && !f.create);
+    }
+
+    #[test]
+    fn memfd_gets_the_requested_access_mode() {
+        let fd = sys::memfd(b"/remote/file.txt", true).unwrap();
+        sys::pwrite_all(fd, b"hello", 0).unwrap();
+        sys::set_access(fd, libc::O_RDONLY | libc::O_CLOEXEC).unwrap();
+        let mut buf = [0u8; 8];
+        // SAFETY: plain calls on our own fd.
+        unsafe {
+            assert_eq!(libc::write(fd, b"x".as_ptr().cast(), 1), -1);
+            assert_eq!(errno(), libc::EBADF);
+            assert_eq!(libc::read(fd, buf.as_mut_ptr().cast(), 8), 5);
+            assert_eq!(
+                libc::fcntl(fd, libc::F_GETFD) & libc::FD_CLOEXEC,
+                libc::FD_CLOEXEC
+            );
+        }
+        assert_eq!(&buf[..5], b"hello");
+        assert_eq!(sys::read_whole(fd).unwrap(), b"hello");
+        sys::close(fd);
+    }
+
+    #[test]
+    fn write_only_memfd_appends() {
+        let fd = sys::memfd(b"/x", false).unwrap();
+        sys::ftruncate(fd, 3).unwrap();
+        sys::set_access(fd, libc::O_WRONLY | libc::O_APPEND).unwrap();
+        // SAFETY: plain calls on our own fd.
+        unsafe {
+            assert_eq!(libc::write(fd, b"ab".as_ptr().cast(), 2), 2);
+            assert_eq!(libc::fcntl(fd, libc::F_GETFD) & libc::FD_CLOEXEC, 0);
+        }
+        assert!(sys::is_append(fd));
+        assert_eq!(sys::end_of_write(fd, true, 2).unwrap(), 3);
+        assert_eq!(sys::read_whole(fd).unwrap(), b"\0\0\0ab");
+        sys::close(fd);
+    }
+}
