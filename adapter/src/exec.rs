@@ -14,7 +14,9 @@ use crate::session::{self, Session};
 /// Runs the program; returns only on failure.
 pub fn run(args: ExecArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let config = load_config(&args.config)?;
+    let mut config = load_config(&args.config)?;
+    let cwd = std::env::current_dir().context("cannot read the working directory")?;
+    session::keep_local(&mut config, &cwd);
     let progress = Progress::new("loading the config");
     let session = Session::start(&config, Some(std::process::id()), &progress)?;
     progress.finish(Some(&format!(

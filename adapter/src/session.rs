@@ -122,6 +122,19 @@ impl Session {
     }
 }
 
+/// Keeps `dir` (the program's working directory, a workspace folder) and
+/// everything below it local: the program's own sources and relative
+/// paths live there, not in the target. The root directory is never added.
+pub fn keep_local(config: &mut MirrordConfig, dir: &Path) {
+    let Some(dir) = dir.to_str().filter(|d| *d != "/") else {
+        return;
+    };
+    let pattern = format!("^{}(/|$)", regex::escape(dir.trim_end_matches('/')));
+    if let Ok(pattern) = mirrord_config::PathPattern::new(&pattern) {
+        config.feature.fs.local.push(pattern);
+    }
+}
+
 fn set(env: &mut Vec<(OsString, OsString)>, key: &str, value: OsString) {
     env.retain(|(k, _)| k != key);
     env.push((key.into(), value));

@@ -96,6 +96,12 @@ impl Layers {
                     self.handle(layer_id, id, request, &replies);
                 }
                 Ok(LayerMessage::Hello(_)) => warn!("second hello ignored"),
+                Err(mirrord_protocol::CodecError::Io(e))
+                    if e.kind() == std::io::ErrorKind::ConnectionReset =>
+                {
+                    // The process exited with answers still unread.
+                    break;
+                }
                 Err(e) => {
                     warn!("broken frame from the layer: {e}");
                     break;
