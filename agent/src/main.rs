@@ -126,6 +126,10 @@ async fn serve(
     idle: Option<u64>,
     pid: Option<u32>,
 ) -> anyhow::Result<i32> {
+    // Handlers first: a SIGTERM right after the readiness line must still
+    // take the graceful path.
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -142,8 +146,6 @@ async fn serve(
     let activity = server.activity();
     let mut server = tokio::spawn(server.run());
 
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let mut sigint = signal(SignalKind::interrupt())?;
     let exit = tokio::select! {
         _ = sigterm.recv() => Exit { code: 0, reason: "mirrord-agent received SIGTERM".into() },
         _ = sigint.recv() => Exit { code: 0, reason: "mirrord-agent received SIGINT".into() },

@@ -61,9 +61,10 @@ impl Server {
 
     /// Accepts clients until shutdown, then waits for every connection to
     /// finish (each is bounded by its flush timeout).
-    pub async fn run(mut self) {
+    pub async fn run(self) {
         let mut conns = JoinSet::new();
         let activity = Arc::new(self.activity);
+        let mut stop = self.shutdown.clone();
         loop {
             tokio::select! {
                 accepted = self.listener.accept() => match accepted {
@@ -84,7 +85,7 @@ impl Server {
                     }
                 },
                 Some(_) = conns.join_next(), if !conns.is_empty() => {}
-                _ = self.shutdown.changed() => break,
+                _ = shutdown_reason(&mut stop) => break,
             }
         }
         drop(self.listener);
@@ -175,7 +176,9 @@ async fn serve(
                 writer_ended = true;
                 break None;
             }
-            _ = shutdown.changed() => break shutdown.borrow().clone(),
+            // `wait_for` also sees a reason set before this connection
+            // subscribed.
+            reason = shutdown_reason(&mut shutdown) => break reason,
         }
     };
     let (files, conns) = session.counts();
@@ -197,6 +200,12 @@ async fn serve(
         open_conns = conns,
         "client disconnected"
     );
+}
+
+/// The shutdown reason, once there is one (`None` if the agent vanished).
+async fn shutdown_reason(rx: &mut watch::Receiver<Option<String>>) -> Option<String> {
+    let reason = rx.wait_for(Option::is_some).await.ok()?.clone();
+    reason
 }
 
 async fn refuse<S>(sink: &mut S, peer: SocketAddr, reason: String)
