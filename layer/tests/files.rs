@@ -506,3 +506,88 @@ fn stdio_writes_reach_the_target_at_fclose() {
     let content = fake.lock().unwrap().files[&b"/remote/out2.txt".to_vec()].clone();
     assert_eq!(content, b"stdio 0\nstdio 1\nstdio 2\n");
 }
+
+/// The real interpreter behind pyenv's shim (a shell script).
+fn python() -> Option<String> {
+    let out = Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .ok()?;
+    let path = String::from_utf8(out.stdout).ok()?.trim().to_owned();
+    (!path.is_empty()).then_some(path)
+}
+
+fn run_with(fake: &Arc<Mutex<Fake>>, cmd: &str, args: &[&str]) -> String {
+    let addr = start_fake(fake.clone());
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = Command::new(cmd)
+        .args(args)
+        .current_dir("/tmp")
+        .env("LD_PRELOAD", layer_lib())
+        .env("MIRRORD_INTPROXY_ADDR", addr)
+        .env("MIRRORD_LAYER_CONFIG", CONFIG)
+        .env("MIRRORD_LAYER_REQUEST_TIMEOUT_MS", "5000")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&stderr);
+    assert!(
+        status.success(),
+        "{cmd} {args:?} failed: {stdout}\n{stderr}"
+    );
+    stdout
+}
+
+#[test]
+fn python_reads_lists_stats_and_writes_remote_files() {
+    let Some(python) = python() else {
+        eprintln!("no python3: skipped");
+        return;
+    };
+    let fake = canned();
+    let script = r#"
+import os
+print(open('/remote/hello.txt').read(), end='')
+print(sorted(os.listdir('/remote/dir')))
+print(os.stat('/remote/big.bin').st_size, os.path.isdir('/remote/dir'))
+print(os.path.exists('/remote/secret/x'), os.path.exists('/remote/nope'))
+with open('/remote/out.py.txt', 'w') as f:
+    f.write('from python\n')
+with open('/remote/out.py.txt', 'a') as f:
+    f.write('appended\n')
+print(open('/remote/out.py.txt').read(), end='')
+"#;
+    let out = run_with(&fake, &python, &["-c", script]);
+    assert_eq!(
+        out,
+        "hello from the target\n['a.txt', 'sub']\n200000 True\nFalse False\nfrom python\nappended\n"
+    );
+    let content = fake.lock().unwrap().files[&b"/remote/out.py.txt".to_vec()].clone();
+    assert_eq!(content, b"from python\nappended\n");
+}
+
+#[test]
+fn node_reads_and_lists_remote_files() {
+    if Command::new("node").arg("--version").output().is_err() {
+        eprintln!("no node: skipped");
+        return;
+    }
+    let fake = canned();
+    let script = r#"
+const fs = require('fs');
+process.stdout.write(fs.readFileSync('/remote/hello.txt', 'utf8'));
+console.log(JSON.stringify(fs.readdirSync('/remote/dir')));
+console.log(fs.statSync('/remote/big.bin').size, fs.existsSync('/remote/secret/x'));
+fs.writeFileSync('/remote/out.node.txt', 'from node\n');
+"#;
+    let out = run_with(&fake, "node", &["-e", script]);
+    assert_eq!(
+        out,
+        "hello from the target\n[\"a.txt\",\"sub\"]\n200000 false\n"
+    );
+    let content = fake.lock().unwrap().files[&b"/remote/out.node.txt".to_vec()].clone();
+    assert_eq!(content, b"from node\n");
+}

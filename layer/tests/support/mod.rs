@@ -44,12 +44,9 @@ impl FakeProxy {
         let log = Arc::new(Mutex::new(Vec::new()));
         let shared = log.clone();
         thread::spawn(move || {
-            let mut next_id = 1;
-            for stream in listener.incoming().flatten() {
+            for (layer_id, stream) in (1..).zip(listener.incoming().flatten()) {
                 let log = shared.clone();
-                let id = next_id;
-                next_id += 1;
-                thread::spawn(move || serve(stream, id, log));
+                thread::spawn(move || serve(stream, layer_id, log));
             }
         });
         FakeProxy { addr, log }
