@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::{TcpListener, UdpSocket};
 use std::time::Duration;
 
 use common::target::{NsTarget, FILE_TEXT, HOSTS_ADDR, HOSTS_NAME, TARGET_VAR};
@@ -249,7 +249,6 @@ fn connections_reach_the_target_loopback_not_the_host() {
     for id in ids {
         assert!(matches!(c.answer(id), Ok(Response::Connected { .. })));
     }
-    let _: SocketAddr = tcp;
 }
 
 #[test]

@@ -1,7 +1,6 @@
 //! Resolver tests against a tiny DNS responder on the test's own loopback.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -249,5 +248,5 @@ async fn silent_nameserver_is_try_again() {
     let e = r.resolve("x.test", AddrFamily::V4).await.unwrap_err();
     assert_eq!(e.to_remote().errno, libc::EAGAIN, "{e}");
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
-    let _: SocketAddr = silent.local_addr().unwrap();
+    drop(silent);
 }
