@@ -604,7 +604,17 @@ pub unsafe extern "C" fn statx(
     mask: c_uint,
     buf: *mut libc::statx,
 ) -> c_int {
-    let sys = || libc::syscall(libc::SYS_statx, dirfd, path, flags, mask, buf) as c_int;
+    let sys = || {
+        real_syscall(
+            libc::SYS_statx,
+            dirfd as c_long,
+            path as c_long,
+            flags as c_long,
+            mask as c_long,
+            buf as c_long,
+            0,
+        ) as c_int
+    };
     if buf.is_null() || !(fs_active() || is_remote_fd(dirfd)) {
         return sys();
     }
@@ -623,6 +633,51 @@ pub unsafe extern "C" fn statx(
         sys,
         fail,
     )
+}
+
+type SyscallFn =
+    unsafe extern "C" fn(c_long, c_long, c_long, c_long, c_long, c_long, c_long) -> c_long;
+
+unsafe fn real_syscall(
+    n: c_long,
+    a1: c_long,
+    a2: c_long,
+    a3: c_long,
+    a4: c_long,
+    a5: c_long,
+    a6: c_long,
+) -> c_long {
+    real!(syscall: SyscallFn)(n, a1, a2, a3, a4, a5, a6)
+}
+
+/// libc's `syscall`, for one call: libuv (Node.js) makes `statx` through
+/// it rather than through the `statx` wrapper. Everything else goes on
+/// unchanged (a compare and a cached indirect call). The six arguments are
+/// read as integers from their ABI slots, which is how the variadic
+/// `syscall` receives them on x86_64 and aarch64.
+///
+/// # Safety
+/// libc's `syscall`.
+#[no_mangle]
+pub unsafe extern "C" fn syscall(
+    n: c_long,
+    a1: c_long,
+    a2: c_long,
+    a3: c_long,
+    a4: c_long,
+    a5: c_long,
+    a6: c_long,
+) -> c_long {
+    if n == libc::SYS_statx && !detour::in_layer() {
+        return statx(
+            a1 as c_int,
+            a2 as *const c_char,
+            a3 as c_int,
+            a4 as c_uint,
+            a5 as *mut libc::statx,
+        ) as c_long;
+    }
+    real_syscall(n, a1, a2, a3, a4, a5, a6)
 }
 
 // ---------------------------------------------------------------------------
@@ -874,6 +929,124 @@ pub unsafe extern "C" fn opendir(path: *const c_char) -> *mut DIR {
         real,
         fail_null,
     )
+}
+
+type ScandirFilter = Option<unsafe extern "C" fn(*const dirent64) -> c_int>;
+type ScandirCompar =
+    Option<unsafe extern "C" fn(*mut *const dirent64, *mut *const dirent64) -> c_int>;
+type ScandirFn = unsafe extern "C" fn(
+    *const c_char,
+    *mut *mut *mut dirent64,
+    ScandirFilter,
+    ScandirCompar,
+) -> c_int;
+
+/// Builds `scandir`'s result the way glibc does: each entry and the array
+/// from `malloc` (the program frees them), filtered, then sorted.
+unsafe fn scandir_result(
+    entries: Vec<ops::ScanEntry>,
+    namelist: *mut *mut *mut dirent64,
+    filter: ScandirFilter,
+    compar: ScandirCompar,
+) -> Result<c_int, HookError> {
+    let size = std::mem::size_of::<dirent64>();
+    let list = libc::malloc(std::mem::size_of::<*mut dirent64>() * entries.len().max(1))
+        as *mut *mut dirent64;
+    if list.is_null() {
+        return Err(HookError::BadArgument(libc::ENOMEM));
+    }
+    let mut count = 0usize;
+    for (pos, (name, ino, kind)) in entries.iter().enumerate() {
+        let entry = libc::malloc(size) as *mut dirent64;
+        if entry.is_null() {
+            for i in 0..count {
+                libc::free(*list.add(i) as *mut c_void);
+            }
+            libc::free(list as *mut c_void);
+            return Err(HookError::BadArgument(libc::ENOMEM));
+        }
+        std::ptr::write_bytes(entry as *mut u8, 0, size);
+        super::dir::fill_dirent(&mut *entry, name, *ino, *kind, pos);
+        if let Some(keep) = filter {
+            if keep(entry) == 0 {
+                libc::free(entry as *mut c_void);
+                continue;
+            }
+        }
+        *list.add(count) = entry;
+        count += 1;
+    }
+    if let Some(compar) = compar {
+        // SAFETY: qsort calls `compar` with pointers to two array elements,
+        // which is scandir's contract for it.
+        let compar: unsafe extern "C" fn(*const c_void, *const c_void) -> c_int =
+            std::mem::transmute(compar);
+        libc::qsort(
+            list as *mut c_void,
+            count,
+            std::mem::size_of::<*mut dirent64>(),
+            Some(compar),
+        );
+    }
+    *namelist = list;
+    Ok(count as c_int)
+}
+
+unsafe fn scandir_common(
+    path: *const c_char,
+    namelist: *mut *mut *mut dirent64,
+    filter: ScandirFilter,
+    compar: ScandirCompar,
+    real: impl FnOnce() -> c_int,
+) -> c_int {
+    if !fs_active() || namelist.is_null() {
+        return real();
+    }
+    detour::run(
+        || {
+            // SAFETY: the caller's path argument.
+            let Some(p) = (unsafe { cstr(path) }) else {
+                return Ok(None);
+            };
+            match ops::scandir(p)? {
+                // SAFETY: the caller's out pointer and callbacks.
+                Some(entries) => {
+                    unsafe { scandir_result(entries, namelist, filter, compar) }.map(Some)
+                }
+                None => Ok(None),
+            }
+        },
+        real,
+        fail,
+    )
+}
+
+/// # Safety
+/// libc's `scandir` (glibc's calls its internal `opendir`, past our hook).
+#[no_mangle]
+pub unsafe extern "C" fn scandir(
+    path: *const c_char,
+    namelist: *mut *mut *mut dirent64,
+    filter: ScandirFilter,
+    compar: ScandirCompar,
+) -> c_int {
+    scandir_common(path, namelist, filter, compar, || {
+        real!(scandir: ScandirFn)(path, namelist, filter, compar)
+    })
+}
+
+/// # Safety
+/// libc's `scandir64`.
+#[no_mangle]
+pub unsafe extern "C" fn scandir64(
+    path: *const c_char,
+    namelist: *mut *mut *mut dirent64,
+    filter: ScandirFilter,
+    compar: ScandirCompar,
+) -> c_int {
+    scandir_common(path, namelist, filter, compar, || {
+        real!(scandir64: ScandirFn)(path, namelist, filter, compar)
+    })
 }
 
 /// # Safety

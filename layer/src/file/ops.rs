@@ -702,6 +702,25 @@ pub fn opendir(path: &CStr) -> Result<Option<*mut dir::DirStream>, HookError> {
     }
 }
 
+/// One `scandir` entry: name, inode, `d_type`.
+pub type ScanEntry = (Vec<u8>, u64, u8);
+
+/// `scandir` of a remote path: every entry (`.` and `..` first), as
+/// `(name, ino, d_type)`; `None` when the path is local.
+pub fn scandir(path: &CStr) -> Result<Option<Vec<ScanEntry>>, HookError> {
+    match route_at(libc::AT_FDCWD, path, false)? {
+        Target::Local => Ok(None),
+        Target::NotFound => Err(not_found()),
+        Target::Remote { path, .. } => {
+            let entries = read_dir(path.as_bytes())?;
+            let all = (0..)
+                .map_while(|pos| dir::entry_at(&entries, pos).map(|(n, i, k)| (n.to_vec(), i, k)))
+                .collect();
+            Ok(Some(all))
+        }
+    }
+}
+
 /// `fdopendir` of a remote directory placeholder.
 pub fn fdopendir(fd: c_int) -> Result<Option<*mut dir::DirStream>, HookError> {
     if fdbits::get(fd) & (fdbits::DIR | fdbits::FILE) == 0 {
