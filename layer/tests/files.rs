@@ -70,6 +70,11 @@ int main(int argc, char **argv) {
         printf("close=%d\n", close(fd));
         printf("pwrite=%zd\n", pwrite(dup_fd, "LINE", 4, 0));
         printf("close=%d\n", close(dup_fd));
+    } else if (!strcmp(cmd, "fexit")) {
+        FILE *f = fopen(path, "a");
+        if (!f) { printf("fopen: %s\n", strerror(errno)); return 0; }
+        fprintf(f, "appended at exit\n");
+        exit(0); /* no fclose: glibc flushes at exit */
     } else if (!strcmp(cmd, "fwrite")) {
         FILE *f = fopen(path, "w");
         if (!f) { printf("fopen: %s\n", strerror(errno)); return 0; }
@@ -590,4 +595,19 @@ fs.writeFileSync('/remote/out.node.txt', 'from node\n');
     );
     let content = fake.lock().unwrap().files[&b"/remote/out.node.txt".to_vec()].clone();
     assert_eq!(content, b"from node\n");
+}
+
+#[test]
+fn stdio_writes_left_in_the_buffer_reach_the_target_at_exit() {
+    let fake = canned();
+    fake.lock()
+        .unwrap()
+        .files
+        .insert(b"/remote/out3.txt".to_vec(), b"first\n".to_vec());
+    run(&fake, &["fexit", "/remote/out3.txt"]);
+    let content = fake.lock().unwrap().files[&b"/remote/out3.txt".to_vec()].clone();
+    assert_eq!(
+        String::from_utf8_lossy(&content),
+        "first\nappended at exit\n"
+    );
 }

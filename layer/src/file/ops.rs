@@ -120,7 +120,8 @@ fn not_found() -> HookError {
 
 /// Whether `flags` may modify the file.
 pub fn wants_write(flags: c_int) -> bool {
-    flags & libc::O_ACCMODE != libc::O_RDONLY || flags & (libc::O_CREAT | libc::O_TRUNC) != 0
+    flags & libc::O_ACCMODE != libc::O_RDONLY
+        || flags & (libc::O_CREAT | libc::O_TRUNC | libc::O_APPEND) != 0
 }
 
 // ---------------------------------------------------------------------------
