@@ -123,15 +123,27 @@ impl Session {
 }
 
 /// Keeps `dir` (the program's working directory, a workspace folder) and
-/// everything below it local: the program's own sources and relative
-/// paths live there, not in the target. The root directory is never added.
+/// everything below it local, and its ancestors too (so `realpath` of it
+/// works): the program's own sources and relative paths live there, not in
+/// the target. The root directory is never added.
 pub fn keep_local(config: &mut MirrordConfig, dir: &Path) {
-    let Some(dir) = dir.to_str().filter(|d| *d != "/") else {
+    let Some(dir) = dir
+        .to_str()
+        .map(|d| d.trim_end_matches('/'))
+        .filter(|d| !d.is_empty())
+    else {
         return;
     };
-    let pattern = format!("^{}(/|$)", regex::escape(dir.trim_end_matches('/')));
-    if let Ok(pattern) = mirrord_config::PathPattern::new(&pattern) {
-        config.feature.fs.local.push(pattern);
+    let mut patterns = vec![format!("^{}(/|$)", regex::escape(dir))];
+    let mut ancestor = Path::new(dir).parent();
+    while let Some(a) = ancestor.and_then(Path::to_str).filter(|a| *a != "/") {
+        patterns.push(format!("^{}/?$", regex::escape(a)));
+        ancestor = Path::new(a).parent();
+    }
+    for pattern in patterns {
+        if let Ok(pattern) = mirrord_config::PathPattern::new(&pattern) {
+            config.feature.fs.local.push(pattern);
+        }
     }
 }
 

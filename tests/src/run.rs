@@ -67,7 +67,12 @@ fn rand_u64() -> u64 {
 }
 
 /// `mirrord exec [-f config] --target T -- cmd...`, with a deadline.
-pub fn mirrord_exec(target: &str, config: Option<&Path>, cmd: &[&str], timeout: Duration) -> Output {
+pub fn mirrord_exec(
+    target: &str,
+    config: Option<&Path>,
+    cmd: &[&str],
+    timeout: Duration,
+) -> Output {
     let mut command = Command::new(crate::bin_path("mirrord"));
     command.arg("exec").args(["--target", target]);
     if let Some(config) = config {
@@ -147,7 +152,8 @@ fn session_processes(pid: u32, target_pid: Option<u32>) -> Vec<String> {
         };
         let cmdline = String::from_utf8_lossy(&cmdline).into_owned();
         let ours = cmdline.contains(&watch)
-            || (cmdline.contains("mirrord-agent") && target.as_ref().is_some_and(|t| cmdline.contains(t)));
+            || (cmdline.contains("mirrord-agent")
+                && target.as_ref().is_some_and(|t| cmdline.contains(t)));
         if ours && !is_zombie(&entry.path()) {
             found.push(cmdline.replace('\0', " "));
         }
@@ -158,7 +164,10 @@ fn session_processes(pid: u32, target_pid: Option<u32>) -> Vec<String> {
 fn is_zombie(proc_dir: &Path) -> bool {
     std::fs::read_to_string(proc_dir.join("stat"))
         .ok()
-        .and_then(|s| s.rsplit_once(')').map(|(_, r)| r.trim_start().starts_with('Z')))
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, r)| r.trim_start().starts_with('Z'))
+        })
         .unwrap_or(true)
 }
 

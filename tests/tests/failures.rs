@@ -10,7 +10,12 @@ use mirrord_tests::run::{leftovers, mirrord_exec, run, Scratch};
 fn bad_config_names_the_key_and_starts_nothing() {
     let scratch = Scratch::new("badcfg");
     let config = scratch.write("mirrord.json", r#"{"feature": {"fs": {"mode": "raed"}}}"#);
-    let out = mirrord_exec("targetless", Some(&config), &["true"], Duration::from_secs(30));
+    let out = mirrord_exec(
+        "targetless",
+        Some(&config),
+        &["true"],
+        Duration::from_secs(30),
+    );
     assert_eq!(out.status.code(), Some(1), "{out:#?}");
     assert!(out.stderr.contains("feature.fs.mode"), "{}", out.stderr);
     assert!(out.stderr.contains("raed"), "{}", out.stderr);
@@ -20,18 +25,31 @@ fn bad_config_names_the_key_and_starts_nothing() {
 #[test]
 fn verify_config_prints_ok_or_every_problem() {
     let scratch = Scratch::new("verify");
-    let good = scratch.write("good.json", r#"{"target": "pid/1", "feature": {"fs": "write"}}"#);
-    let bad = scratch.write("bad.json", r#"{"feture": {}, "agent": {"log_level": "loud"}}"#);
+    let good = scratch.write(
+        "good.json",
+        r#"{"target": "pid/1", "feature": {"fs": "write"}}"#,
+    );
+    let bad = scratch.write(
+        "bad.json",
+        r#"{"feture": {}, "agent": {"log_level": "loud"}}"#,
+    );
     let verify = |file: &std::path::Path| {
         let mut c = Command::new(mirrord_tests::bin_path("mirrord"));
         c.arg("verify-config").arg(file);
         run(c, Duration::from_secs(30))
     };
     let ok = verify(&good);
-    assert!(ok.status.success() && ok.stdout.starts_with("OK"), "{ok:#?}");
+    assert!(
+        ok.status.success() && ok.stdout.starts_with("OK"),
+        "{ok:#?}"
+    );
     let err = verify(&bad);
     assert_eq!(err.status.code(), Some(1));
-    assert!(err.stderr.contains("feture") && err.stderr.contains("loud"), "{}", err.stderr);
+    assert!(
+        err.stderr.contains("feture") && err.stderr.contains("loud"),
+        "{}",
+        err.stderr
+    );
 }
 
 #[test]
@@ -39,18 +57,36 @@ fn unknown_target_pid_is_a_clear_error() {
     let pid = (4_000_000..4_194_304)
         .find(|p| !std::path::Path::new(&format!("/proc/{p}")).exists())
         .expect("a free pid");
-    let out = mirrord_exec(&format!("pid/{pid}"), None, &["true"], Duration::from_secs(30));
+    let out = mirrord_exec(
+        &format!("pid/{pid}"),
+        None,
+        &["true"],
+        Duration::from_secs(30),
+    );
     assert_eq!(out.status.code(), Some(1));
-    assert!(out.stderr.contains(&format!("pid/{pid}")) && out.stderr.contains("no process"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!("pid/{pid}")) && out.stderr.contains("no process"),
+        "{}",
+        out.stderr
+    );
     assert!(leftovers(out.pid, Some(pid), Duration::ZERO).is_empty());
 }
 
 #[test]
 fn missing_program_is_a_clear_error_and_the_session_ends() {
     let pod = Pod::start(&PodSpec::default()).expect("pod");
-    let out = mirrord_exec(&pod.target(), None, &["/nonexistent/program"], Duration::from_secs(30));
+    let out = mirrord_exec(
+        &pod.target(),
+        None,
+        &["/nonexistent/program"],
+        Duration::from_secs(30),
+    );
     assert_ne!(out.status.code(), Some(0));
-    assert!(out.stderr.contains("/nonexistent/program"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("/nonexistent/program"),
+        "{}",
+        out.stderr
+    );
     let left = leftovers(out.pid, Some(pod.pid), Duration::from_secs(3));
     assert!(left.is_empty(), "left running: {left:?}");
 }
@@ -92,10 +128,20 @@ fn survive(kill: impl FnOnce(&mut Pod)) {
     kill(&mut pod);
     std::fs::write(&go, "").expect("go");
     let out = waiter.join().expect("runner");
-    assert_eq!(out.value("first"), Some("this file exists only in the pod"), "{out:#?}");
+    assert_eq!(
+        out.value("first"),
+        Some("this file exists only in the pod"),
+        "{out:#?}"
+    );
     let second = out.value("second").unwrap_or_default();
-    assert!(second.starts_with("ERR:"), "second read after the kill: {second}\n{out:#?}");
-    let seconds: f64 = out.value("seconds").and_then(|s| s.parse().ok()).unwrap_or(99.0);
+    assert!(
+        second.starts_with("ERR:"),
+        "second read after the kill: {second}\n{out:#?}"
+    );
+    let seconds: f64 = out
+        .value("seconds")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(99.0);
     assert!(seconds < 10.0, "the failing call took {seconds} s");
     let left = leftovers(out.pid, Some(pod_pid), Duration::from_secs(3));
     assert!(left.is_empty(), "left running: {left:?}");
@@ -107,13 +153,17 @@ fn agent_running(target: u32) -> bool {
 
 fn agent_pids(target: u32) -> impl Iterator<Item = i32> {
     let needle = format!("--target-pid\0{target}\0");
-    std::fs::read_dir("/proc").into_iter().flatten().flatten().filter_map(move |e| {
-        let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
-        let cmdline = String::from_utf8_lossy(&cmdline);
-        (cmdline.contains("mirrord-agent") && cmdline.contains(&needle))
-            .then(|| e.file_name().to_str()?.parse().ok())
-            .flatten()
-    })
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(move |e| {
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&cmdline);
+            (cmdline.contains("mirrord-agent") && cmdline.contains(&needle))
+                .then(|| e.file_name().to_str()?.parse().ok())
+                .flatten()
+        })
 }
 
 #[test]

@@ -9,7 +9,12 @@ use mirrord_tests::run::{leftovers, mirrord_exec, Output, Scratch};
 fn python(pod: &Pod, config: &str, code: &str) -> Output {
     let scratch = Scratch::new("fs");
     let config = scratch.write("mirrord.json", config);
-    let out = mirrord_exec(&pod.target(), Some(&config), &["python3", "-c", code], Duration::from_secs(60));
+    let out = mirrord_exec(
+        &pod.target(),
+        Some(&config),
+        &["python3", "-c", code],
+        Duration::from_secs(60),
+    );
     assert!(out.status.success(), "{out:#?}");
     assert!(leftovers(out.pid, Some(pod.pid), Duration::from_secs(3)).is_empty());
     out
@@ -37,7 +42,11 @@ fn local_mode_never_touches_the_target() {
 #[test]
 fn localwithoverrides_reads_hosts_and_resolv_conf_remotely_only() {
     let pod = Pod::start(&PodSpec::default()).expect("pod");
-    let out = python(&pod, r#"{"feature": {"fs": "localwithoverrides"}}"#, READ_BOTH);
+    let out = python(
+        &pod,
+        r#"{"feature": {"fs": "localwithoverrides"}}"#,
+        READ_BOTH,
+    );
     assert_eq!(out.value("app"), Some("ERR:ENOENT"), "{out:#?}");
     assert_eq!(out.value("hosts_has_backend"), Some("True"), "{out:#?}");
 }
@@ -59,14 +68,23 @@ fn read_mode_reads_remote_and_writes_locally() {
     let pod = Pod::start(&PodSpec::default()).expect("pod");
     let path = unique_path("/srv", "read-mode");
     let _cleanup = RemoveOnDrop(PathBuf::from(&path));
-    let code = format!(
-        "{READ_BOTH}\nopen({path:?}, 'w').write('written locally')\nprint('wrote=1')"
-    );
+    let code =
+        format!("{READ_BOTH}\nopen({path:?}, 'w').write('written locally')\nprint('wrote=1')");
     let out = python(&pod, r#"{"feature": {"fs": "read"}}"#, &code);
-    assert_eq!(out.value("app"), Some("this file exists only in the pod"), "{out:#?}");
-    assert_eq!(std::fs::read_to_string(&path).ok().as_deref(), Some("written locally"));
+    assert_eq!(
+        out.value("app"),
+        Some("this file exists only in the pod"),
+        "{out:#?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&path).ok().as_deref(),
+        Some("written locally")
+    );
     let in_pod = format!("/proc/{}/root{path}", pod.pid);
-    assert!(!std::path::Path::new(&in_pod).exists(), "the write reached the pod");
+    assert!(
+        !std::path::Path::new(&in_pod).exists(),
+        "the write reached the pod"
+    );
 }
 
 #[test]
@@ -82,10 +100,14 @@ print("back=" + open("/app/out.txt").read().splitlines()[-1])
 "#;
     let out = python(&pod, r#"{"feature": {"fs": "write"}}"#, code);
     assert_eq!(out.value("back"), Some("appended"), "{out:#?}");
-    let in_pod = std::fs::read_to_string(format!("/proc/{}/root/app/out.txt", pod.pid)).expect("file in the pod");
+    let in_pod = std::fs::read_to_string(format!("/proc/{}/root/app/out.txt", pod.pid))
+        .expect("file in the pod");
     assert_eq!(in_pod.lines().count(), 1001);
     assert!(in_pod.starts_with("line 0\nline 1\n") && in_pod.ends_with("line 999\nappended\n"));
-    assert!(!std::path::Path::new("/app/out.txt").exists(), "the write stayed local");
+    assert!(
+        !std::path::Path::new("/app/out.txt").exists(),
+        "the write stayed local"
+    );
 }
 
 #[test]
@@ -97,7 +119,10 @@ fn reads_cannot_escape_the_target_root() {
     let spec = PodSpec {
         symlinks: vec![
             ("/app/absolute-link".into(), marker.clone()),
-            ("/app/relative-link".into(), format!("../../../../..{marker}")),
+            (
+                "/app/relative-link".into(),
+                format!("../../../../..{marker}"),
+            ),
         ],
         ..PodSpec::default()
     };

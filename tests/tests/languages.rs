@@ -51,7 +51,10 @@ fn without_mirrord_the_probe_sees_none_of_the_pod() {
     );
     assert_ne!(out.value("solo.env"), Some("standin-pod"));
     assert_eq!(out.value("solo.file"), Some("ERR:ENOENT"), "{out:#?}");
-    assert!(out.value("solo.dns").is_some_and(|v| v.starts_with("ERR")), "{out:#?}");
+    assert!(
+        out.value("solo.dns").is_some_and(|v| v.starts_with("ERR")),
+        "{out:#?}"
+    );
 }
 
 #[test]
@@ -68,14 +71,25 @@ fn node_and_its_child_see_the_pod() {
 fn c_and_its_fork_exec_child_see_the_pod() {
     let scratch = Scratch::new("c");
     let exe = scratch.path().join("probe");
-    compile(Command::new("gcc").arg("-O1").arg("-o").arg(&exe).arg(probe("probe.c")));
+    compile(
+        Command::new("gcc")
+            .arg("-O1")
+            .arg("-o")
+            .arg(&exe)
+            .arg(probe("probe.c")),
+    );
     check_probe(&[exe.to_str().expect("utf-8 path")]);
 }
 
 #[test]
 fn java_and_its_child_jvm_see_the_pod() {
     let scratch = Scratch::new("java");
-    compile(Command::new("javac").arg("-d").arg(scratch.path()).arg(probe("Probe.java")));
+    compile(
+        Command::new("javac")
+            .arg("-d")
+            .arg(scratch.path())
+            .arg(probe("Probe.java")),
+    );
     let classes = scratch.path().to_str().expect("utf-8 path");
     check_probe(&["java", "-cp", classes, "Probe"]);
 }
@@ -84,4 +98,3 @@ fn compile(cmd: &mut Command) {
     let status = cmd.status().expect("compiler runs");
     assert!(status.success(), "{cmd:?} failed");
 }
-

@@ -10,6 +10,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -60,6 +61,9 @@ enum Command {
 pub struct AgentClient {
     commands: mpsc::UnboundedSender<Command>,
     lost: Arc<Mutex<Option<String>>>,
+    /// Set when the intproxy stops the agent itself: its goodbye is then
+    /// expected and not worth a warning.
+    stopping: Arc<AtomicBool>,
 }
 
 impl AgentClient {
@@ -104,6 +108,11 @@ impl AgentClient {
     /// Sends connection traffic (data, shutdown, close).
     pub fn send(&self, msg: ClientMessage) {
         let _ = self.commands.send(Command::Send(msg));
+    }
+
+    /// Marks the coming end of the connection as intended.
+    pub fn stopping(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
     }
 
     /// Why the agent is gone, if it is.
@@ -280,8 +289,16 @@ pub async fn connect(
     };
     let (commands, rx) = mpsc::unbounded_channel();
     let lost = Arc::new(Mutex::new(None));
-    tokio::spawn(run(framed, rx, lost.clone()));
-    Ok((AgentClient { commands, lost }, target_pid))
+    let stopping = Arc::new(AtomicBool::new(false));
+    tokio::spawn(run(framed, rx, lost.clone(), stopping.clone()));
+    Ok((
+        AgentClient {
+            commands,
+            lost,
+            stopping,
+        },
+        target_pid,
+    ))
 }
 
 enum Pending {
@@ -294,6 +311,7 @@ async fn run(
     mut framed: Framed<TcpStream, ClientCodec>,
     mut commands: mpsc::UnboundedReceiver<Command>,
     lost: Arc<Mutex<Option<String>>>,
+    stopping: Arc<AtomicBool>,
 ) {
     let mut next_id: RequestId = 1;
     let mut pending: HashMap<RequestId, Pending> = HashMap::new();
@@ -328,7 +346,11 @@ async fn run(
             }
         }
     };
-    info!("agent connection ended: {reason}");
+    if stopping.load(Ordering::Relaxed) {
+        info!("agent connection ended: {reason}");
+    } else {
+        warn!("the agent is gone ({reason}): remote calls now fail");
+    }
     if let Ok(mut lost) = lost.lock() {
         *lost = Some(reason.clone());
     }
@@ -397,7 +419,7 @@ fn dispatch(
             }
         }
         AgentMessage::Closing { reason } => {
-            warn!("the agent is closing: {reason}");
+            info!("the agent is closing: {reason}");
             *closing_reason = Some(reason);
         }
         AgentMessage::Pong => {}

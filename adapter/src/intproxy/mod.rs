@@ -152,6 +152,7 @@ async fn serve(args: IntproxyArgs) -> anyhow::Result<()> {
             agent_process.last_words()
         );
     }
+    client.stopping();
     agent_process.stop().await;
     Ok(())
 }

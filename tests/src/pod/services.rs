@@ -16,13 +16,18 @@ pub fn start(spec: &PodSpec) -> anyhow::Result<()> {
         thread::spawn(move || serve_tcp(listener, echo));
     }
     if let Some(port) = spec.udp_echo {
-        let socket = UdpSocket::bind(("::", port)).context("udp echo")?;
-        thread::spawn(move || {
-            let mut buf = [0u8; 65536];
-            while let Ok((n, from)) = socket.recv_from(&mut buf) {
-                let _ = socket.send_to(&buf[..n], from);
-            }
-        });
+        // One socket per address: a reply from a wildcard socket leaves
+        // from the primary address, which a connected client drops.
+        for addr in ["127.0.0.1", super::spec::BACKEND_IP, "::1"] {
+            let socket =
+                UdpSocket::bind((addr, port)).with_context(|| format!("udp echo on {addr}"))?;
+            thread::spawn(move || {
+                let mut buf = [0u8; 65536];
+                while let Ok((n, from)) = socket.recv_from(&mut buf) {
+                    let _ = socket.send_to(&buf[..n], from);
+                }
+            });
+        }
     }
     if let Some(port) = spec.http {
         let listener = TcpListener::bind(("::", port)).context("http")?;
