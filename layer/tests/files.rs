@@ -23,6 +23,7 @@ const PROGRAM: &str = r#"
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 int main(int argc, char **argv) {
@@ -70,6 +71,24 @@ int main(int argc, char **argv) {
         printf("close=%d\n", close(fd));
         printf("pwrite=%zd\n", pwrite(dup_fd, "LINE", 4, 0));
         printf("close=%d\n", close(dup_fd));
+    } else if (!strcmp(cmd, "fork")) {
+        int fd = open(path, O_RDONLY);
+        pid_t pid = fork();
+        if (pid == 0) {
+            char buf[64] = {0};
+            read(fd, buf, 5);
+            int again = open(path, O_RDONLY);
+            char more[64] = {0};
+            read(again, more, sizeof more - 1);
+            printf("child: %s|%s", buf, more);
+            fflush(stdout);
+            _exit(0);
+        }
+        int status;
+        waitpid(pid, &status, 0);
+        char buf[64] = {0};
+        read(fd, buf, sizeof buf - 1);
+        printf("parent: %s", buf);
     } else if (!strcmp(cmd, "fexit")) {
         FILE *f = fopen(path, "a");
         if (!f) { printf("fopen: %s\n", strerror(errno)); return 0; }
@@ -361,6 +380,10 @@ fn canned() -> Arc<Mutex<Fake>> {
 const CONFIG: &str = r#"{"feature":{"fs":{"mode":"read","read_write":["^/remote/out"],"not_found":["^/remote/secret"]}}}"#;
 
 fn run(fake: &Arc<Mutex<Fake>>, args: &[&str]) -> String {
+    run_config(fake, CONFIG, args)
+}
+
+fn run_config(fake: &Arc<Mutex<Fake>>, config: &str, args: &[&str]) -> String {
     let addr = start_fake(fake.clone());
     let Output {
         status,
@@ -371,7 +394,7 @@ fn run(fake: &Arc<Mutex<Fake>>, args: &[&str]) -> String {
         .current_dir("/tmp")
         .env("LD_PRELOAD", layer_lib())
         .env("MIRRORD_INTPROXY_ADDR", addr)
-        .env("MIRRORD_LAYER_CONFIG", CONFIG)
+        .env("MIRRORD_LAYER_CONFIG", config)
         .env("MIRRORD_LAYER_REQUEST_TIMEOUT_MS", "5000")
         .output()
         .unwrap();
@@ -610,4 +633,61 @@ fn stdio_writes_left_in_the_buffer_reach_the_target_at_exit() {
         String::from_utf8_lossy(&content),
         "first\nappended at exit\n"
     );
+}
+
+#[test]
+fn java_reads_lists_and_writes_remote_files() {
+    if Command::new("java").arg("-version").output().is_err() {
+        eprintln!("no java: skipped");
+        return;
+    }
+    // Under /tmp: a local path in mode `read` (target/ would be remote).
+    let dir = std::env::temp_dir().join(format!("mirrord-layer-java-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = dir.join("Files.java");
+    std::fs::write(
+        &src,
+        r#"
+import java.nio.file.*;
+import java.util.*;
+public class Files {
+    public static void main(String[] a) throws Exception {
+        System.out.print(new String(java.nio.file.Files.readAllBytes(Paths.get("/remote/hello.txt"))));
+        String[] names = new java.io.File("/remote/dir").list();
+        Arrays.sort(names);
+        System.out.println(String.join(",", names));
+        System.out.println(new java.io.File("/remote/big.bin").length());
+        java.nio.file.Files.write(Paths.get("/remote/out.java.txt"), "from java\n".getBytes());
+    }
+}
+"#,
+    )
+    .unwrap();
+    let fake = canned();
+    let out = run_with(&fake, "java", &[src.to_str().unwrap()]);
+    assert_eq!(out, "hello from the target\na.txt,sub\n200000\n");
+    let content = fake.lock().unwrap().files[&b"/remote/out.java.txt".to_vec()].clone();
+    assert_eq!(content, b"from java\n");
+}
+
+#[test]
+fn a_forked_child_shares_the_remote_fd_and_opens_its_own() {
+    let fake = canned();
+    let out = run(&fake, &["fork", "/remote/hello.txt"]);
+    // The child's read moved the shared offset, as with a real file.
+    assert_eq!(
+        out,
+        "child: hello|hello from the target\nparent:  from the target\n"
+    );
+}
+
+#[test]
+fn mode_local_never_asks_the_target() {
+    let fake = canned();
+    let config = r#"{"feature":{"fs":"local"}}"#;
+    let out = run_config(&fake, config, &["cat", "/remote/hello.txt"]);
+    assert_eq!(out, "open: No such file or directory\n");
+    let out = run_config(&fake, config, &["stat", "/tmp"]);
+    assert!(out.contains("dir=1"), "{out}");
+    assert!(file_requests(&fake).is_empty());
 }
