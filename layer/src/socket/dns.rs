@@ -158,6 +158,11 @@ pub struct Hints {
     pub protocol: c_int,
 }
 
+/// glibc's `AI_IDN` and `AI_CANONIDN` (IDNA conversion of the name and of
+/// the canonical name; the target's resolver gets the name as given).
+pub const AI_IDN: c_int = 0x0040;
+pub const AI_CANONIDN: c_int = 0x0080;
+
 /// The flags the remote path understands; hints with others go to libc,
 /// which reports `EAI_BADFLAGS` or handles the exotic case itself.
 pub const KNOWN_FLAGS: c_int = libc::AI_PASSIVE
@@ -165,7 +170,9 @@ pub const KNOWN_FLAGS: c_int = libc::AI_PASSIVE
     | libc::AI_V4MAPPED
     | libc::AI_ALL
     | libc::AI_ADDRCONFIG
-    | libc::AI_NUMERICSERV;
+    | libc::AI_NUMERICSERV
+    | AI_IDN
+    | AI_CANONIDN;
 
 impl Hints {
     /// Whether libc would accept these hints for a name lookup; otherwise
@@ -327,6 +334,13 @@ impl AddrInfoList {
             _addrs: storage,
             _canonical: canonical,
         })
+    }
+
+    /// Whether `ptr` is one of the list's entries.
+    pub fn contains(&self, ptr: usize) -> bool {
+        let start = self.entries.as_ptr() as usize;
+        let end = start + self.entries.len() * size_of::<addrinfo>();
+        (start..end).contains(&ptr)
     }
 
     /// The list's head, as `getaddrinfo` returns it.
@@ -499,6 +513,13 @@ mod tests {
             AddrInfoList::build(&ips(&["10.0.0.9"]), &tcp_udp_raw()[..1], 0, None).unwrap();
         let head = list.head() as usize;
         TABLES.lock().lists.insert(head, list);
+        assert!(TABLES.lock().lists.get(&head).unwrap().contains(head));
+        assert!(!TABLES
+            .lock()
+            .lists
+            .get(&head)
+            .unwrap()
+            .contains(head + 4096));
         assert!(TABLES.lock().lists.remove(&head).is_some());
         assert!(TABLES.lock().lists.remove(&head).is_none());
     }

@@ -73,11 +73,14 @@ impl Tracked {
             .map(|link| link.remote)
     }
 
-    /// The relay already set up for an unconnected send to `remote`.
+    /// The relay already set up for a send to `remote`: the connected
+    /// peer's (a connected UDP socket only hears from its own relay), or
+    /// the one of an earlier unconnected send.
     pub fn relay_for(&self, remote: SocketAddr) -> Option<SocketAddr> {
         let remote = addr::canonical(remote);
-        self.relays
+        self.connected
             .iter()
+            .chain(self.relays.iter())
             .find(|link| addr::canonical(link.remote) == remote)
             .map(|link| link.relay)
     }

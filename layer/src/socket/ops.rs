@@ -70,12 +70,16 @@ fn policy_protocol(protocol: NetProtocol) -> Protocol {
     }
 }
 
-/// Whether the outgoing policy sends `dest` to the target.
-fn routes_remote(protocol: NetProtocol, dest: SocketAddr) -> bool {
+/// The names the program resolved remotely to `ip`, for hostname filters.
+fn names_of(ip: IpAddr) -> Vec<String> {
+    TABLES.lock().names.names_of(ip)
+}
+
+/// Whether the outgoing policy sends `dest` over `protocol` to the target.
+fn routes_remote(protocol: NetProtocol, dest: SocketAddr, names: &[String]) -> bool {
     let Some(state) = setup::state() else {
         return false;
     };
-    let names = TABLES.lock().names.names_of(dest.ip());
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     state
         .outgoing
@@ -101,19 +105,28 @@ fn open_relay(
 
 /// `connect(fd, dest)` for an internet address.
 pub fn connect(fd: c_int, dest: SocketAddr) -> Result<Option<c_int>, HookError> {
+    let names = names_of(dest.ip());
+    let tracked = fdbits::has(fd, fdbits::SOCKET);
+    // The common local case costs no syscall: neither protocol is remote.
+    if !tracked
+        && !routes_remote(NetProtocol::Tcp, dest, &names)
+        && !routes_remote(NetProtocol::Udp, dest, &names)
+    {
+        return Ok(None);
+    }
     let Some((family, protocol)) = socket_kind(fd) else {
         return Ok(None);
     };
     if family != addr::family_of(dest) {
         return Ok(None); // The kernel reports the mismatch.
     }
-    if fdbits::has(fd, fdbits::SOCKET) {
+    if tracked {
         let known = TABLES.lock().sockets.get(&fd).and_then(|t| t.connected);
         if let Some(link) = known {
             if addr::canonical(link.remote) == addr::canonical(dest) {
                 // Polling a non-blocking connect, or reconnecting UDP to the
-                // same peer: same relay, and the kernel's answer
-                // (EALREADY, EISCONN, 0...).
+                // same peer: same relay, and the kernel's answer (EALREADY,
+                // then 0 once, then EISCONN).
                 let (rc, err) = real_connect(fd, addr::in_family(link.relay, family));
                 set_errno(err);
                 return Ok(Some(rc));
@@ -124,12 +137,13 @@ pub fn connect(fd: c_int, dest: SocketAddr) -> Result<Option<c_int>, HookError> 
             forget_peer(fd);
         }
     }
-    if !routes_remote(protocol, dest) {
+    if !routes_remote(protocol, dest, &names) {
         return Ok(None);
     }
     let (relay, local) = open_relay(protocol, dest)?;
     let (rc, err) = real_connect(fd, addr::in_family(relay, family));
-    if rc == 0 || err == libc::EINPROGRESS {
+    // EINTR: a TCP connect goes on in the background, as EINPROGRESS.
+    if rc == 0 || err == libc::EINPROGRESS || err == libc::EINTR {
         let mut tables = TABLES.lock();
         let tracked = tables.sockets.entry(fd).or_insert_with(|| Tracked {
             family,
@@ -162,7 +176,7 @@ pub fn forget_peer(fd: c_int) {
 /// Where a datagram for `dest` really goes: `Some(relay)` (in the socket's
 /// family) when `dest` is remote, `None` to send it as is.
 pub fn datagram_target(fd: c_int, dest: SocketAddr) -> Result<Option<SocketAddr>, HookError> {
-    if !routes_remote(NetProtocol::Udp, dest) {
+    if !routes_remote(NetProtocol::Udp, dest, &names_of(dest.ip())) {
         return Ok(None);
     }
     let Some((family, NetProtocol::Udp)) = socket_kind(fd) else {
@@ -258,9 +272,24 @@ pub fn getaddrinfo(
     Ok(Some(Ok(head)))
 }
 
-/// Frees a list we built; `false` when `head` is not ours (libc's).
+/// Frees a list we built; `false` when `head` is not ours (libc's). Any
+/// entry of our list identifies it, for a program that re-linked its
+/// entries before freeing.
 pub fn free_list(head: usize) -> bool {
-    let list = TABLES.lock().lists.remove(&head);
+    let list = {
+        let mut tables = TABLES.lock();
+        match tables.lists.remove(&head) {
+            Some(list) => Some(list),
+            None => {
+                let owner = tables
+                    .lists
+                    .iter()
+                    .find(|(_, list)| list.contains(head))
+                    .map(|(key, _)| *key);
+                owner.and_then(|key| tables.lists.remove(&key))
+            }
+        }
+    };
     list.is_some()
 }
 
