@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use mirrord_protocol::{AgentCodec, AgentMessage, ClientMessage, PROTOCOL_VERSION};
+use mirrord_protocol::{
+    AgentCodec, AgentMessage, ClientMessage, CodecError, RemoteError, PROTOCOL_VERSION,
+};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
@@ -149,15 +151,45 @@ async fn serve(
 
     // One writer task owns the sink; everything else queues frames for it.
     let (out, mut out_rx) = mpsc::channel::<AgentMessage>(OUT_QUEUE);
-    let mut writer = tokio::spawn(async move {
-        while let Some(msg) = out_rx.recv().await {
-            if let Err(e) = sink.send(msg).await {
-                tracing::debug!(error = %e, "client write failed");
-                return;
+    let mut writer = tokio::spawn(
+        async move {
+            while let Some(msg) = out_rx.recv().await {
+                let id = match &msg {
+                    AgentMessage::Response { id, .. } => Some(*id),
+                    _ => None,
+                };
+                match (sink.send(msg).await, id) {
+                    (Ok(()), _) => {}
+                    // An answer too large for one frame was not written at all:
+                    // the client still gets an answer for that id.
+                    // (bincode's size limit reports it as malformed).
+                    (Err(e @ (CodecError::TooLarge(_) | CodecError::Malformed(_))), Some(id)) => {
+                        tracing::warn!(id, error = %e, "answer cannot be encoded");
+                        let err = RemoteError::new(
+                            libc::EOVERFLOW,
+                            format!("answer cannot be sent: {e}"),
+                        );
+                        if sink
+                            .send(AgentMessage::Response {
+                                id,
+                                result: Err(err),
+                            })
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                    (Err(e), _) => {
+                        tracing::debug!(error = %e, "client write failed");
+                        return;
+                    }
+                }
             }
+            let _ = sink.close().await;
         }
-        let _ = sink.close().await;
-    });
+        .instrument(tracing::Span::current()),
+    );
 
     let mut session = Session::new(shared, out.clone());
     let mut writer_ended = false;

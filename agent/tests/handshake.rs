@@ -314,3 +314,22 @@ fn create_mode_is_applied_as_sent_and_reads_are_capped() {
         libc::ENOENT
     );
 }
+
+#[test]
+fn an_answer_too_large_for_a_frame_is_an_error_not_a_dead_connection() {
+    let agent = Agent::start(&[]);
+    // tmpfs when there is one: 22k files are quicker there.
+    let dir = tempfile::tempdir_in("/dev/shm")
+        .or_else(|_| tempfile::tempdir())
+        .unwrap();
+    // About 5 MiB of names: more than one frame may carry.
+    let long = "n".repeat(240);
+    for i in 0..22_000 {
+        std::fs::File::create(dir.path().join(format!("{long}{i}"))).unwrap();
+    }
+    let mut c = agent.client();
+    let path = dir.path().as_os_str().as_encoded_bytes().to_vec();
+    assert_eq!(errno(c.request(Request::ReadDir { path })), libc::EOVERFLOW);
+    c.send(mirrord_protocol::ClientMessage::Ping);
+    assert_eq!(c.recv(), AgentMessage::Pong);
+}
