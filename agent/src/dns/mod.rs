@@ -5,8 +5,7 @@
 //!
 //! | errno    | meaning                                              | getaddrinfo |
 //! |----------|------------------------------------------------------|-------------|
-//! | `ENOENT` | no such name, or no address of the asked family      | `EAI_NONAME` |
-//! | `EINVAL` | not a valid host name                                | `EAI_NONAME` |
+//! | `ENOENT` | no such name, no address of the asked family, or not a valid host name | `EAI_NONAME` |
 //! | `EAGAIN` | no nameserver answered (timeouts, SERVFAIL, REFUSED) | `EAI_AGAIN` |
 //! | `EIO`    | reading the target's files or a socket failed        | `EAI_FAIL`  |
 
@@ -45,8 +44,8 @@ pub enum DnsError {
 impl DnsError {
     pub fn to_remote(&self) -> RemoteError {
         let errno = match self {
-            DnsError::NotFound(_) => libc::ENOENT,
-            DnsError::BadName(_) => libc::EINVAL,
+            // glibc answers EAI_NONAME for a malformed name too.
+            DnsError::NotFound(_) | DnsError::BadName(_) => libc::ENOENT,
             DnsError::TryAgain { .. } => libc::EAGAIN,
             DnsError::Io(_) => libc::EIO,
         };
