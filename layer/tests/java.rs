@@ -43,7 +43,10 @@ fn the_jvm_connects_through_the_relay_with_v4_mapped_sockets() {
         .arg(&source)
         .env("LD_PRELOAD", layer_path())
         .env("MIRRORD_INTPROXY_ADDR", proxy.addr.to_string())
-        .env("MIRRORD_LAYER_CONFIG", r#"{"feature":{"network":{}}}"#)
+        .env(
+            "MIRRORD_LAYER_CONFIG",
+            r#"{"feature":{"fs":"local","network":{}}}"#,
+        )
         .output()
         .unwrap();
     let _ = std::fs::remove_dir_all(&dir);

@@ -34,7 +34,10 @@ fn node_resolves_connects_and_reads_its_peer_through_the_layer() {
         .args(["-e", PROGRAM])
         .env("LD_PRELOAD", layer_path())
         .env("MIRRORD_INTPROXY_ADDR", proxy.addr.to_string())
-        .env("MIRRORD_LAYER_CONFIG", r#"{"feature":{"network":{}}}"#)
+        .env(
+            "MIRRORD_LAYER_CONFIG",
+            r#"{"feature":{"fs":"local","network":{}}}"#,
+        )
         .output()
         .unwrap();
     let out = checked(out);

@@ -7,7 +7,7 @@ use serde_json::Value;
 use support::{run_python, FakeProxy};
 
 /// Everything remote (the default), except nothing.
-const ALL_REMOTE: &str = r#"{"feature":{"network":{"outgoing":true,"dns":true}}}"#;
+const ALL_REMOTE: &str = r#"{"feature":{"fs":"local","network":{"outgoing":true,"dns":true}}}"#;
 
 fn json(out: &str) -> Value {
     let line = out.lines().last().unwrap_or_default();
@@ -28,7 +28,10 @@ s.sendall(b"ping")
 out["echo"] = s.recv(100).decode()
 out["peer"] = list(s.getpeername())
 out["sock"] = list(s.getsockname())
+d = s.dup()
 s.close()
+out["dup_peer"] = list(d.getpeername())
+d.close()
 out["ex"] = socket.gethostbyname_ex("db.mirrord.test")
 print(json.dumps(out))
 "#;
@@ -46,6 +49,7 @@ print(json.dumps(out))
     assert_eq!(out["echo"], "ping");
     assert_eq!(out["peer"], serde_json::json!(["10.99.0.7", 5432]));
     assert_eq!(out["sock"], serde_json::json!(["10.99.0.100", 40000]));
+    assert_eq!(out["dup_peer"], serde_json::json!(["10.99.0.7", 5432]));
     assert_eq!(
         out["ex"],
         serde_json::json!(["db.mirrord.test", [], ["10.99.0.7"]])
@@ -196,7 +200,7 @@ print(json.dumps(out))
 #[test]
 fn unix_sockets_and_local_filtered_destinations_are_untouched() {
     let proxy = FakeProxy::start();
-    let config = r#"{"feature":{"network":{
+    let config = r#"{"feature":{"fs":"local","network":{
         "outgoing":{"filter":{"local":["127.0.0.1"]}},
         "dns":{"filter":{"local":["localhost"]}}}}}"#;
     let script = r#"
@@ -262,4 +266,48 @@ print(json.dumps({"rc": out.returncode, "lines": lines, "err": out.stderr}))
         .filter(|l| l.starts_with("hello"))
         .count();
     assert_eq!(hellos, 2, "{:#?}", proxy.log());
+}
+
+#[test]
+fn with_everything_local_a_program_sees_what_it_sees_without_the_layer() {
+    let script = r#"
+import json, socket
+out = {}
+out["gai"] = sorted(set((i[0], i[1], i[4][0]) for i in socket.getaddrinfo("localhost", 80)))
+out["gai_num"] = [(i[0], i[1], i[4]) for i in socket.getaddrinfo("127.0.0.1", "http")]
+out["ghbn"] = socket.gethostbyname_ex("localhost")
+s = socket.socket()
+out["refused"] = s.connect_ex(("127.0.0.1", 1))
+s.close()
+lst = socket.socket(); lst.bind(("127.0.0.1", 0)); lst.listen()
+c = socket.create_connection(lst.getsockname()); a, _ = lst.accept()
+out["peer_ok"] = c.getpeername() == lst.getsockname()
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0))
+v = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); v.sendto(b"x", u.getsockname())
+data, src = u.recvfrom(10)
+out["udp_src_ok"] = src == v.getsockname()
+v.connect(u.getsockname()); v.send(b"y")
+out["udp_connected_ok"] = v.getpeername() == u.getsockname()
+six = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+out["six_refused"] = six.connect_ex(("::ffff:127.0.0.1", 1))
+out["next_fd"] = socket.socket().fileno()
+print(json.dumps(out))
+"#;
+    let Some(python) = support::python() else {
+        return;
+    };
+    let plain = support::checked(
+        std::process::Command::new(&python)
+            .args(["-c", script])
+            .output()
+            .unwrap(),
+    );
+    let proxy = FakeProxy::start();
+    let local = r#"{"feature":{"fs":"local","network":{"outgoing":false,"dns":false}}}"#;
+    let Some(with_layer) = run_python(&proxy, local, script) else {
+        return;
+    };
+    assert_eq!(json(&with_layer), json(&plain));
+    let log = proxy.log();
+    assert_eq!(log.len(), 1, "only the hello: {log:#?}");
 }

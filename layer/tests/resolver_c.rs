@@ -76,7 +76,8 @@ fn c_resolver_calls_and_execve_with_a_bare_environment() {
     assert!(status.success(), "gcc failed");
 
     let proxy = FakeProxy::start();
-    let config = r#"{"feature":{"network":{"dns":{"filter":{"local":["localhost"]}}}}}"#;
+    let config =
+        r#"{"feature":{"fs":"local","network":{"dns":{"filter":{"local":["localhost"]}}}}}"#;
     let out = Command::new(&binary)
         .env_clear()
         .env("LD_PRELOAD", layer_path())
