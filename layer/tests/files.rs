@@ -89,6 +89,12 @@ int main(int argc, char **argv) {
         char buf[64] = {0};
         read(fd, buf, sizeof buf - 1);
         printf("parent: %s", buf);
+    } else if (!strcmp(cmd, "fdopen")) {
+        int fd = open(path, O_WRONLY | O_APPEND);
+        write(fd, "raw\n", 4);
+        FILE *f = fdopen(fd, "a");
+        fprintf(f, "buffered\n");
+        printf("fclose=%d\n", fclose(f));
     } else if (!strcmp(cmd, "fexit")) {
         FILE *f = fopen(path, "a");
         if (!f) { printf("fopen: %s\n", strerror(errno)); return 0; }
@@ -690,4 +696,16 @@ fn mode_local_never_asks_the_target() {
     let out = run_config(&fake, config, &["stat", "/tmp"]);
     assert!(out.contains("dir=1"), "{out}");
     assert!(file_requests(&fake).is_empty());
+}
+
+#[test]
+fn fdopen_of_a_write_only_remote_fd_keeps_the_content() {
+    let fake = canned();
+    fake.lock()
+        .unwrap()
+        .files
+        .insert(b"/remote/out4.txt".to_vec(), b"old\n".to_vec());
+    assert_eq!(run(&fake, &["fdopen", "/remote/out4.txt"]), "fclose=0\n");
+    let content = fake.lock().unwrap().files[&b"/remote/out4.txt".to_vec()].clone();
+    assert_eq!(String::from_utf8_lossy(&content), "old\nraw\nbuffered\n");
 }

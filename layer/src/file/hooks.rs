@@ -1411,14 +1411,7 @@ pub unsafe extern "C" fn freopen64(
 pub unsafe extern "C" fn fdopen(fd: c_int, mode: *const c_char) -> *mut FILE {
     let fp = real!(fdopen: FdopenFn)(fd, mode);
     if !fp.is_null() && fdbits::get(fd) & fdbits::FILE != 0 {
-        detour::run(
-            || {
-                ops::mark_stdio(fd);
-                Ok(Some(()))
-            },
-            || (),
-            drop,
-        );
+        detour::run(|| ops::mark_stdio(fd).map(Some), || (), drop);
     }
     fp
 }

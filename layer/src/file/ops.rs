@@ -139,6 +139,12 @@ pub fn open(
         return Ok(None);
     }
     let write = wants_write(flags);
+    // The mode is read from open's variadic slot: garbage without O_CREAT.
+    let mode = if flags & libc::O_CREAT != 0 {
+        mode & 0o7777
+    } else {
+        0
+    };
     match route_at(dirfd, path, write)? {
         Target::Local => Ok(None),
         Target::NotFound => Err(not_found()),
@@ -450,22 +456,62 @@ pub fn write_back(fd: c_int) -> Result<(), HookError> {
 }
 
 /// `fdopen` of a writable remote fd: stdio now writes behind our back, so
-/// write the file back at `fflush`/`fclose`/exit (only when the memfd holds
-/// the whole content; see [`RemoteFile::materialised`]).
-pub fn mark_stdio(fd: c_int) {
+/// the file is written back whole at `fflush`/`fclose`/exit. A write-only
+/// file whose memfd holds only its size gets its content first (every
+/// write so far was mirrored, so the target has the truth).
+pub fn mark_stdio(fd: c_int) -> Result<(), HookError> {
     if fdbits::get(fd) & fdbits::FILE == 0 {
-        return;
+        return Ok(());
     }
-    let marked = with_table(|t| match t.get_mut(fd) {
-        Some(f) if f.writable && f.materialised => {
-            f.stdio = true;
-            true
+    let Some((handle, path, materialised)) = with_table(|t| {
+        t.get(fd)
+            .filter(|f| f.writable)
+            .map(|f| (f.handle, f.path.clone(), f.materialised))
+    }) else {
+        return Ok(());
+    };
+    if !materialised {
+        if let Some(handle) = handle {
+            crate::client::flush(handle)?;
         }
-        _ => false,
-    });
-    if marked {
-        register_exit_write_back();
+        let data = fetch(&path)?;
+        sys::pwrite_fresh(fd, &data)?;
     }
+    with_table(|t| {
+        if let Some(f) = t.get_mut(fd) {
+            f.materialised = true;
+            f.stdio = true;
+        }
+    });
+    register_exit_write_back();
+    Ok(())
+}
+
+/// The whole content of a remote file, through a read-only open.
+fn fetch(path: &[u8]) -> Result<Vec<u8>, HookError> {
+    let response = crate::client::remote(Request::Open {
+        path: path.to_vec(),
+        flags: OpenFlags {
+            read: true,
+            ..OpenFlags::default()
+        },
+        mode: 0,
+        read_ahead: READ_AHEAD,
+    })?;
+    let Response::Opened {
+        handle,
+        stat,
+        data,
+        eof,
+    } = response
+    else {
+        return Err(HookError::UnexpectedResponse(
+            "open answered without a handle",
+        ));
+    };
+    let data = read_rest(handle, data, eof, &stat);
+    let _ = crate::client::pipeline(handle, Request::Close { handle });
+    data
 }
 
 /// Writes back every stdio file; run at exit after stdio flushed.
@@ -904,6 +950,27 @@ mod sys {
             off += n as u64;
         }
         Ok(())
+    }
+
+    /// Writes `data` at offset 0 of the memfd behind `fd` through a fresh
+    /// write-only description (the program's may be read-only or append).
+    pub fn pwrite_fresh(fd: c_int, data: &[u8]) -> Result<(), HookError> {
+        let path = proc_path(fd);
+        // SAFETY: `path` is NUL-terminated.
+        let wr = unsafe {
+            libc::syscall(
+                libc::SYS_openat,
+                libc::AT_FDCWD,
+                path.as_ptr(),
+                libc::O_WRONLY | libc::O_CLOEXEC,
+            )
+        };
+        if wr < 0 {
+            return Err(HookError::BadArgument(errno()));
+        }
+        let result = pwrite_all(wr as c_int, data, 0);
+        close(wr as c_int);
+        result
     }
 
     pub fn ftruncate(fd: c_int, len: u64) -> Result<(), HookError> {
