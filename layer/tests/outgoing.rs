@@ -198,10 +198,10 @@ print(json.dumps(out))
 }
 
 #[test]
-fn unix_sockets_and_local_filtered_destinations_are_untouched() {
+fn unix_sockets_and_destinations_filtered_local_by_a_locally_resolved_name_are_untouched() {
     let proxy = FakeProxy::start();
     let config = r#"{"feature":{"fs":"local","network":{
-        "outgoing":{"filter":{"local":["127.0.0.1"]}},
+        "outgoing":{"filter":{"local":["localhost"]}},
         "dns":{"filter":{"local":["localhost"]}}}}}"#;
     let script = r#"
 import json, os, socket, tempfile

@@ -125,6 +125,28 @@ pub fn resolve(host: &str, family: AddrFamily) -> Result<Resolved, HookError> {
     }
 }
 
+/// Remembers the addresses of a list libc resolved locally for `host`, so
+/// hostname entries of the outgoing filter match names resolved either way.
+///
+/// # Safety
+/// `list` must be null or a list `getaddrinfo` returned.
+pub unsafe fn remember_list(host: &str, list: *const addrinfo) {
+    let mut addrs = Vec::new();
+    let mut cur = list;
+    while !cur.is_null() {
+        let ai = &*cur;
+        if let Some(found) = addr::read(ai.ai_addr, ai.ai_addrlen) {
+            if !addrs.contains(&found.ip()) {
+                addrs.push(found.ip());
+            }
+        }
+        cur = ai.ai_next;
+    }
+    if !addrs.is_empty() {
+        TABLES.lock().names.remember(host, &addrs);
+    }
+}
+
 /// Whether `host` is an address literal that libc handles without any
 /// lookup (IPv6, or any IPv4 form `inet_aton` accepts, like `127.1`).
 pub fn is_numeric(host: &CStr) -> bool {

@@ -443,16 +443,26 @@ pub unsafe extern "C" fn getaddrinfo(
     let node = CStr::from_ptr(node);
     let service = (!service.is_null()).then(|| CStr::from_ptr(service));
     run(
-        || {
-            Ok(
-                ops::getaddrinfo(node, service, hints)?.map(|outcome| match outcome {
-                    Ok(head) => {
-                        *res = head;
-                        0
-                    }
-                    Err(eai) => eai,
-                }),
-            )
+        || match ops::getaddrinfo(node, service, hints)? {
+            Some(Ok(head)) => {
+                *res = head;
+                Ok(Some(0))
+            }
+            Some(Err(eai)) => Ok(Some(eai)),
+            None => {
+                // Resolved by libc; its answer still names the addresses for
+                // the outgoing filter's hostname entries.
+                let Some(host) = node.to_str().ok().filter(|_| !dns::is_numeric(node)) else {
+                    return Ok(None);
+                };
+                let rc = real();
+                if rc == 0 {
+                    let saved = errno();
+                    dns::remember_list(host, *res);
+                    set_errno(saved);
+                }
+                Ok(Some(rc))
+            }
         },
         real,
         |err| Failure::of(&err).eai(),
