@@ -326,6 +326,18 @@ fn target_dir() -> PathBuf {
 }
 
 fn layer_lib() -> PathBuf {
+    // `cargo test` builds the rlib the tests link, not the cdylib they
+    // preload: build it (once) so a test never runs a stale layer.
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let mut build = Command::new(env!("CARGO"));
+        build.args(["build", "-p", "mirrord-layer"]);
+        if target_dir().ends_with("release") {
+            build.arg("--release");
+        }
+        let status = build.status().expect("cargo");
+        assert!(status.success(), "cargo build -p mirrord-layer failed");
+    });
     let lib = target_dir().join("libmirrord_layer.so");
     assert!(
         lib.exists(),
