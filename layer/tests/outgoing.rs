@@ -311,3 +311,50 @@ print(json.dumps(out))
     let log = proxy.log();
     assert_eq!(log.len(), 1, "only the hello: {log:#?}");
 }
+
+#[test]
+fn a_forked_child_uses_the_inherited_remote_socket_and_connects_on_its_own() {
+    let proxy = FakeProxy::start();
+    let script = r#"
+import json, os, socket
+s = socket.create_connection(("db.mirrord.test", 5432))
+r, w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    out = {}
+    s.sendall(b"inherited")
+    out["inherited"] = s.recv(100).decode()
+    out["inherited_peer"] = list(s.getpeername())
+    t = socket.create_connection(("db.mirrord.test", 6543))
+    t.sendall(b"own")
+    out["own"] = t.recv(100).decode()
+    out["own_peer"] = list(t.getpeername())
+    os.write(w, json.dumps(out).encode())
+    os._exit(0)
+os.close(w)
+_, status = os.waitpid(pid, 0)
+child = json.loads(os.read(r, 4096))
+child["status"] = status
+child["parent_peer"] = list(s.getpeername())
+print(json.dumps(child))
+"#;
+    let Some(out) = run_python(&proxy, ALL_REMOTE, script) else {
+        return;
+    };
+    let out = json(&out);
+    assert_eq!(out["status"], 0);
+    assert_eq!(out["inherited"], "inherited");
+    assert_eq!(
+        out["inherited_peer"],
+        serde_json::json!(["10.99.0.7", 5432])
+    );
+    assert_eq!(out["own"], "own");
+    assert_eq!(out["own_peer"], serde_json::json!(["10.99.0.7", 6543]));
+    assert_eq!(out["parent_peer"], serde_json::json!(["10.99.0.7", 5432]));
+    let hellos = proxy
+        .log()
+        .iter()
+        .filter(|l| l.starts_with("hello"))
+        .count();
+    assert_eq!(hellos, 2, "the child has its own intproxy connection");
+}
