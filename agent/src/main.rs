@@ -89,6 +89,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     // applied by the layer; the agent's own umask must not narrow them again.
     // SAFETY: umask cannot fail.
     unsafe { libc::umask(0) };
+    raise_fd_limit();
     let target = match cli.target_pid {
         Some(pid) => Target::attach(pid)?,
         None => Target::targetless()?,
@@ -106,26 +107,34 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         factory,
         secret: cli.secret.filter(|s| !s.is_empty()),
     });
-    let code = runtime.block_on(serve(
-        cli.listen,
-        shared,
-        cli.stdin_lifeline,
-        cli.idle_timeout,
-        target.pid,
-    ))?;
+    let lifetime = Lifetime {
+        stdin_lifeline: cli.stdin_lifeline,
+        idle_timeout: cli.idle_timeout,
+        target_pid: target.pid,
+        target_exit: target.exit,
+    };
+    let code = runtime.block_on(serve(cli.listen, shared, lifetime))?;
     // Blocking threads (a stdin read, a stuck file operation) must not keep
     // the process alive.
     runtime.shutdown_timeout(Duration::from_millis(100));
     Ok(code)
 }
 
-async fn serve(
-    listen: SocketAddr,
-    shared: Arc<Shared>,
-    lifeline: bool,
-    idle: Option<u64>,
-    pid: Option<u32>,
-) -> anyhow::Result<i32> {
+/// What ends the agent besides signals.
+struct Lifetime {
+    stdin_lifeline: bool,
+    idle_timeout: Option<u64>,
+    target_pid: Option<u32>,
+    target_exit: Option<target::ExitWatch>,
+}
+
+async fn serve(listen: SocketAddr, shared: Arc<Shared>, lifetime: Lifetime) -> anyhow::Result<i32> {
+    let Lifetime {
+        stdin_lifeline: lifeline,
+        idle_timeout: idle,
+        target_pid: pid,
+        target_exit,
+    } = lifetime;
     // Handlers first: a SIGTERM right after the readiness line must still
     // take the graceful path.
     let mut sigterm = signal(SignalKind::terminate())?;
@@ -154,7 +163,7 @@ async fn serve(
             code: 0,
             reason: format!("no client for {}s", idle.unwrap_or(0)),
         },
-        _ = wait_target(pid), if pid.is_some() => Exit {
+        _ = wait_target(target_exit), if pid.is_some() => Exit {
             code: 1,
             reason: format!("target process {} exited", pid.unwrap_or(0)),
         },
@@ -179,9 +188,27 @@ async fn serve(
     Ok(exit.code)
 }
 
-async fn wait_target(pid: Option<u32>) {
-    match pid {
-        Some(pid) => target::wait_exit(pid).await,
+/// Every open remote file and connection of every client is a descriptor
+/// here: use the hard limit, not the (often 1024) soft one.
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: a valid out pointer.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 && lim.rlim_cur < lim.rlim_max
+    {
+        lim.rlim_cur = lim.rlim_max;
+        // SAFETY: a valid limit; failure leaves the old one.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+            tracing::debug!("cannot raise the descriptor limit");
+        }
+    }
+}
+
+async fn wait_target(exit: Option<target::ExitWatch>) {
+    match exit {
+        Some(watch) => watch.wait().await,
         None => std::future::pending().await,
     }
 }

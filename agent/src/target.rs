@@ -33,6 +33,8 @@ pub struct Target {
     pub root: OwnedFd,
     /// The network namespace sockets are created in (`None`: the agent's own).
     pub netns: Option<OwnedFd>,
+    /// The target's exit (`None` when targetless).
+    pub exit: Option<ExitWatch>,
 }
 
 impl Target {
@@ -47,14 +49,19 @@ impl Target {
             pid: None,
             root,
             netns: None,
+            exit: None,
         })
     }
 
-    /// Opens and holds `/proc/N/root` and `/proc/N/ns/net`.
+    /// Opens and holds a pidfd, `/proc/N/root` and `/proc/N/ns/net`.
     pub fn attach(pid: u32) -> Result<Self, TargetError> {
-        if pid == 0 || !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        if pid == 0
+            || pid > i32::MAX as u32
+            || !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        {
             return Err(TargetError::NotFound(pid));
         }
+        let exit = ExitWatch::open(pid)?;
         let open = |what: &str, flags| {
             let path = format!("/proc/{pid}/{what}");
             open_path(&path, flags).map_err(|source| match source.raw_os_error() {
@@ -73,20 +80,40 @@ impl Target {
             pid: Some(pid),
             root,
             netns: Some(netns),
+            exit: Some(exit),
         })
     }
 }
 
-/// Resolves when process `pid` has exited.
-///
-/// Uses a pidfd (readable once the process exits) watched by the tokio
-/// reactor; where `pidfd_open` is unavailable it polls `/proc/N` twice a
-/// second instead.
-pub async fn wait_exit(pid: u32) {
-    match pidfd_open(pid) {
-        // SAFETY: the OwnedFd is moved into the AsyncFd and stays open, the
-        // same descriptor, until the AsyncFd is dropped.
-        Ok(fd) => {
+/// Watches the target for its exit. The pidfd is opened before anything
+/// else of the target, so a PID reused later cannot be mistaken for it.
+pub struct ExitWatch {
+    pid: u32,
+    /// `None` where `pidfd_open` is unavailable: `/proc/N` is polled then.
+    pidfd: Option<OwnedFd>,
+}
+
+impl ExitWatch {
+    pub fn open(pid: u32) -> Result<Self, TargetError> {
+        match pidfd_open(pid) {
+            Ok(fd) => Ok(Self {
+                pid,
+                pidfd: Some(fd),
+            }),
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Err(TargetError::NotFound(pid)),
+            Err(e) => {
+                tracing::warn!(error = %e, "pidfd_open failed; the target's exit will be polled");
+                Ok(Self { pid, pidfd: None })
+            }
+        }
+    }
+
+    /// Resolves when the target has exited: the pidfd turns readable, watched
+    /// by the tokio reactor; without one, `/proc/N` is polled twice a second.
+    pub async fn wait(self) {
+        if let Some(fd) = self.pidfd {
+            // SAFETY: the OwnedFd is moved into the AsyncFd and stays open, the
+            // same descriptor, until the AsyncFd is dropped.
             match unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) } {
                 Ok(fd) => {
                     let _ = fd.readable().await;
@@ -95,12 +122,10 @@ pub async fn wait_exit(pid: u32) {
                 Err(e) => tracing::warn!(error = %e, "cannot watch the pidfd; polling /proc"),
             }
         }
-        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return,
-        Err(e) => tracing::warn!(error = %e, "pidfd_open failed; polling /proc"),
-    }
-    let path = format!("/proc/{pid}");
-    while std::path::Path::new(&path).exists() {
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        let path = format!("/proc/{}", self.pid);
+        while std::path::Path::new(&path).exists() {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
     }
 }
 
@@ -156,7 +181,8 @@ mod tests {
         let pid = child.id();
         // The child stays a zombie until reaped, which a pidfd still reports
         // as exited.
-        tokio::time::timeout(Duration::from_secs(5), wait_exit(pid))
+        let watch = ExitWatch::open(pid).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), watch.wait())
             .await
             .unwrap();
         child.wait().unwrap();
