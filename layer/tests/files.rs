@@ -605,6 +605,11 @@ with open('/remote/out.py.txt', 'w') as f:
 with open('/remote/out.py.txt', 'a') as f:
     f.write('appended\n')
 print(open('/remote/out.py.txt').read(), end='')
+import shutil, tempfile
+with tempfile.NamedTemporaryFile('w', delete=False) as f:
+    f.write('copied with sendfile\n' * 1000)
+shutil.copyfile(f.name, '/remote/out.copy.txt')
+os.unlink(f.name)
 "#;
     let out = run_with(&fake, &python, &["-c", script]);
     assert_eq!(
@@ -613,6 +618,8 @@ print(open('/remote/out.py.txt').read(), end='')
     );
     let content = fake.lock().unwrap().files[&b"/remote/out.py.txt".to_vec()].clone();
     assert_eq!(content, b"from python\nappended\n");
+    let copied = fake.lock().unwrap().files[&b"/remote/out.copy.txt".to_vec()].clone();
+    assert_eq!(copied, "copied with sendfile\n".repeat(1000).as_bytes());
 }
 
 #[test]

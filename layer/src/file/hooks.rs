@@ -236,8 +236,8 @@ unsafe fn write_hook(fd: c_int, at: WriteAt, iov: &[iovec], real: impl Fn() -> s
     detour::run(
         // SAFETY: `iov` describes the caller's buffers.
         || {
-            ops::write(fd, at, &real, |n| unsafe {
-                gather(iov.as_ptr(), iov.len() as c_int, n)
+            ops::write(fd, at, &real, |_, n| {
+                Ok(unsafe { gather(iov.as_ptr(), iov.len() as c_int, n) })
             })
         },
         &real,
@@ -351,6 +351,72 @@ pub unsafe extern "C" fn pwritev2(
     };
     write_hook(fd, at, iovs(iov, count), || {
         real!(pwritev2: Pwritev2Fn)(fd, iov, count, off, flags)
+    })
+}
+
+type SendfileFn = unsafe extern "C" fn(c_int, c_int, *mut off_t, size_t) -> ssize_t;
+type CopyFileRangeFn =
+    unsafe extern "C" fn(c_int, *mut off_t, c_int, *mut off_t, size_t, c_uint) -> ssize_t;
+
+/// A kernel-side copy into `fd` (`sendfile`, `copy_file_range`): the bytes
+/// are read back from the memfd and sent like a write.
+unsafe fn copy_hook(fd: c_int, at: WriteAt, real: impl Fn() -> ssize_t) -> ssize_t {
+    if fdbits::get(fd) & fdbits::FILE == 0 {
+        return real();
+    }
+    detour::run(
+        || ops::write(fd, at, &real, |start, n| ops::written_range(fd, start, n)),
+        &real,
+        fail,
+    )
+}
+
+/// # Safety
+/// libc's `sendfile` (Python's `shutil.copyfile` uses it).
+#[no_mangle]
+pub unsafe extern "C" fn sendfile(
+    out: c_int,
+    input: c_int,
+    offset: *mut off_t,
+    count: size_t,
+) -> ssize_t {
+    copy_hook(out, WriteAt::Position, || {
+        real!(sendfile: SendfileFn)(out, input, offset, count)
+    })
+}
+
+/// # Safety
+/// libc's `sendfile64`.
+#[no_mangle]
+pub unsafe extern "C" fn sendfile64(
+    out: c_int,
+    input: c_int,
+    offset: *mut off_t,
+    count: size_t,
+) -> ssize_t {
+    copy_hook(out, WriteAt::Position, || {
+        real!(sendfile64: SendfileFn)(out, input, offset, count)
+    })
+}
+
+/// # Safety
+/// libc's `copy_file_range`.
+#[no_mangle]
+pub unsafe extern "C" fn copy_file_range(
+    fd_in: c_int,
+    off_in: *mut off_t,
+    fd_out: c_int,
+    off_out: *mut off_t,
+    len: size_t,
+    flags: c_uint,
+) -> ssize_t {
+    let at = if off_out.is_null() {
+        WriteAt::Position
+    } else {
+        WriteAt::Offset(*off_out)
+    };
+    copy_hook(fd_out, at, || {
+        real!(copy_file_range: CopyFileRangeFn)(fd_in, off_in, fd_out, off_out, len, flags)
     })
 }
 

@@ -336,13 +336,13 @@ pub enum WriteAt {
 }
 
 /// Runs the real write on the memfd (`real` returns its result), then sends
-/// the bytes written (`gather(n)` copies the first `n`) to the target,
-/// pipelined.
+/// the bytes written (`gather(start, n)` gives the `n` bytes written at
+/// `start`) to the target, pipelined.
 pub fn write(
     fd: c_int,
     at: WriteAt,
     real: impl FnOnce() -> isize,
-    gather: impl FnOnce(usize) -> Vec<u8>,
+    gather: impl FnOnce(u64, usize) -> Result<Vec<u8>, HookError>,
 ) -> Result<Option<isize>, HookError> {
     let Some(handle) = writable_handle(fd) else {
         return Ok(None);
@@ -356,7 +356,7 @@ pub fn write(
         WriteAt::Offset(off) if !sys::is_append(fd) => off as u64,
         _ => sys::end_of_write(fd, matches!(at, WriteAt::Position), n)?,
     };
-    let data = gather(n);
+    let data = gather(start, n)?;
     for (i, chunk) in data.chunks(WRITE_CHUNK).enumerate() {
         crate::client::pipeline(
             handle,
@@ -368,6 +368,12 @@ pub fn write(
         )?;
     }
     Ok(Some(written))
+}
+
+/// The bytes a kernel-side copy (`sendfile`, `copy_file_range`) just put
+/// in the memfd, read back for [`write`]'s `gather`.
+pub fn written_range(fd: c_int, start: u64, n: usize) -> Result<Vec<u8>, HookError> {
+    sys::read_range(fd, start, n)
 }
 
 /// `ftruncate` on a writable remote file.
@@ -1053,6 +1059,11 @@ mod sys {
     /// The whole content of a memfd, read through a fresh read-only
     /// description (the program's fd may be write-only).
     pub fn read_whole(fd: c_int) -> Result<Vec<u8>, HookError> {
+        read_range(fd, 0, usize::MAX)
+    }
+
+    /// Up to `len` bytes of a memfd from `start`, as [`read_whole`] does.
+    pub fn read_range(fd: c_int, start: u64, len: usize) -> Result<Vec<u8>, HookError> {
         let path = proc_path(fd);
         // SAFETY: `path` is NUL-terminated.
         let rd = unsafe {
@@ -1068,17 +1079,22 @@ mod sys {
         } else {
             (fd, false)
         };
-        let mut data = Vec::with_capacity(size(rd).unwrap_or(0) as usize);
+        let available = size(rd).unwrap_or(0).saturating_sub(start) as usize;
+        let mut data = Vec::with_capacity(available.min(len));
         let mut chunk = vec![0u8; 1 << 16];
         let result = loop {
-            // SAFETY: `chunk` is valid for its length.
+            let want = chunk.len().min(len - data.len());
+            if want == 0 {
+                break Ok(());
+            }
+            // SAFETY: `chunk` is valid for `want` bytes.
             let n = unsafe {
                 libc::syscall(
                     libc::SYS_pread64,
                     rd,
                     chunk.as_mut_ptr(),
-                    chunk.len(),
-                    data.len() as u64,
+                    want,
+                    start + data.len() as u64,
                 )
             };
             match n {
