@@ -501,6 +501,11 @@ fn stat_and_local_paths() {
     let before = file_requests(&fake).len();
     let out = run(&fake, &["stat", "/tmp"]);
     assert!(out.contains("dir=1"), "{out}");
+    // A local miss keeps libc's errno.
+    let out = run(&fake, &["cat", "/tmp/mirrord-no-such-file"]);
+    assert_eq!(out, "open: No such file or directory\n");
+    let out = run(&fake, &["cat", "mirrord-no-such-relative-file"]);
+    assert_eq!(out, "open: No such file or directory\n");
     assert_eq!(file_requests(&fake).len(), before);
 }
 

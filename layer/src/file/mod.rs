@@ -19,6 +19,26 @@
 //! A remote directory is a `memfd` placeholder marked [`fdbits::DIR`]; its
 //! entries are fetched once and served by `readdir`/`getdents64` ([`dir`]).
 //!
+//! # Choices and limits
+//!
+//! - Paths are made absolute against the *local* cwd and normalised
+//!   lexically (`..` before symlinks); `chdir` into a remote directory is
+//!   not followed, `realpath(3)` (glibc-internal calls) stays local.
+//! - A remote file opened for reading is fetched whole (a non-regular one
+//!   up to [`ops::NON_REGULAR_CAP`]); later changes in the target are not
+//!   seen until the next `open`. Very large files cost their size in memory.
+//! - `/proc/self/fd/N` of a remote file reads `/memfd:mirrord:NAME
+//!   (deleted)`; `fstatfs` says tmpfs; `read` on a directory placeholder
+//!   returns 0 rather than `EISDIR`.
+//! - Written remotely: `write`, `pwrite*`, `writev`, `pwritev*`,
+//!   `ftruncate`, `sendfile`/`copy_file_range` into the file, and stdio
+//!   (write-back). Not mirrored: `mmap(MAP_SHARED)` stores, `splice`,
+//!   `fallocate`, `fchmod`/`fchown`/`futimens`, and path calls the protocol
+//!   has no message for (`chmod`, `chown`, `utimes`, `link`, `symlink`,
+//!   `truncate(path)`): those stay local.
+//! - An `exec`'d program inherits a remote fd as a plain memfd: it reads
+//!   the content, but its writes stay local.
+//!
 //! # Where to start reading
 //!
 //! - [`hooks`]: the `extern "C"` detours, a few lines each.
