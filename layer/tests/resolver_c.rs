@@ -33,6 +33,8 @@ int main(void) {
     printf("r_small %d %d\n", rc, res == NULL);
     rc = gethostbyname_r("db.mirrord.test", &ret, big, sizeof big, &res, &herr);
     printf("r %d %s %d\n", rc, res ? res->h_name : "null", res ? res->h_length : 0);
+    rc = gethostbyname_r("nope.mirrord.test", &ret, big, sizeof big, &res, &herr);
+    printf("r_nope %d %d %d\n", rc, res == NULL, herr);
 
     struct addrinfo hints, *local = NULL, *remote = NULL, *numeric = NULL;
     memset(&hints, 0, sizeof hints);
@@ -93,9 +95,13 @@ fn c_resolver_calls_and_execve_with_a_bare_environment() {
     assert_eq!(lines[2], "ghbn2_v6 1 1", "no IPv6 address: {out}");
     assert_eq!(lines[3], format!("r_small {} 1", libc::ERANGE), "{out}");
     assert_eq!(lines[4], "r 0 db.mirrord.test 4", "{out}");
-    assert_eq!(lines[5], "local 0", "{out}");
-    assert_eq!(lines[6], "remote 0 80 single", "{out}");
-    assert_eq!(lines[7], "numeric 0", "{out}");
+    assert_eq!(
+        lines[5], "r_nope 0 1 1",
+        "like glibc: 0, NULL, HOST_NOT_FOUND: {out}"
+    );
+    assert_eq!(lines[6], "local 0", "{out}");
+    assert_eq!(lines[7], "remote 0 80 single", "{out}");
+    assert_eq!(lines[8], "numeric 0", "{out}");
     // After execve: the child's environment (printed by env).
     assert!(lines.contains(&"A=1"), "{out}");
     assert!(

@@ -96,10 +96,11 @@ impl Failure {
         }
     }
 
-    /// What `gethostbyname*_r` returns besides setting `h_errno`.
+    /// What `gethostbyname*_r` returns besides setting `h_errno`: like
+    /// glibc, 0 for a name that does not exist (the result is NULL).
     pub fn errno(self) -> c_int {
         match self {
-            Failure::NotFound => libc::ENOENT,
+            Failure::NotFound => 0,
             Failure::TryAgain => libc::EAGAIN,
             Failure::Fail => libc::EIO,
         }

@@ -14,7 +14,7 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::PathBuf;
 use std::process::{Command, Output};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 
 use mirrord_protocol::{
@@ -145,17 +145,34 @@ fn outgoing(relay: SocketAddr) -> LayerResponse {
     }
 }
 
-/// `target/debug/libmirrord_layer.so`, next to the test's `deps` folder.
+/// `target/<profile>/libmirrord_layer.so`, next to the test's `deps`
+/// folder, built fresh once per test binary: `cargo test` builds the
+/// library as an rlib for the tests but does not relink the cdylib the
+/// programs preload.
 pub fn layer_path() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let debug = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    let path = debug.join("libmirrord_layer.so");
-    assert!(
-        path.exists(),
-        "{} is missing: build the layer",
-        path.display()
-    );
-    path
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().unwrap();
+            let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+            let target_dir = profile_dir.parent().unwrap();
+            let mut build = Command::new(env!("CARGO"));
+            build
+                .args(["build", "-p", "mirrord-layer", "--lib", "--target-dir"])
+                .arg(target_dir);
+            if profile_dir
+                .file_name()
+                .is_some_and(|name| name == "release")
+            {
+                build.arg("--release");
+            }
+            let status = build.status().expect("run cargo build");
+            assert!(status.success(), "building the layer failed");
+            let path = profile_dir.join("libmirrord_layer.so");
+            assert!(path.exists(), "{} is missing", path.display());
+            path
+        })
+        .clone()
 }
 
 /// The real Python 3 executable (not pyenv's shim script), if any.
