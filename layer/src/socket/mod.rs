@@ -25,6 +25,21 @@
 //! Files: [`addr`] (C address conversions), [`dns`] (resolution and the
 //! `addrinfo`/`hostent` results), [`ops`] (the logic), [`hooks`] (the
 //! `extern "C"` detours).
+//!
+//! # Known limits
+//!
+//! - The relay is an IPv4 loopback address: an `AF_INET6` socket with
+//!   `IPV6_V6ONLY` set cannot reach it, so its remote connect fails.
+//! - The remote connection is made while `connect` runs, even on a
+//!   non-blocking socket: the thread waits for the target, and a refusal is
+//!   reported by `connect` itself, never later through `SO_ERROR`.
+//! - A `dup`ed fd gets its own copy of the record: a later `connect` of one
+//!   copy is not seen by the other.
+//! - Remote `getaddrinfo` ignores `AI_ADDRCONFIG` (the target's addresses
+//!   are what counts), keeps the agent's order, and reports "no address of
+//!   that family" as `EAI_NONAME`. `gethostbyname`'s static result is per
+//!   thread (glibc's is per process).
+//! - Programs that make raw syscalls (Go) are not seen by these hooks.
 
 pub mod addr;
 pub mod dns;
