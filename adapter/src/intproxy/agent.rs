@@ -110,9 +110,10 @@ impl AgentClient {
         let _ = self.commands.send(Command::Send(msg));
     }
 
-    /// Marks the coming end of the connection as intended.
-    pub fn stopping(&self) {
-        self.stopping.store(true, Ordering::Relaxed);
+    /// Set it to mark a coming end of the connection as expected (the
+    /// intproxy is stopping the agent, or nothing is connected any more).
+    pub fn stopping_flag(&self) -> Arc<AtomicBool> {
+        self.stopping.clone()
     }
 
     /// Why the agent is gone, if it is.

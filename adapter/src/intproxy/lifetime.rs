@@ -2,6 +2,8 @@
 //! (or never given), and that has lasted a grace period, so an exec'd child
 //! that is between its old and its new layer is not cut off.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::signal::unix::{signal, SignalKind};
@@ -11,6 +13,9 @@ pub struct Watch {
     pub count: watch::Receiver<usize>,
     pub main_pid: Option<u32>,
     pub grace: Duration,
+    /// True while nothing is connected and the program is gone: losing the
+    /// agent then is part of ending, not news for the user.
+    pub idle: Arc<AtomicBool>,
 }
 
 const TICK: Duration = Duration::from_millis(100);
@@ -31,7 +36,9 @@ impl Watch {
             had_layer |= connected > 0;
             let program_alive = self.main_pid.is_some_and(alive);
             let waiting_for_first = self.main_pid.is_none() && !had_layer;
-            if connected == 0 && !program_alive && !waiting_for_first {
+            let idle = connected == 0 && !program_alive && !waiting_for_first;
+            self.idle.store(idle, Ordering::Relaxed);
+            if idle {
                 idle_for += TICK;
                 if idle_for >= self.grace {
                     return "no layer connected and the program has exited".into();
@@ -74,6 +81,7 @@ mod tests {
             count,
             main_pid: None,
             grace: Duration::from_millis(500),
+            idle: Arc::default(),
         };
         let done = tokio::spawn(watch.until_done());
         tokio::time::sleep(Duration::from_secs(5)).await;

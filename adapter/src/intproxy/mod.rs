@@ -131,6 +131,7 @@ async fn serve(args: IntproxyArgs) -> anyhow::Result<()> {
         count,
         main_pid: args.watch_pid,
         grace: Duration::from_millis(args.grace_ms),
+        idle: client.stopping_flag(),
     };
     let accept = async {
         loop {
@@ -152,7 +153,7 @@ async fn serve(args: IntproxyArgs) -> anyhow::Result<()> {
             agent_process.last_words()
         );
     }
-    client.stopping();
+    client.stopping_flag().store(true, std::sync::atomic::Ordering::Relaxed);
     agent_process.stop().await;
     Ok(())
 }
