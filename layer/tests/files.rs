@@ -125,6 +125,8 @@ struct Fake {
     next_handle: u64,
     /// Every request, and `None` where held write answers were sent.
     log: Vec<Option<Request>>,
+    /// Connections still open (the test waits for them to drain).
+    live: usize,
 }
 
 fn stat_of(size: u64, dir: bool) -> FileStat {
@@ -239,7 +241,12 @@ impl Fake {
 /// Answers one layer connection. Answers to writes are held until the
 /// connection is idle for a moment or another request arrives: a layer
 /// that waited for each write would stall, and the log would show it.
-fn connection(mut stream: TcpStream, fake: Arc<Mutex<Fake>>) {
+fn connection(stream: TcpStream, fake: Arc<Mutex<Fake>>) {
+    serve_connection(stream, fake.clone());
+    fake.lock().unwrap().live -= 1;
+}
+
+fn serve_connection(mut stream: TcpStream, fake: Arc<Mutex<Fake>>) {
     let Ok(LayerMessage::Hello(_)) = read_frame::<LayerMessage, _>(&mut stream) else {
         return;
     };
@@ -310,6 +317,7 @@ fn start_fake(fake: Arc<Mutex<Fake>>) -> String {
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
             let fake = fake.clone();
+            fake.lock().unwrap().live += 1;
             std::thread::spawn(move || connection(stream, fake));
         }
     });
@@ -416,10 +424,22 @@ fn run_config(fake: &Arc<Mutex<Fake>>, config: &str, args: &[&str]) -> String {
         .env("MIRRORD_LAYER_REQUEST_TIMEOUT_MS", "5000")
         .output()
         .unwrap();
+    drain(fake);
     let stdout = String::from_utf8_lossy(&stdout).into_owned();
     let stderr = String::from_utf8_lossy(&stderr);
     assert!(status.success(), "{args:?} failed: {stdout}\n{stderr}");
     stdout
+}
+
+/// Waits until the fake has read everything the program's layers sent
+/// (their connections close when the processes exit).
+fn drain(fake: &Arc<Mutex<Fake>>) {
+    for _ in 0..500 {
+        if fake.lock().unwrap().live == 0 {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 fn file_requests(fake: &Arc<Mutex<Fake>>) -> Vec<Option<Request>> {
@@ -583,6 +603,7 @@ fn run_with(fake: &Arc<Mutex<Fake>>, cmd: &str, args: &[&str]) -> String {
         .env("MIRRORD_LAYER_REQUEST_TIMEOUT_MS", "5000")
         .output()
         .unwrap();
+    drain(fake);
     let stdout = String::from_utf8_lossy(&stdout).into_owned();
     let stderr = String::from_utf8_lossy(&stderr);
     assert!(
