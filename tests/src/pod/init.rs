@@ -54,7 +54,7 @@ fn build_root(spec: &PodSpec) -> anyhow::Result<()> {
         STAGING,
         Some("tmpfs"),
         0,
-        Some("mode=755,size=16m"),
+        Some("mode=755,size=256m"),
     )
     .context("tmpfs")?;
     let root = Path::new(STAGING);

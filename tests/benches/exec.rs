@@ -1,0 +1,192 @@
+//! `cargo bench -p mirrord-tests` (after `cargo build --release --workspace`):
+//! measures mirrord against a baseline taken in the same run, and prints
+//! ratios. Timings are reported, never asserted (shared machines are noisy).
+//!
+//! | ratio | numerator / denominator | goal |
+//! |---|---|---|
+//! | local file loop | stat+open+read+close with the layer (fs `local`) / without | <= 1.05 |
+//! | remote small read | open+read+close of a remote file / a direct loopback round trip | <= 3 |
+//! | remote 4 KiB writes | throughput into the target / into a local file | >= 0.25 |
+//! | outgoing TCP bulk | throughput through the agent / direct loopback | >= 0.5 |
+//! | exec start | the time `mirrord exec` adds before the program starts | <= 150 ms |
+
+use std::process::Command;
+
+use mirrord_tests::pod::{Pod, PodSpec};
+use mirrord_tests::run::{programs_dir, Scratch};
+
+const RUNS: usize = 5;
+
+fn main() {
+    let mirrord = mirrord_tests::bin_path("mirrord");
+    assert!(
+        mirrord.exists(),
+        "{} is missing: run `cargo build --release --workspace` first",
+        mirrord.display()
+    );
+    let scratch = Scratch::new("bench");
+    let bench = scratch.path().join("bench");
+    let status = Command::new("gcc")
+        .args(["-O2", "-pthread", "-o"])
+        .arg(&bench)
+        .arg(programs_dir().join("bench.c"))
+        .status()
+        .expect("gcc");
+    assert!(status.success(), "gcc failed");
+    let bench = bench.to_str().expect("utf-8 path").to_owned();
+    let local_file = scratch.write("small.txt", &"x".repeat(200));
+    let local_file = local_file.to_str().expect("utf-8 path").to_owned();
+    let spec = PodSpec {
+        files: vec![("/app/bench/small.txt".into(), "x".repeat(200))],
+        ..PodSpec::default()
+    };
+    let pod = Pod::start(&spec).expect("pod");
+    let target = pod.target();
+    let pid = pod.pid.to_string();
+
+    let plain = |args: &[&str]| seconds(Command::new(&bench).args(args));
+    let under = |fs: &str, args: &[&str]| {
+        seconds(
+            Command::new(&mirrord)
+                .args(["exec", "--fs-mode", fs, "--target", &target, "--"])
+                .arg(&bench)
+                .args(args),
+        )
+    };
+    let in_pod = |args: &[&str]| {
+        seconds(
+            Command::new("nsenter")
+                .args(["-t", &pid, "-n", "--"])
+                .arg(&bench)
+                .args(args),
+        )
+    };
+
+    println!(
+        "mirrord benchmarks (best of {RUNS} runs each; ratios against a baseline from this run)\n"
+    );
+
+    let n = "20000";
+    let base = best(|| plain(&["files", &local_file, n]));
+    let layer = best(|| under("local", &["files", &local_file, n]));
+    let read_mode = best(|| under("read", &["files", &local_file, n]));
+    report(
+        "local file loop, fs local (layer / plain)",
+        layer / base,
+        "<= 1.05",
+        format!(
+            "{:.2} us vs {:.2} us per stat+open+read+close",
+            us(layer, n),
+            us(base, n)
+        ),
+    );
+    report(
+        "local file loop, fs read, local path (layer / plain)",
+        read_mode / base,
+        "(info)",
+        format!("{:.2} us per iteration", us(read_mode, n)),
+    );
+
+    let n = "2000";
+    let rtt = best(|| in_pod(&["rtt", "127.0.0.1", "7001", n]));
+    let remote = best(|| under("read", &["reads", "/app/bench/small.txt", n]));
+    report(
+        "remote small read (open+read+close / loopback round trip)",
+        remote / rtt,
+        "<= 3",
+        format!("{:.1} us vs {:.1} us", us(remote, n), us(rtt, n)),
+    );
+
+    let blocks = "8192"; // 32 MiB
+    let local_write = best(|| {
+        plain(&[
+            "write",
+            &scratch.path().join("out.bin").to_string_lossy(),
+            blocks,
+        ])
+    });
+    let remote_write = best(|| under("write", &["write", "/app/bench/out.bin", blocks]));
+    report(
+        "remote 4 KiB writes (throughput remote / local)",
+        local_write / remote_write,
+        ">= 0.25",
+        format!(
+            "{:.0} MiB/s vs {:.0} MiB/s",
+            32.0 / remote_write,
+            32.0 / local_write
+        ),
+    );
+
+    let mb = "64";
+    let direct = best(|| in_pod(&["bulk", "127.0.0.1", "7001", mb]));
+    let relayed = best(|| under("read", &["bulk", "127.0.0.1", "7001", mb]));
+    report(
+        "outgoing TCP bulk echo (throughput agent / direct)",
+        direct / relayed,
+        ">= 0.5",
+        format!(
+            "{:.0} MiB/s vs {:.0} MiB/s each way",
+            64.0 / relayed,
+            64.0 / direct
+        ),
+    );
+
+    let bare = best(|| until_start(&mut Command::new(&bench)));
+    let wrapped = best(|| {
+        until_start(
+            Command::new(&mirrord)
+                .args(["exec", "--target", &target, "--"])
+                .args([&bench, "now"]),
+        )
+    });
+    let added_ms = (wrapped - bare) * 1000.0;
+    println!(
+        "{:<62} {:>8.0} ms   goal <= 150 ms",
+        "time `mirrord exec` adds before the program starts", added_ms
+    );
+}
+
+fn us(secs: f64, n: &str) -> f64 {
+    secs * 1e6 / n.parse::<f64>().unwrap_or(1.0)
+}
+
+fn report(name: &str, ratio: f64, goal: &str, detail: String) {
+    println!("{name:<62} {ratio:>8.3}x   goal {goal:<8} ({detail})");
+}
+
+fn best(mut f: impl FnMut() -> f64) -> f64 {
+    (0..RUNS).map(|_| f()).fold(f64::INFINITY, f64::min)
+}
+
+/// Runs a bench mode and returns the seconds it printed.
+fn seconds(cmd: &mut Command) -> f64 {
+    let out = cmd.output().expect("run");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("{cmd:?} printed {text:?}"))
+}
+
+/// Seconds from spawning `cmd` until the bench program (mode `now`) starts.
+fn until_start(cmd: &mut Command) -> f64 {
+    let spawned = monotonic();
+    if cmd.get_program().to_string_lossy().ends_with("/bench") {
+        cmd.arg("now");
+    }
+    seconds(cmd) - spawned
+}
+
+fn monotonic() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid out pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+}

@@ -1,0 +1,146 @@
+/* Micro-benchmarks for `mirrord-bench`: each mode prints one number, the
+ * seconds its measured loop took (setup excluded). */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void die(const char *what) {
+    perror(what);
+    exit(1);
+}
+
+/* stat + open + read + close of one file, n times. */
+static double file_loop(const char *path, long n) {
+    char buf[4096];
+    struct stat st;
+    double start = now();
+    for (long i = 0; i < n; i++) {
+        if (stat(path, &st) != 0) die("stat");
+        int fd = open(path, O_RDONLY);
+        if (fd < 0) die("open");
+        if (read(fd, buf, sizeof buf) < 0) die("read");
+        close(fd);
+    }
+    return now() - start;
+}
+
+/* open + read + close of one file, n times: the latency of a small read. */
+static double read_loop(const char *path, long n) {
+    char buf[4096];
+    double start = now();
+    for (long i = 0; i < n; i++) {
+        int fd = open(path, O_RDONLY);
+        if (fd < 0) die("open");
+        if (read(fd, buf, sizeof buf) <= 0) die("read");
+        close(fd);
+    }
+    return now() - start;
+}
+
+/* n writes of 4 KiB, then close (which waits for pipelined writes). */
+static double write_blocks(const char *path, long n) {
+    char block[4096];
+    memset(block, 'x', sizeof block);
+    double start = now();
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) die("open for write");
+    for (long i = 0; i < n; i++)
+        if (write(fd, block, sizeof block) != sizeof block) die("write");
+    if (close(fd) != 0) die("close");
+    return now() - start;
+}
+
+static int connect_to(const char *ip, int port) {
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    inet_pton(AF_INET, ip, &sa.sin_addr);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) die("connect");
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return fd;
+}
+
+/* n one-byte round trips to an echo server. */
+static double round_trips(const char *ip, int port, long n) {
+    int fd = connect_to(ip, port);
+    char c = 'x';
+    double start = now();
+    for (long i = 0; i < n; i++) {
+        if (write(fd, &c, 1) != 1 || read(fd, &c, 1) != 1) die("round trip");
+    }
+    double t = now() - start;
+    close(fd);
+    return t;
+}
+
+struct sender { int fd; long bytes; };
+
+static void *send_all(void *arg) {
+    struct sender *s = arg;
+    static char chunk[65536];
+    long left = s->bytes;
+    while (left > 0) {
+        ssize_t n = write(s->fd, chunk, left < (long)sizeof chunk ? left : (long)sizeof chunk);
+        if (n <= 0) die("send");
+        left -= n;
+    }
+    shutdown(s->fd, SHUT_WR);
+    return NULL;
+}
+
+/* Send `mb` MiB to an echo server and read them all back. */
+static double bulk(const char *ip, int port, long mb) {
+    int fd = connect_to(ip, port);
+    struct sender s = {fd, mb << 20};
+    static char buf[65536];
+    double start = now();
+    pthread_t t;
+    pthread_create(&t, NULL, send_all, &s);
+    long got = 0;
+    while (got < s.bytes) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n <= 0) die("receive");
+        got += n;
+    }
+    pthread_join(t, NULL);
+    close(fd);
+    return now() - start;
+}
+
+int main(int argc, char **argv) {
+    if (argc == 2 && !strcmp(argv[1], "now")) {
+        /* When the program started, on the clock the caller reads too. */
+        printf("%.6f\n", now());
+        return 0;
+    }
+    if (argc < 4) {
+        fprintf(stderr, "usage: bench files PATH N | reads PATH N | write PATH N | rtt IP PORT N | bulk IP PORT MB\n");
+        return 2;
+    }
+    double t;
+    if (!strcmp(argv[1], "files")) t = file_loop(argv[2], atol(argv[3]));
+    else if (!strcmp(argv[1], "reads")) t = read_loop(argv[2], atol(argv[3]));
+    else if (!strcmp(argv[1], "write")) t = write_blocks(argv[2], atol(argv[3]));
+    else if (!strcmp(argv[1], "rtt") && argc > 4) t = round_trips(argv[2], atoi(argv[3]), atol(argv[4]));
+    else if (!strcmp(argv[1], "bulk") && argc > 4) t = bulk(argv[2], atoi(argv[3]), atol(argv[4]));
+    else return 2;
+    printf("%.6f\n", t);
+    return 0;
+}
