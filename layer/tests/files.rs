@@ -631,6 +631,8 @@ with open('/remote/out.py.txt', 'w') as f:
 with open('/remote/out.py.txt', 'a') as f:
     f.write('appended\n')
 print(open('/remote/out.py.txt').read(), end='')
+os.truncate('/remote/out.py.txt', 4)
+print(open('/remote/out.py.txt').read())
 import shutil, tempfile
 with tempfile.NamedTemporaryFile('w', delete=False) as f:
     f.write('copied with sendfile\n' * 1000)
@@ -640,10 +642,10 @@ os.unlink(f.name)
     let out = run_with(&fake, &python, &["-c", script]);
     assert_eq!(
         out,
-        "hello from the target\n['a.txt', 'sub']\n200000 True\nFalse False\nfrom python\nappended\n"
+        "hello from the target\n['a.txt', 'sub']\n200000 True\nFalse False\nfrom python\nappended\nfrom\n"
     );
     let content = fake.lock().unwrap().files[&b"/remote/out.py.txt".to_vec()].clone();
-    assert_eq!(content, b"from python\nappended\n");
+    assert_eq!(content, b"from");
     let copied = fake.lock().unwrap().files[&b"/remote/out.copy.txt".to_vec()].clone();
     assert_eq!(copied, "copied with sendfile\n".repeat(1000).as_bytes());
 }

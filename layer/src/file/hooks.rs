@@ -441,6 +441,36 @@ pub unsafe extern "C" fn ftruncate64(fd: c_int, len: off_t) -> c_int {
     truncate_hook(fd, len, || real!(ftruncate64: TruncateFn)(fd, len))
 }
 
+type PathTruncateFn = unsafe extern "C" fn(*const c_char, off_t) -> c_int;
+
+/// # Safety
+/// libc's `truncate`.
+#[no_mangle]
+pub unsafe extern "C" fn truncate(path: *const c_char, len: off_t) -> c_int {
+    change(
+        // SAFETY: the caller's path argument.
+        || match unsafe { cstr(path) } {
+            Some(p) => ops::truncate_path(p, len),
+            None => Ok(None),
+        },
+        || real!(truncate: PathTruncateFn)(path, len),
+    )
+}
+
+/// # Safety
+/// libc's `truncate64`.
+#[no_mangle]
+pub unsafe extern "C" fn truncate64(path: *const c_char, len: off_t) -> c_int {
+    change(
+        // SAFETY: the caller's path argument.
+        || match unsafe { cstr(path) } {
+            Some(p) => ops::truncate_path(p, len),
+            None => Ok(None),
+        },
+        || real!(truncate64: PathTruncateFn)(path, len),
+    )
+}
+
 unsafe fn sync_hook(fd: c_int, real: impl Fn() -> c_int) -> c_int {
     if fdbits::get(fd) & fdbits::FILE == 0 {
         return real();

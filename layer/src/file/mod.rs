@@ -34,8 +34,9 @@
 //!   `ftruncate`, `sendfile`/`copy_file_range` into the file, and stdio
 //!   (write-back). Not mirrored: `mmap(MAP_SHARED)` stores, `splice`,
 //!   `fallocate`, `fchmod`/`fchown`/`futimens`, and path calls the protocol
-//!   has no message for (`chmod`, `chown`, `utimes`, `link`, `symlink`,
-//!   `truncate(path)`): those stay local.
+//!   has no message for (`chmod`, `chown`, `utimes`, `link`, `symlink`):
+//!   those stay local. `mkstemp` and other glibc functions that open
+//!   internally stay local too.
 //! - An `exec`'d program inherits a remote fd as a plain memfd: it reads
 //!   the content, but its writes stay local.
 //!

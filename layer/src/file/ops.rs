@@ -715,6 +715,36 @@ pub fn unlink(dirfd: c_int, path: &CStr, flags: c_int) -> Result<Option<c_int>, 
     })
 }
 
+/// `truncate(path)`: open for writing, truncate, close.
+pub fn truncate_path(path: &CStr, len: i64) -> Result<Option<c_int>, HookError> {
+    let Some(path) = route_change(libc::AT_FDCWD, path)? else {
+        return Ok(None);
+    };
+    if len < 0 {
+        return Err(HookError::BadArgument(libc::EINVAL));
+    }
+    let response = crate::client::remote(Request::Open {
+        path: path.as_bytes().to_vec(),
+        flags: OpenFlags {
+            write: true,
+            ..OpenFlags::default()
+        },
+        mode: 0,
+        read_ahead: 0,
+    })?;
+    let Response::Opened { handle, .. } = response else {
+        return Err(HookError::UnexpectedResponse(
+            "open answered without a handle",
+        ));
+    };
+    let truncated = crate::client::remote(Request::Truncate {
+        handle,
+        len: len as u64,
+    });
+    let _ = crate::client::pipeline(handle, Request::Close { handle });
+    truncated.map(|_| Some(0))
+}
+
 /// `rename`: both local, both remote, or `EXDEV` (different filesystems).
 pub fn rename(
     olddirfd: c_int,
