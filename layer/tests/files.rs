@@ -95,6 +95,12 @@ int main(int argc, char **argv) {
         FILE *f = fdopen(fd, "a");
         fprintf(f, "buffered\n");
         printf("fclose=%d\n", fclose(f));
+    } else if (!strcmp(cmd, "redirect")) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fd, 1);
+        close(fd);
+        printf("printed to a remote stdout\n");
+        exit(0);
     } else if (!strcmp(cmd, "fexit")) {
         FILE *f = fopen(path, "a");
         if (!f) { printf("fopen: %s\n", strerror(errno)); return 0; }
@@ -755,4 +761,15 @@ fn fdopen_of_a_write_only_remote_fd_keeps_the_content() {
     assert_eq!(run(&fake, &["fdopen", "/remote/out4.txt"]), "fclose=0\n");
     let content = fake.lock().unwrap().files[&b"/remote/out4.txt".to_vec()].clone();
     assert_eq!(String::from_utf8_lossy(&content), "old\nraw\nbuffered\n");
+}
+
+#[test]
+fn stdout_redirected_to_a_remote_file_reaches_it() {
+    let fake = canned();
+    assert_eq!(run(&fake, &["redirect", "/remote/out5.txt"]), "");
+    let content = fake.lock().unwrap().files[&b"/remote/out5.txt".to_vec()].clone();
+    assert_eq!(
+        String::from_utf8_lossy(&content),
+        "printed to a remote stdout\n"
+    );
 }

@@ -254,6 +254,11 @@ pub fn on_dup(old: i32, new: i32) {
         fdbits::set(new, bit);
     }
     let _ = release(replaced);
+    if bit == Some(fdbits::FILE) && (new == 1 || new == 2) {
+        // `dup2(remote, 1)`: `printf` now writes through glibc's internal
+        // `write`, past our hook; write the file back like a stdio file.
+        let _ = ops::mark_stdio(new);
+    }
 }
 
 /// Waits for the writes of a file whose last fd closed, and closes its
