@@ -101,6 +101,11 @@ int main(int argc, char **argv) {
         close(fd);
         printf("printed to a remote stdout\n");
         exit(0);
+    } else if (!strcmp(cmd, "freopen")) {
+        if (!freopen(path, "w", stdout)) { fprintf(stderr, "freopen: %s\n", strerror(errno)); return 1; }
+        printf("via freopen\n");
+        fclose(stdout);
+        return 0;
     } else if (!strcmp(cmd, "fexit")) {
         FILE *f = fopen(path, "a");
         if (!f) { printf("fopen: %s\n", strerror(errno)); return 0; }
@@ -772,4 +777,12 @@ fn stdout_redirected_to_a_remote_file_reaches_it() {
         String::from_utf8_lossy(&content),
         "printed to a remote stdout\n"
     );
+}
+
+#[test]
+fn freopen_of_stdout_onto_a_remote_file() {
+    let fake = canned();
+    assert_eq!(run(&fake, &["freopen", "/remote/out6.txt"]), "");
+    let content = fake.lock().unwrap().files[&b"/remote/out6.txt".to_vec()].clone();
+    assert_eq!(String::from_utf8_lossy(&content), "via freopen\n");
 }
