@@ -1,12 +1,21 @@
-//! Remote directory streams: the `DIR*` we hand out, and the `dirent64`
-//! records `readdir` and `getdents64` return.
+//! Remote directory streams: the `DIR*` we hand out, the `dirent64`
+//! records `readdir` and `getdents64` return, and the operations behind
+//! the directory hooks.
 //!
 //! A `DIR*` is opaque to the program, so ours is a [`DirStream`] we
 //! allocate; the set of live streams in the table tells ours from glibc's.
 //! Entries come from one `ReadDir`, with `.` and `..` added in front as the
 //! kernel does.
 
-use mirrord_protocol::DirEntry;
+use std::ffi::CStr;
+use std::os::raw::c_int;
+
+use mirrord_protocol::{DirEntry, Request, Response};
+
+use super::ops::{dir_placeholder, not_found, route_at, Target};
+use super::{sys, with_table};
+use crate::error::HookError;
+use crate::fdbits;
 
 /// `struct dirent` and `struct dirent64` are one layout on the 64-bit ABIs
 /// the layer supports.
@@ -94,6 +103,182 @@ pub fn pack_getdents(
         pos += 1;
     }
     Ok((used, pos))
+}
+
+// ---------------------------------------------------------------------------
+// the operations behind the directory hooks
+
+/// `opendir` of a remote path: one `ReadDir`, a placeholder fd, a stream.
+pub fn opendir(path: &CStr) -> Result<Option<*mut DirStream>, HookError> {
+    match route_at(libc::AT_FDCWD, path, false)? {
+        Target::Local => Ok(None),
+        Target::NotFound => Err(not_found()),
+        Target::Remote { path, .. } => {
+            let entries = read_dir(path.as_bytes())?;
+            let fd = dir_placeholder(path.as_bytes(), None, libc::O_CLOEXEC)?;
+            with_table(|t| {
+                if let Some(d) = t.get_mut(fd).and_then(|f| f.dir.as_mut()) {
+                    d.entries = Some(entries);
+                }
+            });
+            Ok(Some(new_stream(fd)))
+        }
+    }
+}
+
+/// One `scandir` entry: name, inode, `d_type`.
+pub type ScanEntry = (Vec<u8>, u64, u8);
+
+/// `scandir` of a remote path: every entry (`.` and `..` first), as
+/// `(name, ino, d_type)`; `None` when the path is local.
+pub fn scandir(path: &CStr) -> Result<Option<Vec<ScanEntry>>, HookError> {
+    match route_at(libc::AT_FDCWD, path, false)? {
+        Target::Local => Ok(None),
+        Target::NotFound => Err(not_found()),
+        Target::Remote { path, .. } => {
+            let entries = read_dir(path.as_bytes())?;
+            let all = (0..)
+                .map_while(|pos| entry_at(&entries, pos).map(|(n, i, k)| (n.to_vec(), i, k)))
+                .collect();
+            Ok(Some(all))
+        }
+    }
+}
+
+/// `fdopendir` of a remote directory placeholder.
+pub fn fdopendir(fd: c_int) -> Result<Option<*mut DirStream>, HookError> {
+    if fdbits::get(fd) & (fdbits::DIR | fdbits::FILE) == 0 {
+        return Ok(None);
+    }
+    match with_table(|t| t.get(fd).map(|f| f.dir.is_some())) {
+        None => Ok(None),
+        Some(false) => Err(HookError::BadArgument(libc::ENOTDIR)),
+        Some(true) => Ok(Some(new_stream(fd))),
+    }
+}
+
+fn new_stream(fd: c_int) -> *mut DirStream {
+    let stream = Box::into_raw(Box::new(DirStream::new(fd)));
+    with_table(|t| t.streams.insert(stream as usize));
+    STREAMS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    stream
+}
+
+/// How many remote `DIR*` are open: zero keeps `readdir` on glibc's streams
+/// at one atomic load.
+pub static STREAMS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Whether `ptr` is one of our streams.
+pub fn is_stream(ptr: usize) -> bool {
+    STREAMS.load(std::sync::atomic::Ordering::Relaxed) != 0
+        && with_table(|t| t.streams.contains(&ptr))
+}
+
+fn read_dir(path: &[u8]) -> Result<Vec<DirEntry>, HookError> {
+    match crate::client::remote(Request::ReadDir {
+        path: path.to_vec(),
+    })? {
+        Response::DirEntries(entries) => Ok(entries),
+        _ => Err(HookError::UnexpectedResponse(
+            "readdir answered without entries",
+        )),
+    }
+}
+
+/// Makes sure the directory's entries are loaded; returns false when `fd`
+/// is not a remote directory.
+fn load_entries(fd: c_int) -> Result<bool, HookError> {
+    let need = with_table(
+        |t| match t.get(fd).and_then(|f| f.dir.as_ref().map(|d| (d, f))) {
+            Some((d, f)) => Ok(d.entries.is_none().then(|| f.path.clone())),
+            None => Err(()),
+        },
+    );
+    match need {
+        Err(()) => Ok(false),
+        Ok(None) => Ok(true),
+        Ok(Some(path)) => {
+            let entries = read_dir(&path)?;
+            with_table(|t| {
+                if let Some(d) = t.get_mut(fd).and_then(|f| f.dir.as_mut()) {
+                    d.entries.get_or_insert(entries);
+                }
+            });
+            Ok(true)
+        }
+    }
+}
+
+/// `readdir`: fills the stream's record with the next entry; `false` at
+/// the end.
+///
+/// # Safety
+/// `stream` must be one of ours (checked with [`is_stream`]).
+pub unsafe fn readdir(stream: *mut DirStream) -> Result<bool, HookError> {
+    // SAFETY: ours, per the contract; only this call touches it now.
+    let stream = unsafe { &mut *stream };
+    if !load_entries(stream.fd)? {
+        return Err(HookError::BadArgument(libc::EBADF));
+    }
+    Ok(with_table(|t| {
+        let Some(d) = t.get_mut(stream.fd).and_then(|f| f.dir.as_mut()) else {
+            return false;
+        };
+        let entries = d.entries.as_deref().unwrap_or_default();
+        match entry_at(entries, d.pos) {
+            Some((name, ino, kind)) => {
+                fill_dirent(&mut stream.entry, name, ino, kind, d.pos);
+                d.pos += 1;
+                true
+            }
+            None => false,
+        }
+    }))
+}
+
+/// `getdents64` on a directory placeholder.
+pub fn getdents(fd: c_int, buf: &mut [u8]) -> Result<Option<isize>, HookError> {
+    if fdbits::get(fd) & fdbits::DIR == 0 || !load_entries(fd)? {
+        return Ok(None);
+    }
+    with_table(|t| {
+        let Some(d) = t.get_mut(fd).and_then(|f| f.dir.as_mut()) else {
+            return Ok(None);
+        };
+        let entries = d.entries.as_deref().unwrap_or_default();
+        let (used, pos) = pack_getdents(entries, d.pos, buf).map_err(HookError::BadArgument)?;
+        d.pos = pos;
+        Ok(Some(used as isize))
+    })
+}
+
+/// `rewinddir` (entries are fetched again, as a real rewind rereads),
+/// `seekdir` and `telldir`.
+pub fn dir_position(fd: c_int, seek: Option<usize>) -> Option<usize> {
+    with_table(|t| {
+        let d = t.get_mut(fd)?.dir.as_mut()?;
+        if let Some(pos) = seek {
+            if pos == 0 {
+                d.entries = None;
+            }
+            d.pos = pos;
+        }
+        Some(d.pos)
+    })
+}
+
+/// `closedir` of one of our streams: frees it and closes its fd.
+///
+/// # Safety
+/// `stream` must be one of ours, and not used again.
+pub unsafe fn closedir(stream: *mut DirStream) -> Result<(), HookError> {
+    with_table(|t| t.streams.remove(&(stream as usize)));
+    STREAMS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    // SAFETY: allocated by `new_stream`, now removed from the set.
+    let stream = unsafe { Box::from_raw(stream) };
+    let result = super::on_close(stream.fd);
+    sys::close(stream.fd);
+    result
 }
 
 #[cfg(test)]

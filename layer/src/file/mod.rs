@@ -43,14 +43,17 @@
 //! # Where to start reading
 //!
 //! - [`hooks`]: the `extern "C"` detours, a few lines each.
-//! - [`ops`]: routing a path, opening, writing, stat, directories.
-//! - [`path`], [`stat`], [`dir`]: pure helpers with their unit tests.
+//! - [`ops`]: routing a path, opening, writing, stat, directory changes.
+//! - [`dir`]: remote directory streams; [`stdio`]: `fopen` and write-back.
+//! - [`path`], [`stat`]: pure helpers with their unit tests.
 
 pub mod dir;
 pub mod hooks;
 pub mod ops;
 pub mod path;
 pub mod stat;
+pub mod stdio;
+mod sys;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -78,7 +81,7 @@ pub struct RemoteFile {
     /// opened without `O_TRUNC`: only its size is reproduced).
     pub materialised: bool,
     /// Opened through stdio (`fopen`): written back whole at `fflush`,
-    /// `fclose` and exit (see [`ops::write_back`]).
+    /// `fclose` and exit (see [`stdio::write_back`]).
     pub stdio: bool,
     /// Set for a directory placeholder.
     pub dir: Option<DirCursor>,
@@ -257,7 +260,7 @@ pub fn on_dup(old: i32, new: i32) {
     if bit == Some(fdbits::FILE) && (new == 1 || new == 2) {
         // `dup2(remote, 1)`: `printf` now writes through glibc's internal
         // `write`, past our hook; write the file back like a stdio file.
-        let _ = ops::mark_stdio(new);
+        let _ = stdio::mark_stdio(new);
     }
 }
 

@@ -1,18 +1,10 @@
 //! The safe logic behind the file hooks: route a path, open a remote file
-//! into a memfd, mirror writes, answer stat/access/readlink, serve remote
-//! directories, and write stdio files back.
+//! into a memfd, mirror writes, answer stat/access/readlink, and change
+//! directories in write mode. Directory streams are in [`super::dir`],
+//! stdio in [`super::stdio`].
 //!
 //! Every function returns `Ok(None)` to leave the call to libc (the local
 //! path), `Ok(Some(v))` when it handled it, or `Err` for the errno to set.
-//!
-//! # stdio
-//!
-//! glibc's `fopen` and its buffered writes call glibc's internal `open` and
-//! `write`, which no interposed symbol sees. So `fopen` of a remote path is
-//! our open plus `fdopen`, and a *writable* file opened that way (marked
-//! [`RemoteFile::stdio`]) is written back whole (truncate + write at 0) at
-//! `fflush`, `fclose` and process exit, when the memfd holds the data
-//! stdio wrote. Writes through `write(2)` are mirrored one by one instead.
 
 use std::ffi::CStr;
 use std::os::raw::c_int;
@@ -22,7 +14,7 @@ use mirrord_protocol::{FileStat, OpenFlags, Request, Response, MAX_READ_LEN};
 
 use super::path::{local_cwd, AbsPath, MAX_PATH};
 use super::stat::{is_dir, is_regular};
-use super::{dir, fs_active, register, with_table, DirCursor, RemoteFile};
+use super::{fs_active, register, sys, with_table, DirCursor, RemoteFile};
 use crate::error::{errno, HookError};
 use crate::fdbits;
 use crate::setup::LayerState;
@@ -33,7 +25,7 @@ pub const READ_AHEAD: u32 = 64 << 10;
 /// (`/proc`-like, devices), which may never reach EOF.
 pub const NON_REGULAR_CAP: usize = 16 << 20;
 /// Write payload per message, well under the frame limit.
-const WRITE_CHUNK: usize = 1 << 20;
+pub(crate) const WRITE_CHUNK: usize = 1 << 20;
 
 /// Whether the config keeps every file local (mode `local`).
 pub fn fs_mode_is_local(state: &LayerState) -> bool {
@@ -114,7 +106,7 @@ fn remote_dir_path(fd: c_int) -> Result<Option<Vec<u8>>, HookError> {
     })
 }
 
-fn not_found() -> HookError {
+pub(crate) fn not_found() -> HookError {
     HookError::BadArgument(libc::ENOENT)
 }
 
@@ -253,13 +245,13 @@ fn open_remote(
         },
     );
     if stdio {
-        register_exit_write_back();
+        super::stdio::register_exit_write_back();
     }
     Ok(fd)
 }
 
 /// Reads the rest of a remote file after the `Open` read-ahead.
-fn read_rest(
+pub(crate) fn read_rest(
     handle: u64,
     mut data: Vec<u8>,
     mut eof: bool,
@@ -297,7 +289,11 @@ fn read_rest(
 }
 
 /// A placeholder fd for a remote directory.
-fn dir_placeholder(path: &[u8], stat: Option<FileStat>, flags: c_int) -> Result<c_int, HookError> {
+pub(crate) fn dir_placeholder(
+    path: &[u8],
+    stat: Option<FileStat>,
+    flags: c_int,
+) -> Result<c_int, HookError> {
     let fd = sys::memfd(path, flags & libc::O_CLOEXEC != 0)?;
     register(
         fd,
@@ -371,7 +367,7 @@ pub fn write(
 }
 
 /// The bytes a kernel-side copy (`sendfile`, `copy_file_range`) just put
-/// in the memfd, read back for [`write`]'s `gather`.
+/// in the memfd, read back for [`write()`]'s `gather`.
 pub fn written_range(fd: c_int, start: u64, n: usize) -> Result<Vec<u8>, HookError> {
     sys::read_range(fd, start, n)
 }
@@ -425,152 +421,6 @@ fn fail_with_errno(rc: isize) -> isize {
         crate::error::set_errno(e);
     }
     rc
-}
-
-// ---------------------------------------------------------------------------
-// stdio
-
-/// Sends the whole memfd of a stdio-written remote file to the target
-/// (truncate, then write from 0) and waits for the answers.
-pub fn write_back(fd: c_int) -> Result<(), HookError> {
-    let Some(handle) = with_table(|t| {
-        t.get(fd)
-            .filter(|f| f.stdio && f.writable && f.materialised)
-            .and_then(|f| f.handle)
-    }) else {
-        return Ok(());
-    };
-    let data = sys::read_whole(fd)?;
-    crate::client::pipeline(
-        handle,
-        Request::Truncate {
-            handle,
-            len: data.len() as u64,
-        },
-    )?;
-    for (i, chunk) in data.chunks(WRITE_CHUNK).enumerate() {
-        crate::client::pipeline(
-            handle,
-            Request::Write {
-                handle,
-                offset: Some((i * WRITE_CHUNK) as u64),
-                data: chunk.to_vec(),
-            },
-        )?;
-    }
-    crate::client::flush(handle)
-}
-
-/// `fdopen` of a writable remote fd: stdio now writes behind our back, so
-/// the file is written back whole at `fflush`/`fclose`/exit. A write-only
-/// file whose memfd holds only its size gets its content first (every
-/// write so far was mirrored, so the target has the truth).
-pub fn mark_stdio(fd: c_int) -> Result<(), HookError> {
-    if fdbits::get(fd) & fdbits::FILE == 0 {
-        return Ok(());
-    }
-    let Some((handle, path, materialised)) = with_table(|t| {
-        t.get(fd)
-            .filter(|f| f.writable)
-            .map(|f| (f.handle, f.path.clone(), f.materialised))
-    }) else {
-        return Ok(());
-    };
-    if !materialised {
-        if let Some(handle) = handle {
-            crate::client::flush(handle)?;
-        }
-        let data = fetch(&path)?;
-        sys::pwrite_fresh(fd, &data)?;
-    }
-    with_table(|t| {
-        if let Some(f) = t.get_mut(fd) {
-            f.materialised = true;
-            f.stdio = true;
-        }
-    });
-    register_exit_write_back();
-    Ok(())
-}
-
-/// The whole content of a remote file, through a read-only open.
-fn fetch(path: &[u8]) -> Result<Vec<u8>, HookError> {
-    let response = crate::client::remote(Request::Open {
-        path: path.to_vec(),
-        flags: OpenFlags {
-            read: true,
-            ..OpenFlags::default()
-        },
-        mode: 0,
-        read_ahead: READ_AHEAD,
-    })?;
-    let Response::Opened {
-        handle,
-        stat,
-        data,
-        eof,
-    } = response
-    else {
-        return Err(HookError::UnexpectedResponse(
-            "open answered without a handle",
-        ));
-    };
-    let data = read_rest(handle, data, eof, &stat);
-    let _ = crate::client::pipeline(handle, Request::Close { handle });
-    data
-}
-
-/// Writes back every stdio file; run at exit after stdio flushed.
-pub fn write_back_all() -> Result<(), HookError> {
-    let fds = with_table(|t| t.one_fd_per_object());
-    let mut result = Ok(());
-    for fd in fds {
-        if let Err(e) = write_back(fd) {
-            result = result.and(Err(e));
-        }
-    }
-    result
-}
-
-fn register_exit_write_back() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        // SAFETY: registering a plain `extern "C"` function.
-        unsafe { libc::atexit(at_exit) };
-    });
-}
-
-/// Runs before glibc's own exit-time stdio flush: flush the streams into
-/// their memfds first, then send the stdio files to the target.
-extern "C" fn at_exit() {
-    let Some(_guard) = crate::detour::DetourGuard::new() else {
-        return;
-    };
-    let _ = std::panic::catch_unwind(|| {
-        // SAFETY: flushing every stream is what exit does next anyway.
-        unsafe { libc::fflush(std::ptr::null_mut()) };
-        let _ = write_back_all();
-    });
-}
-
-/// The `open(2)` flags of an `fopen` mode string (`None` for a bad mode,
-/// which libc then rejects itself).
-pub fn fopen_flags(mode: &[u8]) -> Option<c_int> {
-    let (mut flags, rest) = match mode.split_first()? {
-        (b'r', rest) => (libc::O_RDONLY, rest),
-        (b'w', rest) => (libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC, rest),
-        (b'a', rest) => (libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND, rest),
-        _ => return None,
-    };
-    for c in rest.iter().take_while(|c| **c != b',') {
-        match c {
-            b'+' => flags = (flags & !libc::O_ACCMODE) | libc::O_RDWR,
-            b'x' => flags |= libc::O_EXCL,
-            b'e' => flags |= libc::O_CLOEXEC,
-            _ => {}
-        }
-    }
-    Some(flags)
 }
 
 // ---------------------------------------------------------------------------
@@ -764,410 +614,9 @@ pub fn rename(
     }
 }
 
-// ---------------------------------------------------------------------------
-// directories
-
-/// `opendir` of a remote path: one `ReadDir`, a placeholder fd, a stream.
-pub fn opendir(path: &CStr) -> Result<Option<*mut dir::DirStream>, HookError> {
-    match route_at(libc::AT_FDCWD, path, false)? {
-        Target::Local => Ok(None),
-        Target::NotFound => Err(not_found()),
-        Target::Remote { path, .. } => {
-            let entries = read_dir(path.as_bytes())?;
-            let fd = dir_placeholder(path.as_bytes(), None, libc::O_CLOEXEC)?;
-            with_table(|t| {
-                if let Some(d) = t.get_mut(fd).and_then(|f| f.dir.as_mut()) {
-                    d.entries = Some(entries);
-                }
-            });
-            Ok(Some(new_stream(fd)))
-        }
-    }
-}
-
-/// One `scandir` entry: name, inode, `d_type`.
-pub type ScanEntry = (Vec<u8>, u64, u8);
-
-/// `scandir` of a remote path: every entry (`.` and `..` first), as
-/// `(name, ino, d_type)`; `None` when the path is local.
-pub fn scandir(path: &CStr) -> Result<Option<Vec<ScanEntry>>, HookError> {
-    match route_at(libc::AT_FDCWD, path, false)? {
-        Target::Local => Ok(None),
-        Target::NotFound => Err(not_found()),
-        Target::Remote { path, .. } => {
-            let entries = read_dir(path.as_bytes())?;
-            let all = (0..)
-                .map_while(|pos| dir::entry_at(&entries, pos).map(|(n, i, k)| (n.to_vec(), i, k)))
-                .collect();
-            Ok(Some(all))
-        }
-    }
-}
-
-/// `fdopendir` of a remote directory placeholder.
-pub fn fdopendir(fd: c_int) -> Result<Option<*mut dir::DirStream>, HookError> {
-    if fdbits::get(fd) & (fdbits::DIR | fdbits::FILE) == 0 {
-        return Ok(None);
-    }
-    match with_table(|t| t.get(fd).map(|f| f.dir.is_some())) {
-        None => Ok(None),
-        Some(false) => Err(HookError::BadArgument(libc::ENOTDIR)),
-        Some(true) => Ok(Some(new_stream(fd))),
-    }
-}
-
-fn new_stream(fd: c_int) -> *mut dir::DirStream {
-    let stream = Box::into_raw(Box::new(dir::DirStream::new(fd)));
-    with_table(|t| t.streams.insert(stream as usize));
-    STREAMS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    stream
-}
-
-/// How many remote `DIR*` are open: zero keeps `readdir` on glibc's streams
-/// at one atomic load.
-pub static STREAMS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-/// Whether `ptr` is one of our streams.
-pub fn is_stream(ptr: usize) -> bool {
-    STREAMS.load(std::sync::atomic::Ordering::Relaxed) != 0
-        && with_table(|t| t.streams.contains(&ptr))
-}
-
-fn read_dir(path: &[u8]) -> Result<Vec<mirrord_protocol::DirEntry>, HookError> {
-    match crate::client::remote(Request::ReadDir {
-        path: path.to_vec(),
-    })? {
-        Response::DirEntries(entries) => Ok(entries),
-        _ => Err(HookError::UnexpectedResponse(
-            "readdir answered without entries",
-        )),
-    }
-}
-
-/// Makes sure the directory's entries are loaded; returns false when `fd`
-/// is not a remote directory.
-fn load_entries(fd: c_int) -> Result<bool, HookError> {
-    let need = with_table(
-        |t| match t.get(fd).and_then(|f| f.dir.as_ref().map(|d| (d, f))) {
-            Some((d, f)) => Ok(d.entries.is_none().then(|| f.path.clone())),
-            None => Err(()),
-        },
-    );
-    match need {
-        Err(()) => Ok(false),
-        Ok(None) => Ok(true),
-        Ok(Some(path)) => {
-            let entries = read_dir(&path)?;
-            with_table(|t| {
-                if let Some(d) = t.get_mut(fd).and_then(|f| f.dir.as_mut()) {
-                    d.entries.get_or_insert(entries);
-                }
-            });
-            Ok(true)
-        }
-    }
-}
-
-/// `readdir`: fills the stream's record with the next entry; `false` at
-/// the end.
-///
-/// # Safety
-/// `stream` must be one of ours (checked with [`is_stream`]).
-pub unsafe fn readdir(stream: *mut dir::DirStream) -> Result<bool, HookError> {
-    // SAFETY: ours, per the contract; only this call touches it now.
-    let stream = unsafe { &mut *stream };
-    if !load_entries(stream.fd)? {
-        return Err(HookError::BadArgument(libc::EBADF));
-    }
-    Ok(with_table(|t| {
-        let Some(d) = t.get_mut(stream.fd).and_then(|f| f.dir.as_mut()) else {
-            return false;
-        };
-        let entries = d.entries.as_deref().unwrap_or_default();
-        match dir::entry_at(entries, d.pos) {
-            Some((name, ino, kind)) => {
-                dir::fill_dirent(&mut stream.entry, name, ino, kind, d.pos);
-                d.pos += 1;
-                true
-            }
-            None => false,
-        }
-    }))
-}
-
-/// `getdents64` on a directory placeholder.
-pub fn getdents(fd: c_int, buf: &mut [u8]) -> Result<Option<isize>, HookError> {
-    if fdbits::get(fd) & fdbits::DIR == 0 || !load_entries(fd)? {
-        return Ok(None);
-    }
-    with_table(|t| {
-        let Some(d) = t.get_mut(fd).and_then(|f| f.dir.as_mut()) else {
-            return Ok(None);
-        };
-        let entries = d.entries.as_deref().unwrap_or_default();
-        let (used, pos) =
-            dir::pack_getdents(entries, d.pos, buf).map_err(HookError::BadArgument)?;
-        d.pos = pos;
-        Ok(Some(used as isize))
-    })
-}
-
-/// `rewinddir` (entries are fetched again, as a real rewind rereads),
-/// `seekdir` and `telldir`.
-pub fn dir_position(fd: c_int, seek: Option<usize>) -> Option<usize> {
-    with_table(|t| {
-        let d = t.get_mut(fd)?.dir.as_mut()?;
-        if let Some(pos) = seek {
-            if pos == 0 {
-                d.entries = None;
-            }
-            d.pos = pos;
-        }
-        Some(d.pos)
-    })
-}
-
-/// `closedir` of one of our streams: frees it and closes its fd.
-///
-/// # Safety
-/// `stream` must be one of ours, and not used again.
-pub unsafe fn closedir(stream: *mut dir::DirStream) -> Result<(), HookError> {
-    with_table(|t| t.streams.remove(&(stream as usize)));
-    STREAMS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-    // SAFETY: allocated by `new_stream`, now removed from the set.
-    let stream = unsafe { Box::from_raw(stream) };
-    let result = super::on_close(stream.fd);
-    sys::close(stream.fd);
-    result
-}
-
-// ---------------------------------------------------------------------------
-// raw syscalls: never re-enter our hooks, and leave the program's errno
-// alone unless the call is the program's.
-
-mod sys {
-    use std::os::raw::c_int;
-
-    use crate::error::{errno, HookError};
-
-    fn check(rc: libc::c_long) -> Result<libc::c_long, HookError> {
-        if rc < 0 {
-            Err(HookError::BadArgument(errno()))
-        } else {
-            Ok(rc)
-        }
-    }
-
-    /// A memfd at the lowest free fd, named after the file for
-    /// `/proc/PID/fd` readers (`/memfd:mirrord:NAME (deleted)`).
-    pub fn memfd(path: &[u8], cloexec: bool) -> Result<c_int, HookError> {
-        let base = path.rsplit(|b| *b == b'/').next().unwrap_or_default();
-        let mut name = [0u8; 200];
-        let prefix = b"mirrord:";
-        name[..prefix.len()].copy_from_slice(prefix);
-        let take = base.len().min(name.len() - prefix.len() - 1);
-        name[prefix.len()..prefix.len() + take].copy_from_slice(&base[..take]);
-        if name[..prefix.len() + take].contains(&0) {
-            return Err(HookError::Internal("NUL in a path"));
-        }
-        let flags = if cloexec { libc::MFD_CLOEXEC } else { 0 };
-        // SAFETY: `name` is NUL-terminated (zeroed tail).
-        let fd = check(unsafe { libc::syscall(libc::SYS_memfd_create, name.as_ptr(), flags) })?;
-        Ok(fd as c_int)
-    }
-
-    pub fn pwrite_all(fd: c_int, mut data: &[u8], mut off: u64) -> Result<(), HookError> {
-        while !data.is_empty() {
-            // SAFETY: `data` is valid for its length.
-            let n = check(unsafe {
-                libc::syscall(libc::SYS_pwrite64, fd, data.as_ptr(), data.len(), off)
-            })?;
-            data = &data[n as usize..];
-            off += n as u64;
-        }
-        Ok(())
-    }
-
-    /// Writes `data` at offset 0 of the memfd behind `fd` through a fresh
-    /// write-only description (the program's may be read-only or append).
-    pub fn pwrite_fresh(fd: c_int, data: &[u8]) -> Result<(), HookError> {
-        let path = proc_path(fd);
-        // SAFETY: `path` is NUL-terminated.
-        let wr = unsafe {
-            libc::syscall(
-                libc::SYS_openat,
-                libc::AT_FDCWD,
-                path.as_ptr(),
-                libc::O_WRONLY | libc::O_CLOEXEC,
-            )
-        };
-        if wr < 0 {
-            return Err(HookError::BadArgument(errno()));
-        }
-        let result = pwrite_all(wr as c_int, data, 0);
-        close(wr as c_int);
-        result
-    }
-
-    pub fn ftruncate(fd: c_int, len: u64) -> Result<(), HookError> {
-        // SAFETY: plain syscall.
-        check(unsafe { libc::syscall(libc::SYS_ftruncate, fd, len) }).map(drop)
-    }
-
-    pub fn close(fd: c_int) {
-        // SAFETY: an fd we own.
-        unsafe { libc::syscall(libc::SYS_close, fd) };
-    }
-
-    /// Gives `fd` (a fresh read-write memfd) the access mode and append
-    /// flag of `flags`: a read-only open must fail `write` with `EBADF`.
-    /// Reopening `/proc/self/fd/N` makes a new open file description of the
-    /// same memfd with the wanted mode; without `/proc` the fd stays
-    /// read-write.
-    pub fn set_access(fd: c_int, flags: c_int) -> Result<(), HookError> {
-        let acc = flags & libc::O_ACCMODE;
-        let append = flags & libc::O_APPEND;
-        if acc != libc::O_RDWR {
-            let path = proc_path(fd);
-            // SAFETY: `path` is NUL-terminated.
-            let again = unsafe {
-                libc::syscall(
-                    libc::SYS_openat,
-                    libc::AT_FDCWD,
-                    path.as_ptr(),
-                    acc | append | libc::O_CLOEXEC,
-                )
-            };
-            if again >= 0 {
-                let cloexec = flags & libc::O_CLOEXEC;
-                // SAFETY: both fds are ours.
-                let rc = unsafe { libc::syscall(libc::SYS_dup3, again, fd, cloexec) };
-                close(again as c_int);
-                return check(rc).map(drop);
-            }
-        }
-        if append != 0 {
-            // SAFETY: plain syscall.
-            check(unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_SETFL, append) })?;
-        }
-        Ok(())
-    }
-
-    fn proc_path(fd: c_int) -> [u8; 32] {
-        let mut buf = [0u8; 32];
-        let text = format!("/proc/self/fd/{fd}");
-        buf[..text.len()].copy_from_slice(text.as_bytes());
-        buf
-    }
-
-    pub fn is_append(fd: c_int) -> bool {
-        // SAFETY: plain syscall.
-        let fl = unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_GETFL) };
-        fl >= 0 && fl as c_int & libc::O_APPEND != 0
-    }
-
-    /// Where the `n` bytes just written started: before the file position
-    /// (`position`) or the end of the file (an append).
-    pub fn end_of_write(fd: c_int, position: bool, n: usize) -> Result<u64, HookError> {
-        let end = if position {
-            // SAFETY: plain syscall.
-            check(unsafe { libc::syscall(libc::SYS_lseek, fd, 0 as libc::off_t, libc::SEEK_CUR) })?
-                as u64
-        } else {
-            size(fd).ok_or(HookError::Internal("fstat of a memfd failed"))?
-        };
-        Ok(end.saturating_sub(n as u64))
-    }
-
-    pub fn size(fd: c_int) -> Option<u64> {
-        // SAFETY: `st` is a valid out pointer.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        let rc = unsafe { libc::syscall(libc::SYS_fstat, fd, &mut st) };
-        (rc == 0).then_some(st.st_size as u64)
-    }
-
-    /// The whole content of a memfd, read through a fresh read-only
-    /// description (the program's fd may be write-only).
-    pub fn read_whole(fd: c_int) -> Result<Vec<u8>, HookError> {
-        read_range(fd, 0, usize::MAX)
-    }
-
-    /// Up to `len` bytes of a memfd from `start`, as [`read_whole`] does.
-    pub fn read_range(fd: c_int, start: u64, len: usize) -> Result<Vec<u8>, HookError> {
-        let path = proc_path(fd);
-        // SAFETY: `path` is NUL-terminated.
-        let rd = unsafe {
-            libc::syscall(
-                libc::SYS_openat,
-                libc::AT_FDCWD,
-                path.as_ptr(),
-                libc::O_RDONLY | libc::O_CLOEXEC,
-            )
-        };
-        let (rd, own) = if rd >= 0 {
-            (rd as c_int, true)
-        } else {
-            (fd, false)
-        };
-        let available = size(rd).unwrap_or(0).saturating_sub(start) as usize;
-        let mut data = Vec::with_capacity(available.min(len));
-        let mut chunk = vec![0u8; 1 << 16];
-        let result = loop {
-            let want = chunk.len().min(len - data.len());
-            if want == 0 {
-                break Ok(());
-            }
-            // SAFETY: `chunk` is valid for `want` bytes.
-            let n = unsafe {
-                libc::syscall(
-                    libc::SYS_pread64,
-                    rd,
-                    chunk.as_mut_ptr(),
-                    want,
-                    start + data.len() as u64,
-                )
-            };
-            match n {
-                0 => break Ok(()),
-                n if n > 0 => data.extend_from_slice(&chunk[..n as usize]),
-                _ => break Err(HookError::BadArgument(errno())),
-            }
-        };
-        if own {
-            close(rd);
-        }
-        result.map(|()| data)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fopen_modes() {
-        for (mode, want) in [
-            ("r", libc::O_RDONLY),
-            ("rb", libc::O_RDONLY),
-            ("r+", libc::O_RDWR),
-            ("w", libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC),
-            (
-                "w+e",
-                libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC,
-            ),
-            ("a", libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND),
-            ("a+", libc::O_RDWR | libc::O_CREAT | libc::O_APPEND),
-            (
-                "wx",
-                libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_EXCL,
-            ),
-            ("r,ccs=UTF-8", libc::O_RDONLY),
-        ] {
-            assert_eq!(fopen_flags(mode.as_bytes()), Some(want), "{mode}");
-        }
-        assert_eq!(fopen_flags(b"z"), None);
-        assert_eq!(fopen_flags(b""), None);
-    }
 
     #[test]
     fn write_intent() {
