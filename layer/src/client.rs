@@ -86,7 +86,11 @@ pub fn layer_id() -> Option<LayerId> {
 
 /// Connects to the intproxy and says hello. Called at load and in a forked
 /// child (with the parent's id). Must run with the detour guard held.
-pub fn connect(addr: SocketAddr, parent: Option<LayerId>, timeout: Duration) -> Result<(), HookError> {
+pub fn connect(
+    addr: SocketAddr,
+    parent: Option<LayerId>,
+    timeout: Duration,
+) -> Result<(), HookError> {
     let _ = PROXY_ADDR.set(addr);
     TIMEOUT_MS.store(timeout.as_millis() as u64, Ordering::Relaxed);
     let stream = TcpStream::connect_timeout(&addr, timeout)

@@ -86,8 +86,8 @@ fn init() -> Result<(), String> {
     let addr: SocketAddr = addr
         .parse()
         .map_err(|_| format!("{ENV_INTPROXY_ADDR}={addr:?} is not an IP:PORT"))?;
-    let json = std::env::var(ENV_LAYER_CONFIG)
-        .map_err(|_| format!("{ENV_LAYER_CONFIG} is missing"))?;
+    let json =
+        std::env::var(ENV_LAYER_CONFIG).map_err(|_| format!("{ENV_LAYER_CONFIG} is missing"))?;
     let config = mirrord_config::from_json(&json).map_err(|e| format!("bad config: {e}"))?;
     let policy = Policy::new(&config).map_err(|e| format!("bad config: {e}"))?;
     if policy.skip.skips(process_name().as_bytes()) || policy.skip.skips(argv0_name().as_bytes()) {

@@ -235,9 +235,8 @@ mod tests {
         /// Garbage never panics and never claims more bytes than it was given.
         #[test]
         fn garbage_is_an_error_or_incomplete(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
-            match decode_frame::<ClientMessage>(&bytes) {
-                Ok(Some((_, used))) => prop_assert!(used <= bytes.len()),
-                Ok(None) | Err(_) => {}
+            if let Ok(Some((_, used))) = decode_frame::<ClientMessage>(&bytes) {
+                prop_assert!(used <= bytes.len());
             }
             let _ = read_frame::<ClientMessage, _>(&mut &bytes[..]);
         }
