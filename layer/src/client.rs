@@ -52,6 +52,14 @@ pub fn is_layer_fd(fd: i32) -> bool {
     fd >= 0 && LAYER_FD.load(Ordering::Relaxed) == fd
 }
 
+/// Whether the program (not the layer) is touching the layer's connection:
+/// to the program that fd is not open (`EBADF`), as it would be without
+/// mirrord.
+#[inline]
+pub fn hidden(fd: i32) -> bool {
+    is_layer_fd(fd) && !crate::detour::in_layer()
+}
+
 /// The connection's fd, or -1.
 pub fn current_fd() -> i32 {
     LAYER_FD.load(Ordering::Relaxed)

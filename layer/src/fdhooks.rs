@@ -44,10 +44,11 @@ fn managed(fd: c_int, f: impl FnOnce()) {
 /// libc's `close`.
 #[no_mangle]
 pub unsafe extern "C" fn close(fd: c_int) -> c_int {
-    if client::is_layer_fd(fd) && !detour::in_layer() {
+    if client::hidden(fd) {
         // The program closes every fd (a daemon, a child before exec): our
-        // connection stays, and it is close-on-exec anyway.
-        return 0;
+        // connection stays (it is close-on-exec anyway), and the program
+        // hears what it would without mirrord: that fd is not open.
+        return crate::error::HookError::BadArgument(libc::EBADF).fail();
     }
     let mut failure = None;
     managed(fd, || failure = forget(fd).err());
@@ -97,6 +98,9 @@ fn client_fd() -> c_int {
 /// libc's `dup`.
 #[no_mangle]
 pub unsafe extern "C" fn dup(old: c_int) -> c_int {
+    if client::hidden(old) {
+        return crate::error::HookError::BadArgument(libc::EBADF).fail();
+    }
     let new = real!(dup: CloseFn)(old);
     managed(old, || copied(old, new));
     new
@@ -145,6 +149,9 @@ fn prepare_target(old: c_int, new: c_int) {
 /// libc's `fcntl`.
 #[no_mangle]
 pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
+    if client::hidden(fd) {
+        return crate::error::HookError::BadArgument(libc::EBADF).fail();
+    }
     let rc = real!(fcntl: unsafe extern "C" fn(c_int, c_int, c_ulong) -> c_int)(fd, cmd, arg);
     if cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC {
         managed(fd, || copied(fd, rc));

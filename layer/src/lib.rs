@@ -29,5 +29,6 @@ pub mod exec;
 pub mod fdbits;
 pub mod fdhooks;
 pub mod file;
+pub mod hide;
 pub mod setup;
 pub mod socket;

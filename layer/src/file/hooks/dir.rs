@@ -174,11 +174,36 @@ unsafe fn next_entry(stream: *mut DirStream) -> Result<Option<*mut dirent64>, Ho
     }
 }
 
+/// Reads entries of a glibc stream with `next`, skipping the layer's own
+/// connection when the stream lists this process's fds.
+///
+/// # Safety
+/// `dirp` is a live glibc stream; `next` is its `readdir` or `readdir64`
+/// (whose records share the layout up to `d_name`).
+unsafe fn skip_own_fd<T>(dirp: *mut DIR, mut next: impl FnMut() -> *mut T) -> *mut T {
+    loop {
+        let entry = next();
+        if entry.is_null() || !crate::setup::enabled() {
+            return entry;
+        }
+        let Some(_guard) = detour::DetourGuard::new() else {
+            return entry;
+        };
+        // SAFETY: a record returned by glibc's readdir{,64}: `d_name` is at
+        // the same offset in `dirent` and `dirent64`.
+        let name = unsafe { (*entry.cast::<dirent64>()).d_name.as_ptr() };
+        // SAFETY: live stream, NUL-terminated name.
+        if !unsafe { crate::hide::is_own_fd_entry(dirp, name) } {
+            return entry;
+        }
+    }
+}
+
 /// # Safety
 /// libc's `readdir`.
 #[no_mangle]
 pub unsafe extern "C" fn readdir(dirp: *mut DIR) -> *mut dirent {
-    let real = || real!(readdir: ReaddirFn)(dirp);
+    let real = || skip_own_fd(dirp, || real!(readdir: ReaddirFn)(dirp));
     if !any_streams() {
         return real();
     }
@@ -197,7 +222,7 @@ pub unsafe extern "C" fn readdir(dirp: *mut DIR) -> *mut dirent {
 /// libc's `readdir64`.
 #[no_mangle]
 pub unsafe extern "C" fn readdir64(dirp: *mut DIR) -> *mut dirent64 {
-    let real = || real!(readdir64: Readdir64Fn)(dirp);
+    let real = || skip_own_fd(dirp, || real!(readdir64: Readdir64Fn)(dirp));
     if !any_streams() {
         return real();
     }

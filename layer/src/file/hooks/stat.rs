@@ -40,6 +40,9 @@ unsafe fn stat_at(dirfd: c_int, path: *const c_char, buf: *mut libc::stat, flags
 }
 
 unsafe fn fstat_fd(fd: c_int, buf: *mut libc::stat) -> c_int {
+    if crate::client::hidden(fd) {
+        return crate::error::HookError::BadArgument(libc::EBADF).fail();
+    }
     if !is_remote_fd(fd) || buf.is_null() {
         return sys_fstat(fd, buf);
     }
