@@ -95,7 +95,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         None => Target::targetless()?,
     };
     let factory = netns::SocketFactory::start(target.netns)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;

@@ -74,8 +74,9 @@ impl Layers {
         hello: LayerHello,
         layer_id: LayerId,
     ) {
-        self.adopt(layer_id, hello.parent);
-        self.count.send_modify(|c| *c += 1);
+        // Counted from here until this function ends in any way (return,
+        // panic, cancellation): the intproxy's lifetime depends on it.
+        let _connected = Connected::new(self.clone(), layer_id, hello.parent);
         info!(parent = ?hello.parent, "layer connected");
         let (mut sink, mut stream) = framed.split();
         let (replies, mut outbox) = mpsc::unbounded_channel::<ProxyMessage>();
@@ -108,10 +109,8 @@ impl Layers {
                 }
             }
         }
-        drop(replies);
-        let _ = writer.await;
-        self.release_all(layer_id);
-        self.count.send_modify(|c| *c = c.saturating_sub(1));
+        // The layer is gone: answers still on their way have nobody to go to.
+        writer.abort();
         info!("layer disconnected");
     }
 
@@ -216,5 +215,27 @@ impl Layers {
         for handle in orphans {
             drop(self.agent.request(Request::Close { handle }));
         }
+    }
+}
+
+/// A connected layer, for as long as this value lives: counted in
+/// `Layers::count`, and its remote files released when it goes.
+struct Connected {
+    layers: Arc<Layers>,
+    layer_id: LayerId,
+}
+
+impl Connected {
+    fn new(layers: Arc<Layers>, layer_id: LayerId, parent: Option<LayerId>) -> Self {
+        layers.adopt(layer_id, parent);
+        layers.count.send_modify(|c| *c += 1);
+        Connected { layers, layer_id }
+    }
+}
+
+impl Drop for Connected {
+    fn drop(&mut self) {
+        self.layers.release_all(self.layer_id);
+        self.layers.count.send_modify(|c| *c = c.saturating_sub(1));
     }
 }

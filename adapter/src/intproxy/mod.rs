@@ -75,6 +75,10 @@ pub struct IntproxyArgs {
 
 /// Runs the intproxy; the process exits when this returns.
 pub fn run(args: IntproxyArgs) -> anyhow::Result<()> {
+    // Whatever else the program's environment left open (pipes of a shell,
+    // a test harness, an IDE) is not ours to keep open for the session.
+    // SAFETY: plain syscall; no thread exists yet.
+    unsafe { libc::close_range(3, u32::MAX, 0) };
     if args.detach {
         detach()?;
     }
