@@ -3,6 +3,7 @@
 mod cli;
 mod exec;
 mod intproxy;
+mod local_socket;
 mod progress;
 mod session;
 mod target;

@@ -9,7 +9,6 @@
 
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -33,7 +32,8 @@ pub const ENV_AGENT_FILE: &str = "MIRRORD_AGENT_FILE";
 /// A started session.
 pub struct Session {
     pub target: LocalTarget,
-    pub intproxy: SocketAddr,
+    /// Where layers connect (`unix:@NAME`).
+    pub intproxy: String,
     pub remote_env: Vec<(Vec<u8>, Vec<u8>)>,
     layer: PathBuf,
     config_json: String,

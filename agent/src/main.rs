@@ -5,6 +5,7 @@ mod dns;
 mod env;
 mod files;
 mod handles;
+mod listener;
 mod netns;
 mod outgoing;
 mod root;
@@ -13,7 +14,6 @@ mod session;
 mod target;
 
 use std::io::Write;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +23,7 @@ use tokio::io::AsyncReadExt;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 
+use crate::listener::{ListenAddr, Listener};
 use crate::server::{Activity, Server};
 use crate::session::Shared;
 use crate::target::Target;
@@ -37,8 +38,9 @@ struct Cli {
     #[arg(long)]
     target_pid: Option<u32>,
     /// Where to listen for clients.
+    /// `IP:PORT`, or `unix:@NAME` for an abstract Unix socket.
     #[arg(long, default_value = "127.0.0.1:0")]
-    listen: SocketAddr,
+    listen: ListenAddr,
     /// A secret every client must present in its Hello.
     #[arg(long, env = "MIRRORD_AGENT_SECRET", hide_env_values = true)]
     secret: Option<String>,
@@ -128,7 +130,7 @@ struct Lifetime {
     target_exit: Option<target::ExitWatch>,
 }
 
-async fn serve(listen: SocketAddr, shared: Arc<Shared>, lifetime: Lifetime) -> anyhow::Result<i32> {
+async fn serve(listen: ListenAddr, shared: Arc<Shared>, lifetime: Lifetime) -> anyhow::Result<i32> {
     let Lifetime {
         stdin_lifeline: lifeline,
         idle_timeout: idle,
@@ -139,10 +141,10 @@ async fn serve(listen: SocketAddr, shared: Arc<Shared>, lifetime: Lifetime) -> a
     // take the graceful path.
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
-    let listener = tokio::net::TcpListener::bind(listen)
+    let listener = Listener::bind(&listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
-    let addr = listener.local_addr()?;
+    let addr = listener.local_addr(&listen)?;
     {
         let mut stdout = std::io::stdout().lock();
         writeln!(stdout, "mirrord-agent listening on {addr}")?;

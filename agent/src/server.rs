@@ -2,7 +2,6 @@
 //! out until the client leaves, the frame stream breaks, or the agent shuts
 //! down (in which case the client gets a `Closing` with the reason).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,12 +9,13 @@ use futures::{SinkExt, StreamExt};
 use mirrord_protocol::{
     AgentCodec, AgentMessage, ClientMessage, CodecError, RemoteError, PROTOCOL_VERSION,
 };
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::codec::Framed;
 use tracing::Instrument;
 
+use crate::listener::{Accepted, Listener};
 use crate::session::{Session, Shared};
 
 /// How long a client may take to send its `Hello`.
@@ -34,7 +34,7 @@ pub struct Activity {
 }
 
 pub struct Server {
-    listener: TcpListener,
+    listener: Listener,
     shared: Arc<Shared>,
     /// `Some(reason)` once the agent is shutting down: the accept loop stops
     /// and every connection sends `Closing { reason }` and ends.
@@ -44,7 +44,7 @@ pub struct Server {
 
 impl Server {
     pub fn new(
-        listener: TcpListener,
+        listener: Listener,
         shared: Arc<Shared>,
         shutdown: watch::Receiver<Option<String>>,
     ) -> Self {
@@ -70,16 +70,28 @@ impl Server {
         loop {
             tokio::select! {
                 accepted = self.listener.accept() => match accepted {
-                    Ok((stream, peer)) => {
+                    Ok(accepted) => {
                         activity.send_modify(|a| { a.connected += 1; a.ever = true; });
                         let guard = ActivityGuard(activity.clone());
                         let shared = self.shared.clone();
                         let shutdown = self.shutdown.clone();
-                        let span = tracing::info_span!("client", %peer);
-                        conns.spawn(async move {
-                            serve(stream, peer, shared, shutdown).await;
-                            drop(guard);
-                        }.instrument(span));
+                        match accepted {
+                            Accepted::Tcp(stream, peer) => {
+                                let peer = peer.to_string();
+                                let span = tracing::info_span!("client", %peer);
+                                conns.spawn(async move {
+                                    serve(stream, peer, shared, shutdown).await;
+                                    drop(guard);
+                                }.instrument(span));
+                            }
+                            Accepted::Unix(stream) => {
+                                let span = tracing::info_span!("client", peer = "unix");
+                                conns.spawn(async move {
+                                    serve(stream, "unix".into(), shared, shutdown).await;
+                                    drop(guard);
+                                }.instrument(span));
+                            }
+                        }
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "accept failed");
@@ -104,13 +116,14 @@ impl Drop for ActivityGuard {
     }
 }
 
-async fn serve(
-    stream: TcpStream,
-    peer: SocketAddr,
+async fn serve<S>(
+    stream: S,
+    peer: String,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<Option<String>>,
-) {
-    let _ = stream.set_nodelay(true);
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let (mut sink, mut source) = Framed::new(stream, AgentCodec::default()).split();
 
     let hello = match tokio::time::timeout(HELLO_TIMEOUT, source.next()).await {
@@ -240,7 +253,7 @@ async fn shutdown_reason(rx: &mut watch::Receiver<Option<String>>) -> Option<Str
     reason
 }
 
-async fn refuse<S>(sink: &mut S, peer: SocketAddr, reason: String)
+async fn refuse<S>(sink: &mut S, peer: String, reason: String)
 where
     S: futures::Sink<AgentMessage> + Unpin,
 {

@@ -11,23 +11,35 @@
 //! program's `close`/`dup2` by [`crate::fdhooks`].
 
 use std::collections::HashMap;
+use std::io::Read;
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
+use std::os::fd::OwnedFd;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::UnixStream;
+use std::str::FromStr;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use mirrord_protocol::{
-    codec::read_frame, encode_frame, Handle, LayerHello, LayerId, LayerMessage, LayerRequest,
-    LayerResponse, ProxyMessage, RemoteError, Request, RequestId, Response, PROTOCOL_VERSION,
+    decode_frame, encode_frame, CodecError, Handle, LayerHello, LayerId, LayerMessage,
+    LayerRequest, LayerResponse, ProxyMessage, RemoteError, Request, RequestId, Response,
+    PROTOCOL_VERSION,
 };
 use parking_lot::Mutex;
 
 use crate::error::HookError;
 
 struct Connection {
-    stream: TcpStream,
+    /// A Unix or a TCP socket (see [`ProxyAddr`]); held as a `UnixStream`
+    /// because every operation used here (`send`, `recv`, `SO_RCVTIMEO`)
+    /// is the same socket call for both.
+    stream: UnixStream,
+    /// Bytes read but not yet decoded: one `recv` usually brings a whole
+    /// answer, header and body.
+    rbuf: Vec<u8>,
     layer_id: LayerId,
     next_id: RequestId,
     /// Pipelined requests whose answers have not arrived, by handle.
@@ -43,8 +55,10 @@ static CONN: Mutex<Option<Connection>> = parking_lot::const_mutex(None);
 static LAYER_FD: AtomicI32 = AtomicI32::new(-1);
 static LAYER_ID: AtomicU64 = AtomicU64::new(0);
 /// Set once at load; read by a forked child to reconnect.
-static PROXY_ADDR: OnceLock<SocketAddr> = OnceLock::new();
+static PROXY_ADDR: OnceLock<ProxyAddr> = OnceLock::new();
 static TIMEOUT_MS: AtomicU64 = AtomicU64::new(30_000);
+/// How much one `recv` asks for.
+const READ_CHUNK: usize = 16 * 1024;
 
 /// Whether `fd` is the layer's own connection.
 #[inline]
@@ -76,7 +90,7 @@ pub fn move_away() {
         if new >= 0 {
             // SAFETY: `new` is a fresh duplicate we own; the old fd is about
             // to be replaced by the program's dup2, which closes it.
-            let stream = unsafe { TcpStream::from_raw_fd(new) };
+            let stream = unsafe { UnixStream::from_raw_fd(new) };
             let old_stream = std::mem::replace(&mut conn.stream, stream);
             let _ = old_stream.into_raw_fd();
             LAYER_FD.store(new, Ordering::Relaxed);
@@ -92,24 +106,63 @@ pub fn layer_id() -> Option<LayerId> {
     }
 }
 
+/// Where the intproxy listens: `unix:@NAME` (an abstract Unix socket, what
+/// `mirrord exec` sets) or `IP:PORT`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProxyAddr {
+    Unix(String),
+    Tcp(SocketAddr),
+}
+
+impl FromStr for ProxyAddr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.strip_prefix("unix:@") {
+            Some(name) if !name.is_empty() => Ok(ProxyAddr::Unix(name.to_owned())),
+            _ => s
+                .parse()
+                .map(ProxyAddr::Tcp)
+                .map_err(|_| format!("{s:?} is neither unix:@NAME nor IP:PORT")),
+        }
+    }
+}
+
+impl ProxyAddr {
+    fn connect(&self, timeout: Duration) -> std::io::Result<UnixStream> {
+        match self {
+            ProxyAddr::Unix(name) => {
+                let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
+                UnixStream::connect_addr(&addr)
+            }
+            ProxyAddr::Tcp(addr) => {
+                let stream = TcpStream::connect_timeout(addr, timeout)?;
+                stream.set_nodelay(true)?;
+                Ok(UnixStream::from(OwnedFd::from(stream)))
+            }
+        }
+    }
+}
+
 /// Connects to the intproxy and says hello. Called at load and in a forked
 /// child (with the parent's id). Must run with the detour guard held.
 pub fn connect(
-    addr: SocketAddr,
+    addr: ProxyAddr,
     parent: Option<LayerId>,
     timeout: Duration,
 ) -> Result<(), HookError> {
-    let _ = PROXY_ADDR.set(addr);
     TIMEOUT_MS.store(timeout.as_millis() as u64, Ordering::Relaxed);
-    let stream = TcpStream::connect_timeout(&addr, timeout)
-        .map_err(|e| HookError::ProxyLost(format!("cannot reach the intproxy at {addr}: {e}")))?;
+    let stream = addr
+        .connect(timeout)
+        .map_err(|e| HookError::ProxyLost(format!("cannot reach the intproxy at {addr:?}: {e}")))?;
+    let _ = PROXY_ADDR.set(addr);
     let stream = relocate(stream)?;
     stream
         .set_read_timeout(Some(timeout))
-        .and_then(|()| stream.set_nodelay(true))
         .map_err(|e| HookError::ProxyLost(e.to_string()))?;
     let mut conn = Connection {
         stream,
+        rbuf: Vec::with_capacity(READ_CHUNK),
         layer_id: 0,
         next_id: 1,
         in_flight: HashMap::new(),
@@ -121,7 +174,7 @@ pub fn connect(
         process_name: crate::setup::process_name(),
         parent,
     }))?;
-    match read_frame::<ProxyMessage, _>(&mut conn.stream)? {
+    match conn.read_message()? {
         ProxyMessage::HelloAck { version, layer_id } => {
             PROTOCOL_VERSION
                 .check_compatible(version)
@@ -225,12 +278,38 @@ impl Connection {
         }
     }
 
+    /// The next message, reading from the socket only when the buffer holds
+    /// no complete frame.
+    fn read_message(&mut self) -> Result<ProxyMessage, HookError> {
+        loop {
+            if let Some((msg, used)) = decode_frame::<ProxyMessage>(&self.rbuf)? {
+                self.rbuf.drain(..used);
+                return Ok(msg);
+            }
+            let start = self.rbuf.len();
+            self.rbuf.resize(start + READ_CHUNK, 0);
+            match self.stream.read(&mut self.rbuf[start..]) {
+                Ok(0) => {
+                    self.rbuf.truncate(start);
+                    return Err(HookError::ProxyLost(
+                        "the intproxy closed the connection".into(),
+                    ));
+                }
+                Ok(n) => self.rbuf.truncate(start + n),
+                Err(e) => {
+                    self.rbuf.truncate(start);
+                    return Err(CodecError::Io(e).into());
+                }
+            }
+        }
+    }
+
     /// Reads one frame; returns answers that are not pipelined writes.
     #[allow(clippy::type_complexity)]
     fn read_one(
         &mut self,
     ) -> Result<Option<(RequestId, Result<LayerResponse, RemoteError>)>, HookError> {
-        match read_frame::<ProxyMessage, _>(&mut self.stream)? {
+        match self.read_message()? {
             ProxyMessage::Response { id, result } => match self.in_flight.remove(&id) {
                 Some(handle) => {
                     if let Err(err) = result {
@@ -248,7 +327,7 @@ impl Connection {
 
 /// Moves the connection to a high fd, close-on-exec, out of the way of the
 /// program's own fd numbers.
-fn relocate(stream: TcpStream) -> Result<TcpStream, HookError> {
+fn relocate(stream: UnixStream) -> Result<UnixStream, HookError> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -264,10 +343,10 @@ fn relocate(stream: TcpStream) -> Result<TcpStream, HookError> {
         let fd = stream.into_raw_fd();
         let high = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, floor);
         if high < 0 {
-            return Ok(TcpStream::from_raw_fd(fd));
+            return Ok(UnixStream::from_raw_fd(fd));
         }
         crate::real!(close: unsafe extern "C" fn(i32) -> i32)(fd);
-        Ok(TcpStream::from_raw_fd(high))
+        Ok(UnixStream::from_raw_fd(high))
     }
 }
 
@@ -299,7 +378,7 @@ pub(crate) fn fork_child() {
         // SAFETY: our own fd.
         unsafe { crate::real!(close: unsafe extern "C" fn(i32) -> i32)(fd) };
     }
-    if let (Some(addr), Some(parent)) = (PROXY_ADDR.get().copied(), parent) {
+    if let (Some(addr), Some(parent)) = (PROXY_ADDR.get().cloned(), parent) {
         let timeout = Duration::from_millis(TIMEOUT_MS.load(Ordering::Relaxed));
         if connect(addr, Some(parent), timeout).is_err() {
             LAYER_ID.store(0, Ordering::Relaxed);

@@ -2,7 +2,6 @@
 //! environment, build the policies, connect to the intproxy, and register
 //! the fork handlers. Also the global state every hook reads.
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -83,9 +82,9 @@ fn init() -> Result<(), String> {
     let Ok(addr) = std::env::var(ENV_INTPROXY_ADDR) else {
         return Ok(()); // Loaded outside a mirrord session: stay inert.
     };
-    let addr: SocketAddr = addr
+    let addr: crate::client::ProxyAddr = addr
         .parse()
-        .map_err(|_| format!("{ENV_INTPROXY_ADDR}={addr:?} is not an IP:PORT"))?;
+        .map_err(|e| format!("{ENV_INTPROXY_ADDR}: {e}"))?;
     let json =
         std::env::var(ENV_LAYER_CONFIG).map_err(|_| format!("{ENV_LAYER_CONFIG} is missing"))?;
     let config = mirrord_config::from_json(&json).map_err(|e| format!("bad config: {e}"))?;

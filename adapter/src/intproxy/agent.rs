@@ -20,11 +20,13 @@ use mirrord_protocol::{
     Request, RequestId, Response, PROTOCOL_VERSION,
 };
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::process::{Child, ChildStdin};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::Framed;
 use tracing::{debug, info, warn};
+
+use crate::local_socket;
 
 /// How many of the agent's last stderr lines are kept to explain its death.
 const STDERR_TAIL: usize = 40;
@@ -152,11 +154,16 @@ impl AgentProcess {
         target_pid: Option<u32>,
         log_level: &str,
         startup_timeout: Duration,
-    ) -> anyhow::Result<(Self, SocketAddr)> {
+    ) -> anyhow::Result<(Self, String)> {
+        let listen = format!(
+            "{}{}",
+            local_socket::PREFIX,
+            local_socket::unique_name("agent")
+        );
         let mut cmd = tokio::process::Command::new(path);
         cmd.args([
             "--listen",
-            "127.0.0.1:0",
+            &listen,
             "--stdin-lifeline",
             "--log-level",
             log_level,
@@ -205,7 +212,7 @@ impl AgentProcess {
         };
         let addr = line
             .strip_prefix("mirrord-agent listening on ")
-            .and_then(|a| a.trim().parse::<SocketAddr>().ok())
+            .map(|a| a.trim().to_owned())
             .ok_or_else(|| anyhow::anyhow!("unexpected first line from the agent: {line:?}"))?;
         Ok((process, addr))
     }
@@ -254,16 +261,28 @@ async fn collect_stderr(stderr: tokio::process::ChildStderr, tail: Arc<Mutex<Vec
     }
 }
 
-/// Connects to the agent, does the handshake, and starts the task that owns
-/// the connection. Returns the client and the agent's target PID.
+/// Connects to the agent (`unix:@NAME` or `IP:PORT`), does the handshake,
+/// and starts the task that owns the connection. Returns the client and
+/// the agent's target PID.
 pub async fn connect(
-    addr: SocketAddr,
+    addr: &str,
     secret: Option<String>,
 ) -> anyhow::Result<(AgentClient, Option<u32>)> {
-    let stream = TcpStream::connect(addr)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot connect to the agent at {addr}: {e}"))?;
-    stream.set_nodelay(true)?;
+    let failed = |e: std::io::Error| anyhow::anyhow!("cannot connect to the agent at {addr}: {e}");
+    match addr.strip_prefix(local_socket::PREFIX) {
+        Some(name) => start(local_socket::connect(name).await.map_err(failed)?, secret).await,
+        None => {
+            let stream = tokio::net::TcpStream::connect(addr).await.map_err(failed)?;
+            stream.set_nodelay(true)?;
+            start(stream, secret).await
+        }
+    }
+}
+
+async fn start<S>(stream: S, secret: Option<String>) -> anyhow::Result<(AgentClient, Option<u32>)>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let mut framed = Framed::new(stream, ClientCodec::default());
     framed
         .send(ClientMessage::Hello(ClientHello {
@@ -308,8 +327,8 @@ enum Pending {
 }
 
 /// Owns the agent stream until it ends.
-async fn run(
-    mut framed: Framed<TcpStream, ClientCodec>,
+async fn run<S: AsyncRead + AsyncWrite + Unpin>(
+    mut framed: Framed<S, ClientCodec>,
     mut commands: mpsc::UnboundedReceiver<Command>,
     lost: Arc<Mutex<Option<String>>>,
     stopping: Arc<AtomicBool>,

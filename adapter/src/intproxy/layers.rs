@@ -14,7 +14,7 @@ use mirrord_protocol::{
     Handle, LayerHello, LayerId, LayerMessage, LayerRequest, LayerResponse, ProxyCodec,
     ProxyMessage, Request, RequestId, Response, PROTOCOL_VERSION,
 };
-use tokio::net::TcpStream;
+use tokio::net::UnixStream;
 use tokio::sync::{mpsc, watch};
 use tokio_util::codec::Framed;
 use tracing::{debug, info, warn, Instrument};
@@ -45,8 +45,7 @@ impl Layers {
     }
 
     /// Serves one layer connection until it closes.
-    pub async fn serve(self: Arc<Self>, stream: TcpStream) {
-        let _ = stream.set_nodelay(true);
+    pub async fn serve(self: Arc<Self>, stream: UnixStream) {
         let mut framed = Framed::new(stream, ProxyCodec::default());
         let hello = match framed.next().await {
             Some(Ok(LayerMessage::Hello(hello))) => hello,
@@ -70,7 +69,7 @@ impl Layers {
 
     async fn serve_layer(
         self: Arc<Self>,
-        framed: Framed<TcpStream, ProxyCodec>,
+        framed: Framed<UnixStream, ProxyCodec>,
         hello: LayerHello,
         layer_id: LayerId,
     ) {

@@ -25,22 +25,23 @@ mod layers;
 mod lifetime;
 mod outgoing;
 
-use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
 use mirrord_protocol::{Request, Response};
 use serde::{Deserialize, Serialize};
-use tokio::net::TcpListener;
+use tokio::net::UnixListener;
+
+use crate::local_socket;
 use tracing::{info, warn};
 
 /// The one line the intproxy prints on stdout once it can serve layers.
 #[derive(Serialize, Deserialize, Debug)]
 pub enum Ready {
     Ready {
-        /// Where layers connect.
-        addr: SocketAddr,
+        /// Where layers connect (`unix:@NAME`).
+        addr: String,
         /// The target's environment.
         env: Vec<(Vec<u8>, Vec<u8>)>,
         target_pid: Option<u32>,
@@ -169,7 +170,7 @@ async fn serve(args: IntproxyArgs) -> anyhow::Result<()> {
 struct Started {
     agent_process: agent::AgentProcess,
     client: agent::AgentClient,
-    listener: TcpListener,
+    listener: UnixListener,
 }
 
 async fn start(args: &IntproxyArgs) -> anyhow::Result<Started> {
@@ -182,7 +183,7 @@ async fn start(args: &IntproxyArgs) -> anyhow::Result<Started> {
     )
     .await?;
     let (client, target_pid) =
-        match tokio::time::timeout(timeout, agent::connect(agent_addr, None)).await {
+        match tokio::time::timeout(timeout, agent::connect(&agent_addr, None)).await {
             Ok(Ok(connected)) => connected,
             Ok(Err(e)) => return Err(e.context(agent_process.last_words())),
             Err(_) => anyhow::bail!("the agent did not answer within {} s", timeout.as_secs()),
@@ -192,11 +193,10 @@ async fn start(args: &IntproxyArgs) -> anyhow::Result<Started> {
         Ok(other) => anyhow::bail!("the agent answered GetEnv with {other:?}"),
         Err(e) => anyhow::bail!("cannot read the target's environment: {e}"),
     };
-    let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
-        .await
-        .context("cannot listen for layers on 127.0.0.1")?;
+    let name = local_socket::unique_name("intproxy");
+    let listener = local_socket::bind(&name).context("cannot listen for layers")?;
     print_ready(&Ready::Ready {
-        addr: listener.local_addr()?,
+        addr: format!("{}{name}", local_socket::PREFIX),
         env,
         target_pid,
     });
