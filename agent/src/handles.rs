@@ -134,15 +134,9 @@ impl Worker {
         let Worker { file, mut rx, out } = self;
         while let Some(job) = rx.recv().await {
             let close = matches!(job.op, HandleOp::Close);
-            let f = file.clone();
             let op = job.op;
-            let result = match tokio::task::spawn_blocking(move || run(&f, op)).await {
-                Ok(r) => r,
-                Err(e) => Err(RemoteError::new(
-                    libc::EIO,
-                    format!("file operation failed: {e}"),
-                )),
-            };
+            // See `session::blocking` for why this runs in place.
+            let result = tokio::task::block_in_place(|| run(&file, op));
             if out
                 .send(AgentMessage::Response { id: job.id, result })
                 .await

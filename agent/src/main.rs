@@ -97,7 +97,11 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         None => Target::targetless()?,
     };
     let factory = netns::SocketFactory::start(target.netns)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    // Multi-threaded: file operations run in place on a worker
+    // (`block_in_place`, see `session::blocking`), which needs a second
+    // worker to take over the other tasks meanwhile.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;

@@ -333,3 +333,49 @@ fn an_answer_too_large_for_a_frame_is_an_error_not_a_dead_connection() {
     c.send(mirrord_protocol::ClientMessage::Ping);
     assert_eq!(c.recv(), AgentMessage::Pong);
 }
+
+#[test]
+fn a_read_only_file_read_whole_is_not_kept_open() {
+    let agent = Agent::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let small = dir.path().join("small");
+    std::fs::write(&small, b"all of it").unwrap();
+    let big = dir.path().join("big");
+    std::fs::write(&big, vec![1u8; 4096]).unwrap();
+    let ro = OpenFlags {
+        read: true,
+        ..Default::default()
+    };
+    let mut c = agent.client();
+    let open = |c: &mut common::Client, path: &std::path::Path| {
+        c.request(Request::Open {
+            path: path.to_path_buf().into_os_string().into_encoded_bytes(),
+            flags: ro,
+            mode: 0,
+            read_ahead: 1024,
+        })
+    };
+    let Ok(Response::Opened {
+        handle, data, eof, ..
+    }) = open(&mut c, &small)
+    else {
+        panic!("open failed")
+    };
+    assert_eq!(
+        (handle, data.as_slice(), eof),
+        (mirrord_protocol::CLOSED_HANDLE, &b"all of it"[..], true)
+    );
+    // The rest of a bigger file is still there to read.
+    let Ok(Response::Opened { handle, eof, .. }) = open(&mut c, &big) else {
+        panic!("open failed")
+    };
+    assert!(!eof && handle != mirrord_protocol::CLOSED_HANDLE);
+    let Ok(Response::Data { data, .. }) = c.request(Request::Read {
+        handle,
+        offset: 1024,
+        len: 4096,
+    }) else {
+        panic!("read failed")
+    };
+    assert_eq!(data.len(), 3072);
+}

@@ -26,7 +26,7 @@ use std::time::Duration;
 use mirrord_protocol::{
     decode_frame, encode_frame, CodecError, Handle, LayerHello, LayerId, LayerMessage,
     LayerRequest, LayerResponse, ProxyMessage, RemoteError, Request, RequestId, Response,
-    PROTOCOL_VERSION,
+    CLOSED_HANDLE, PROTOCOL_VERSION,
 };
 use parking_lot::Mutex;
 
@@ -221,6 +221,16 @@ pub fn pipeline(handle: Handle, request: Request) -> Result<(), HookError> {
         conn.in_flight.insert(id, handle);
         Ok(())
     })
+}
+
+/// Closes a remote file without waiting (a failure is reported by nobody:
+/// there is nothing left to do with the file). [`CLOSED_HANDLE`] is already
+/// closed by the agent.
+pub fn close_handle(handle: Handle) -> Result<(), HookError> {
+    if handle == CLOSED_HANDLE {
+        return Ok(());
+    }
+    pipeline(handle, Request::Close { handle })
 }
 
 /// Waits until every pipelined request of `handle` has been answered, and

@@ -14,6 +14,11 @@ use crate::Version;
 pub type RequestId = u64;
 /// An open remote file, valid on the agent connection that opened it.
 pub type Handle = u64;
+
+/// The handle of an `Opened` answer when the agent has already closed the
+/// file: it was opened read-only and `data` holds all of it. There is
+/// nothing more to read, and nothing to close.
+pub const CLOSED_HANDLE: Handle = 0;
 /// An outgoing connection made by the agent.
 pub type ConnId = u64;
 /// A layer instance (one per process image) as numbered by the intproxy.

@@ -278,7 +278,7 @@ fn release(removed: Removed) -> Result<(), HookError> {
     } else {
         Ok(())
     };
-    let closed = crate::client::pipeline(handle, mirrord_protocol::Request::Close { handle });
+    let closed = crate::client::close_handle(handle);
     flushed.and(closed)
 }
 

@@ -194,7 +194,7 @@ fn open_remote(
         ));
     };
     if is_dir(stat.mode) {
-        let _ = crate::client::pipeline(handle, Request::Close { handle });
+        let _ = crate::client::close_handle(handle);
         return dir_placeholder(path, Some(stat), flags);
     }
     let data = if content {
@@ -203,7 +203,7 @@ fn open_remote(
         Ok(Vec::new())
     };
     if !write {
-        let _ = crate::client::pipeline(handle, Request::Close { handle });
+        let _ = crate::client::close_handle(handle);
     }
     let placed = data.and_then(|data| {
         let fd = sys::memfd(path, flags & libc::O_CLOEXEC != 0)?;
@@ -226,7 +226,7 @@ fn open_remote(
         Ok(fd) => fd,
         Err(e) => {
             if write {
-                let _ = crate::client::pipeline(handle, Request::Close { handle });
+                let _ = crate::client::close_handle(handle);
             }
             return Err(e);
         }
@@ -591,7 +591,7 @@ pub fn truncate_path(path: &CStr, len: i64) -> Result<Option<c_int>, HookError> 
         handle,
         len: len as u64,
     });
-    let _ = crate::client::pipeline(handle, Request::Close { handle });
+    let _ = crate::client::close_handle(handle);
     truncated.map(|_| Some(0))
 }
 

@@ -101,7 +101,7 @@ fn fetch(path: &[u8]) -> Result<Vec<u8>, HookError> {
         ));
     };
     let data = read_rest(handle, data, eof, &stat);
-    let _ = crate::client::pipeline(handle, Request::Close { handle });
+    let _ = crate::client::close_handle(handle);
     data
 }
 
