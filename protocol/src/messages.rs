@@ -110,6 +110,7 @@ pub enum ClientMessage {
     /// Bytes for an outgoing connection (one datagram for UDP).
     ConnData {
         conn: ConnId,
+        #[serde(with = "serde_bytes")]
         data: Vec<u8>,
     },
     /// The local side will send no more (TCP half-close).
@@ -148,6 +149,7 @@ pub enum AgentMessage {
     /// Bytes that arrived on an outgoing connection (one datagram for UDP).
     ConnData {
         conn: ConnId,
+        #[serde(with = "serde_bytes")]
         data: Vec<u8>,
     },
     /// The remote peer closed its sending side.
@@ -175,6 +177,7 @@ pub enum Request {
     /// Open a file in the target's root. Up to `read_ahead` bytes from offset
     /// 0 come back with the answer, so a small file costs one round trip.
     Open {
+        #[serde(with = "serde_bytes")]
         path: RawPath,
         flags: OpenFlags,
         mode: u32,
@@ -190,6 +193,7 @@ pub enum Request {
     Write {
         handle: Handle,
         offset: Option<u64>,
+        #[serde(with = "serde_bytes")]
         data: Vec<u8>,
     },
     Truncate {
@@ -204,6 +208,7 @@ pub enum Request {
     },
     /// `stat` (follow = true) or `lstat` (follow = false) of a path.
     Stat {
+        #[serde(with = "serde_bytes")]
         path: RawPath,
         follow: bool,
     },
@@ -212,28 +217,36 @@ pub enum Request {
     },
     /// `access(2)`: `mode` is `F_OK` or an or of `R_OK`, `W_OK`, `X_OK`.
     Access {
+        #[serde(with = "serde_bytes")]
         path: RawPath,
         mode: i32,
     },
     ReadLink {
+        #[serde(with = "serde_bytes")]
         path: RawPath,
     },
     /// Every entry of a directory (without `.` and `..`).
     ReadDir {
+        #[serde(with = "serde_bytes")]
         path: RawPath,
     },
     Mkdir {
+        #[serde(with = "serde_bytes")]
         path: RawPath,
         mode: u32,
     },
     Unlink {
+        #[serde(with = "serde_bytes")]
         path: RawPath,
     },
     Rmdir {
+        #[serde(with = "serde_bytes")]
         path: RawPath,
     },
     Rename {
+        #[serde(with = "serde_bytes")]
         from: RawPath,
+        #[serde(with = "serde_bytes")]
         to: RawPath,
     },
     /// The target's environment.
@@ -257,11 +270,13 @@ pub enum Response {
         handle: Handle,
         stat: FileStat,
         /// The first bytes of the file (see `Request::Open::read_ahead`).
+        #[serde(with = "serde_bytes")]
         data: Vec<u8>,
         /// `data` reaches the end of the file.
         eof: bool,
     },
     Data {
+        #[serde(with = "serde_bytes")]
         data: Vec<u8>,
         eof: bool,
     },
@@ -271,7 +286,7 @@ pub enum Response {
     /// The request succeeded and has nothing to return.
     Done,
     Stat(FileStat),
-    Path(RawPath),
+    Path(#[serde(with = "serde_bytes")] RawPath),
     DirEntries(Vec<DirEntry>),
     Env(Vec<(Vec<u8>, Vec<u8>)>),
     Addresses {
@@ -356,6 +371,7 @@ pub struct FileStat {
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct DirEntry {
+    #[serde(with = "serde_bytes")]
     pub name: RawPath,
     pub ino: u64,
     /// The `DT_*` type of the entry (`DT_UNKNOWN` = 0 when not known).

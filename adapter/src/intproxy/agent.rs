@@ -327,12 +327,25 @@ enum Pending {
 }
 
 /// Owns the agent stream until it ends.
-async fn run<S: AsyncRead + AsyncWrite + Unpin>(
-    mut framed: Framed<S, ClientCodec>,
+async fn run<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    framed: Framed<S, ClientCodec>,
     mut commands: mpsc::UnboundedReceiver<Command>,
     lost: Arc<Mutex<Option<String>>>,
     stopping: Arc<AtomicBool>,
 ) {
+    let (mut sink, mut stream) = framed.split();
+    // Writing has its own task: while a write waits for the agent to read,
+    // this loop keeps reading, or the two sides could each wait for the
+    // other (an echo stream in both directions fills both buffers).
+    let (to_writer, mut outbox) = mpsc::unbounded_channel::<ClientMessage>();
+    let mut writer = tokio::spawn(async move {
+        while let Some(msg) = outbox.recv().await {
+            if let Err(e) = sink.send(msg).await {
+                return format!("cannot write to the agent: {e}");
+            }
+        }
+        "the intproxy is shutting down".to_owned()
+    });
     let mut next_id: RequestId = 1;
     let mut pending: HashMap<RequestId, Pending> = HashMap::new();
     let mut conns: HashMap<ConnId, mpsc::UnboundedSender<ConnEvent>> = HashMap::new();
@@ -355,17 +368,19 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
                     pending.insert(next_id, waiter);
                     next_id += 1;
                 }
-                if let Err(e) = framed.send(msg).await {
-                    break format!("cannot write to the agent: {e}");
+                if to_writer.send(msg).is_err() {
+                    break "the agent connection's writer stopped".to_owned();
                 }
             }
-            msg = framed.next() => match msg {
+            ended = &mut writer => break ended.unwrap_or_else(|e| format!("the writer failed: {e}")),
+            msg = stream.next() => match msg {
                 Some(Ok(msg)) => dispatch(msg, &mut pending, &mut conns, &mut closing_reason),
                 Some(Err(e)) => break format!("broken frame from the agent: {e}"),
                 None => break closing_reason.clone().unwrap_or_else(|| "the agent closed the connection".to_owned()),
             }
         }
     };
+    writer.abort();
     if stopping.load(Ordering::Relaxed) {
         info!("agent connection ended: {reason}");
     } else {
