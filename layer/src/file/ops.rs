@@ -38,7 +38,13 @@ pub fn fs_mode_is_local(state: &LayerState) -> bool {
 pub enum Target {
     Local,
     NotFound,
-    Remote { path: AbsPath, writable: bool },
+    /// Boxed: an `AbsPath` is `PATH_MAX` bytes, and every move of an
+    /// unboxed `Target` (each `?` and return) would copy them, on the local
+    /// path too.
+    Remote {
+        path: Box<AbsPath>,
+        writable: bool,
+    },
 }
 
 /// Routes `path` (relative to `dirfd`) through the fs policy.
@@ -56,12 +62,13 @@ pub fn route_at(dirfd: c_int, path: &CStr, write: bool) -> Result<Target, HookEr
     if bytes.is_empty() {
         return Ok(Target::Local);
     }
-    let abs = if bytes.starts_with(b"/") {
-        AbsPath::join(b"/", bytes)?
+    let mut abs = AbsPath::root();
+    if bytes.starts_with(b"/") {
+        abs.set(b"/", bytes)?;
     } else if dirfd == libc::AT_FDCWD {
         let mut buf = [0; MAX_PATH];
         match local_cwd(&mut buf) {
-            Some(cwd) => AbsPath::join(cwd, bytes)?,
+            Some(cwd) => abs.set(cwd, bytes)?,
             None => return Ok(Target::Local),
         }
     } else if fdbits::get(dirfd) & (fdbits::DIR | fdbits::FILE) != 0 {
@@ -86,12 +93,12 @@ pub fn route_at(dirfd: c_int, path: &CStr, write: bool) -> Result<Target, HookEr
         }
     } else {
         return Ok(Target::Local);
-    };
+    }
     Ok(match state.fs.route(abs.as_bytes(), write) {
         FileRoute::Local => Target::Local,
         FileRoute::NotFound => Target::NotFound,
         FileRoute::Remote { writable } => Target::Remote {
-            path: abs,
+            path: Box::new(abs),
             writable,
         },
     })
@@ -527,7 +534,7 @@ pub fn readlink(dirfd: c_int, path: &CStr, buf: &mut [u8]) -> Result<Option<isiz
 
 /// Routes a path that is about to be modified: `Some(path)` when the target
 /// should do it.
-fn route_change(dirfd: c_int, path: &CStr) -> Result<Option<AbsPath>, HookError> {
+fn route_change(dirfd: c_int, path: &CStr) -> Result<Option<Box<AbsPath>>, HookError> {
     match route_at(dirfd, path, true)? {
         Target::Local => Ok(None),
         Target::NotFound => Err(not_found()),

@@ -17,18 +17,29 @@ pub struct AbsPath {
 }
 
 impl AbsPath {
-    /// `path` made absolute against `base` (itself absolute) and normalised.
-    /// An absolute `path` ignores `base`.
-    pub fn join(base: &[u8], path: &[u8]) -> Result<Self, HookError> {
-        let mut out = AbsPath {
-            buf: [0; MAX_PATH],
-            len: 1,
-        };
-        out.buf[0] = b'/';
+    /// `/`. Build one on the stack and fill it with [`AbsPath::set`]: an
+    /// `AbsPath` is `PATH_MAX` bytes, and returning one by value (through
+    /// `Result` and `?`) copies all of them each time, on every hooked call.
+    pub fn root() -> Self {
+        let mut buf = [0; MAX_PATH];
+        buf[0] = b'/';
+        AbsPath { buf, len: 1 }
+    }
+
+    /// Becomes `path` made absolute against `base` (itself absolute) and
+    /// normalised. An absolute `path` ignores `base`.
+    pub fn set(&mut self, base: &[u8], path: &[u8]) -> Result<(), HookError> {
+        self.len = 1;
         if !path.starts_with(b"/") {
-            out.push_all(base)?;
+            self.push_all(base)?;
         }
-        out.push_all(path)?;
+        self.push_all(path)
+    }
+
+    /// [`AbsPath::set`] on a new path, for tests and cold paths.
+    pub fn join(base: &[u8], path: &[u8]) -> Result<Box<Self>, HookError> {
+        let mut out = Box::new(AbsPath::root());
+        out.set(base, path)?;
         Ok(out)
     }
 
