@@ -339,8 +339,14 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     // other (an echo stream in both directions fills both buffers).
     let (to_writer, mut outbox) = mpsc::unbounded_channel::<ClientMessage>();
     let mut writer = tokio::spawn(async move {
+        // Frames queued meanwhile go out in one write (pipelined writes
+        // arrive in bursts).
         while let Some(msg) = outbox.recv().await {
-            if let Err(e) = sink.send(msg).await {
+            let mut written = sink.feed(msg).await;
+            while let (Ok(()), Ok(next)) = (&written, outbox.try_recv()) {
+                written = sink.feed(next).await;
+            }
+            if let Err(e) = written.and(sink.flush().await) {
                 return format!("cannot write to the agent: {e}");
             }
         }
