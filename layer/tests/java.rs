@@ -6,7 +6,7 @@ mod support;
 
 use std::process::Command;
 
-use support::{checked, layer_path, FakeProxy};
+use support::{checked, preloaded, require, FakeProxy};
 
 const PROGRAM: &str = r#"
 import java.io.*;
@@ -30,25 +30,19 @@ public class Outgoing {
 
 #[test]
 fn the_jvm_connects_through_the_relay_with_v4_mapped_sockets() {
-    if Command::new("java").arg("-version").output().is_err() {
-        eprintln!("no java here: skipping");
-        return;
-    }
+    require("java", "-version");
     let dir = std::env::temp_dir().join(format!("mirrord-layer-java-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let source = dir.join("Outgoing.java");
     std::fs::write(&source, PROGRAM).unwrap();
     let proxy = FakeProxy::start();
-    let out = Command::new("java")
-        .arg(&source)
-        .env("LD_PRELOAD", layer_path())
-        .env("MIRRORD_INTPROXY_ADDR", proxy.addr.to_string())
-        .env(
-            "MIRRORD_LAYER_CONFIG",
-            r#"{"feature":{"fs":"local","network":{}}}"#,
-        )
-        .output()
-        .unwrap();
+    let out = preloaded(
+        Command::new("java").arg(&source),
+        &proxy,
+        r#"{"feature":{"fs":"local","network":{}}}"#,
+    )
+    .output()
+    .unwrap();
     let _ = std::fs::remove_dir_all(&dir);
     let out = checked(out);
     let lines: Vec<&str> = out.lines().collect();

@@ -6,7 +6,7 @@ mod support;
 
 use std::process::Command;
 
-use support::{checked, layer_path, FakeProxy};
+use support::{checked, preloaded, require, FakeProxy};
 
 const PROGRAM: &str = r#"
 const net = require("net");
@@ -25,21 +25,15 @@ dns.lookup("db.mirrord.test", { family: 4 }, (err, address) => {
 
 #[test]
 fn node_resolves_connects_and_reads_its_peer_through_the_layer() {
-    if Command::new("node").arg("--version").output().is_err() {
-        eprintln!("no node here: skipping");
-        return;
-    }
+    require("node", "--version");
     let proxy = FakeProxy::start();
-    let out = Command::new("node")
-        .args(["-e", PROGRAM])
-        .env("LD_PRELOAD", layer_path())
-        .env("MIRRORD_INTPROXY_ADDR", proxy.addr.to_string())
-        .env(
-            "MIRRORD_LAYER_CONFIG",
-            r#"{"feature":{"fs":"local","network":{}}}"#,
-        )
-        .output()
-        .unwrap();
+    let out = preloaded(
+        Command::new("node").args(["-e", PROGRAM]),
+        &proxy,
+        r#"{"feature":{"fs":"local","network":{}}}"#,
+    )
+    .output()
+    .unwrap();
     let out = checked(out);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(

@@ -6,7 +6,7 @@ mod support;
 
 use std::process::Command;
 
-use support::{checked, layer_path, FakeProxy};
+use support::{checked, preloaded, CProgram, FakeProxy};
 
 const PROGRAM: &str = r#"
 #include <arpa/inet.h>
@@ -61,34 +61,16 @@ int main(void) {
 
 #[test]
 fn c_resolver_calls_and_execve_with_a_bare_environment() {
-    let dir = std::env::temp_dir().join(format!("mirrord-layer-c-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let source = dir.join("resolver.c");
-    let binary = dir.join("resolver");
-    std::fs::write(&source, PROGRAM).unwrap();
-    let Ok(status) = Command::new("gcc")
-        .arg("-o")
-        .arg(&binary)
-        .arg(&source)
-        .status()
-    else {
-        eprintln!("no gcc here: skipping");
-        return;
-    };
-    assert!(status.success(), "gcc failed");
+    let program = CProgram::build("resolver", PROGRAM);
+    let binary = &program.binary;
 
     let proxy = FakeProxy::start();
     let config =
         r#"{"feature":{"fs":"local","network":{"dns":{"filter":{"local":["localhost"]}}}}}"#;
-    let out = Command::new(&binary)
-        .env_clear()
-        .env("LD_PRELOAD", layer_path())
-        .env("MIRRORD_INTPROXY_ADDR", proxy.addr.to_string())
-        .env("MIRRORD_LAYER_CONFIG", config)
+    let out = preloaded(Command::new(binary).env_clear(), &proxy, config)
         .output()
         .unwrap();
     let out = checked(out);
-    let _ = std::fs::remove_dir_all(&dir);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "ghbn db.mirrord.test 10.99.0.7", "{out}");
     assert_eq!(lines[1], "ghbn_nope 1 1", "HOST_NOT_FOUND: {out}");

@@ -6,7 +6,7 @@ mod support;
 
 use std::process::Command;
 
-use support::{checked, layer_path, FakeProxy};
+use support::{checked, preloaded, CProgram, FakeProxy};
 
 const PROGRAM: &str = r#"
 #define _GNU_SOURCE
@@ -85,32 +85,15 @@ int main(void) {
 
 #[test]
 fn batched_and_message_sends_to_a_remote_destination_share_one_relay() {
-    let dir = std::env::temp_dir().join(format!("mirrord-layer-udp-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let source = dir.join("udp.c");
-    let binary = dir.join("udp");
-    std::fs::write(&source, PROGRAM).unwrap();
-    let Ok(status) = Command::new("gcc")
-        .arg("-o")
-        .arg(&binary)
-        .arg(&source)
-        .status()
-    else {
-        eprintln!("no gcc here: skipping");
-        return;
-    };
-    assert!(status.success(), "gcc failed");
+    let program = CProgram::build("udp", PROGRAM);
     let proxy = FakeProxy::start();
-    let out = Command::new(&binary)
-        .env("LD_PRELOAD", layer_path())
-        .env("MIRRORD_INTPROXY_ADDR", proxy.addr.to_string())
-        .env(
-            "MIRRORD_LAYER_CONFIG",
-            r#"{"feature":{"fs":"local","network":{}}}"#,
-        )
-        .output()
-        .unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
+    let out = preloaded(
+        &mut Command::new(&program.binary),
+        &proxy,
+        r#"{"feature":{"fs":"local","network":{}}}"#,
+    )
+    .output()
+    .unwrap();
     let out = checked(out);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(

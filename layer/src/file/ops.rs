@@ -10,7 +10,7 @@ use std::ffi::CStr;
 use std::os::raw::c_int;
 
 use mirrord_config::policy::FileRoute;
-use mirrord_protocol::{FileStat, OpenFlags, Request, Response, MAX_READ_LEN};
+use mirrord_protocol::{FileStat, Handle, OpenFlags, Request, Response, MAX_READ_LEN};
 
 use super::path::{local_cwd, AbsPath, MAX_PATH};
 use super::stat::{is_dir, is_regular};
@@ -183,23 +183,12 @@ fn open_remote(
     // A write-only file needs only its size, unless stdio will write it
     // back whole.
     let content = !truncate && (acc != libc::O_WRONLY || stdio);
-    let response = crate::client::remote(Request::Open {
-        path: path.to_vec(),
-        flags: open_flags(flags, write, content),
+    let (handle, stat, data, eof) = remote_open(
+        path,
+        open_flags(flags, write, content),
         mode,
-        read_ahead: if content { READ_AHEAD } else { 0 },
-    })?;
-    let Response::Opened {
-        handle,
-        stat,
-        data,
-        eof,
-    } = response
-    else {
-        return Err(HookError::UnexpectedResponse(
-            "open answered without a handle",
-        ));
-    };
+        if content { READ_AHEAD } else { 0 },
+    )?;
     if is_dir(stat.mode) {
         let _ = crate::client::close_handle(handle);
         return dir_placeholder(path, Some(stat), flags);
@@ -618,6 +607,32 @@ pub fn rename(
             to: to.as_bytes().to_vec(),
         }),
         _ => Err(HookError::BadArgument(libc::EXDEV)),
+    }
+}
+
+/// `Request::Open` on the agent: handle, stat, the first bytes, and whether
+/// they are all of the file.
+pub(crate) fn remote_open(
+    path: &[u8],
+    flags: OpenFlags,
+    mode: u32,
+    read_ahead: u32,
+) -> Result<(Handle, FileStat, Vec<u8>, bool), HookError> {
+    match crate::client::remote(Request::Open {
+        path: path.to_vec(),
+        flags,
+        mode,
+        read_ahead,
+    })? {
+        Response::Opened {
+            handle,
+            stat,
+            data,
+            eof,
+        } => Ok((handle, stat, data, eof)),
+        _ => Err(HookError::UnexpectedResponse(
+            "open answered without a handle",
+        )),
     }
 }
 

@@ -8,7 +8,7 @@
 
 use std::os::raw::c_int;
 
-use mirrord_protocol::{OpenFlags, Request, Response};
+use mirrord_protocol::{OpenFlags, Request};
 
 use super::ops::{read_rest, READ_AHEAD, WRITE_CHUNK};
 use super::{sys, with_table};
@@ -80,26 +80,11 @@ pub fn mark_stdio(fd: c_int) -> Result<(), HookError> {
 
 /// The whole content of a remote file, through a read-only open.
 fn fetch(path: &[u8]) -> Result<Vec<u8>, HookError> {
-    let response = crate::client::remote(Request::Open {
-        path: path.to_vec(),
-        flags: OpenFlags {
-            read: true,
-            ..OpenFlags::default()
-        },
-        mode: 0,
-        read_ahead: READ_AHEAD,
-    })?;
-    let Response::Opened {
-        handle,
-        stat,
-        data,
-        eof,
-    } = response
-    else {
-        return Err(HookError::UnexpectedResponse(
-            "open answered without a handle",
-        ));
+    let read_only = OpenFlags {
+        read: true,
+        ..OpenFlags::default()
     };
+    let (handle, stat, data, eof) = super::ops::remote_open(path, read_only, 0, READ_AHEAD)?;
     let data = read_rest(handle, data, eof, &stat);
     let _ = crate::client::close_handle(handle);
     data

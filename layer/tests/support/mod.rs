@@ -175,6 +175,55 @@ pub fn layer_path() -> PathBuf {
         .clone()
 }
 
+/// Runs `cmd` with the layer preloaded, talking to `proxy`, with `config`
+/// as its config.
+pub fn preloaded<'a>(cmd: &'a mut Command, proxy: &FakeProxy, config: &str) -> &'a mut Command {
+    cmd.env("LD_PRELOAD", layer_path())
+        .env("MIRRORD_INTPROXY_ADDR", proxy.addr.to_string())
+        .env("MIRRORD_LAYER_CONFIG", config)
+}
+
+/// A C program compiled into a scratch directory, removed on drop. The
+/// suite's set-up installs gcc: a missing compiler fails the test rather
+/// than skip it.
+pub struct CProgram {
+    dir: PathBuf,
+    pub binary: PathBuf,
+}
+
+impl CProgram {
+    pub fn build(name: &str, source: &str) -> CProgram {
+        let dir = std::env::temp_dir().join(format!("mirrord-layer-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let source_path = dir.join(format!("{name}.c"));
+        let binary = dir.join(name);
+        std::fs::write(&source_path, source).unwrap();
+        let status = Command::new("gcc")
+            .arg("-o")
+            .arg(&binary)
+            .arg(&source_path)
+            .status()
+            .expect("gcc runs (the test set-up installs it)");
+        assert!(status.success(), "gcc failed");
+        CProgram { dir, binary }
+    }
+}
+
+impl Drop for CProgram {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Fails the test when `tool` cannot run: the suite's set-up installs it,
+/// and a skipped test would prove nothing.
+pub fn require(tool: &str, version_arg: &str) {
+    assert!(
+        Command::new(tool).arg(version_arg).output().is_ok(),
+        "{tool} is needed by this test (the test set-up installs it)"
+    );
+}
+
 /// The real Python 3 executable (not pyenv's shim script), if any.
 pub fn python() -> Option<PathBuf> {
     for candidate in ["/root/.pyenv/shims/python3", "python3"] {
@@ -196,10 +245,7 @@ pub fn python() -> Option<PathBuf> {
 /// Runs `script` with Python under the layer, with `config` as the layer's
 /// config; panics with the program's stderr when it fails.
 pub fn run_python(proxy: &FakeProxy, config: &str, script: &str) -> Option<String> {
-    let Some(python) = python() else {
-        eprintln!("no python3 here: skipping");
-        return None;
-    };
+    let python = python().expect("python3 is needed by this test (the test set-up installs it)");
     let out = Command::new(python)
         .args(["-c", script])
         .env("LD_PRELOAD", layer_path())
