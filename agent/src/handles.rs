@@ -66,7 +66,7 @@ impl Handles {
         (
             handle,
             Worker {
-                inline: on_local_fs(&file),
+                inline: crate::fs_kind::inline_io(&file),
                 file: Arc::new(file),
                 rx,
                 out: self.out.clone(),
@@ -125,7 +125,7 @@ impl Handles {
 /// Runs the requests of one handle in order until it is closed or the
 /// connection ends (the table, and so the queue's sender, is dropped).
 pub struct Worker {
-    /// The file lives on a local filesystem, where a read or write of the
+    /// A regular file on a local filesystem, where a read or write of the
     /// page cache cannot stall: run it right here, without handing the
     /// thread over (`block_in_place` wakes another thread per call).
     inline: bool,
@@ -145,12 +145,10 @@ impl Worker {
         while let Some(job) = rx.recv().await {
             let close = matches!(job.op, HandleOp::Close);
             let op = job.op;
-            let result = if inline {
-                run(&file, op)
-            } else {
-                // See `session::blocking` for why this runs in place.
-                tokio::task::block_in_place(|| run(&file, op))
-            };
+            let f = file.clone();
+            let result = crate::session::off_worker(inline, move || Ok(run(&f, op)))
+                .await
+                .unwrap_or_else(|e| Err(RemoteError::from_io(&e)));
             if out
                 .send(AgentMessage::Response { id: job.id, result })
                 .await
@@ -161,34 +159,6 @@ impl Worker {
             }
         }
     }
-}
-
-/// Whether `file` is on a filesystem whose reads and writes cannot block
-/// on a network or a user-space server (NFS, SMB/CIFS, FUSE, Ceph, 9p...).
-fn on_local_fs(file: &File) -> bool {
-    const REMOTE: &[i64] = &[
-        0x6969,     // NFS
-        0x517B,     // SMB
-        0xFE534D42, // SMB2
-        0xFF534D42, // CIFS
-        0x65735546, // FUSE
-        0x00C36400, // Ceph
-        0x01021997, // 9p
-        0x5346414F, // AFS
-        0x73757245, // Coda
-        0x01161970, // GFS2
-        0x7461636F, // OCFS2
-    ];
-    use std::os::fd::AsRawFd;
-    let mut st = std::mem::MaybeUninit::<libc::statfs>::uninit();
-    // SAFETY: a valid fd and out pointer.
-    if unsafe { libc::fstatfs(file.as_raw_fd(), st.as_mut_ptr()) } != 0 {
-        return false;
-    }
-    // SAFETY: initialised by the successful call.
-    #[allow(clippy::unnecessary_cast)] // `f_type` is not i64 on every target.
-    let fs_type = unsafe { st.assume_init() }.f_type as i64;
-    !REMOTE.contains(&fs_type)
 }
 
 fn run(file: &File, op: HandleOp) -> Result<Response, RemoteError> {

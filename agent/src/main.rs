@@ -4,6 +4,7 @@
 mod dns;
 mod env;
 mod files;
+mod fs_kind;
 mod handles;
 mod listener;
 mod netns;
@@ -97,14 +98,23 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         None => Target::targetless()?,
     };
     let factory = netns::SocketFactory::start(target.netns)?;
-    // Multi-threaded: file operations run in place on a worker
-    // (`block_in_place`, see `session::blocking`), which needs a second
-    // worker to take over the other tasks meanwhile.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    // When every filesystem of the target is local, file operations run
+    // inline and one thread serves everything (a hand-off between tasks is
+    // then a queue push, not a thread wake-up). Otherwise slow operations
+    // run in place (`block_in_place`), which needs a second worker to take
+    // over the other tasks meanwhile.
+    let inline_paths = fs_kind::target_mounts_local(target.pid);
+    let runtime = if inline_paths {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+    }
+    .context("cannot start the async runtime")?;
     let root = Arc::new(target.root);
     let shared = Arc::new(Shared {
         target_pid: target.pid,
@@ -112,6 +122,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         root,
         factory,
         secret: cli.secret.filter(|s| !s.is_empty()),
+        inline_paths,
     });
     let lifetime = Lifetime {
         stdin_lifeline: cli.stdin_lifeline,

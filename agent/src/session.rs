@@ -29,6 +29,9 @@ pub struct Shared {
     pub factory: SocketFactory,
     pub resolver: Resolver,
     pub secret: Option<String>,
+    /// Every filesystem in the target is local: path operations run inline
+    /// (see `fs_kind`), else through `block_in_place`.
+    pub inline_paths: bool,
 }
 
 pub struct Session {
@@ -141,9 +144,10 @@ impl Session {
                     read_ahead,
                 } => {
                     let root = shared.root.clone();
-                    let opened =
-                        blocking(move || files::open(root.as_fd(), &path, flags, mode, read_ahead))
-                            .await;
+                    let opened = blocking(shared.inline_paths, move || {
+                        files::open(root.as_fd(), &path, flags, mode, read_ahead)
+                    })
+                    .await;
                     match opened {
                         Ok(o) if !flags.write && o.eof => {
                             // All of it is in the answer: nothing more will
@@ -208,7 +212,8 @@ impl Session {
                     let _ = out.send(respond(result)).await;
                 }
                 other => {
-                    let result = blocking(move || path_request(&shared, other)).await;
+                    let inline = shared.inline_paths;
+                    let result = blocking(inline, move || path_request(&shared, other)).await;
                     let _ = out.send(respond(result)).await;
                 }
             }
@@ -241,17 +246,40 @@ fn path_request(shared: &Shared, request: Request) -> std::io::Result<Response> 
     }
 }
 
-/// Runs a blocking file operation on this worker thread, after handing the
-/// thread's other tasks to another worker (`block_in_place`).
+/// Runs a file operation: inline when it cannot wait on a network or a
+/// server (`fs_kind`), else on this worker thread after handing the
+/// worker's other tasks to the other worker (`block_in_place`).
 ///
-/// A round trip through the blocking pool costs two thread wake-ups, which
-/// on a small VM are most of a remote `open`'s latency; in place, a fast
-/// operation costs none, and a slow one (NFS, a FIFO waiting for a writer)
-/// still cannot stall the other connections and requests.
+/// A round trip through the blocking pool costs two thread wake-ups and
+/// `block_in_place` one; on a small VM those wake-ups are most of a remote
+/// `open`'s latency. A slow operation (NFS, FUSE) still cannot stall the
+/// other connections and requests.
 async fn blocking<T: Send + 'static>(
+    inline: bool,
     f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
 ) -> Result<T, RemoteError> {
-    tokio::task::block_in_place(f).map_err(|e| RemoteError::from_io(&e))
+    off_worker(inline, f)
+        .await
+        .map_err(|e| RemoteError::from_io(&e))
+}
+
+/// Runs `f` inline, or where it cannot stall the runtime: in place on a
+/// multi-threaded runtime, on the blocking pool on a single-threaded one.
+pub async fn off_worker<T: Send + 'static>(
+    inline: bool,
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> std::io::Result<T> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    if inline {
+        return f();
+    }
+    match Handle::current().runtime_flavor() {
+        RuntimeFlavor::CurrentThread => match tokio::task::spawn_blocking(f).await {
+            Ok(result) => result,
+            Err(e) => Err(std::io::Error::other(format!("file operation failed: {e}"))),
+        },
+        _ => tokio::task::block_in_place(f),
+    }
 }
 
 fn kind(r: &Request) -> &'static str {

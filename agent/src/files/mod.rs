@@ -35,9 +35,15 @@ pub fn open(
     mode: u32,
     read_ahead: u32,
 ) -> io::Result<Opened> {
-    let fd = open_in_root(root, path, open_flags(flags), mode)?;
+    // O_NONBLOCK: opening a FIFO must not wait for its other end (the
+    // open may run inline on an async worker); it is cleared again for
+    // anything but a regular file, where it means nothing.
+    let fd = open_in_root(root, path, open_flags(flags) | libc::O_NONBLOCK, mode)?;
     let file = File::from(fd);
     let stat = fstat(&file)?;
+    if stat.mode & libc::S_IFMT != libc::S_IFREG {
+        clear_nonblock(&file)?;
+    }
     let (data, eof) = if flags.read || !flags.write {
         if read_ahead > 0 && stat.mode & libc::S_IFMT == libc::S_IFREG {
             read_at(&file, 0, read_ahead)?
@@ -53,6 +59,17 @@ pub fn open(
         data,
         eof,
     })
+}
+
+fn clear_nonblock(file: &File) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    // SAFETY: plain fcntl calls on an fd we own.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// The `open(2)` flags for the protocol's [`OpenFlags`].
