@@ -23,7 +23,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::process::{Child, ChildStdin};
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::codec::Framed;
+use tokio_util::codec::{FramedRead, FramedWrite};
 use tracing::{debug, info, warn};
 
 use crate::local_socket;
@@ -270,27 +270,37 @@ pub async fn connect(
 ) -> anyhow::Result<(AgentClient, Option<u32>)> {
     let failed = |e: std::io::Error| anyhow::anyhow!("cannot connect to the agent at {addr}: {e}");
     match addr.strip_prefix(local_socket::PREFIX) {
-        Some(name) => start(local_socket::connect(name).await.map_err(failed)?, secret).await,
+        Some(name) => {
+            let stream = local_socket::connect(name).await.map_err(failed)?;
+            let (reader, writer) = local_socket::split(stream)?;
+            start(reader, writer, secret).await
+        }
         None => {
             let stream = tokio::net::TcpStream::connect(addr).await.map_err(failed)?;
             stream.set_nodelay(true)?;
-            start(stream, secret).await
+            let (reader, writer) = stream.into_split();
+            start(reader, writer, secret).await
         }
     }
 }
 
-async fn start<S>(stream: S, secret: Option<String>) -> anyhow::Result<(AgentClient, Option<u32>)>
+async fn start<R, W>(
+    reader: R,
+    writer: W,
+    secret: Option<String>,
+) -> anyhow::Result<(AgentClient, Option<u32>)>
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
 {
-    let mut framed = Framed::new(stream, ClientCodec::default());
-    framed
-        .send(ClientMessage::Hello(ClientHello {
-            version: PROTOCOL_VERSION,
-            secret,
-        }))
-        .await?;
-    let target_pid = match framed.next().await {
+    let mut stream = FramedRead::new(reader, ClientCodec::default());
+    let mut sink = FramedWrite::new(writer, ClientCodec::default());
+    sink.send(ClientMessage::Hello(ClientHello {
+        version: PROTOCOL_VERSION,
+        secret,
+    }))
+    .await?;
+    let target_pid = match stream.next().await {
         Some(Ok(AgentMessage::HelloAck {
             version,
             target_pid,
@@ -310,7 +320,7 @@ where
     let (commands, rx) = mpsc::unbounded_channel();
     let lost = Arc::new(Mutex::new(None));
     let stopping = Arc::new(AtomicBool::new(false));
-    tokio::spawn(run(framed, rx, lost.clone(), stopping.clone()));
+    tokio::spawn(run(stream, sink, rx, lost.clone(), stopping.clone()));
     Ok((
         AgentClient {
             commands,
@@ -327,13 +337,16 @@ enum Pending {
 }
 
 /// Owns the agent stream until it ends.
-async fn run<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
-    framed: Framed<S, ClientCodec>,
+async fn run<R, W>(
+    mut stream: FramedRead<R, ClientCodec>,
+    mut sink: FramedWrite<W, ClientCodec>,
     mut commands: mpsc::UnboundedReceiver<Command>,
     lost: Arc<Mutex<Option<String>>>,
     stopping: Arc<AtomicBool>,
-) {
-    let (mut sink, mut stream) = framed.split();
+) where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     // Writing has its own task: while a write waits for the agent to read,
     // this loop keeps reading, or the two sides could each wait for the
     // other (an echo stream in both directions fills both buffers).

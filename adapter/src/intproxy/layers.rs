@@ -16,11 +16,12 @@ use mirrord_protocol::{
 };
 use tokio::net::UnixStream;
 use tokio::sync::{mpsc, watch};
-use tokio_util::codec::Framed;
+use tokio_util::codec::{FramedRead, FramedWrite};
 use tracing::{debug, info, warn, Instrument};
 
 use super::agent::AgentClient;
 use super::outgoing;
+use crate::local_socket;
 
 /// State shared by every layer connection.
 pub struct Layers {
@@ -46,8 +47,13 @@ impl Layers {
 
     /// Serves one layer connection until it closes.
     pub async fn serve(self: Arc<Self>, stream: UnixStream) {
-        let mut framed = Framed::new(stream, ProxyCodec::default());
-        let hello = match framed.next().await {
+        let (reader, writer) = match local_socket::split(stream) {
+            Ok(halves) => halves,
+            Err(e) => return warn!("cannot serve a layer connection: {e}"),
+        };
+        let mut source = FramedRead::new(reader, ProxyCodec::default());
+        let mut sink = FramedWrite::new(writer, ProxyCodec::default());
+        let hello = match source.next().await {
             Some(Ok(LayerMessage::Hello(hello))) => hello,
             other => {
                 warn!("a connection did not start with a layer hello: {other:?}");
@@ -56,20 +62,21 @@ impl Layers {
         };
         if let Err(reason) = PROTOCOL_VERSION.check_compatible(hello.version) {
             warn!(pid = hello.pid, "{reason}");
-            let _ = framed.send(ProxyMessage::Refused { reason }).await;
+            let _ = sink.send(ProxyMessage::Refused { reason }).await;
             return;
         }
         let layer_id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let span = tracing::info_span!("layer", id = layer_id, pid = hello.pid, process = %hello.process_name);
         self.clone()
-            .serve_layer(framed, hello, layer_id)
+            .serve_layer(source, sink, hello, layer_id)
             .instrument(span)
             .await;
     }
 
     async fn serve_layer(
         self: Arc<Self>,
-        framed: Framed<UnixStream, ProxyCodec>,
+        mut stream: FramedRead<local_socket::ReadHalf, ProxyCodec>,
+        mut sink: FramedWrite<local_socket::WriteHalf, ProxyCodec>,
         hello: LayerHello,
         layer_id: LayerId,
     ) {
@@ -77,7 +84,6 @@ impl Layers {
         // panic, cancellation): the intproxy's lifetime depends on it.
         let _connected = Connected::new(self.clone(), layer_id, hello.parent);
         info!(parent = ?hello.parent, "layer connected");
-        let (mut sink, mut stream) = framed.split();
         let (replies, mut outbox) = mpsc::unbounded_channel::<ProxyMessage>();
         let _ = replies.send(ProxyMessage::HelloAck {
             version: PROTOCOL_VERSION,
