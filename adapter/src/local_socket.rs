@@ -5,14 +5,9 @@
 use std::io::Read;
 use std::os::linux::net::SocketAddrExt;
 
-use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::pin::Pin;
-use std::task::{ready, Context, Poll};
-
-use tokio::io::unix::AsyncFd;
-use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::{UnixListener, UnixStream};
+
+pub use mirrord_protocol::transport::{split, ReadHalf, WriteHalf};
 
 /// The prefix that marks an abstract Unix socket address in mirrord's
 /// variables and readiness lines: `unix:@NAME`.
@@ -45,128 +40,6 @@ pub async fn connect(name: &str) -> std::io::Result<UnixStream> {
     UnixStream::from_std(stream)
 }
 
-/// Splits a connected stream into halves that do not wake the thread for
-/// nothing.
-///
-/// A tokio `UnixStream` is registered for reading and writing, and every
-/// frame written comes back as a writable edge once the peer has read it:
-/// one useless wake-up of the intproxy per message. Here the read half is
-/// registered for readability only; the write half sends without waiting
-/// and registers for writability only while a send would block.
-pub fn split(stream: UnixStream) -> io::Result<(ReadHalf, WriteHalf)> {
-    let fd = OwnedFd::from(stream.into_std()?);
-    let write = fd.try_clone()?;
-    // SAFETY (both registrations): the `AsyncFd` owns its `OwnedFd`, so the
-    // fd stays open for as long as it is registered and is deregistered
-    // before it is closed.
-    let read = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE)? };
-    Ok((
-        ReadHalf(read),
-        WriteHalf {
-            fd: write,
-            blocked: None,
-        },
-    ))
-}
-
-pub struct ReadHalf(AsyncFd<OwnedFd>);
-
-pub struct WriteHalf {
-    fd: OwnedFd,
-    /// A registration for writability, only while a send would block.
-    blocked: Option<AsyncFd<OwnedFd>>,
-}
-
-fn last_error(rc: isize) -> io::Result<usize> {
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(rc as usize)
-    }
-}
-
-impl AsyncRead for ReadHalf {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        loop {
-            let mut guard = ready!(self.0.poll_read_ready(cx))?;
-            let unfilled = buf.initialize_unfilled();
-            let read = guard.try_io(|fd| {
-                // SAFETY: a valid fd and a writable buffer of that length.
-                let rc = unsafe {
-                    libc::recv(
-                        fd.as_raw_fd(),
-                        unfilled.as_mut_ptr().cast(),
-                        unfilled.len(),
-                        libc::MSG_DONTWAIT,
-                    )
-                };
-                last_error(rc)
-            });
-            match read {
-                Ok(Ok(n)) => {
-                    buf.advance(n);
-                    return Poll::Ready(Ok(()));
-                }
-                Ok(Err(e)) => return Poll::Ready(Err(e)),
-                Err(_would_block) => continue,
-            }
-        }
-    }
-}
-
-impl AsyncWrite for WriteHalf {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        loop {
-            // SAFETY: a valid fd and a readable buffer of that length.
-            let rc = unsafe {
-                libc::send(
-                    self.fd.as_raw_fd(),
-                    data.as_ptr().cast(),
-                    data.len(),
-                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-                )
-            };
-            match last_error(rc) {
-                Ok(n) => {
-                    self.blocked = None;
-                    return Poll::Ready(Ok(n));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-            if self.blocked.is_none() {
-                let fd = self.fd.try_clone()?;
-                // SAFETY: as in `split`.
-                let registered =
-                    unsafe { AsyncFd::register_with_interest(fd, Interest::WRITABLE)? };
-                self.blocked = Some(registered);
-            }
-            if let Some(blocked) = &self.blocked {
-                let mut guard = ready!(blocked.poll_write_ready(cx))?;
-                guard.clear_ready();
-            }
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        // SAFETY: a valid fd.
-        let rc = unsafe { libc::shutdown(self.fd.as_raw_fd(), libc::SHUT_WR) };
-        Poll::Ready(last_error(rc as isize).map(|_| ()))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,39 +52,5 @@ mod tests {
         let _client = connect(&name).await.unwrap();
         listener.accept().await.unwrap();
         assert_ne!(unique_name("test"), name);
-    }
-
-    /// More than a socket buffer each way at once: the write half waits for
-    /// writability while the read half keeps reading, and every byte
-    /// arrives in order.
-    #[tokio::test]
-    async fn halves_carry_a_large_stream_both_ways() {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let (a, b) = UnixStream::pair().unwrap();
-        let (mut a_read, mut a_write) = split(a).unwrap();
-        let (mut b_read, mut b_write) = split(b).unwrap();
-        let data: Vec<u8> = (0..4 << 20).map(|i| (i % 251) as u8).collect();
-        let sent = data.clone();
-        let writer = tokio::spawn(async move {
-            a_write.write_all(&sent).await.unwrap();
-            a_write.shutdown().await.unwrap();
-        });
-        let echo = tokio::spawn(async move {
-            let mut buf = vec![0u8; 64 * 1024];
-            loop {
-                let n = b_read.read(&mut buf).await.unwrap();
-                if n == 0 {
-                    b_write.shutdown().await.unwrap();
-                    return;
-                }
-                b_write.write_all(&buf[..n]).await.unwrap();
-            }
-        });
-        let mut back = Vec::new();
-        a_read.read_to_end(&mut back).await.unwrap();
-        writer.await.unwrap();
-        echo.await.unwrap();
-        assert_eq!(back.len(), data.len());
-        assert!(back == data);
     }
 }

@@ -6,13 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
+use mirrord_protocol::transport::split;
 use mirrord_protocol::{
     AgentCodec, AgentMessage, ClientMessage, CodecError, RemoteError, PROTOCOL_VERSION,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
-use tokio_util::codec::Framed;
+use tokio_util::codec::{FramedRead, FramedWrite};
 use tracing::Instrument;
 
 use crate::listener::{Accepted, Listener};
@@ -79,18 +80,22 @@ impl Server {
                             Accepted::Tcp(stream, peer) => {
                                 let peer = peer.to_string();
                                 let span = tracing::info_span!("client", %peer);
+                                let (reader, writer) = stream.into_split();
                                 conns.spawn(async move {
-                                    serve(stream, peer, shared, shutdown).await;
+                                    serve(reader, writer, peer, shared, shutdown).await;
                                     drop(guard);
                                 }.instrument(span));
                             }
-                            Accepted::Unix(stream) => {
-                                let span = tracing::info_span!("client", peer = "unix");
-                                conns.spawn(async move {
-                                    serve(stream, "unix".into(), shared, shutdown).await;
-                                    drop(guard);
-                                }.instrument(span));
-                            }
+                            Accepted::Unix(stream) => match split(stream) {
+                                Ok((reader, writer)) => {
+                                    let span = tracing::info_span!("client", peer = "unix");
+                                    conns.spawn(async move {
+                                        serve(reader, writer, "unix".into(), shared, shutdown).await;
+                                        drop(guard);
+                                    }.instrument(span));
+                                }
+                                Err(e) => tracing::warn!(error = %e, "cannot serve a connection"),
+                            },
                         }
                     }
                     Err(e) => {
@@ -116,15 +121,18 @@ impl Drop for ActivityGuard {
     }
 }
 
-async fn serve<S>(
-    stream: S,
+async fn serve<R, W>(
+    reader: R,
+    writer: W,
     peer: String,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<Option<String>>,
 ) where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
 {
-    let (mut sink, mut source) = Framed::new(stream, AgentCodec::default()).split();
+    let mut source = FramedRead::new(reader, AgentCodec::default());
+    let mut sink = FramedWrite::new(writer, AgentCodec::default());
 
     let hello = match tokio::time::timeout(HELLO_TIMEOUT, source.next()).await {
         Ok(Some(Ok(ClientMessage::Hello(hello)))) => hello,

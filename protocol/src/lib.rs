@@ -27,6 +27,8 @@
 
 pub mod codec;
 pub mod messages;
+#[cfg(feature = "tokio")]
+pub mod transport;
 
 pub use codec::{
     decode_frame, encode_frame, read_frame, write_frame, AgentCodec, ClientCodec, CodecError,
