@@ -115,12 +115,6 @@ async fn relay_tcp(
     agent.send(ClientMessage::ConnClose { conn });
 }
 
-/// A UDP relay is closed after this long without a datagram either way:
-/// UDP has no close the relay could see, and a program that makes a socket
-/// per exchange (a DNS client) would otherwise leave relays and agent
-/// sockets behind for the whole session.
-const UDP_IDLE: Duration = Duration::from_secs(60);
-
 async fn relay_udp(
     socket: UdpSocket,
     agent: AgentClient,
@@ -148,36 +142,7 @@ async fn relay_udp(
                 Some(ConnEvent::Eof) => {}
                 Some(ConnEvent::Closed(_)) | None => return,
             },
-            () = tokio::time::sleep(UDP_IDLE) => {
-                debug!("idle UDP relay closed");
-                break;
-            }
         }
     }
     agent.send(ClientMessage::ConnClose { conn });
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test(start_paused = true)]
-    async fn an_idle_udp_relay_closes_its_connection() {
-        let (agent, mut commands) = AgentClient::detached();
-        let (events_tx, events) = mpsc::unbounded_channel();
-        let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
-        let relay = tokio::spawn(relay_udp(socket, agent, 7, events));
-        // Traffic keeps it open...
-        tokio::time::sleep(UDP_IDLE / 2).await;
-        events_tx.send(ConnEvent::Data(b"x".to_vec())).unwrap();
-        tokio::time::sleep(UDP_IDLE / 2 + Duration::from_secs(1)).await;
-        assert!(!relay.is_finished(), "closed while in use");
-        // ...silence closes it and tells the agent.
-        tokio::time::sleep(UDP_IDLE).await;
-        assert!(relay.is_finished());
-        assert_eq!(
-            commands.try_recv_message(),
-            Some(ClientMessage::ConnClose { conn: 7 })
-        );
-    }
 }
