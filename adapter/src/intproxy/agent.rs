@@ -69,6 +69,19 @@ pub struct AgentClient {
 }
 
 impl AgentClient {
+    /// A client with no agent behind it, and what it would send: for tests
+    /// of the parts that talk to the agent.
+    #[cfg(test)]
+    pub fn detached() -> (AgentClient, Sent) {
+        let (commands, rx) = mpsc::unbounded_channel();
+        let client = AgentClient {
+            commands,
+            lost: Arc::default(),
+            stopping: Arc::default(),
+        };
+        (client, Sent(rx))
+    }
+
     /// Queues a request now (keeping arrival order) and returns its answer
     /// as a future.
     pub fn request(
@@ -136,6 +149,23 @@ fn lost_error(reason: Option<&str>) -> RemoteError {
             reason.unwrap_or("connection closed")
         ),
     )
+}
+
+/// What a [`AgentClient::detached`] client sent.
+#[cfg(test)]
+pub struct Sent(mpsc::UnboundedReceiver<Command>);
+
+#[cfg(test)]
+impl Sent {
+    /// The next connection message sent, if any.
+    pub fn try_recv_message(&mut self) -> Option<ClientMessage> {
+        while let Ok(command) = self.0.try_recv() {
+            if let Command::Send(msg) = command {
+                return Some(msg);
+            }
+        }
+        None
+    }
 }
 
 /// A local agent process and what it last said on stderr.

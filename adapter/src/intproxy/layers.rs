@@ -29,6 +29,10 @@ pub struct Layers {
     next_id: AtomicU64,
     /// Handles per layer; a std mutex because it is never held across an await.
     owners: Mutex<HashMap<LayerId, HashSet<Handle>>>,
+    /// UDP relays per layer (a forked child holds its parent's too); a relay
+    /// stops when its last holder is gone. A std mutex, never held across
+    /// an await.
+    relays: Mutex<HashMap<LayerId, Vec<Arc<outgoing::UdpRelay>>>>,
     /// How many layers are connected, watched by the lifetime logic.
     count: watch::Sender<usize>,
 }
@@ -40,6 +44,7 @@ impl Layers {
             agent,
             next_id: AtomicU64::new(1),
             owners: Mutex::new(HashMap::new()),
+            relays: Mutex::new(HashMap::new()),
             count,
         };
         (Arc::new(layers), watcher)
@@ -172,10 +177,19 @@ impl Layers {
                 );
             }
             LayerRequest::ConnectOutgoing { protocol, remote } => {
-                let agent = self.agent.clone();
+                let layers = self.clone();
                 tokio::spawn(
                     async move {
-                        let result = outgoing::connect(&agent, protocol, remote).await;
+                        let result = match outgoing::connect(&layers.agent, protocol, remote).await
+                        {
+                            Ok((response, relay)) => {
+                                if let Some(relay) = relay {
+                                    layers.hold_relay(layer, relay);
+                                }
+                                Ok(response)
+                            }
+                            Err(e) => Err(e),
+                        };
                         let _ = replies.send(ProxyMessage::Response { id, result });
                     }
                     .instrument(span),
@@ -198,6 +212,18 @@ impl Layers {
                 .unwrap_or_default();
             owners.insert(layer, inherited);
         }
+        if let Ok(mut relays) = self.relays.lock() {
+            let inherited = parent
+                .and_then(|p| relays.get(&p).cloned())
+                .unwrap_or_default();
+            relays.insert(layer, inherited);
+        }
+    }
+
+    fn hold_relay(&self, layer: LayerId, relay: outgoing::UdpRelay) {
+        if let Ok(mut relays) = self.relays.lock() {
+            relays.entry(layer).or_default().push(Arc::new(relay));
+        }
     }
 
     /// Drops `layer`'s hold on `handle`; true when nobody holds it any more.
@@ -213,6 +239,8 @@ impl Layers {
 
     /// The layer is gone: close what only it held.
     fn release_all(&self, layer: LayerId) {
+        let relays = self.relays.lock().ok().and_then(|mut r| r.remove(&layer));
+        drop(relays);
         let orphans: Vec<Handle> = {
             let Ok(mut owners) = self.owners.lock() else {
                 return;

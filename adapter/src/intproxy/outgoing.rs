@@ -23,12 +23,31 @@ use super::agent::{AgentClient, ConnEvent, Connected};
 const ACCEPT_TIMEOUT: Duration = Duration::from_secs(10);
 const RELAY_BUF: usize = 64 * 1024;
 
-/// Connects to `remote` from the target and returns the relay address.
+/// A UDP relay, held by every layer that may still use it (the one that
+/// made it, and its forked children). UDP has no close to see: when the
+/// last holder lets go (the processes exited), the relay stops and the
+/// agent closes its socket.
+pub struct UdpRelay {
+    conn: ConnId,
+    agent: AgentClient,
+    task: tokio::task::AbortHandle,
+}
+
+impl Drop for UdpRelay {
+    fn drop(&mut self) {
+        self.task.abort();
+        self.agent
+            .send(ClientMessage::ConnClose { conn: self.conn });
+    }
+}
+
+/// Connects to `remote` from the target and returns the relay address, and
+/// for UDP the relay to hold.
 pub async fn connect(
     agent: &AgentClient,
     protocol: NetProtocol,
     remote: SocketAddr,
-) -> Result<LayerResponse, RemoteError> {
+) -> Result<(LayerResponse, Option<UdpRelay>), RemoteError> {
     let Connected {
         conn,
         local,
@@ -36,7 +55,7 @@ pub async fn connect(
     } = agent.connect(protocol, remote).await?;
     let span = tracing::debug_span!("outgoing", conn, %remote, ?protocol);
     let bind = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-    let relay = match protocol {
+    let (relay, held) = match protocol {
         NetProtocol::Tcp => {
             let listener = TcpListener::bind(bind)
                 .await
@@ -45,7 +64,7 @@ pub async fn connect(
                 .local_addr()
                 .map_err(|e| relay_error(agent, conn, e))?;
             tokio::spawn(relay_tcp(listener, agent.clone(), conn, events).instrument(span));
-            relay
+            (relay, None)
         }
         NetProtocol::Udp => {
             let socket = UdpSocket::bind(bind)
@@ -54,11 +73,17 @@ pub async fn connect(
             let relay = socket
                 .local_addr()
                 .map_err(|e| relay_error(agent, conn, e))?;
-            tokio::spawn(relay_udp(socket, agent.clone(), conn, events).instrument(span));
-            relay
+            let task =
+                tokio::spawn(relay_udp(socket, agent.clone(), conn, events).instrument(span));
+            let held = UdpRelay {
+                conn,
+                agent: agent.clone(),
+                task: task.abort_handle(),
+            };
+            (relay, Some(held))
         }
     };
-    Ok(LayerResponse::Outgoing { relay, local })
+    Ok((LayerResponse::Outgoing { relay, local }, held))
 }
 
 fn relay_error(agent: &AgentClient, conn: ConnId, e: std::io::Error) -> RemoteError {
@@ -145,4 +170,33 @@ async fn relay_udp(
         }
     }
     agent.send(ClientMessage::ConnClose { conn });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_last_holder_of_a_udp_relay_stops_it_and_closes_the_connection() {
+        let (agent, mut sent) = AgentClient::detached();
+        let (_events_tx, events) = mpsc::unbounded_channel();
+        let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        let task = tokio::spawn(relay_udp(socket, agent.clone(), 7, events));
+        let relay = std::sync::Arc::new(UdpRelay {
+            conn: 7,
+            agent,
+            task: task.abort_handle(),
+        });
+        let child_copy = relay.clone();
+        drop(relay);
+        tokio::task::yield_now().await;
+        assert!(!task.is_finished(), "stopped while a forked child holds it");
+        assert_eq!(sent.try_recv_message(), None);
+        drop(child_copy);
+        assert!(task.await.unwrap_err().is_cancelled());
+        assert_eq!(
+            sent.try_recv_message(),
+            Some(ClientMessage::ConnClose { conn: 7 })
+        );
+    }
 }
