@@ -3,15 +3,10 @@
 //! filesystem to clean up, and gone with the process that bound them.
 
 use std::io::Read;
-use std::os::linux::net::SocketAddrExt;
 
-use tokio::net::{UnixListener, UnixStream};
-
-pub use mirrord_protocol::transport::{split, ReadHalf, WriteHalf};
-
-/// The prefix that marks an abstract Unix socket address in mirrord's
-/// variables and readiness lines: `unix:@NAME`.
-pub const PREFIX: &str = "unix:@";
+pub use mirrord_protocol::transport::{
+    bind_abstract, connect_abstract, split, ReadHalf, WriteHalf,
+};
 
 /// A fresh name: `mirrord-<role>-<pid>-<random>`.
 pub fn unique_name(role: &str) -> String {
@@ -26,20 +21,6 @@ pub fn unique_name(role: &str) -> String {
     )
 }
 
-pub fn bind(name: &str) -> std::io::Result<UnixListener> {
-    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
-    let listener = std::os::unix::net::UnixListener::bind_addr(&addr)?;
-    listener.set_nonblocking(true)?;
-    UnixListener::from_std(listener)
-}
-
-pub async fn connect(name: &str) -> std::io::Result<UnixStream> {
-    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
-    let stream = std::os::unix::net::UnixStream::connect_addr(&addr)?;
-    stream.set_nonblocking(true)?;
-    UnixStream::from_std(stream)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,8 +29,8 @@ mod tests {
     async fn binds_and_connects_by_name() {
         let name = unique_name("test");
         assert!(name.starts_with(&format!("mirrord-test-{}-", std::process::id())));
-        let listener = bind(&name).unwrap();
-        let _client = connect(&name).await.unwrap();
+        let listener = bind_abstract(&name).unwrap();
+        let _client = connect_abstract(&name).unwrap();
         listener.accept().await.unwrap();
         assert_ne!(unique_name("test"), name);
     }

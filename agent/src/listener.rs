@@ -2,43 +2,11 @@
 //! reaches) or an abstract Unix socket (`unix:@NAME`, for a local agent: no
 //! TCP stack on the path and no file left behind).
 
-use std::fmt;
 use std::net::SocketAddr;
-use std::os::linux::net::SocketAddrExt;
-use std::str::FromStr;
 
+use mirrord_protocol::transport::bind_abstract;
+use mirrord_protocol::Endpoint;
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ListenAddr {
-    Tcp(SocketAddr),
-    /// An abstract socket name (without the leading NUL).
-    Unix(String),
-}
-
-impl FromStr for ListenAddr {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.strip_prefix("unix:@") {
-            Some("") => Err("unix:@ needs a name".into()),
-            Some(name) => Ok(ListenAddr::Unix(name.to_owned())),
-            None => s
-                .parse()
-                .map(ListenAddr::Tcp)
-                .map_err(|_| format!("{s:?} is neither IP:PORT nor unix:@NAME")),
-        }
-    }
-}
-
-impl fmt::Display for ListenAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ListenAddr::Tcp(addr) => write!(f, "{addr}"),
-            ListenAddr::Unix(name) => write!(f, "unix:@{name}"),
-        }
-    }
-}
 
 pub enum Listener {
     Tcp(TcpListener),
@@ -52,22 +20,17 @@ pub enum Accepted {
 }
 
 impl Listener {
-    pub async fn bind(addr: &ListenAddr) -> std::io::Result<Listener> {
+    pub async fn bind(addr: &Endpoint) -> std::io::Result<Listener> {
         match addr {
-            ListenAddr::Tcp(addr) => Ok(Listener::Tcp(TcpListener::bind(addr).await?)),
-            ListenAddr::Unix(name) => {
-                let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
-                let std = std::os::unix::net::UnixListener::bind_addr(&addr)?;
-                std.set_nonblocking(true)?;
-                Ok(Listener::Unix(UnixListener::from_std(std)?))
-            }
+            Endpoint::Tcp(addr) => Ok(Listener::Tcp(TcpListener::bind(addr).await?)),
+            Endpoint::Unix(name) => Ok(Listener::Unix(bind_abstract(name)?)),
         }
     }
 
     /// The bound address (the real port when `:0` was asked).
-    pub fn local_addr(&self, asked: &ListenAddr) -> std::io::Result<ListenAddr> {
+    pub fn local_addr(&self, asked: &Endpoint) -> std::io::Result<Endpoint> {
         match self {
-            Listener::Tcp(l) => l.local_addr().map(ListenAddr::Tcp),
+            Listener::Tcp(l) => l.local_addr().map(Endpoint::Tcp),
             Listener::Unix(_) => Ok(asked.clone()),
         }
     }
@@ -88,27 +51,12 @@ impl Listener {
 mod tests {
     use super::*;
 
-    #[test]
-    fn parses_both_forms_and_refuses_others() {
-        assert_eq!(
-            "127.0.0.1:0".parse::<ListenAddr>(),
-            Ok(ListenAddr::Tcp("127.0.0.1:0".parse().unwrap()))
-        );
-        assert_eq!(
-            "unix:@agent-1".parse::<ListenAddr>(),
-            Ok(ListenAddr::Unix("agent-1".into()))
-        );
-        assert!("unix:@".parse::<ListenAddr>().is_err());
-        assert!("localhost".parse::<ListenAddr>().is_err());
-    }
-
     #[tokio::test]
     async fn abstract_unix_listener_accepts() {
         let name = format!("mirrord-agent-test-{}", std::process::id());
-        let addr = ListenAddr::Unix(name.clone());
+        let addr = Endpoint::Unix(name.clone());
         let listener = Listener::bind(&addr).await.unwrap();
-        let std_addr = std::os::unix::net::SocketAddr::from_abstract_name(&name).unwrap();
-        let client = std::os::unix::net::UnixStream::connect_addr(&std_addr).unwrap();
+        let client = mirrord_protocol::transport::connect_abstract(&name).unwrap();
         assert!(matches!(
             listener.accept().await.unwrap(),
             Accepted::Unix(_)

@@ -24,10 +24,11 @@ use tokio::io::AsyncReadExt;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 
-use crate::listener::{ListenAddr, Listener};
+use crate::listener::Listener;
 use crate::server::{Activity, Server};
 use crate::session::Shared;
 use crate::target::Target;
+use mirrord_protocol::Endpoint;
 
 /// Serves a target's files, environment, DNS and outgoing connections to
 /// mirrord clients.
@@ -41,7 +42,7 @@ struct Cli {
     /// Where to listen for clients.
     /// `IP:PORT`, or `unix:@NAME` for an abstract Unix socket.
     #[arg(long, default_value = "127.0.0.1:0")]
-    listen: ListenAddr,
+    listen: Endpoint,
     /// A secret every client must present in its Hello.
     #[arg(long, env = "MIRRORD_AGENT_SECRET", hide_env_values = true)]
     secret: Option<String>,
@@ -145,7 +146,7 @@ struct Lifetime {
     target_exit: Option<target::ExitWatch>,
 }
 
-async fn serve(listen: ListenAddr, shared: Arc<Shared>, lifetime: Lifetime) -> anyhow::Result<i32> {
+async fn serve(listen: Endpoint, shared: Arc<Shared>, lifetime: Lifetime) -> anyhow::Result<i32> {
     let Lifetime {
         stdin_lifeline: lifeline,
         idle_timeout: idle,

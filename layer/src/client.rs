@@ -13,18 +13,17 @@
 use std::collections::HashMap;
 use std::io::Read;
 use std::io::Write;
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::os::fd::OwnedFd;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::UnixStream;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use mirrord_protocol::{
-    decode_frame, encode_frame, CodecError, Handle, LayerHello, LayerId, LayerMessage,
+    decode_frame, encode_frame, CodecError, Endpoint, Handle, LayerHello, LayerId, LayerMessage,
     LayerRequest, LayerResponse, ProxyMessage, RemoteError, Request, RequestId, Response,
     CLOSED_HANDLE, PROTOCOL_VERSION,
 };
@@ -33,7 +32,7 @@ use parking_lot::Mutex;
 use crate::error::HookError;
 
 struct Connection {
-    /// A Unix or a TCP socket (see [`ProxyAddr`]); held as a `UnixStream`
+    /// A Unix or a TCP socket (see [`connect_to`]); held as a `UnixStream`
     /// because every operation used here (`send`, `recv`, `SO_RCVTIMEO`)
     /// is the same socket call for both.
     stream: UnixStream,
@@ -55,7 +54,7 @@ static CONN: Mutex<Option<Connection>> = parking_lot::const_mutex(None);
 static LAYER_FD: AtomicI32 = AtomicI32::new(-1);
 static LAYER_ID: AtomicU64 = AtomicU64::new(0);
 /// Set once at load; read by a forked child to reconnect.
-static PROXY_ADDR: OnceLock<ProxyAddr> = OnceLock::new();
+static PROXY_ADDR: OnceLock<Endpoint> = OnceLock::new();
 static TIMEOUT_MS: AtomicU64 = AtomicU64::new(30_000);
 /// How much one `recv` asks for.
 const READ_CHUNK: usize = 16 * 1024;
@@ -106,40 +105,18 @@ pub fn layer_id() -> Option<LayerId> {
     }
 }
 
-/// Where the intproxy listens: `unix:@NAME` (an abstract Unix socket, what
-/// `mirrord exec` sets) or `IP:PORT`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ProxyAddr {
-    Unix(String),
-    Tcp(SocketAddr),
-}
-
-impl FromStr for ProxyAddr {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.strip_prefix("unix:@") {
-            Some(name) if !name.is_empty() => Ok(ProxyAddr::Unix(name.to_owned())),
-            _ => s
-                .parse()
-                .map(ProxyAddr::Tcp)
-                .map_err(|_| format!("{s:?} is neither unix:@NAME nor IP:PORT")),
+/// Connects to the intproxy at `addr` (`unix:@NAME`, what `mirrord exec`
+/// sets, or `IP:PORT`).
+fn connect_to(addr: &Endpoint, timeout: Duration) -> std::io::Result<UnixStream> {
+    match addr {
+        Endpoint::Unix(name) => {
+            let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
+            UnixStream::connect_addr(&addr)
         }
-    }
-}
-
-impl ProxyAddr {
-    fn connect(&self, timeout: Duration) -> std::io::Result<UnixStream> {
-        match self {
-            ProxyAddr::Unix(name) => {
-                let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
-                UnixStream::connect_addr(&addr)
-            }
-            ProxyAddr::Tcp(addr) => {
-                let stream = TcpStream::connect_timeout(addr, timeout)?;
-                stream.set_nodelay(true)?;
-                Ok(UnixStream::from(OwnedFd::from(stream)))
-            }
+        Endpoint::Tcp(addr) => {
+            let stream = TcpStream::connect_timeout(addr, timeout)?;
+            stream.set_nodelay(true)?;
+            Ok(UnixStream::from(OwnedFd::from(stream)))
         }
     }
 }
@@ -147,13 +124,12 @@ impl ProxyAddr {
 /// Connects to the intproxy and says hello. Called at load and in a forked
 /// child (with the parent's id). Must run with the detour guard held.
 pub fn connect(
-    addr: ProxyAddr,
+    addr: Endpoint,
     parent: Option<LayerId>,
     timeout: Duration,
 ) -> Result<(), HookError> {
     TIMEOUT_MS.store(timeout.as_millis() as u64, Ordering::Relaxed);
-    let stream = addr
-        .connect(timeout)
+    let stream = connect_to(&addr, timeout)
         .map_err(|e| HookError::ProxyLost(format!("cannot reach the intproxy at {addr:?}: {e}")))?;
     let _ = PROXY_ADDR.set(addr);
     let stream = relocate(stream)?;

@@ -82,7 +82,7 @@ fn init() -> Result<(), String> {
     let Ok(addr) = std::env::var(ENV_INTPROXY_ADDR) else {
         return Ok(()); // Loaded outside a mirrord session: stay inert.
     };
-    let addr: crate::client::ProxyAddr = addr
+    let addr: mirrord_protocol::Endpoint = addr
         .parse()
         .map_err(|e| format!("{ENV_INTPROXY_ADDR}: {e}"))?;
     let json =

@@ -26,6 +26,7 @@
 //! that breaks the wire without a version bump fails CI.
 
 pub mod codec;
+pub mod endpoint;
 pub mod messages;
 #[cfg(feature = "tokio")]
 pub mod transport;
@@ -34,6 +35,7 @@ pub use codec::{
     decode_frame, encode_frame, read_frame, write_frame, AgentCodec, ClientCodec, CodecError,
     FrameCodec, ProxyCodec, MAX_FRAME_LEN,
 };
+pub use endpoint::{Endpoint, UNIX_PREFIX};
 pub use messages::*;
 
 use serde::{Deserialize, Serialize};

@@ -6,9 +6,27 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
+use std::os::linux::net::SocketAddrExt;
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
-use tokio::net::UnixStream;
+
+use tokio::net::{UnixListener, UnixStream};
+
+/// Listens on the abstract Unix socket `name`.
+pub fn bind_abstract(name: &str) -> io::Result<UnixListener> {
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
+    let listener = std::os::unix::net::UnixListener::bind_addr(&addr)?;
+    listener.set_nonblocking(true)?;
+    UnixListener::from_std(listener)
+}
+
+/// Connects to the abstract Unix socket `name`.
+pub fn connect_abstract(name: &str) -> io::Result<UnixStream> {
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
+    let stream = std::os::unix::net::UnixStream::connect_addr(&addr)?;
+    stream.set_nonblocking(true)?;
+    UnixStream::from_std(stream)
+}
 
 /// Splits a connected stream into halves that do not wake the thread for
 /// nothing.

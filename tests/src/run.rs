@@ -145,20 +145,37 @@ pub fn leftovers(pid: u32, target_pid: Option<u32>, grace: Duration) -> Vec<Stri
 fn session_processes(pid: u32, target_pid: Option<u32>) -> Vec<String> {
     let watch = format!("--watch-pid\0{pid}\0");
     let target = target_pid.map(|t| format!("--target-pid\0{t}\0"));
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let cmdline = String::from_utf8_lossy(&cmdline).into_owned();
-        let ours = cmdline.contains(&watch)
-            || (cmdline.contains("mirrord-agent")
-                && target.as_ref().is_some_and(|t| cmdline.contains(t)));
-        if ours && !is_zombie(&entry.path()) {
-            found.push(cmdline.replace('\0', " "));
-        }
-    }
-    found
+    live_processes()
+        .filter(|(_, cmdline)| {
+            cmdline.contains(&watch)
+                || (cmdline.contains("mirrord-agent")
+                    && target.as_ref().is_some_and(|t| cmdline.contains(t)))
+        })
+        .map(|(_, cmdline)| cmdline.replace('\0', " "))
+        .collect()
+}
+
+/// The PIDs of running agents for the local target `target_pid`.
+pub fn agent_pids(target_pid: u32) -> Vec<i32> {
+    let target = format!("--target-pid\0{target_pid}\0");
+    live_processes()
+        .filter(|(_, cmdline)| cmdline.contains("mirrord-agent") && cmdline.contains(&target))
+        .map(|(pid, _)| pid)
+        .collect()
+}
+
+/// Every process that has not exited, with its NUL-separated command line.
+fn live_processes() -> impl Iterator<Item = (i32, String)> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            (!is_zombie(&entry.path()))
+                .then(|| (pid, String::from_utf8_lossy(&cmdline).into_owned()))
+        })
 }
 
 fn is_zombie(proc_dir: &Path) -> bool {

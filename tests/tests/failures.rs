@@ -4,7 +4,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use mirrord_tests::pod::{Pod, PodSpec};
-use mirrord_tests::run::{leftovers, mirrord_exec, run, Scratch};
+use mirrord_tests::run::{agent_pids, leftovers, mirrord_exec, run, Scratch};
 
 #[test]
 fn bad_config_names_the_key_and_starts_nothing() {
@@ -148,22 +148,7 @@ fn survive(kill: impl FnOnce(&mut Pod)) {
 }
 
 fn agent_running(target: u32) -> bool {
-    agent_pids(target).next().is_some()
-}
-
-fn agent_pids(target: u32) -> impl Iterator<Item = i32> {
-    let needle = format!("--target-pid\0{target}\0");
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(move |e| {
-            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
-            let cmdline = String::from_utf8_lossy(&cmdline);
-            (cmdline.contains("mirrord-agent") && cmdline.contains(&needle))
-                .then(|| e.file_name().to_str()?.parse().ok())
-                .flatten()
-        })
+    !agent_pids(target).is_empty()
 }
 
 #[test]

@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use mirrord_protocol::{
-    AgentMessage, ClientCodec, ClientHello, ClientMessage, ConnId, NetProtocol, RemoteError,
-    Request, RequestId, Response, PROTOCOL_VERSION,
+    AgentMessage, ClientCodec, ClientHello, ClientMessage, ConnId, Endpoint, NetProtocol,
+    RemoteError, Request, RequestId, Response, PROTOCOL_VERSION,
 };
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -184,12 +184,8 @@ impl AgentProcess {
         target_pid: Option<u32>,
         log_level: &str,
         startup_timeout: Duration,
-    ) -> anyhow::Result<(Self, String)> {
-        let listen = format!(
-            "{}{}",
-            local_socket::PREFIX,
-            local_socket::unique_name("agent")
-        );
+    ) -> anyhow::Result<(Self, Endpoint)> {
+        let listen = Endpoint::Unix(local_socket::unique_name("agent")).to_string();
         let mut cmd = tokio::process::Command::new(path);
         cmd.args([
             "--listen",
@@ -242,7 +238,7 @@ impl AgentProcess {
         };
         let addr = line
             .strip_prefix("mirrord-agent listening on ")
-            .map(|a| a.trim().to_owned())
+            .and_then(|a| a.trim().parse::<Endpoint>().ok())
             .ok_or_else(|| anyhow::anyhow!("unexpected first line from the agent: {line:?}"))?;
         Ok((process, addr))
     }
@@ -295,17 +291,17 @@ async fn collect_stderr(stderr: tokio::process::ChildStderr, tail: Arc<Mutex<Vec
 /// and starts the task that owns the connection. Returns the client and
 /// the agent's target PID.
 pub async fn connect(
-    addr: &str,
+    addr: &Endpoint,
     secret: Option<String>,
 ) -> anyhow::Result<(AgentClient, Option<u32>)> {
     let failed = |e: std::io::Error| anyhow::anyhow!("cannot connect to the agent at {addr}: {e}");
-    match addr.strip_prefix(local_socket::PREFIX) {
-        Some(name) => {
-            let stream = local_socket::connect(name).await.map_err(failed)?;
+    match addr {
+        Endpoint::Unix(name) => {
+            let stream = local_socket::connect_abstract(name).map_err(failed)?;
             let (reader, writer) = local_socket::split(stream)?;
             start(reader, writer, secret).await
         }
-        None => {
+        Endpoint::Tcp(addr) => {
             let stream = tokio::net::TcpStream::connect(addr).await.map_err(failed)?;
             stream.set_nodelay(true)?;
             let (reader, writer) = stream.into_split();
@@ -382,18 +378,10 @@ async fn run<R, W>(
     // other (an echo stream in both directions fills both buffers).
     let (to_writer, mut outbox) = mpsc::unbounded_channel::<ClientMessage>();
     let mut writer = tokio::spawn(async move {
-        // Frames queued meanwhile go out in one write (pipelined writes
-        // arrive in bursts).
-        while let Some(msg) = outbox.recv().await {
-            let mut written = sink.feed(msg).await;
-            while let (Ok(()), Ok(next)) = (&written, outbox.try_recv()) {
-                written = sink.feed(next).await;
-            }
-            if let Err(e) = written.and(sink.flush().await) {
-                return format!("cannot write to the agent: {e}");
-            }
+        match super::write_queued(&mut sink, &mut outbox).await {
+            Ok(()) => "the intproxy is shutting down".to_owned(),
+            Err(e) => format!("cannot write to the agent: {e}"),
         }
-        "the intproxy is shutting down".to_owned()
     });
     let mut next_id: RequestId = 1;
     let mut pending: HashMap<RequestId, Pending> = HashMap::new();

@@ -95,16 +95,7 @@ impl Layers {
             layer_id,
         });
         let writer = tokio::spawn(async move {
-            // Answers queued meanwhile go out in one write.
-            while let Some(msg) = outbox.recv().await {
-                let mut written = sink.feed(msg).await;
-                while let (Ok(()), Ok(next)) = (&written, outbox.try_recv()) {
-                    written = sink.feed(next).await;
-                }
-                if written.and(sink.flush().await).is_err() {
-                    break;
-                }
-            }
+            let _ = super::write_queued(&mut sink, &mut outbox).await;
         });
         while let Some(msg) = stream.next().await {
             match msg {

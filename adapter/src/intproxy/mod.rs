@@ -194,9 +194,9 @@ async fn start(args: &IntproxyArgs) -> anyhow::Result<Started> {
         Err(e) => anyhow::bail!("cannot read the target's environment: {e}"),
     };
     let name = local_socket::unique_name("intproxy");
-    let listener = local_socket::bind(&name).context("cannot listen for layers")?;
+    let listener = local_socket::bind_abstract(&name).context("cannot listen for layers")?;
     print_ready(&Ready::Ready {
-        addr: format!("{}{name}", local_socket::PREFIX),
+        addr: mirrord_protocol::Endpoint::Unix(name).to_string(),
         env,
         target_pid,
     });
@@ -205,6 +205,27 @@ async fn start(args: &IntproxyArgs) -> anyhow::Result<Started> {
         client,
         listener,
     })
+}
+
+/// Writes queued messages until the queue closes: whatever was queued
+/// meanwhile goes out in one write (answers and pipelined writes come in
+/// bursts). Returns the first write error.
+async fn write_queued<M, S>(
+    sink: &mut S,
+    queue: &mut tokio::sync::mpsc::UnboundedReceiver<M>,
+) -> Result<(), S::Error>
+where
+    S: futures::Sink<M> + Unpin,
+{
+    use futures::SinkExt;
+    while let Some(msg) = queue.recv().await {
+        sink.feed(msg).await?;
+        while let Ok(next) = queue.try_recv() {
+            sink.feed(next).await?;
+        }
+        sink.flush().await?;
+    }
+    Ok(())
 }
 
 fn close_stdout() {
