@@ -11,11 +11,17 @@ command -v gcc >/dev/null || need_apt+=(gcc)
 command -v javac >/dev/null || need_apt+=(openjdk-17-jdk-headless)
 command -v node >/dev/null || need_apt+=(nodejs)
 command -v curl >/dev/null || need_apt+=(curl)
+# Debug adapters for the `mirrord dap` tests.
+command -v lldb-vscode-14 >/dev/null || need_apt+=(lldb)
+command -v go >/dev/null || need_apt+=(golang-go)
+command -v dlv >/dev/null || need_apt+=(delve)
 if [ ${#need_apt[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
 fi
+
+python3 -c 'import debugpy' 2>/dev/null || python3 -m pip install --quiet debugpy
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings

@@ -19,6 +19,16 @@ pub struct Cli {
 pub enum Commands {
     /// Run a program with the target's files, environment, DNS and outgoing network.
     Exec(ExecArgs),
+    /// Debug a program under mirrord: a Debug Adapter Protocol proxy that
+    /// wraps any debug adapter (also installed as `mirrord-dap`).
+    Dap(crate::dap::DapArgs),
+    /// Pick a target from a list in the terminal (the DAP proxy runs this
+    /// in the editor's terminal when the editor has no picker).
+    Pick {
+        /// Write the choice here as JSON instead of printing the target.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Check a config file; prints OK or every problem (exit code 1).
     VerifyConfig {
         /// The config file (JSON, TOML or YAML).

@@ -41,6 +41,7 @@ pub fn load_config(args: &ConfigArgs) -> anyhow::Result<mirrord_config::MirrordC
         cwd: std::env::current_dir().context("cannot read the working directory")?,
         env: std::env::vars().collect(),
         cli: args.overrides(),
+        inline: None,
     };
     Ok(mirrord_config::load(&options)?)
 }

@@ -1,8 +1,11 @@
 //! The `mirrord` command line.
 
 mod cli;
+mod dap;
 mod exec;
 mod intproxy;
+mod launch;
+mod pick;
 mod local_socket;
 mod progress;
 mod session;
@@ -19,6 +22,8 @@ fn main() -> ExitCode {
     init_tracing();
     let result = match cli.command {
         Commands::Exec(args) => exec::run(args),
+        Commands::Dap(args) => dap::run(args),
+        Commands::Pick { out } => pick::run(out.as_deref()),
         Commands::Intproxy(args) => intproxy::run(args),
         Commands::VerifyConfig { file } => return verify_config(&file),
         Commands::Schema => {

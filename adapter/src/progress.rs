@@ -1,5 +1,6 @@
 //! A spinner on stderr while the session starts, shown only on a terminal
-//! (silent in pipes, CI and IDEs).
+//! (silent in pipes, CI and IDEs), or steps handed to a sink (the DAP
+//! proxy turns them into progress events).
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,7 +12,11 @@ const FRAMES: &[char] = &['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧'
 
 pub struct Progress {
     state: Option<(Arc<Shared>, JoinHandle<()>)>,
+    sink: Option<Sink>,
 }
+
+/// Where steps go instead of a spinner (the DAP proxy's client).
+pub type Sink = Box<dyn Fn(&str) + Send + Sync>;
 
 struct Shared {
     message: Mutex<String>,
@@ -22,7 +27,10 @@ impl Progress {
     /// A spinner when stderr is a terminal, nothing otherwise.
     pub fn new(message: &str) -> Self {
         if !std::io::stderr().is_terminal() {
-            return Progress { state: None };
+            return Progress {
+                state: None,
+                sink: None,
+            };
         }
         let shared = Arc::new(Shared {
             message: Mutex::new(message.to_owned()),
@@ -44,10 +52,22 @@ impl Progress {
         });
         Progress {
             state: Some((shared, thread)),
+            sink: None,
+        }
+    }
+
+    /// Progress that calls `sink` with each step and draws nothing.
+    pub fn to_sink(sink: Sink) -> Self {
+        Progress {
+            state: None,
+            sink: Some(sink),
         }
     }
 
     pub fn step(&self, message: &str) {
+        if let Some(sink) = &self.sink {
+            sink(message);
+        }
         if let Some((shared, _)) = &self.state {
             if let Ok(mut m) = shared.message.lock() {
                 *m = message.to_owned();

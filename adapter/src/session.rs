@@ -35,6 +35,7 @@ pub struct Session {
     /// Where layers connect (`unix:@NAME`).
     pub intproxy: String,
     pub remote_env: Vec<(Vec<u8>, Vec<u8>)>,
+    intproxy_pid: u32,
     layer: PathBuf,
     config_json: String,
     config: MirrordConfig,
@@ -79,13 +80,14 @@ impl Session {
         let _ = child.wait();
         let timeout = Duration::from_secs(config.agent.startup_timeout + 5);
         let ready = read_ready(stdout, timeout)?;
-        let (intproxy, remote_env) = match ready {
-            Ready::Ready { addr, env, .. } => (addr, env),
+        let (intproxy, remote_env, intproxy_pid) = match ready {
+            Ready::Ready { addr, env, pid, .. } => (addr, env, pid),
             Ready::Error { message } => bail!("cannot start the session for {target}: {message}"),
         };
         Ok(Session {
             target,
             intproxy,
+            intproxy_pid,
             remote_env,
             layer,
             config_json: mirrord_config::to_json(config),
@@ -93,31 +95,49 @@ impl Session {
         })
     }
 
+    /// Ends the session now (the intproxy stops the agent), for callers that
+    /// outlive their programs, such as the DAP proxy. Layers still connected
+    /// see their remote calls fail.
+    pub fn end(&self) {
+        // The PID may have been reused if the intproxy has already exited.
+        let cmdline = std::fs::read(format!("/proc/{}/cmdline", self.intproxy_pid));
+        if cmdline.is_ok_and(|c| c.split(|b| *b == 0).any(|arg| arg == b"intproxy")) {
+            // SAFETY: plain syscall.
+            unsafe { libc::kill(self.intproxy_pid as i32, libc::SIGTERM) };
+        }
+    }
+
     /// The environment for a program of this session: `local` merged with
     /// the target's (by `feature.env`), plus what the layer needs.
     pub fn environment(&self, local: Vec<(OsString, OsString)>) -> Vec<(OsString, OsString)> {
+        let preload = local
+            .iter()
+            .find(|(k, _)| k == "LD_PRELOAD")
+            .map(|(_, v)| v.clone());
+        let mut env = local;
+        for (key, value) in self.injected(preload.as_deref()) {
+            set(&mut env, key, value);
+        }
+        env
+    }
+
+    /// The variables a program of this session needs on top of its own: the
+    /// target's (by `feature.env`), overrides, and the layer's. `preload` is
+    /// the program's own `LD_PRELOAD`, kept after the layer.
+    pub fn injected(&self, preload: Option<&std::ffi::OsStr>) -> Vec<(OsString, OsString)> {
         let mut env =
-            mirrord_config::policy::env::merge(&local, &self.remote_env, &self.config.feature.env);
-        let preload = match env.iter().find(|(k, _)| k == "LD_PRELOAD") {
-            Some((_, existing)) if !existing.is_empty() => {
-                let mut value = self.layer.clone().into_os_string();
-                value.push(":");
-                value.push(existing);
-                value
-            }
-            _ => self.layer.clone().into_os_string(),
-        };
-        set(&mut env, "LD_PRELOAD", preload);
-        set(
-            &mut env,
-            "MIRRORD_INTPROXY_ADDR",
-            self.intproxy.to_string().into(),
-        );
-        set(
-            &mut env,
-            "MIRRORD_LAYER_CONFIG",
+            mirrord_config::policy::env::merge(&[], &self.remote_env, &self.config.feature.env);
+        let mut value = self.layer.clone().into_os_string();
+        if let Some(existing) = preload.filter(|p| !p.is_empty()) {
+            value.push(":");
+            value.push(existing);
+        }
+        env.push(("LD_PRELOAD".into(), value));
+        env.push(("MIRRORD_INTPROXY_ADDR".into(), self.intproxy.clone().into()));
+        env.push((
+            "MIRRORD_LAYER_CONFIG".into(),
             self.config_json.clone().into(),
-        );
+        ));
         env
     }
 }
@@ -147,9 +167,12 @@ pub fn keep_local(config: &mut MirrordConfig, dir: &Path) {
     }
 }
 
-fn set(env: &mut Vec<(OsString, OsString)>, key: &str, value: OsString) {
-    env.retain(|(k, _)| k != key);
-    env.push((key.into(), value));
+/// Replaces `key` in place, or appends it.
+fn set(env: &mut Vec<(OsString, OsString)>, key: OsString, value: OsString) {
+    match env.iter_mut().find(|(k, _)| *k == key) {
+        Some(slot) => slot.1 = value,
+        None => env.push((key, value)),
+    }
 }
 
 /// Reads the intproxy's one JSON line, within `timeout`.

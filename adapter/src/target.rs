@@ -55,6 +55,59 @@ pub fn resolve(target: Option<&Target>) -> Result<LocalTarget, TargetError> {
     }
 }
 
+/// A target a user can pick.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TargetInfo {
+    /// What goes in `target`: `pid/123`, `targetless`.
+    pub path: String,
+    /// What it is, for a picker.
+    pub description: String,
+}
+
+/// The targets on this machine: `targetless`, and for every network
+/// namespace other than ours (a container, a stand-in pod), its first
+/// process.
+pub fn list_local() -> Vec<TargetInfo> {
+    let netns = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/net")).ok();
+    let own = netns("self");
+    let mut firsts: std::collections::BTreeMap<std::path::PathBuf, u32> = Default::default();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Some(ns) = netns(&pid.to_string()) else {
+            continue;
+        };
+        if Some(&ns) != own.as_ref() {
+            let first = firsts.entry(ns).or_insert(pid);
+            *first = (*first).min(pid);
+        }
+    }
+    let mut pids: Vec<u32> = firsts.into_values().collect();
+    pids.sort_unstable();
+    let mut out = vec![TargetInfo {
+        path: "targetless".into(),
+        description: "no target: files and outgoing traffic from this machine's view".into(),
+    }];
+    out.extend(pids.into_iter().map(|pid| {
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let command: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        TargetInfo {
+            path: format!("pid/{pid}"),
+            description: format!(
+                "process in its own network namespace: {}",
+                command.join(" ")
+            ),
+        }
+    }));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,6 +129,14 @@ mod tests {
             resolve(Some(&Target::Targetless)).unwrap(),
             LocalTarget::Targetless
         );
+    }
+
+    #[test]
+    fn the_list_starts_with_targetless_and_excludes_our_namespace() {
+        let list = list_local();
+        assert_eq!(list[0].path, "targetless");
+        let me = format!("pid/{}", std::process::id());
+        assert!(list.iter().all(|t| t.path != me));
     }
 
     #[test]

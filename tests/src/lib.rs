@@ -1,6 +1,7 @@
 //! Shared pieces of the end-to-end suite: the stand-in pod and the paths of
 //! the workspace's binaries.
 
+pub mod dap;
 pub mod pod;
 pub mod run;
 

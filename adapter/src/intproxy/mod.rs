@@ -45,6 +45,8 @@ pub enum Ready {
         /// The target's environment.
         env: Vec<(Vec<u8>, Vec<u8>)>,
         target_pid: Option<u32>,
+        /// The intproxy's own PID: SIGTERM ends the session at once.
+        pid: u32,
     },
     Error {
         message: String,
@@ -199,6 +201,7 @@ async fn start(args: &IntproxyArgs) -> anyhow::Result<Started> {
         addr: mirrord_protocol::Endpoint::Unix(name).to_string(),
         env,
         target_pid,
+        pid: std::process::id(),
     });
     Ok(Started {
         agent_process,

@@ -34,18 +34,23 @@ pub struct LoadOptions {
     pub env: Vec<(String, String)>,
     /// Command-line overrides.
     pub cli: CliOverrides,
+    /// A config given inline instead of a file (the `mirrord` object of a
+    /// debug launch configuration); when set, no file is read.
+    pub inline: Option<serde_json::Value>,
 }
 
 /// Loads the config: file < `MIRRORD_*` environment < CLI.
 pub fn load(options: &LoadOptions) -> Result<MirrordConfig, ConfigError> {
     let file = match &options.file {
+        _ if options.inline.is_some() => None,
         Some(file) if file.is_absolute() => Some(file.clone()),
         Some(file) => Some(options.cwd.join(file)),
         None => Some(options.cwd.join(DEFAULT_CONFIG_FILE)).filter(|f| f.is_file()),
     };
-    let (mut config, mut problems) = match &file {
-        Some(file) => deserialize_all::<MirrordConfig>(read_tree(file)?, Some(file)),
-        None => (MirrordConfig::default(), Vec::new()),
+    let (mut config, mut problems) = match (&options.inline, &file) {
+        (Some(inline), _) => deserialize_all::<MirrordConfig>(inline.clone(), None),
+        (None, Some(file)) => deserialize_all::<MirrordConfig>(read_tree(file)?, Some(file)),
+        (None, None) => (MirrordConfig::default(), Vec::new()),
     };
     let (env, env_problems) = from_env(&options.env);
     problems.extend(env_problems);

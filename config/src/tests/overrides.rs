@@ -13,6 +13,7 @@ fn options(dir: &Path, env: &[(&str, &str)], cli: CliOverrides) -> LoadOptions {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         cli,
+        inline: None,
     }
 }
 
@@ -169,4 +170,29 @@ fn json_round_trip_of_defaults_and_layer_input_errors() {
         .unwrap_err()
         .to_string();
     assert_eq!(error, "agent.log_level: invalid type: found number 1, expected one of error, warn, info, debug, trace");
+}
+
+#[test]
+fn inline_config_replaces_the_file_and_flags_still_win() {
+    let dir = workspace(r#"{"feature": {"fs": {"mode": "write"}}}"#);
+    let mut opts = options(
+        dir.path(),
+        &[],
+        CliOverrides {
+            target: Some(Target::Targetless),
+            ..Default::default()
+        },
+    );
+    opts.inline =
+        Some(serde_json::json!({"target": "pid/1", "feature": {"fs": {"mode": "local"}}}));
+    let config = load(&opts).unwrap();
+    assert_eq!(config.feature.fs.mode, FsMode::Local);
+    assert_eq!(config.target.path, Some(Target::Targetless));
+
+    opts.inline = Some(serde_json::json!({"feature": {"fs": {"mod": "local"}}}));
+    let err = load(&opts).unwrap_err().to_string();
+    assert!(
+        err.contains("feature.fs") && err.contains("\"mod\""),
+        "{err}"
+    );
 }

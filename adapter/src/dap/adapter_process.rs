@@ -1,0 +1,148 @@
+//! The real debug adapter as our child: started in its own process group,
+//! killed with us if we die, and stopped with everything it started.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+pub struct AdapterProcess {
+    child: Child,
+    pid: u32,
+}
+
+impl AdapterProcess {
+    /// Starts `command`; with `piped`, its stdin/stdout are the DAP stream.
+    pub fn spawn(
+        command: &[String],
+        piped: bool,
+    ) -> anyhow::Result<(Self, Option<(ChildStdout, ChildStdin)>)> {
+        let (program, args) = command
+            .split_first()
+            .context("no debug adapter command given")?;
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .stdin(if piped { Stdio::piped() } else { Stdio::null() })
+            .stdout(if piped { Stdio::piped() } else { Stdio::null() })
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .process_group(0);
+        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("cannot start the debug adapter `{program}`"))?;
+        let pid = child.id().context("the debug adapter exited at once")?;
+        let pipes = match (piped, child.stdout.take(), child.stdin.take()) {
+            (true, Some(out), Some(input)) => Some((out, input)),
+            _ => None,
+        };
+        Ok((AdapterProcess { child, pid }, pipes))
+    }
+
+    /// Gives the adapter `grace` to exit on its own, then ends it and every
+    /// process it started (its group and all descendants).
+    pub async fn stop(mut self, grace: Duration) {
+        let descendants = descendants(self.pid);
+        let exited = tokio::time::timeout(grace, self.child.wait()).await.is_ok();
+        if !exited {
+            signal_tree(self.pid, &descendants, libc::SIGTERM);
+            if tokio::time::timeout(Duration::from_secs(1), self.child.wait())
+                .await
+                .is_err()
+            {
+                let _ = self.child.start_kill();
+                let _ = self.child.wait().await;
+            }
+        }
+        // Whatever it left running (a debuggee, a launcher) goes too.
+        signal_tree(self.pid, &descendants, libc::SIGKILL);
+    }
+}
+
+fn signal_tree(pid: u32, known: &[u32], signal: i32) {
+    // SAFETY: plain syscalls. The group is ours (`process_group(0)`); the
+    // descendants were found by parent links just before.
+    unsafe {
+        libc::kill(-(pid as i32), signal);
+        for d in known.iter().chain(descendants(pid).iter()) {
+            libc::kill(*d as i32, signal);
+        }
+    }
+}
+
+/// Every live process below `root`, from the parent links in `/proc`.
+pub fn descendants(root: u32) -> Vec<u32> {
+    let mut parents = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // The command name may contain spaces and parentheses: parse after the last ')'.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if let Some(ppid) = ppid {
+            parents.push((pid, ppid));
+        }
+    }
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(
+            parents
+                .iter()
+                .filter(|(_, ppid)| *ppid == parent)
+                .map(|(pid, _)| *pid),
+        );
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn stop_ends_the_adapter_and_what_it_started() {
+        let command: Vec<String> = ["sh", "-c", "sleep 300 & sleep 300"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let (adapter, _) = AdapterProcess::spawn(&command, true).unwrap();
+        let pid = adapter.pid;
+        let mut below = Vec::new();
+        for _ in 0..100 {
+            below = descendants(pid);
+            if below.len() == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(below.len(), 2, "{below:?}");
+        adapter.stop(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        for p in below.iter().chain([&pid]) {
+            let state = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            let zombie_or_gone = state.is_empty() || state.contains(") Z");
+            assert!(zombie_or_gone, "{p} still runs: {state}");
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! `mirrord dap` (also installed as `mirrord-dap`): a Debug Adapter
+//! Protocol proxy that runs any debug configuration under mirrord with the
+//! debug adapter the client already uses.
+//!
+//! # Flow
+//!
+//! 1. The client connects (stdio, or `--listen`); the proxy starts the real
+//!    adapter (the command after `--`) or connects to it (`--connect`).
+//! 2. Everything is forwarded byte for byte ([`proxy`]); `initialize`
+//!    goes through at once.
+//! 3. `launch`: the proxy loads the config (its flags, replaced by the
+//!    configuration's `mirrord` object), asks the client for a target if
+//!    none is set, starts the session (progress shown to the client), and
+//!    forwards the launch with the session's environment in the field and
+//!    shape the adapter reads ([`crate::launch`]).
+//! 4. Teardown on `disconnect`, the client closing the stream, the adapter
+//!    going away or SIGTERM: the adapter and everything it started are
+//!    stopped, and the session (intproxy and agent) is ended.
+
+mod adapter_process;
+mod framing;
+mod message;
+mod patch;
+mod proxy;
+mod seq;
+mod sessions;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use tokio::io::{AsyncRead, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tracing::{info, info_span, warn, Instrument};
+
+use self::adapter_process::AdapterProcess;
+use self::proxy::{End, Input, Proxy, Writer};
+use self::sessions::Sessions;
+use crate::cli::ConfigArgs;
+
+#[derive(clap::Args, Debug)]
+pub struct DapArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Connect to an adapter listening on HOST:PORT (such as `dlv dap
+    /// --listen`); the command after `--`, if any, is started first.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub connect: Option<String>,
+    /// Serve DAP clients on HOST:PORT instead of stdio, one stream per
+    /// connection.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen: Option<String>,
+    /// The debug adapter's command and arguments.
+    #[arg(last = true)]
+    pub command: Vec<String>,
+}
+
+/// What every stream of this proxy shares.
+pub struct Context {
+    pub config: ConfigArgs,
+    command: Vec<String>,
+    connect: Option<String>,
+    pub sessions: Sessions,
+}
+
+impl Context {
+    /// The adapter's command (its program), for the environment's shape.
+    pub fn adapter_command(&self) -> Option<&str> {
+        self.command.first().map(String::as_str)
+    }
+
+    /// How to name the adapter in messages.
+    pub fn adapter_name(&self) -> String {
+        match (&self.connect, self.command.first()) {
+            (_, Some(program)) => program.clone(),
+            (Some(addr), None) => addr.clone(),
+            (None, None) => "?".into(),
+        }
+    }
+}
+
+/// Runs the proxy until its stream (stdio) or its listener (`--listen`,
+/// until SIGTERM) is done.
+pub fn run(args: DapArgs) -> anyhow::Result<()> {
+    if args.command.is_empty() && args.connect.is_none() {
+        bail!(
+            "no debug adapter given: put its command after `--` (e.g. `mirrord dap -- python3 -m \
+             debugpy.adapter`), or use --connect HOST:PORT for an adapter that listens"
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: DapArgs) -> anyhow::Result<()> {
+    let ctx = Arc::new(Context {
+        config: args.config,
+        command: args.command,
+        connect: args.connect,
+        sessions: Sessions::default(),
+    });
+    // An adapter that listens is started once and serves every stream.
+    let server = match (&ctx.connect, ctx.command.is_empty()) {
+        (Some(_), false) => Some(AdapterProcess::spawn(&ctx.command, false)?.0),
+        _ => None,
+    };
+    let (shutdown_tx, shutdown) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        let _ = shutdown_tx.send(true);
+    });
+    let result = match &args.listen {
+        None => {
+            let client_in = tokio::io::stdin();
+            let client_out: Writer = Box::new(tokio::io::stdout());
+            stream(ctx.clone(), client_in, client_out, shutdown)
+                .instrument(info_span!("dap", client = "stdio"))
+                .await
+        }
+        Some(addr) => listen(ctx.clone(), addr, shutdown).await,
+    };
+    if let Some(server) = server {
+        server.stop(Duration::from_secs(1)).await;
+    }
+    ctx.sessions.end_all();
+    result
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+        _ = hup.recv() => {}
+    }
+}
+
+/// `--listen`: one stream per client connection, until a signal.
+async fn listen(
+    ctx: Arc<Context>,
+    addr: &str,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    eprintln!("mirrord dap listening on {local}");
+    let mut streams = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (socket, peer) = accepted.context("cannot accept a DAP client")?;
+                let (read, write) = socket.into_split();
+                let ctx = ctx.clone();
+                let shutdown = shutdown.clone();
+                streams.spawn(
+                    async move {
+                        if let Err(e) = stream(ctx, read, Box::new(write), shutdown).await {
+                            warn!("{e:#}");
+                        }
+                    }
+                    .instrument(info_span!("dap", client = %peer)),
+                );
+            }
+            _ = shutdown.changed() => break,
+        }
+    }
+    while streams.join_next().await.is_some() {}
+    Ok(())
+}
+
+/// One DAP stream: connect the adapter, proxy, clean up.
+async fn stream<R>(
+    ctx: Arc<Context>,
+    client_in: R,
+    mut client_out: Writer,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+{
+    let (adapter_in, adapter_out, process): (Box<dyn AsyncRead + Unpin + Send>, Writer, _) =
+        match &ctx.connect {
+            Some(addr) => {
+                let socket = match connect_with_retry(addr, Duration::from_secs(10)).await {
+                    Ok(socket) => socket,
+                    Err(e) => {
+                        let text = format!("mirrord: {e:#}");
+                        report_and_close(&mut client_out, &text).await;
+                        return Err(e);
+                    }
+                };
+                let (read, write) = socket.into_split();
+                (Box::new(read), Box::new(write), None)
+            }
+            None => match AdapterProcess::spawn(&ctx.command, true) {
+                Ok((process, Some((out, input)))) => {
+                    (Box::new(out), Box::new(input), Some(process))
+                }
+                Ok((_, None)) => bail!("the debug adapter has no pipes"),
+                Err(e) => {
+                    let text = format!("mirrord: {e:#}");
+                    report_and_close(&mut client_out, &text).await;
+                    return Err(e);
+                }
+            },
+        };
+    let (tx, rx) = mpsc::channel(256);
+    let readers = [
+        tokio::spawn(read_frames(client_in, tx.clone(), Input::Client)),
+        tokio::spawn(read_frames(adapter_in, tx.clone(), Input::Adapter)),
+    ];
+    let (end, lease) = Proxy::new(ctx.clone(), client_out, adapter_out, tx)
+        .run(rx, shutdown)
+        .await;
+    info!(?end, "DAP stream ended");
+    for reader in readers {
+        reader.abort();
+    }
+    if let Some(process) = process {
+        let grace = match end {
+            End::Normal => Duration::from_secs(1),
+            End::Shutdown | End::AdapterLost => Duration::from_millis(100),
+        };
+        process.stop(grace).await;
+    }
+    if let Some(lease) = lease {
+        ctx.sessions.release(lease);
+    }
+    Ok(())
+}
+
+/// Tells a client that never got a session why, in DAP terms.
+async fn report_and_close(client: &mut Writer, text: &str) {
+    let event = message::output("important", text);
+    let mut event = event;
+    event["seq"] = 1.into();
+    let _ = framing::write_message(client, &message::to_bytes(&event)).await;
+    let mut terminated = message::event("terminated", serde_json::json!({}));
+    terminated["seq"] = 2.into();
+    let _ = framing::write_message(client, &message::to_bytes(&terminated)).await;
+}
+
+async fn read_frames<R, F>(reader: R, tx: mpsc::Sender<Input>, wrap: F)
+where
+    R: AsyncRead + Unpin,
+    F: Fn(Result<Option<Vec<u8>>, framing::FrameError>) -> Input,
+{
+    let mut reader = BufReader::with_capacity(64 << 10, reader);
+    loop {
+        let frame = framing::read_message(&mut reader).await;
+        let last = !matches!(frame, Ok(Some(_)));
+        if tx.send(wrap(frame)).await.is_err() || last {
+            return;
+        }
+    }
+}
+
+/// Connects to an adapter that may still be starting.
+async fn connect_with_retry(addr: &str, within: Duration) -> anyhow::Result<TcpStream> {
+    let started = Instant::now();
+    loop {
+        match TcpStream::connect(addr).await {
+            Ok(socket) => {
+                let _ = socket.set_nodelay(true);
+                return Ok(socket);
+            }
+            Err(e) if started.elapsed() < within => {
+                tracing::debug!("adapter at {addr} not ready: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!(
+                        "cannot connect to the debug adapter at {addr} within {} s",
+                        within.as_secs()
+                    )
+                })
+            }
+        }
+    }
+}

@@ -1,0 +1,606 @@
+//! One DAP stream between a client and an adapter: forwards everything
+//! byte for byte, except what it must rewrite (`launch`, `runInTerminal`,
+//! `startDebugging`, sequence numbers) and what it answers itself
+//! (`attach`, a failed launch, its own `mirrord/pickTarget`).
+//!
+//! While a launch is being prepared (target picked, session started),
+//! later client messages are held and then forwarded in order, so nothing
+//! overtakes the launch; adapter messages keep flowing.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mirrord_config::{MirrordConfig, Target};
+use serde_json::{json, Value};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use super::framing::{write_message, FrameError};
+use super::message::{self, Envelope};
+use super::seq::{route, Numbering, Routed};
+use super::sessions::Lease;
+use super::Context;
+use crate::launch::{self, MirrordSetting};
+use crate::progress::Progress;
+use crate::session::Session;
+
+/// The custom reverse request that asks the client for a target.
+pub const PICK_TARGET: &str = "mirrord/pickTarget";
+/// How long the adapter may keep talking after answering `disconnect`.
+const DRAIN_AFTER_DISCONNECT: Duration = Duration::from_millis(300);
+
+pub type Writer = Box<dyn AsyncWrite + Unpin + Send>;
+
+/// What the proxy's loop reacts to.
+pub enum Input {
+    Client(Result<Option<Vec<u8>>, FrameError>),
+    Adapter(Result<Option<Vec<u8>>, FrameError>),
+    /// A session start finished.
+    Started(anyhow::Result<Lease>),
+    /// A step of a session start, for the client's progress display.
+    Step(String),
+}
+
+/// The proxy's own requests to the client.
+#[derive(Debug)]
+pub enum Own {
+    PickTarget,
+}
+
+/// What the client said it supports in `initialize`.
+#[derive(Debug, Default)]
+struct Caps {
+    run_in_terminal: bool,
+    progress: bool,
+    pick_target: bool,
+}
+
+/// A launch being prepared.
+struct PendingLaunch {
+    /// The client's `seq` of the request.
+    seq: i64,
+    /// The request, `mirrord` object removed.
+    request: Value,
+    config: MirrordConfig,
+}
+
+/// How the stream ended.
+#[derive(Debug)]
+pub enum End {
+    /// The client closed it, or the session was disconnected.
+    Normal,
+    /// The proxy is shutting down (a signal).
+    Shutdown,
+    /// The adapter went away in the middle of the session.
+    AdapterLost,
+}
+
+pub struct Proxy {
+    ctx: Arc<Context>,
+    client: Writer,
+    adapter: Writer,
+    to_client: Numbering<Own>,
+    to_adapter: Numbering<Own>,
+    caps: Caps,
+    lease: Option<Lease>,
+    launch: Option<PendingLaunch>,
+    held: VecDeque<Vec<u8>>,
+    inputs: mpsc::Sender<Input>,
+    progress: Option<String>,
+    /// Client `seq` of an outstanding `disconnect`/`terminate`.
+    disconnect: Option<i64>,
+    disconnected: bool,
+}
+
+impl Proxy {
+    pub fn new(
+        ctx: Arc<Context>,
+        client: Writer,
+        adapter: Writer,
+        inputs: mpsc::Sender<Input>,
+    ) -> Proxy {
+        Proxy {
+            ctx,
+            client,
+            adapter,
+            to_client: Numbering::default(),
+            to_adapter: Numbering::default(),
+            caps: Caps::default(),
+            lease: None,
+            launch: None,
+            held: VecDeque::new(),
+            inputs,
+            progress: None,
+            disconnect: None,
+            disconnected: false,
+        }
+    }
+
+    /// Serves the stream until it ends; returns the session lease to give
+    /// back.
+    pub async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Input>,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> (End, Option<Lease>) {
+        let end = loop {
+            let input = if self.disconnected {
+                match tokio::time::timeout(DRAIN_AFTER_DISCONNECT, rx.recv()).await {
+                    Ok(Some(input)) => input,
+                    _ => break End::Normal,
+                }
+            } else {
+                tokio::select! {
+                    input = rx.recv() => match input {
+                        Some(input) => input,
+                        None => break End::Normal,
+                    },
+                    _ = shutdown.changed() => break End::Shutdown,
+                }
+            };
+            match self.handle(input).await {
+                Ok(None) => {}
+                Ok(Some(end)) => break end,
+                Err(e) => {
+                    warn!("DAP stream ends: {e:#}");
+                    break End::Normal;
+                }
+            }
+            while self.launch.is_none() {
+                let Some(body) = self.held.pop_front() else {
+                    break;
+                };
+                if let Err(e) = self.on_client(body).await {
+                    warn!("DAP stream ends: {e:#}");
+                    return (End::Normal, self.lease.take());
+                }
+            }
+        };
+        let _ = self.adapter.shutdown().await;
+        (end, self.lease.take())
+    }
+
+    async fn handle(&mut self, input: Input) -> anyhow::Result<Option<End>> {
+        match input {
+            Input::Client(Ok(Some(body))) => self.on_client(body).await?,
+            Input::Client(Ok(None)) => {
+                info!("the DAP client closed the stream");
+                return Ok(Some(End::Normal));
+            }
+            Input::Client(Err(e)) => {
+                let text = format!(
+                    "mirrord: the debug client sent a malformed DAP message ({e}); the session ends"
+                );
+                warn!("{text}");
+                self.tell_client_and_end(&text).await;
+                return Ok(Some(End::Normal));
+            }
+            Input::Adapter(Ok(Some(body))) => self.on_adapter(body).await?,
+            Input::Adapter(Ok(None)) if self.disconnected || self.disconnect.is_some() => {
+                return Ok(Some(End::Normal));
+            }
+            Input::Adapter(Ok(None)) => {
+                let text = format!(
+                    "mirrord: the debug adapter `{}` ended the connection in the middle of the \
+                     session (it exited or crashed; its messages are above); the session ends",
+                    self.ctx.adapter_name()
+                );
+                self.adapter_lost(&text).await;
+                return Ok(Some(End::AdapterLost));
+            }
+            Input::Adapter(Err(e)) => {
+                let text = format!(
+                    "mirrord: the debug adapter `{}` sent a malformed DAP message ({e}); the \
+                     session ends",
+                    self.ctx.adapter_name()
+                );
+                self.adapter_lost(&text).await;
+                return Ok(Some(End::AdapterLost));
+            }
+            Input::Started(result) => self.on_started(result).await?,
+            Input::Step(step) => self.progress_step(&step).await?,
+        }
+        Ok(None)
+    }
+
+    async fn on_client(&mut self, body: Vec<u8>) -> anyhow::Result<()> {
+        let envelope = Envelope::parse(&body);
+        let answers_us = envelope.as_ref().is_some_and(|e| {
+            e.is_response() && e.request_seq.is_some_and(|s| self.to_client.is_own(s))
+        });
+        if self.launch.is_some() && !answers_us {
+            self.held.push_back(body);
+            return Ok(());
+        }
+        if let Some(e) = &envelope {
+            if e.is_request("initialize") {
+                self.read_caps(&body);
+            } else if e.is_request("launch") {
+                return self.on_launch(body, e.seq.unwrap_or(0)).await;
+            } else if e.is_request("attach") {
+                return self.on_attach(body, e.seq.unwrap_or(0)).await;
+            } else if e.is_request("disconnect") || e.is_request("terminate") {
+                self.disconnect = e.seq;
+            }
+        }
+        if let Some((Own::PickTarget, answer)) = self.forward(body, envelope.as_ref()).await? {
+            self.on_picked(answer).await?;
+        }
+        Ok(())
+    }
+
+    async fn on_adapter(&mut self, body: Vec<u8>) -> anyhow::Result<()> {
+        let envelope = Envelope::parse(&body);
+        let mut body = body;
+        if let Some(e) = &envelope {
+            if e.is_request("runInTerminal") {
+                body = self.rewrite_run_in_terminal(body);
+            } else if e.is_request("startDebugging") {
+                body = self.rewrite_start_debugging(body);
+            }
+        }
+        let is_disconnect_answer = envelope.as_ref().is_some_and(|e| {
+            e.is_response()
+                && matches!(e.command.as_deref(), Some("disconnect"))
+                && self.disconnect.is_some()
+        });
+        match route(
+            body,
+            envelope.as_ref(),
+            &mut self.to_adapter,
+            &mut self.to_client,
+        ) {
+            Routed::Forward(body) => write_message(&mut self.client, &body).await?,
+            Routed::Answer(..) => {}
+        }
+        if is_disconnect_answer {
+            self.disconnected = true;
+        }
+        Ok(())
+    }
+
+    /// Forwards a client message to the adapter; an answer to one of the
+    /// proxy's own requests is returned instead.
+    async fn forward(
+        &mut self,
+        body: Vec<u8>,
+        envelope: Option<&Envelope>,
+    ) -> anyhow::Result<Option<(Own, Vec<u8>)>> {
+        match route(body, envelope, &mut self.to_client, &mut self.to_adapter) {
+            Routed::Forward(body) => {
+                write_message(&mut self.adapter, &body).await?;
+                Ok(None)
+            }
+            Routed::Answer(own, body) => Ok(Some((own, body))),
+        }
+    }
+
+    fn read_caps(&mut self, body: &[u8]) {
+        let Ok(message) = serde_json::from_slice::<Value>(body) else {
+            return;
+        };
+        let flag = |name: &str| message["arguments"][name].as_bool().unwrap_or(false);
+        self.caps = Caps {
+            run_in_terminal: flag("supportsRunInTerminalRequest"),
+            progress: flag("supportsProgressReporting"),
+            pick_target: flag("supportsMirrordPickTarget"),
+        };
+        debug!(caps = ?self.caps, "client capabilities");
+    }
+
+    async fn on_launch(&mut self, body: Vec<u8>, seq: i64) -> anyhow::Result<()> {
+        let mut request: Value = serde_json::from_slice(&body)?;
+        if !request["arguments"].is_object() {
+            request["arguments"] = json!({});
+        }
+        let Some(args) = request["arguments"].as_object_mut() else {
+            return Ok(());
+        };
+        let prepared = launch::take_mirrord(args).and_then(|setting| {
+            if setting == MirrordSetting::Disabled {
+                return Ok(None);
+            }
+            launch::load_config(&self.ctx.config, &setting, args).map(Some)
+        });
+        let config = match prepared {
+            Ok(Some(config)) => config,
+            Ok(None) => {
+                info!("this launch configuration has \"mirrord\": false: forwarded as it is");
+                return self.forward_rewritten(request, seq, "launch").await;
+            }
+            Err(e) => return self.fail_launch(seq, &format!("mirrord: {e:#}")).await,
+        };
+        self.launch = Some(PendingLaunch {
+            seq,
+            request,
+            config,
+        });
+        if self.launch_config_has_target() {
+            self.start_session().await
+        } else {
+            self.ask_for_target().await
+        }
+    }
+
+    fn launch_config_has_target(&self) -> bool {
+        self.launch
+            .as_ref()
+            .is_some_and(|l| l.config.target.path.is_some())
+    }
+
+    async fn on_attach(&mut self, body: Vec<u8>, seq: i64) -> anyhow::Result<()> {
+        let mut request: Value = serde_json::from_slice(&body)?;
+        let setting = match request["arguments"].as_object_mut() {
+            Some(args) => launch::take_mirrord(args),
+            None => Ok(MirrordSetting::Default),
+        };
+        if matches!(setting, Ok(MirrordSetting::Disabled)) {
+            return self.forward_rewritten(request, seq, "attach").await;
+        }
+        let text = "mirrord runs the program it debugs, so it needs a `launch` configuration: \
+                    `attach` cannot bring a running process into the target. Use a launch \
+                    configuration, or set \"mirrord\": false in this one to attach without mirrord.";
+        self.send_client(message::error_response(seq, "attach", text))
+            .await
+    }
+
+    /// Forwards a client request the proxy parsed and changed.
+    async fn forward_rewritten(
+        &mut self,
+        request: Value,
+        seq: i64,
+        command: &str,
+    ) -> anyhow::Result<()> {
+        let envelope = Envelope {
+            seq: Some(seq),
+            kind: Some("request".into()),
+            command: Some(command.into()),
+            event: None,
+            request_seq: None,
+        };
+        // A request is never an answer to the proxy's own request.
+        self.forward(message::to_bytes(&request), Some(&envelope))
+            .await
+            .map(drop)
+    }
+
+    async fn fail_launch(&mut self, seq: i64, text: &str) -> anyhow::Result<()> {
+        warn!("{text}");
+        self.launch = None;
+        self.send_client(message::error_response(seq, "launch", text))
+            .await
+    }
+
+    /// No target configured: ask the client, or fail with the list.
+    async fn ask_for_target(&mut self) -> anyhow::Result<()> {
+        let targets = crate::target::list_local();
+        if self.caps.pick_target {
+            let seq = self.to_client.own_request(Own::PickTarget);
+            let mut request = message::reverse_request(PICK_TARGET, json!({ "targets": targets }));
+            request["seq"] = json!(seq);
+            write_message(&mut self.client, &message::to_bytes(&request)).await?;
+            return Ok(());
+        }
+        let seq = self.launch.as_ref().map(|l| l.seq).unwrap_or(0);
+        let list: Vec<String> = targets
+            .iter()
+            .map(|t| format!("  {}  ({})", t.path, t.description))
+            .collect();
+        let text = format!(
+            "mirrord: no target is set for this launch. Available targets:\n{}\nSet one in the \
+             launch configuration (\"mirrord\": {{\"target\": \"pid/123\"}}), in the config file \
+             (\"target\": \"pid/123\"), or with `mirrord dap --target pid/123`.",
+            list.join("\n")
+        );
+        self.fail_launch(seq, &text).await
+    }
+
+    async fn on_picked(&mut self, body: Vec<u8>) -> anyhow::Result<()> {
+        let Some(seq) = self.launch.as_ref().map(|l| l.seq) else {
+            return Ok(());
+        };
+        let answer: Value = serde_json::from_slice(&body).unwrap_or_default();
+        let picked = answer["body"]["target"].as_str().map(str::to_owned);
+        let target = match (answer["success"].as_bool(), picked) {
+            (Some(true), Some(path)) => path.parse::<Target>(),
+            _ => {
+                let why = answer["message"].as_str().unwrap_or("no target was picked");
+                return self
+                    .fail_launch(seq, &format!("mirrord: {why}; the launch is cancelled"))
+                    .await;
+            }
+        };
+        match target {
+            Ok(target) => {
+                if let Some(launch) = &mut self.launch {
+                    launch.config.target.path = Some(target);
+                }
+                self.start_session().await
+            }
+            Err(e) => {
+                self.fail_launch(
+                    seq,
+                    &format!("mirrord: the picked target is not valid: {e}"),
+                )
+                .await
+            }
+        }
+    }
+
+    async fn start_session(&mut self) -> anyhow::Result<()> {
+        let Some(launch) = &self.launch else {
+            return Ok(());
+        };
+        let config = launch.config.clone();
+        let key = mirrord_config::to_json(&config);
+        if let Some(lease) = self.ctx.sessions.join(&key) {
+            return self.on_started(Ok(lease)).await;
+        }
+        self.progress_begin(&format!(
+            "starting a session for {}",
+            config
+                .target
+                .path
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default()
+        ))
+        .await?;
+        let ctx = self.ctx.clone();
+        let inputs = self.inputs.clone();
+        tokio::task::spawn_blocking(move || {
+            let steps = inputs.clone();
+            let progress = Progress::to_sink(Box::new(move |step: &str| {
+                let _ = steps.blocking_send(Input::Step(step.to_owned()));
+            }));
+            let result = Session::start(&config, Some(std::process::id()), &progress)
+                .map(|session| ctx.sessions.add(key, session));
+            let _ = inputs.blocking_send(Input::Started(result));
+        });
+        Ok(())
+    }
+
+    async fn on_started(&mut self, result: anyhow::Result<Lease>) -> anyhow::Result<()> {
+        let Some(launch) = self.launch.take() else {
+            if let Ok(lease) = result {
+                self.ctx.sessions.release(lease);
+            }
+            return Ok(());
+        };
+        let lease = match result {
+            Ok(lease) => lease,
+            Err(e) => {
+                self.progress_end("the session did not start").await?;
+                return self
+                    .fail_launch(launch.seq, &format!("mirrord: {e:#}"))
+                    .await;
+            }
+        };
+        self.progress_end(&format!("running in {}", lease.session.target))
+            .await?;
+        let mut request = launch.request;
+        let debug_type = request["arguments"]["type"].as_str().map(str::to_owned);
+        if let Some(args) = request["arguments"].as_object_mut() {
+            launch::inject_env(
+                args,
+                debug_type.as_deref(),
+                self.ctx.adapter_command(),
+                &lease.session,
+            );
+        }
+        if let Some(old) = self.lease.replace(lease) {
+            self.ctx.sessions.release(old);
+        }
+        self.forward_rewritten(request, launch.seq, "launch").await
+    }
+
+    /// `runInTerminal`: the terminal's environment gets the session's.
+    fn rewrite_run_in_terminal(&self, body: Vec<u8>) -> Vec<u8> {
+        let Some(lease) = &self.lease else {
+            return body;
+        };
+        let Ok(mut request) = serde_json::from_slice::<Value>(&body) else {
+            return body;
+        };
+        let Some(args) = request["arguments"].as_object_mut() else {
+            return body;
+        };
+        launch::inject_env(args, Some("runInTerminal"), None, &lease.session);
+        message::to_bytes(&request)
+    }
+
+    /// `startDebugging`: the child configuration runs in the same session:
+    /// its environment points at this session, and the proxy that serves
+    /// it (if any) is told not to start another one.
+    fn rewrite_start_debugging(&self, body: Vec<u8>) -> Vec<u8> {
+        let Some(lease) = &self.lease else {
+            return body;
+        };
+        let Ok(mut request) = serde_json::from_slice::<Value>(&body) else {
+            return body;
+        };
+        let Some(configuration) = request["arguments"]["configuration"].as_object_mut() else {
+            return body;
+        };
+        let _ = launch::take_mirrord(configuration);
+        let debug_type = configuration
+            .get("type")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        launch::inject_env(
+            configuration,
+            debug_type.as_deref(),
+            self.ctx.adapter_command(),
+            &lease.session,
+        );
+        configuration.insert(launch::MIRRORD_KEY.into(), Value::Bool(false));
+        message::to_bytes(&request)
+    }
+
+    async fn progress_begin(&mut self, text: &str) -> anyhow::Result<()> {
+        if self.caps.progress {
+            let id = format!("mirrord-{}", self.to_client.peek());
+            self.progress = Some(id.clone());
+            let event = message::event(
+                "progressStart",
+                json!({"progressId": id, "title": "mirrord", "message": text}),
+            );
+            self.send_client(event).await
+        } else {
+            self.send_client(message::output("console", &format!("mirrord: {text}")))
+                .await
+        }
+    }
+
+    async fn progress_step(&mut self, text: &str) -> anyhow::Result<()> {
+        match self.progress.clone() {
+            Some(id) => {
+                let body = json!({"progressId": id, "message": text});
+                self.send_client(message::event("progressUpdate", body))
+                    .await
+            }
+            None => {
+                self.send_client(message::output("console", &format!("mirrord: {text}")))
+                    .await
+            }
+        }
+    }
+
+    async fn progress_end(&mut self, text: &str) -> anyhow::Result<()> {
+        if let Some(id) = self.progress.take() {
+            let body = json!({"progressId": id, "message": text});
+            self.send_client(message::event("progressEnd", body))
+                .await?;
+        }
+        self.send_client(message::output("console", &format!("mirrord: {text}")))
+            .await
+    }
+
+    /// Sends a message of the proxy's own to the client.
+    async fn send_client(&mut self, mut message: Value) -> anyhow::Result<()> {
+        message["seq"] = json!(self.to_client.take());
+        write_message(&mut self.client, &message::to_bytes(&message)).await?;
+        Ok(())
+    }
+
+    /// The adapter is gone: fail what it left unanswered, say why, end.
+    async fn adapter_lost(&mut self, text: &str) {
+        warn!("{text}");
+        let unanswered: Vec<(i64, String)> = self.to_adapter.unanswered().collect();
+        for (seq, command) in unanswered {
+            let _ = self
+                .send_client(message::error_response(seq, &command, text))
+                .await;
+        }
+        self.tell_client_and_end(text).await;
+    }
+
+    async fn tell_client_and_end(&mut self, text: &str) {
+        let _ = self.send_client(message::output("important", text)).await;
+        let _ = self
+            .send_client(message::event("terminated", json!({})))
+            .await;
+    }
+}
