@@ -1,12 +1,16 @@
 //! What happens when the library is loaded: read the session from the
-//! environment, build the policies, connect to the intproxy, and register
-//! the fork handlers. Also the global state every hook reads.
+//! environment, build the policies, stay inert in skipped processes and
+//! debugger helpers (`mirrord_config::policy::debugger`), collect the
+//! debugger's local ports, connect to the intproxy, and register the fork
+//! handlers. Also the global state every hook reads.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use mirrord_config::policy::{DnsPolicy, FsPolicy, OutgoingPolicy, Policy};
+use mirrord_config::policy::{
+    is_debugger_helper, DnsPolicy, FsPolicy, LocalPorts, OutgoingPolicy, Policy,
+};
 use mirrord_config::MirrordConfig;
 
 use crate::detour::DetourGuard;
@@ -24,6 +28,8 @@ pub struct LayerState {
     pub fs: FsPolicy,
     pub outgoing: OutgoingPolicy,
     pub dns: DnsPolicy,
+    /// The debugger's loopback ports, which stay local.
+    pub local_ports: LocalPorts,
 }
 
 static STATE: OnceLock<LayerState> = OnceLock::new();
@@ -49,18 +55,41 @@ pub fn process_name() -> String {
         .unwrap_or_default()
 }
 
-/// `argv[0]`'s file name (a script run by an interpreter shows up here
-/// under the interpreter's name, but `skip_processes` may name either).
-fn argv0_name() -> String {
-    std::fs::read("/proc/self/cmdline")
-        .ok()
-        .and_then(|c| {
-            c.split(|b| *b == 0)
-                .next()
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-        })
-        .map(|a| a.rsplit('/').next().unwrap_or_default().to_owned())
-        .unwrap_or_default()
+/// Whether a connection or datagram to `dest` stays local because it goes
+/// to the debugger (a loopback address on a [`LocalPorts`] port). A couple
+/// of loads: no allocation, no lock.
+#[inline]
+pub fn keeps_local(dest: std::net::SocketAddr) -> bool {
+    enabled() && STATE.get().is_some_and(|s| s.local_ports.keeps_local(dest))
+}
+
+/// The process's executable and command line, read once at load.
+struct Process {
+    /// The target of `/proc/self/exe` (empty when unreadable).
+    exe: Vec<u8>,
+    /// `/proc/self/cmdline`: the arguments, NUL-separated.
+    cmdline: Vec<u8>,
+}
+
+impl Process {
+    fn read() -> Process {
+        use std::os::unix::ffi::OsStringExt;
+        Process {
+            exe: std::fs::read_link("/proc/self/exe")
+                .map(|p| p.into_os_string().into_vec())
+                .unwrap_or_default(),
+            cmdline: std::fs::read("/proc/self/cmdline").unwrap_or_default(),
+        }
+    }
+
+    /// `argv`, `argv[0]` included.
+    fn argv(&self) -> Vec<&[u8]> {
+        let cmdline = self.cmdline.strip_suffix(b"\0").unwrap_or(&self.cmdline);
+        if cmdline.is_empty() {
+            return Vec::new();
+        }
+        cmdline.split(|b| *b == 0).collect()
+    }
 }
 
 #[used]
@@ -89,13 +118,23 @@ fn init() -> Result<(), String> {
         std::env::var(ENV_LAYER_CONFIG).map_err(|_| format!("{ENV_LAYER_CONFIG} is missing"))?;
     let config = mirrord_config::from_json(&json).map_err(|e| format!("bad config: {e}"))?;
     let policy = Policy::new(&config).map_err(|e| format!("bad config: {e}"))?;
-    if policy.skip.skips(process_name().as_bytes()) || policy.skip.skips(argv0_name().as_bytes()) {
-        return Ok(());
+    let process = Process::read();
+    let argv = process.argv();
+    let argv0 = argv.first().copied().unwrap_or_default();
+    if policy.skip.skips(&process.exe)
+        || policy.skip.skips(argv0)
+        || is_debugger_helper(&process.exe, &argv)
+    {
+        return Ok(()); // Inert; exec'd children load a fresh layer.
     }
+    let local_ports = LocalPorts::from_process(&argv, |name| {
+        std::env::var_os(name).map(std::os::unix::ffi::OsStringExt::into_vec)
+    });
     let state = LayerState {
         fs: policy.fs,
         outgoing: policy.outgoing,
         dns: policy.dns,
+        local_ports,
         config,
     };
     let timeout = std::env::var(ENV_REQUEST_TIMEOUT_MS)

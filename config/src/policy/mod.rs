@@ -5,6 +5,7 @@
 //! thread: every `route`/`remote` method takes `&self`, does not allocate on
 //! the local path and never blocks.
 
+pub mod debugger;
 pub mod dns;
 pub mod env;
 pub mod fs;
@@ -14,6 +15,7 @@ pub mod skip;
 pub use crate::model::address::Protocol;
 
 pub use self::{
+    debugger::{is_debugger_helper, LocalPorts},
     dns::DnsPolicy,
     fs::{FileRoute, FsPolicy},
     outgoing::{OutgoingPolicy, Route},

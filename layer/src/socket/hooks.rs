@@ -1,5 +1,6 @@
 //! The socket and resolver hooks: thin `extern "C"` detours that check the
-//! cheap local cases (an `AF_UNIX` address, an fd the layer does not track)
+//! cheap local cases (an `AF_UNIX` address, an fd the layer does not track,
+//! a debugger's loopback port: [`setup::keeps_local`])
 //! before anything else, then hand the rest to [`super::ops`].
 //!
 //! Hooks: `connect`, `getpeername`, `getsockname`, `sendto`, `sendmsg`,
@@ -90,6 +91,10 @@ pub unsafe extern "C" fn connect(fd: c_int, to: *const sockaddr, len: socklen_t)
         _ => return real(),
     }
     match addr::read(to, len) {
+        // The debugger's own connection: local, before any policy. A
+        // tracked fd (a UDP socket with a remote peer) goes through `ops`,
+        // which forgets that peer first.
+        Some(dest) if !tracked(fd) && setup::keeps_local(dest) => real(),
         Some(dest) => run(|| ops::connect(fd, dest), real, HookError::fail),
         None => real(),
     }
@@ -153,7 +158,7 @@ pub unsafe extern "C" fn sendto(
         Some(libc::AF_INET | libc::AF_INET6) => addr::read(to, len),
         _ => None,
     };
-    let Some(dest) = dest else {
+    let Some(dest) = dest.filter(|dest| !setup::keeps_local(*dest)) else {
         return real(fd, buf, n, flags, to, len);
     };
     run(
@@ -180,7 +185,7 @@ pub unsafe extern "C" fn sendto(
 #[no_mangle]
 pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
     let real = real!(sendmsg: SendMsgFn);
-    let Some(dest) = msg_dest(msg) else {
+    let Some(dest) = msg_dest(msg).filter(|dest| !setup::keeps_local(*dest)) else {
         return real(fd, msg, flags);
     };
     run(

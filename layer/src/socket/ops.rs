@@ -137,7 +137,7 @@ pub fn connect(fd: c_int, dest: SocketAddr) -> Result<Option<c_int>, HookError> 
             forget_peer(fd);
         }
     }
-    if !routes_remote(protocol, dest, &names) {
+    if setup::keeps_local(dest) || !routes_remote(protocol, dest, &names) {
         return Ok(None);
     }
     let (relay, local) = open_relay(protocol, dest)?;
@@ -176,7 +176,7 @@ pub fn forget_peer(fd: c_int) {
 /// Where a datagram for `dest` really goes: `Some(relay)` (in the socket's
 /// family) when `dest` is remote, `None` to send it as is.
 pub fn datagram_target(fd: c_int, dest: SocketAddr) -> Result<Option<SocketAddr>, HookError> {
-    if !routes_remote(NetProtocol::Udp, dest, &names_of(dest.ip())) {
+    if setup::keeps_local(dest) || !routes_remote(NetProtocol::Udp, dest, &names_of(dest.ip())) {
         return Ok(None);
     }
     let Some((family, NetProtocol::Udp)) = socket_kind(fd) else {
