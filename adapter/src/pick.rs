@@ -20,7 +20,11 @@ pub enum Choice {
 
 pub fn run(out: Option<&Path>) -> anyhow::Result<()> {
     let targets = target::list_local();
-    let choice = ask(&targets, &mut std::io::stdin().lock(), &mut std::io::stdout())?;
+    let choice = ask(
+        &targets,
+        &mut std::io::stdin().lock(),
+        &mut std::io::stdout(),
+    )?;
     match out {
         Some(path) => write_atomically(path, &serde_json::to_vec(&choice)?)?,
         None => match &choice {
@@ -86,7 +90,13 @@ mod tests {
         let shown = String::from_utf8(shown).unwrap();
         assert!(shown.contains("  2) pid/5  x"), "{shown}");
         assert_eq!(shown.matches("not a number").count(), 2, "{shown}");
-        assert_eq!(ask(&targets, &mut &b"q\n"[..], &mut Vec::new()).unwrap(), Choice::Cancelled);
-        assert_eq!(ask(&targets, &mut &b""[..], &mut Vec::new()).unwrap(), Choice::Cancelled);
+        assert_eq!(
+            ask(&targets, &mut &b"q\n"[..], &mut Vec::new()).unwrap(),
+            Choice::Cancelled
+        );
+        assert_eq!(
+            ask(&targets, &mut &b""[..], &mut Vec::new()).unwrap(),
+            Choice::Cancelled
+        );
     }
 }

@@ -65,12 +65,14 @@ pub struct TargetInfo {
 }
 
 /// The targets on this machine: `targetless`, and for every network
-/// namespace other than ours (a container, a stand-in pod), its first
-/// process.
+/// namespace other than ours (a container, a stand-in pod), its main
+/// process: the init of its own PID namespace if it has one, else its
+/// first process.
 pub fn list_local() -> Vec<TargetInfo> {
     let netns = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/net")).ok();
     let own = netns("self");
-    let mut firsts: std::collections::BTreeMap<std::path::PathBuf, u32> = Default::default();
+    // Per namespace: (is a PID-namespace init, pid), the best first.
+    let mut best: std::collections::BTreeMap<std::path::PathBuf, (bool, u32)> = Default::default();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let name = entry.file_name();
         let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
@@ -79,33 +81,57 @@ pub fn list_local() -> Vec<TargetInfo> {
         let Some(ns) = netns(&pid.to_string()) else {
             continue;
         };
-        if Some(&ns) != own.as_ref() {
-            let first = firsts.entry(ns).or_insert(pid);
-            *first = (*first).min(pid);
+        if Some(&ns) == own.as_ref() {
+            continue;
         }
+        let candidate = (is_namespace_init(pid), pid);
+        best.entry(ns)
+            .and_modify(|b| {
+                if (candidate.0, std::cmp::Reverse(candidate.1)) > (b.0, std::cmp::Reverse(b.1)) {
+                    *b = candidate;
+                }
+            })
+            .or_insert(candidate);
     }
-    let mut pids: Vec<u32> = firsts.into_values().collect();
+    let mut pids: Vec<u32> = best.into_values().map(|(_, pid)| pid).collect();
     pids.sort_unstable();
     let mut out = vec![TargetInfo {
         path: "targetless".into(),
         description: "no target: files and outgoing traffic from this machine's view".into(),
     }];
-    out.extend(pids.into_iter().map(|pid| {
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let command: Vec<String> = cmdline
-            .split(|b| *b == 0)
-            .filter(|a| !a.is_empty())
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
-        TargetInfo {
-            path: format!("pid/{pid}"),
-            description: format!(
-                "process in its own network namespace: {}",
-                command.join(" ")
-            ),
-        }
+    out.extend(pids.into_iter().map(|pid| TargetInfo {
+        path: format!("pid/{pid}"),
+        description: format!("in its own network namespace: {}", short_command(pid)),
     }));
     out
+}
+
+/// Whether `pid` is PID 1 of a PID namespace below ours.
+fn is_namespace_init(pid: u32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))
+        .map(|ids| {
+            let ids: Vec<&str> = ids.split_whitespace().collect();
+            ids.len() > 1 && ids.last() == Some(&"1")
+        })
+        .unwrap_or(false)
+}
+
+/// The command line, shortened for a picker.
+fn short_command(pid: u32) -> String {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let command: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let text = command.join(" ");
+    match text.char_indices().nth(60) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
 }
 
 #[cfg(test)]

@@ -154,7 +154,7 @@ fn debugpy_hits_a_breakpoint_with_the_pods_env_files_and_network() {
             "type": "debugpy", "request": "launch", "name": "test", "program": source,
             "cwd": scratch.path(), "console": "internalConsole", "justMyCode": true,
             "env": {"USER_VAR": "kept"},
-            "mirrord": {"target": pod.target(), "feature": {"network": {"outgoing": {"filter": {"remote": ["127.0.0.1:7001"]}}}}},
+            "mirrord": {"target": pod.target()},
         }),
     );
     let (thread, locals) = run_to_breakpoint(&mut client, &source);
@@ -248,6 +248,264 @@ fn delve_through_connect_sees_the_pods_env() {
     let mut child = client.child.take().expect("proxy");
     let proxy_pid = child.id();
     assert!(wait_with_timeout(&mut child, Duration::from_secs(15)).success());
+    let left = leftovers(proxy_pid, Some(pod.pid), Duration::from_secs(5));
+    assert!(left.is_empty(), "left running: {left:?}");
+    let strays = processes_mentioning(&scratch.path().display().to_string());
+    assert!(strays.is_empty(), "left running: {strays:?}");
+}
+
+/// Starts a debugpy session without a configured target; returns the
+/// client and the launch request's seq.
+fn debugpy_without_target(caps: Value, scratch: &Scratch) -> (DapClient, i64, std::path::PathBuf) {
+    let source = copy_program(scratch, "debuggee.py");
+    let mut client = proxy(&[], &["python3", "-m", "debugpy.adapter"]);
+    initialize(&mut client, caps);
+    let launch = client.request(
+        "launch",
+        json!({
+            "type": "debugpy", "request": "launch", "name": "test", "program": source,
+            "cwd": scratch.path(), "console": "internalConsole",
+        }),
+    );
+    (client, launch, source)
+}
+
+#[test]
+fn the_client_picks_the_target_with_mirrord_pick_target() {
+    let pod = Pod::start(&PodSpec::default()).expect("pod");
+    let scratch = Scratch::new("dap-pick");
+    let (mut client, _, source) =
+        debugpy_without_target(json!({"supportsMirrordPickTarget": true}), &scratch);
+    let pick = client.reverse_request("mirrord/pickTarget", LONG);
+    let targets: Vec<&str> = pick["arguments"]["targets"]
+        .as_array()
+        .expect("targets")
+        .iter()
+        .filter_map(|t| t["path"].as_str())
+        .collect();
+    assert!(targets.contains(&pod.target().as_str()), "{pick:#}");
+    assert!(targets.contains(&"targetless"), "{pick:#}");
+    client.respond(&pick, true, json!({"target": pod.target()}));
+    let (thread, locals) = run_to_breakpoint(&mut client, &source);
+    assert_eq!(local(&locals, "pod_name"), "'standin-pod'");
+    finish(client, thread, &pod, &scratch);
+}
+
+#[test]
+fn without_a_picker_the_launch_fails_with_the_list_of_targets() {
+    let pod = Pod::start(&PodSpec::default()).expect("pod");
+    let scratch = Scratch::new("dap-nopick");
+    let (mut client, launch, _) = debugpy_without_target(json!({}), &scratch);
+    let response = client.response(launch, LONG);
+    assert_eq!(response["success"], false, "{response:#}");
+    let message = response["message"].as_str().unwrap_or_default();
+    assert!(message.contains(&pod.target()), "{message}");
+    assert!(message.contains("mirrord dap --target"), "{message}");
+    client.call("disconnect", json!({}));
+    client.close();
+    let mut child = client.child.take().expect("proxy");
+    assert!(wait_with_timeout(&mut child, Duration::from_secs(15)).success());
+}
+
+/// Runs a `runInTerminal` request as a terminal would; returns the child.
+fn run_in_terminal(request: &Value) -> std::process::Child {
+    let args: Vec<String> = request["arguments"]["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .map(|a| a.as_str().unwrap_or_default().to_owned())
+        .collect();
+    let mut command = Command::new(&args[0]);
+    command.args(&args[1..]);
+    if let Some(cwd) = request["arguments"]["cwd"].as_str() {
+        command.current_dir(cwd);
+    }
+    for (key, value) in request["arguments"]["env"]
+        .as_object()
+        .into_iter()
+        .flatten()
+    {
+        match value.as_str() {
+            Some(v) => command.env(key, v),
+            None => command.env_remove(key),
+        };
+    }
+    command
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run in terminal")
+}
+
+#[test]
+fn the_terminal_picker_runs_in_the_clients_terminal() {
+    let pod = Pod::start(&PodSpec::default()).expect("pod");
+    let scratch = Scratch::new("dap-tpick");
+    let (mut client, _, source) =
+        debugpy_without_target(json!({"supportsRunInTerminalRequest": true}), &scratch);
+    let request = client.reverse_request("runInTerminal", LONG);
+    let mut picker = run_in_terminal(&request);
+    client.respond(&request, true, json!({"processId": picker.id()}));
+    // Read the numbered list, answer with our pod's number.
+    let mut stdout = std::io::BufReader::new(picker.stdout.take().expect("stdout"));
+    let wanted = format!(") {}  ", pod.target());
+    let number = loop {
+        let mut line = String::new();
+        assert!(
+            std::io::BufRead::read_line(&mut stdout, &mut line).expect("read") > 0,
+            "no {wanted}"
+        );
+        if let Some((n, _)) = line.trim().split_once(&wanted) {
+            break n.to_owned();
+        }
+    };
+    let mut stdin = picker.stdin.take().expect("stdin");
+    std::io::Write::write_all(&mut stdin, format!("{number}\n").as_bytes()).expect("answer");
+    assert!(picker.wait().expect("picker").success());
+    let (thread, locals) = run_to_breakpoint(&mut client, &source);
+    assert_eq!(local(&locals, "pod_name"), "'standin-pod'");
+    finish(client, thread, &pod, &scratch);
+}
+
+#[test]
+fn debugpy_in_an_integrated_terminal_gets_the_session_through_run_in_terminal() {
+    let pod = Pod::start(&PodSpec::default()).expect("pod");
+    let scratch = Scratch::new("dap-terminal");
+    let source = copy_program(&scratch, "debuggee.py");
+    let mut client = proxy(
+        &["--target", &pod.target()],
+        &["python3", "-m", "debugpy.adapter"],
+    );
+    initialize(&mut client, json!({"supportsRunInTerminalRequest": true}));
+    client.request(
+        "launch",
+        json!({
+            "type": "debugpy", "request": "launch", "name": "test", "program": source,
+            "cwd": scratch.path(), "console": "integratedTerminal",
+        }),
+    );
+    let request = client.reverse_request("runInTerminal", LONG);
+    let env = &request["arguments"]["env"];
+    assert_eq!(env["POD_NAME"], "standin-pod", "{request:#}");
+    assert!(env["LD_PRELOAD"]
+        .as_str()
+        .is_some_and(|p| p.contains("libmirrord_layer.so")));
+    let mut terminal = run_in_terminal(&request);
+    client.respond(&request, true, json!({"processId": terminal.id()}));
+    let (thread, locals) = run_to_breakpoint(&mut client, &source);
+    assert_eq!(
+        local(&locals, "message"),
+        "'this file exists only in the pod'"
+    );
+    client.call("continue", json!({"threadId": thread}));
+    client.event("terminated", LONG);
+    let mut printed = String::new();
+    std::io::Read::read_to_string(&mut terminal.stdout.take().expect("stdout"), &mut printed)
+        .expect("terminal output");
+    assert!(printed.contains(EXPECTED_OUTPUT), "{printed}");
+    let _ = terminal.wait();
+    client.call("disconnect", json!({}));
+    client.close();
+    let mut child = client.child.take().expect("proxy");
+    let proxy_pid = child.id();
+    assert!(wait_with_timeout(&mut child, Duration::from_secs(15)).success());
+    let left = leftovers(proxy_pid, Some(pod.pid), Duration::from_secs(5));
+    assert!(left.is_empty(), "left running: {left:?}");
+    let strays = processes_mentioning(&scratch.path().display().to_string());
+    assert!(strays.is_empty(), "left running: {strays:?}");
+}
+
+/// The PIDs of `pid`'s children.
+fn children(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, r)| r.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(pid) {
+            if let Some(child) = entry.file_name().to_str().and_then(|n| n.parse().ok()) {
+                found.push(child);
+            }
+        }
+    }
+    found
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit_once(')')
+            .is_some_and(|(_, r)| !r.trim_start().starts_with('Z'))
+    })
+}
+
+#[test]
+fn garbage_from_the_client_ends_the_session_with_a_message() {
+    let mut client = proxy(
+        &["--target", "targetless"],
+        &["python3", "-m", "debugpy.adapter"],
+    );
+    initialize(&mut client, json!({}));
+    let proxy_pid = client.child.as_ref().expect("proxy").id();
+    let adapters = children(proxy_pid);
+    assert_eq!(adapters.len(), 1, "{adapters:?}");
+    client.send_raw(b"Content-Length: 12\r\n\r\n{not json!!}");
+    let rest = client.wait_closed(LONG);
+    let said: String = rest
+        .iter()
+        .filter_map(|m| m["body"]["output"].as_str())
+        .collect();
+    assert!(said.contains("malformed DAP message"), "{rest:#?}");
+    assert!(rest.iter().any(|m| m["event"] == "terminated"), "{rest:#?}");
+    let mut child = client.child.take().expect("proxy");
+    wait_with_timeout(&mut child, Duration::from_secs(15));
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!alive(adapters[0]), "the adapter is still running");
+}
+
+#[test]
+fn an_adapter_that_dies_mid_session_ends_everything_with_a_message() {
+    let pod = Pod::start(&PodSpec::default()).expect("pod");
+    let scratch = Scratch::new("dap-crash");
+    let source = copy_program(&scratch, "debuggee.py");
+    let mut client = proxy(
+        &["--target", &pod.target()],
+        &["python3", "-m", "debugpy.adapter"],
+    );
+    initialize(&mut client, json!({}));
+    let proxy_pid = client.child.as_ref().expect("proxy").id();
+    client.request(
+        "launch",
+        json!({"type": "debugpy", "request": "launch", "program": source, "cwd": scratch.path()}),
+    );
+    let (thread, _) = run_to_breakpoint(&mut client, &source);
+    let adapter = children(proxy_pid)
+        .into_iter()
+        .find(|p| {
+            std::fs::read(format!("/proc/{p}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains("debugpy.adapter"))
+        })
+        .expect("adapter process");
+    // A request the adapter will never answer: the proxy must.
+    let stack = client.call("stackTrace", json!({"threadId": thread}));
+    let frame = stack["stackFrames"][0]["id"].clone();
+    let pending = client.request(
+        "evaluate",
+        json!({"expression": "__import__('time').sleep(60)", "frameId": frame, "context": "repl"}),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: killing the adapter the test started through the proxy.
+    unsafe { libc::kill(adapter as i32, libc::SIGKILL) };
+    let response = client.response(pending, LONG);
+    assert_eq!(response["success"], false, "{response:#}");
+    let rest = client.wait_closed(LONG);
+    assert!(rest.iter().any(|m| m["event"] == "terminated"), "{rest:#?}");
+    assert!(client.output().contains("python3"), "{}", client.output());
+    let mut child = client.child.take().expect("proxy");
+    wait_with_timeout(&mut child, Duration::from_secs(15));
     let left = leftovers(proxy_pid, Some(pod.pid), Duration::from_secs(5));
     assert!(left.is_empty(), "left running: {left:?}");
     let strays = processes_mentioning(&scratch.path().display().to_string());

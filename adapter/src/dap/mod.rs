@@ -21,6 +21,7 @@ mod adapter_process;
 mod framing;
 mod message;
 mod patch;
+mod picker_file;
 mod proxy;
 mod seq;
 mod sessions;
@@ -93,7 +94,10 @@ pub fn run(args: DapArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the runtime")?;
-    runtime.block_on(serve(args))
+    let result = runtime.block_on(serve(args));
+    // A read of stdin may still be blocked in a runtime thread: do not wait for it.
+    runtime.shutdown_background();
+    result
 }
 
 async fn serve(args: DapArgs) -> anyhow::Result<()> {

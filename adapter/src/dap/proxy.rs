@@ -28,6 +28,8 @@ use crate::session::Session;
 
 /// The custom reverse request that asks the client for a target.
 pub const PICK_TARGET: &str = "mirrord/pickTarget";
+/// How long a person has to pick a target in the terminal.
+const PICKER_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long the adapter may keep talking after answering `disconnect`.
 const DRAIN_AFTER_DISCONNECT: Duration = Duration::from_millis(300);
 
@@ -41,12 +43,16 @@ pub enum Input {
     Started(anyhow::Result<Lease>),
     /// A step of a session start, for the client's progress display.
     Step(String),
+    /// The terminal picker's choice: a target, or why there is none.
+    Picked(Result<String, String>),
 }
 
 /// The proxy's own requests to the client.
 #[derive(Debug)]
 pub enum Own {
     PickTarget,
+    /// `runInTerminal` of `mirrord pick`.
+    TerminalPicker,
 }
 
 /// What the client said it supports in `initialize`.
@@ -89,6 +95,8 @@ pub struct Proxy {
     held: VecDeque<Vec<u8>>,
     inputs: mpsc::Sender<Input>,
     progress: Option<String>,
+    /// Waits for the terminal picker's choice.
+    picker: Option<tokio::task::JoinHandle<()>>,
     /// Client `seq` of an outstanding `disconnect`/`terminate`.
     disconnect: Option<i64>,
     disconnected: bool,
@@ -113,6 +121,7 @@ impl Proxy {
             held: VecDeque::new(),
             inputs,
             progress: None,
+            picker: None,
             disconnect: None,
             disconnected: false,
         }
@@ -158,6 +167,9 @@ impl Proxy {
                 }
             }
         };
+        if let Some(picker) = self.picker.take() {
+            picker.abort();
+        }
         let _ = self.adapter.shutdown().await;
         (end, self.lease.take())
     }
@@ -201,6 +213,7 @@ impl Proxy {
             }
             Input::Started(result) => self.on_started(result).await?,
             Input::Step(step) => self.progress_step(&step).await?,
+            Input::Picked(choice) => self.picked(choice).await?,
         }
         Ok(None)
     }
@@ -225,10 +238,34 @@ impl Proxy {
                 self.disconnect = e.seq;
             }
         }
-        if let Some((Own::PickTarget, answer)) = self.forward(body, envelope.as_ref()).await? {
-            self.on_picked(answer).await?;
+        match self.forward(body, envelope.as_ref()).await? {
+            None => Ok(()),
+            Some((Own::PickTarget, answer)) => {
+                let answer: Value = serde_json::from_slice(&answer).unwrap_or_default();
+                let choice = match (
+                    answer["success"].as_bool(),
+                    answer["body"]["target"].as_str(),
+                ) {
+                    (Some(true), Some(target)) => Ok(target.to_owned()),
+                    _ => Err(answer["message"]
+                        .as_str()
+                        .unwrap_or("no target was picked")
+                        .to_owned()),
+                };
+                self.picked(choice).await
+            }
+            Some((Own::TerminalPicker, answer)) => {
+                let answer: Value = serde_json::from_slice(&answer).unwrap_or_default();
+                if answer["success"].as_bool() == Some(true) {
+                    return Ok(()); // The choice comes from the picker's file.
+                }
+                let why = answer["message"].as_str().unwrap_or("no reason given");
+                self.picked(Err(format!(
+                    "the client could not run the target picker in a terminal ({why})"
+                )))
+                .await
+            }
         }
-        Ok(())
     }
 
     async fn on_adapter(&mut self, body: Vec<u8>) -> anyhow::Result<()> {
@@ -383,6 +420,9 @@ impl Proxy {
             write_message(&mut self.client, &message::to_bytes(&request)).await?;
             return Ok(());
         }
+        if self.caps.run_in_terminal {
+            return self.run_terminal_picker().await;
+        }
         let seq = self.launch.as_ref().map(|l| l.seq).unwrap_or(0);
         let list: Vec<String> = targets
             .iter()
@@ -397,20 +437,47 @@ impl Proxy {
         self.fail_launch(seq, &text).await
     }
 
-    async fn on_picked(&mut self, body: Vec<u8>) -> anyhow::Result<()> {
+    /// Runs `mirrord pick` in the client's terminal and waits for the
+    /// file it writes.
+    async fn run_terminal_picker(&mut self) -> anyhow::Result<()> {
+        let exe = std::env::current_exe()?;
+        let cwd = std::env::current_dir()?;
+        let seq = self.to_client.own_request(Own::TerminalPicker);
+        let out =
+            std::env::temp_dir().join(format!("mirrord-pick-{}-{seq}.json", std::process::id()));
+        let _ = std::fs::remove_file(&out);
+        let mut request = message::reverse_request(
+            "runInTerminal",
+            json!({
+                "kind": "integrated",
+                "title": "mirrord: pick a target",
+                "cwd": cwd,
+                "args": [exe, "pick", "--out", out],
+            }),
+        );
+        request["seq"] = json!(seq);
+        write_message(&mut self.client, &message::to_bytes(&request)).await?;
+        let inputs = self.inputs.clone();
+        self.picker = Some(tokio::spawn(async move {
+            let choice = super::picker_file::wait(&out, PICKER_TIMEOUT).await;
+            let _ = inputs.send(Input::Picked(choice)).await;
+        }));
+        Ok(())
+    }
+
+    /// A target was picked (or not): start the session, or fail the launch.
+    async fn picked(&mut self, choice: Result<String, String>) -> anyhow::Result<()> {
+        if let Some(picker) = self.picker.take() {
+            picker.abort();
+        }
         let Some(seq) = self.launch.as_ref().map(|l| l.seq) else {
             return Ok(());
         };
-        let answer: Value = serde_json::from_slice(&body).unwrap_or_default();
-        let picked = answer["body"]["target"].as_str().map(str::to_owned);
-        let target = match (answer["success"].as_bool(), picked) {
-            (Some(true), Some(path)) => path.parse::<Target>(),
-            _ => {
-                let why = answer["message"].as_str().unwrap_or("no target was picked");
-                return self
-                    .fail_launch(seq, &format!("mirrord: {why}; the launch is cancelled"))
-                    .await;
-            }
+        let target = match choice {
+            Ok(path) => path
+                .parse::<Target>()
+                .map_err(|e| format!("the picked target is not valid: {e}")),
+            Err(why) => Err(why),
         };
         match target {
             Ok(target) => {
@@ -419,12 +486,9 @@ impl Proxy {
                 }
                 self.start_session().await
             }
-            Err(e) => {
-                self.fail_launch(
-                    seq,
-                    &format!("mirrord: the picked target is not valid: {e}"),
-                )
-                .await
+            Err(why) => {
+                self.fail_launch(seq, &format!("mirrord: {why}; the launch is cancelled"))
+                    .await
             }
         }
     }
@@ -602,5 +666,117 @@ impl Proxy {
         let _ = self
             .send_client(message::event("terminated", json!({})))
             .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{duplex, AsyncReadExt, BufReader};
+
+    use super::*;
+    use crate::dap::framing::read_message;
+
+    fn context() -> Arc<Context> {
+        Arc::new(Context {
+            config: Default::default(),
+            command: vec!["fake-adapter".into()],
+            connect: None,
+            sessions: Default::default(),
+        })
+    }
+
+    fn frame(body: &[u8]) -> Vec<u8> {
+        let mut out = format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes();
+        out.extend_from_slice(body);
+        out
+    }
+
+    #[tokio::test]
+    async fn forwards_every_message_byte_for_byte_in_order() {
+        let (client_proxy, mut client) = duplex(1 << 16);
+        let (adapter_proxy, mut adapter) = duplex(1 << 16);
+        let (tx, rx) = mpsc::channel(16);
+        let (_shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
+        let proxy = Proxy::new(
+            context(),
+            Box::new(client_proxy),
+            Box::new(adapter_proxy),
+            tx.clone(),
+        );
+        let task = tokio::spawn(proxy.run(rx, shutdown));
+
+        let from_client: [&[u8]; 3] = [
+            br#"{"seq":1,"type":"request","command":"initialize","arguments":{"adapterID":"x","weird":[1.50,"\u00e9"]}}"#,
+            br#"{ "seq" : 2 , "type":"request","command":"myCustomThing","arguments":{"n":1e3}}"#,
+            br#"{"seq":3,"type":"request","command":"threads"}"#,
+        ];
+        for body in from_client {
+            tx.send(Input::Client(Ok(Some(body.to_vec()))))
+                .await
+                .unwrap();
+        }
+        let from_adapter: [&[u8]; 2] = [
+            br#"{"seq":1,"type":"event","event":"vendorThing","body":{"x":"\u00e9"},"extra":true}"#,
+            br#"{"seq":2,"type":"response","request_seq":2,"command":"myCustomThing","success":true}"#,
+        ];
+        for body in from_adapter {
+            tx.send(Input::Adapter(Ok(Some(body.to_vec()))))
+                .await
+                .unwrap();
+        }
+        tx.send(Input::Client(Ok(None))).await.unwrap();
+        let (end, lease) = task.await.unwrap();
+        assert!(matches!(end, End::Normal) && lease.is_none());
+
+        let mut seen_by_adapter = Vec::new();
+        adapter.read_to_end(&mut seen_by_adapter).await.unwrap();
+        let expected: Vec<u8> = from_client.iter().flat_map(|b| frame(b)).collect();
+        assert_eq!(
+            String::from_utf8_lossy(&seen_by_adapter),
+            String::from_utf8_lossy(&expected)
+        );
+
+        let mut reader = BufReader::new(&mut client);
+        for body in from_adapter {
+            let got = read_message(&mut reader).await.unwrap().unwrap();
+            assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(body));
+        }
+    }
+
+    #[tokio::test]
+    async fn attach_is_answered_with_what_to_do() {
+        let (client_proxy, mut client) = duplex(1 << 16);
+        let (adapter_proxy, mut adapter) = duplex(1 << 16);
+        let (tx, rx) = mpsc::channel(16);
+        let (_shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
+        let proxy = Proxy::new(
+            context(),
+            Box::new(client_proxy),
+            Box::new(adapter_proxy),
+            tx.clone(),
+        );
+        let task = tokio::spawn(proxy.run(rx, shutdown));
+        let attach =
+            br#"{"seq":1,"type":"request","command":"attach","arguments":{"processId":5}}"#;
+        tx.send(Input::Client(Ok(Some(attach.to_vec()))))
+            .await
+            .unwrap();
+        let mut reader = BufReader::new(&mut client);
+        let answer = read_message(&mut reader).await.unwrap().unwrap();
+        let answer: Value = serde_json::from_slice(&answer).unwrap();
+        assert_eq!(answer["request_seq"], 1);
+        assert_eq!(answer["success"], false);
+        assert!(answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("`launch` configuration"));
+        tx.send(Input::Client(Ok(None))).await.unwrap();
+        task.await.unwrap();
+        let mut seen_by_adapter = Vec::new();
+        adapter.read_to_end(&mut seen_by_adapter).await.unwrap();
+        assert!(
+            seen_by_adapter.is_empty(),
+            "the adapter never sees the attach"
+        );
     }
 }

@@ -171,7 +171,12 @@ mod tests {
     #[test]
     fn shape_by_type_command_and_existing_field() {
         let empty = Map::new();
-        type Row<'a> = (Option<&'a str>, Option<&'a str>, &'a Map<String, Value>, EnvShape);
+        type Row<'a> = (
+            Option<&'a str>,
+            Option<&'a str>,
+            &'a Map<String, Value>,
+            EnvShape,
+        );
         let rows: &[Row] = &[
             (
                 Some("debugpy"),
