@@ -511,3 +511,49 @@ fn an_adapter_that_dies_mid_session_ends_everything_with_a_message() {
     let strays = processes_mentioning(&scratch.path().display().to_string());
     assert!(strays.is_empty(), "left running: {strays:?}");
 }
+
+#[test]
+fn vscode_test_client_from_npm_hits_the_breakpoint_through_listen() {
+    let npm = Path::new(env!("CARGO_MANIFEST_DIR")).join("npm");
+    assert!(
+        npm.join("node_modules/@vscode/debugadapter-testsupport").exists(),
+        "run `npm ci` in {} first (scripts/test-all.sh does)",
+        npm.display()
+    );
+    let pod = Pod::start(&PodSpec::default()).expect("pod");
+    let scratch = Scratch::new("dap-npm");
+    let source = copy_program(&scratch, "debuggee.py");
+    let mut proxy = Command::new(mirrord_tests::bin_path("mirrord"))
+        .args(["dap", "--listen", "127.0.0.1:0", "--", "python3", "-m", "debugpy.adapter"])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("mirrord dap --listen");
+    let mut stderr = std::io::BufReader::new(proxy.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut line).expect("read");
+    let port = line
+        .trim()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse::<u16>().ok())
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::stderr()));
+    let status = Command::new("node")
+        .arg(npm.join("debugpy_breakpoint.js"))
+        .arg(port.to_string())
+        .arg(&source)
+        .arg(pod.target())
+        .status()
+        .expect("node");
+    // SAFETY: ending the proxy this test started.
+    unsafe { libc::kill(proxy.id() as i32, libc::SIGTERM) };
+    let proxy_pid = proxy.id();
+    let ended = wait_with_timeout(&mut proxy, Duration::from_secs(15));
+    assert!(status.success(), "the npm client failed: {status}");
+    assert!(ended.success(), "mirrord dap --listen exited with {ended}");
+    let left = leftovers(proxy_pid, Some(pod.pid), Duration::from_secs(5));
+    assert!(left.is_empty(), "left running: {left:?}");
+    let strays = processes_mentioning(&scratch.path().display().to_string());
+    assert!(strays.is_empty(), "left running: {strays:?}");
+}
