@@ -557,3 +557,87 @@ fn vscode_test_client_from_npm_hits_the_breakpoint_through_listen() {
     let strays = processes_mentioning(&scratch.path().display().to_string());
     assert!(strays.is_empty(), "left running: {strays:?}");
 }
+
+/// Every message's `seq`, in order, must be 1, 2, 3...
+fn assert_gapless(what: &str, seqs: &[i64]) {
+    let expected: Vec<i64> = (1..=seqs.len() as i64).collect();
+    assert_eq!(seqs, expected.as_slice(), "{what} numbering");
+}
+
+#[test]
+fn added_and_consumed_messages_keep_both_sides_numbering_and_child_sessions_share_the_session() {
+    let scratch = Scratch::new("dap-fake");
+    let log = scratch.path().join("adapter-log.jsonl");
+    let fake = program("fake_adapter.py").display().to_string();
+    let mut client = proxy(&[], &["python3", &fake, log.to_str().expect("utf-8")]);
+    initialize(&mut client, json!({"supportsProgressReporting": true}));
+    let launch = client.request(
+        "launch",
+        json!({"type": "fake", "request": "launch", "cwd": scratch.path(),
+               "env": {"USER_VAR": "kept", "UNSET_ME": null},
+               "mirrord": {"target": "targetless"}}),
+    );
+    client.event("progressStart", LONG);
+    client.event("progressEnd", LONG);
+    let odd = client.event("vendor/odd", LONG);
+    assert_eq!(odd["body"]["x"], "é");
+    let child = client.reverse_request("startDebugging", LONG);
+    let configuration = &child["arguments"]["configuration"];
+    assert_eq!(configuration["mirrord"], false, "{child:#}");
+    assert!(
+        configuration["env"]["LD_PRELOAD"]
+            .as_str()
+            .is_some_and(|p| p.contains("libmirrord_layer.so")),
+        "{child:#}"
+    );
+    let child_env_intproxy = configuration["env"]["MIRRORD_INTPROXY_ADDR"].clone();
+    client.respond(&child, true, json!({}));
+    let response = client.response(launch, LONG);
+    assert_eq!(response["success"], true, "{response:#}");
+    client.call("threads", json!({}));
+    client.call("disconnect", json!({}));
+    client.close();
+    let mut process = client.child.take().expect("proxy");
+    assert!(wait_with_timeout(&mut process, Duration::from_secs(15)).success());
+
+    // The client saw one gapless numbering, the proxy's events included.
+    let client_seqs: Vec<i64> = client.log.iter().filter_map(|m| m["seq"].as_i64()).collect();
+    assert_gapless("client-side", &client_seqs);
+    // The adapter saw the launch without the mirrord object, with the
+    // session's environment and the user's variables (null kept).
+    let adapter_log: Vec<Value> = std::fs::read_to_string(&log)
+        .expect("adapter log")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("log line"))
+        .collect();
+    let seen = |command: &str| {
+        adapter_log
+            .iter()
+            .find(|m| m["command"] == command && m["type"] == "request")
+            .cloned()
+            .unwrap_or_else(|| panic!("the adapter never saw {command}: {adapter_log:#?}"))
+    };
+    let launched = seen("launch");
+    let args = &launched["arguments"];
+    assert!(args.get("mirrord").is_none(), "{launched:#}");
+    assert_eq!(args["env"]["USER_VAR"], "kept");
+    assert_eq!(args["env"]["UNSET_ME"], Value::Null);
+    assert!(args["env"]["MIRRORD_INTPROXY_ADDR"].is_string(), "{launched:#}");
+    assert_eq!(
+        args["env"]["MIRRORD_INTPROXY_ADDR"], child_env_intproxy,
+        "the child session uses the parent's session"
+    );
+    // ...and a gapless numbering of its own, with its startDebugging
+    // answered under the number it used.
+    let adapter_seqs: Vec<i64> = adapter_log.iter().filter_map(|m| m["seq"].as_i64()).collect();
+    assert_gapless("adapter-side", &adapter_seqs);
+    let asked = adapter_log
+        .iter()
+        .find_map(|m| m["startDebugging_seq"].as_i64())
+        .expect("startDebugging seq");
+    let answer = adapter_log
+        .iter()
+        .find(|m| m["type"] == "response" && m["command"] == "startDebugging")
+        .expect("startDebugging answer");
+    assert_eq!(answer["request_seq"], asked, "{answer:#}");
+}
