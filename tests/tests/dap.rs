@@ -516,7 +516,8 @@ fn an_adapter_that_dies_mid_session_ends_everything_with_a_message() {
 fn vscode_test_client_from_npm_hits_the_breakpoint_through_listen() {
     let npm = Path::new(env!("CARGO_MANIFEST_DIR")).join("npm");
     assert!(
-        npm.join("node_modules/@vscode/debugadapter-testsupport").exists(),
+        npm.join("node_modules/@vscode/debugadapter-testsupport")
+            .exists(),
         "run `npm ci` in {} first (scripts/test-all.sh does)",
         npm.display()
     );
@@ -524,7 +525,15 @@ fn vscode_test_client_from_npm_hits_the_breakpoint_through_listen() {
     let scratch = Scratch::new("dap-npm");
     let source = copy_program(&scratch, "debuggee.py");
     let mut proxy = Command::new(mirrord_tests::bin_path("mirrord"))
-        .args(["dap", "--listen", "127.0.0.1:0", "--", "python3", "-m", "debugpy.adapter"])
+        .args([
+            "dap",
+            "--listen",
+            "127.0.0.1:0",
+            "--",
+            "python3",
+            "-m",
+            "debugpy.adapter",
+        ])
         .stdin(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -601,7 +610,11 @@ fn added_and_consumed_messages_keep_both_sides_numbering_and_child_sessions_shar
     assert!(wait_with_timeout(&mut process, Duration::from_secs(15)).success());
 
     // The client saw one gapless numbering, the proxy's events included.
-    let client_seqs: Vec<i64> = client.log.iter().filter_map(|m| m["seq"].as_i64()).collect();
+    let client_seqs: Vec<i64> = client
+        .log
+        .iter()
+        .filter_map(|m| m["seq"].as_i64())
+        .collect();
     assert_gapless("client-side", &client_seqs);
     // The adapter saw the launch without the mirrord object, with the
     // session's environment and the user's variables (null kept).
@@ -622,14 +635,20 @@ fn added_and_consumed_messages_keep_both_sides_numbering_and_child_sessions_shar
     assert!(args.get("mirrord").is_none(), "{launched:#}");
     assert_eq!(args["env"]["USER_VAR"], "kept");
     assert_eq!(args["env"]["UNSET_ME"], Value::Null);
-    assert!(args["env"]["MIRRORD_INTPROXY_ADDR"].is_string(), "{launched:#}");
+    assert!(
+        args["env"]["MIRRORD_INTPROXY_ADDR"].is_string(),
+        "{launched:#}"
+    );
     assert_eq!(
         args["env"]["MIRRORD_INTPROXY_ADDR"], child_env_intproxy,
         "the child session uses the parent's session"
     );
     // ...and a gapless numbering of its own, with its startDebugging
     // answered under the number it used.
-    let adapter_seqs: Vec<i64> = adapter_log.iter().filter_map(|m| m["seq"].as_i64()).collect();
+    let adapter_seqs: Vec<i64> = adapter_log
+        .iter()
+        .filter_map(|m| m["seq"].as_i64())
+        .collect();
     assert_gapless("adapter-side", &adapter_seqs);
     let asked = adapter_log
         .iter()

@@ -8,6 +8,25 @@
 
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use super::message::Envelope;
+
+/// One message: its exact bytes and the fields the proxy routes by (`None`
+/// for a valid JSON object whose routing fields have unexpected types).
+#[derive(Debug)]
+pub struct Frame {
+    pub body: Vec<u8>,
+    pub envelope: Option<Envelope>,
+}
+
+impl Frame {
+    /// A frame of bytes known to be a JSON object.
+    #[cfg(test)]
+    pub fn new(body: Vec<u8>) -> Frame {
+        let envelope = Envelope::parse(&body);
+        Frame { body, envelope }
+    }
+}
+
 /// The largest body accepted (a `variables` or `source` response can be
 /// big, but nothing legitimate comes near this).
 pub const MAX_BODY: usize = 64 << 20;
@@ -32,11 +51,11 @@ pub enum FrameError {
     Io(#[from] std::io::Error),
 }
 
-/// Reads one message body; `Ok(None)` on a clean end of stream (between
+/// Reads one message; `Ok(None)` on a clean end of stream (between
 /// messages).
 pub async fn read_message<R: AsyncBufRead + Unpin>(
     reader: &mut R,
-) -> Result<Option<Vec<u8>>, FrameError> {
+) -> Result<Option<Frame>, FrameError> {
     let mut length = None;
     let mut header_bytes = 0;
     let mut line = Vec::new();
@@ -96,9 +115,23 @@ pub async fn read_message<R: AsyncBufRead + Unpin>(
             std::io::ErrorKind::UnexpectedEof => FrameError::Truncated,
             _ => FrameError::Io(e),
         })?;
+    // One parse both validates and reads the routing fields; only a body
+    // that is not an object with the expected field types parses twice.
+    let is_object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if !is_object {
+        return Err(FrameError::BadJson("expected an object".into()));
+    }
+    if let Some(envelope) = Envelope::parse(&body) {
+        return Ok(Some(Frame {
+            body,
+            envelope: Some(envelope),
+        }));
+    }
     match serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
-        Ok(_) if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') => Ok(Some(body)),
-        Ok(_) => Err(FrameError::BadJson("expected an object".into())),
+        Ok(_) => Ok(Some(Frame {
+            body,
+            envelope: None,
+        })),
         Err(e) => Err(FrameError::BadJson(e.to_string())),
     }
 }
@@ -108,14 +141,20 @@ fn bad_header(line: &[u8]) -> FrameError {
     FrameError::BadHeader(shown)
 }
 
-/// Writes one message and flushes.
+/// One message with its header.
+pub fn encode(body: &[u8]) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(body.len() + 32);
+    frame.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
+    frame.extend_from_slice(body);
+    frame
+}
+
+/// Writes one message (in one write) and flushes.
 pub async fn write_message<W: AsyncWrite + Unpin>(
     writer: &mut W,
     body: &[u8],
 ) -> std::io::Result<()> {
-    let header = format!("Content-Length: {}\r\n\r\n", body.len());
-    writer.write_all(header.as_bytes()).await?;
-    writer.write_all(body).await?;
+    writer.write_all(&encode(body)).await?;
     writer.flush().await
 }
 
@@ -126,8 +165,8 @@ mod tests {
     async fn read_all(input: &[u8]) -> Result<Vec<Vec<u8>>, FrameError> {
         let mut reader = tokio::io::BufReader::new(input);
         let mut out = Vec::new();
-        while let Some(body) = read_message(&mut reader).await? {
-            out.push(body);
+        while let Some(frame) = read_message(&mut reader).await? {
+            out.push(frame.body);
         }
         Ok(out)
     }

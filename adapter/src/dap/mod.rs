@@ -20,6 +20,7 @@
 mod adapter_process;
 mod framing;
 mod message;
+mod outlet;
 mod patch;
 mod picker_file;
 mod proxy;
@@ -119,8 +120,7 @@ async fn serve(args: DapArgs) -> anyhow::Result<()> {
     });
     let result = match &args.listen {
         None => {
-            let client_in = tokio::io::stdin();
-            let client_out: Writer = Box::new(tokio::io::stdout());
+            let (client_in, client_out) = stdio();
             stream(ctx.clone(), client_in, client_out, shutdown)
                 .instrument(info_span!("dap", client = "stdio"))
                 .await
@@ -132,6 +132,30 @@ async fn serve(args: DapArgs) -> anyhow::Result<()> {
     }
     ctx.sessions.end_all();
     result
+}
+
+/// The client's stdio: non-blocking pipes when they are pipes (as editors
+/// and test harnesses give), else tokio's blocking-thread stdio.
+fn stdio() -> (Box<dyn AsyncRead + Unpin + Send>, Writer) {
+    use std::os::fd::AsFd;
+    use tokio::net::unix::pipe;
+    let input = std::io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .and_then(pipe::Receiver::from_owned_fd);
+    let output = std::io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
+        .and_then(pipe::Sender::from_owned_fd);
+    let input: Box<dyn AsyncRead + Unpin + Send> = match input {
+        Ok(pipe) => Box::new(pipe),
+        Err(_) => Box::new(tokio::io::stdin()),
+    };
+    let output: Writer = match output {
+        Ok(pipe) => Box::new(pipe),
+        Err(_) => Box::new(tokio::io::stdout()),
+    };
+    (input, output)
 }
 
 async fn wait_for_signal() {
@@ -260,7 +284,7 @@ async fn report_and_close(client: &mut Writer, text: &str) {
 async fn read_frames<R, F>(reader: R, tx: mpsc::Sender<Input>, wrap: F)
 where
     R: AsyncRead + Unpin,
-    F: Fn(Result<Option<Vec<u8>>, framing::FrameError>) -> Input,
+    F: Fn(Result<Option<framing::Frame>, framing::FrameError>) -> Input,
 {
     let mut reader = BufReader::with_capacity(64 << 10, reader);
     loop {

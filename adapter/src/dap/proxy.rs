@@ -13,12 +13,12 @@ use std::time::Duration;
 
 use mirrord_config::{MirrordConfig, Target};
 use serde_json::{json, Value};
-use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use super::framing::{write_message, FrameError};
+use super::framing::{Frame, FrameError};
 use super::message::{self, Envelope};
+use super::outlet::Outlet;
 use super::seq::{route, Numbering, Routed};
 use super::sessions::Lease;
 use super::Context;
@@ -33,12 +33,12 @@ const PICKER_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long the adapter may keep talking after answering `disconnect`.
 const DRAIN_AFTER_DISCONNECT: Duration = Duration::from_millis(300);
 
-pub type Writer = Box<dyn AsyncWrite + Unpin + Send>;
+pub type Writer = Box<dyn tokio::io::AsyncWrite + Unpin + Send>;
 
 /// What the proxy's loop reacts to.
 pub enum Input {
-    Client(Result<Option<Vec<u8>>, FrameError>),
-    Adapter(Result<Option<Vec<u8>>, FrameError>),
+    Client(Result<Option<Frame>, FrameError>),
+    Adapter(Result<Option<Frame>, FrameError>),
     /// A session start finished.
     Started(anyhow::Result<Lease>),
     /// A step of a session start, for the client's progress display.
@@ -85,14 +85,14 @@ pub enum End {
 
 pub struct Proxy {
     ctx: Arc<Context>,
-    client: Writer,
-    adapter: Writer,
+    client: Outlet,
+    adapter: Outlet,
     to_client: Numbering<Own>,
     to_adapter: Numbering<Own>,
     caps: Caps,
     lease: Option<Lease>,
     launch: Option<PendingLaunch>,
-    held: VecDeque<Vec<u8>>,
+    held: VecDeque<Frame>,
     inputs: mpsc::Sender<Input>,
     progress: Option<String>,
     /// Waits for the terminal picker's choice.
@@ -111,8 +111,8 @@ impl Proxy {
     ) -> Proxy {
         Proxy {
             ctx,
-            client,
-            adapter,
+            client: Outlet::new(client),
+            adapter: Outlet::new(adapter),
             to_client: Numbering::default(),
             to_adapter: Numbering::default(),
             caps: Caps::default(),
@@ -158,25 +158,27 @@ impl Proxy {
                 }
             }
             while self.launch.is_none() {
-                let Some(body) = self.held.pop_front() else {
+                let Some(frame) = self.held.pop_front() else {
                     break;
                 };
-                if let Err(e) = self.on_client(body).await {
+                if let Err(e) = self.on_client(frame).await {
                     warn!("DAP stream ends: {e:#}");
-                    return (End::Normal, self.lease.take());
+                    break;
                 }
             }
         };
         if let Some(picker) = self.picker.take() {
             picker.abort();
         }
-        let _ = self.adapter.shutdown().await;
-        (end, self.lease.take())
+        let limit = Duration::from_secs(2);
+        let lease = self.lease.take();
+        tokio::join!(self.adapter.close(limit), self.client.close(limit));
+        (end, lease)
     }
 
     async fn handle(&mut self, input: Input) -> anyhow::Result<Option<End>> {
         match input {
-            Input::Client(Ok(Some(body))) => self.on_client(body).await?,
+            Input::Client(Ok(Some(frame))) => self.on_client(frame).await?,
             Input::Client(Ok(None)) => {
                 info!("the DAP client closed the stream");
                 return Ok(Some(End::Normal));
@@ -189,7 +191,7 @@ impl Proxy {
                 self.tell_client_and_end(&text).await;
                 return Ok(Some(End::Normal));
             }
-            Input::Adapter(Ok(Some(body))) => self.on_adapter(body).await?,
+            Input::Adapter(Ok(Some(frame))) => self.on_adapter(frame).await?,
             Input::Adapter(Ok(None)) if self.disconnected || self.disconnect.is_some() => {
                 return Ok(Some(End::Normal));
             }
@@ -218,13 +220,13 @@ impl Proxy {
         Ok(None)
     }
 
-    async fn on_client(&mut self, body: Vec<u8>) -> anyhow::Result<()> {
-        let envelope = Envelope::parse(&body);
+    async fn on_client(&mut self, frame: Frame) -> anyhow::Result<()> {
+        let Frame { body, envelope } = frame;
         let answers_us = envelope.as_ref().is_some_and(|e| {
             e.is_response() && e.request_seq.is_some_and(|s| self.to_client.is_own(s))
         });
         if self.launch.is_some() && !answers_us {
-            self.held.push_back(body);
+            self.held.push_back(Frame { body, envelope });
             return Ok(());
         }
         if let Some(e) = &envelope {
@@ -268,9 +270,8 @@ impl Proxy {
         }
     }
 
-    async fn on_adapter(&mut self, body: Vec<u8>) -> anyhow::Result<()> {
-        let envelope = Envelope::parse(&body);
-        let mut body = body;
+    async fn on_adapter(&mut self, frame: Frame) -> anyhow::Result<()> {
+        let Frame { mut body, envelope } = frame;
         if let Some(e) = &envelope {
             if e.is_request("runInTerminal") {
                 body = self.rewrite_run_in_terminal(body);
@@ -289,7 +290,7 @@ impl Proxy {
             &mut self.to_adapter,
             &mut self.to_client,
         ) {
-            Routed::Forward(body) => write_message(&mut self.client, &body).await?,
+            Routed::Forward(body) => self.client.send(&body),
             Routed::Answer(..) => {}
         }
         if is_disconnect_answer {
@@ -307,7 +308,7 @@ impl Proxy {
     ) -> anyhow::Result<Option<(Own, Vec<u8>)>> {
         match route(body, envelope, &mut self.to_client, &mut self.to_adapter) {
             Routed::Forward(body) => {
-                write_message(&mut self.adapter, &body).await?;
+                self.adapter.send(&body);
                 Ok(None)
             }
             Routed::Answer(own, body) => Ok(Some((own, body))),
@@ -417,7 +418,7 @@ impl Proxy {
             let seq = self.to_client.own_request(Own::PickTarget);
             let mut request = message::reverse_request(PICK_TARGET, json!({ "targets": targets }));
             request["seq"] = json!(seq);
-            write_message(&mut self.client, &message::to_bytes(&request)).await?;
+            self.client.send(&message::to_bytes(&request));
             return Ok(());
         }
         if self.caps.run_in_terminal {
@@ -456,7 +457,7 @@ impl Proxy {
             }),
         );
         request["seq"] = json!(seq);
-        write_message(&mut self.client, &message::to_bytes(&request)).await?;
+        self.client.send(&message::to_bytes(&request));
         let inputs = self.inputs.clone();
         self.picker = Some(tokio::spawn(async move {
             let choice = super::picker_file::wait(&out, PICKER_TIMEOUT).await;
@@ -645,7 +646,7 @@ impl Proxy {
     /// Sends a message of the proxy's own to the client.
     async fn send_client(&mut self, mut message: Value) -> anyhow::Result<()> {
         message["seq"] = json!(self.to_client.take());
-        write_message(&mut self.client, &message::to_bytes(&message)).await?;
+        self.client.send(&message::to_bytes(&message));
         Ok(())
     }
 
@@ -711,7 +712,7 @@ mod tests {
             br#"{"seq":3,"type":"request","command":"threads"}"#,
         ];
         for body in from_client {
-            tx.send(Input::Client(Ok(Some(body.to_vec()))))
+            tx.send(Input::Client(Ok(Some(Frame::new(body.to_vec())))))
                 .await
                 .unwrap();
         }
@@ -720,7 +721,7 @@ mod tests {
             br#"{"seq":2,"type":"response","request_seq":2,"command":"myCustomThing","success":true}"#,
         ];
         for body in from_adapter {
-            tx.send(Input::Adapter(Ok(Some(body.to_vec()))))
+            tx.send(Input::Adapter(Ok(Some(Frame::new(body.to_vec())))))
                 .await
                 .unwrap();
         }
@@ -738,7 +739,7 @@ mod tests {
 
         let mut reader = BufReader::new(&mut client);
         for body in from_adapter {
-            let got = read_message(&mut reader).await.unwrap().unwrap();
+            let got = read_message(&mut reader).await.unwrap().unwrap().body;
             assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(body));
         }
     }
@@ -758,11 +759,11 @@ mod tests {
         let task = tokio::spawn(proxy.run(rx, shutdown));
         let attach =
             br#"{"seq":1,"type":"request","command":"attach","arguments":{"processId":5}}"#;
-        tx.send(Input::Client(Ok(Some(attach.to_vec()))))
+        tx.send(Input::Client(Ok(Some(Frame::new(attach.to_vec())))))
             .await
             .unwrap();
         let mut reader = BufReader::new(&mut client);
-        let answer = read_message(&mut reader).await.unwrap().unwrap();
+        let answer = read_message(&mut reader).await.unwrap().unwrap().body;
         let answer: Value = serde_json::from_slice(&answer).unwrap();
         assert_eq!(answer["request_seq"], 1);
         assert_eq!(answer["success"], false);
