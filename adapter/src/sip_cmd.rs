@@ -49,9 +49,7 @@ fn check_text(patcher: &Patcher, path: &Path) -> anyhow::Result<String> {
             .resolve(&name)
             .with_context(|| format!("{name}: no such file, and not in PATH"))?
     };
-    let check = patcher
-        .check(&resolved)
-        .with_context(|| format!("cannot check {}", resolved.display()))?;
+    let check = patcher.check(&resolved)?;
     Ok(check.to_string())
 }
 

@@ -48,7 +48,7 @@ pub const MAX_INTERPRETER_DEPTH: usize = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Io {
         path: PathBuf,
         source: std::io::Error,
