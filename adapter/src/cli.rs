@@ -36,6 +36,9 @@ pub enum Commands {
     },
     /// Print the JSON schema of the config file.
     Schema,
+    /// macOS System Integrity Protection: what mirrord patches, and why.
+    #[command(subcommand)]
+    Sip(crate::sip_cmd::SipCommand),
     /// The internal proxy between layers and the agent (started by `exec`).
     #[command(hide = true)]
     Intproxy(crate::intproxy::IntproxyArgs),

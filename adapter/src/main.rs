@@ -9,6 +9,7 @@ mod local_socket;
 mod pick;
 mod progress;
 mod session;
+mod sip_cmd;
 mod target;
 
 use std::process::ExitCode;
@@ -25,6 +26,7 @@ fn main() -> ExitCode {
         Commands::Dap(args) => dap::run(args),
         Commands::Pick { out } => pick::run(out.as_deref()),
         Commands::Intproxy(args) => intproxy::run(args),
+        Commands::Sip(command) => sip_cmd::run(command),
         Commands::VerifyConfig { file } => return verify_config(&file),
         Commands::Schema => {
             println!("{}", mirrord_config::schema_json());
