@@ -9,6 +9,7 @@ mod pick;
 mod local_socket;
 mod progress;
 mod session;
+mod syscall;
 mod target;
 
 use std::process::ExitCode;
