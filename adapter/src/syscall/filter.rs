@@ -113,6 +113,19 @@ pub fn program(syscalls: &[i64]) -> Vec<libc::sock_filter> {
 pub fn install(syscalls: &[i64]) -> Result<OwnedFd, FilterError> {
     check_available()?;
     let prog = program(syscalls);
+    match install_program(&prog) {
+        // SAFETY: the kernel returned a new fd that we own.
+        Ok(fd) => Ok(unsafe { OwnedFd::from_raw_fd(fd) }),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) => {
+            Err(FilterError::Unavailable(e))
+        }
+        Err(e) => Err(FilterError::Install(e)),
+    }
+}
+
+/// Installs a built program; returns the listener's fd number. Allocates
+/// nothing (usable between `fork` and `exec`).
+pub fn install_program(prog: &[libc::sock_filter]) -> io::Result<i32> {
     let fprog = libc::sock_fprog {
         len: prog.len() as u16,
         filter: prog.as_ptr() as *mut libc::sock_filter,
@@ -145,14 +158,7 @@ pub fn install(syscalls: &[i64]) -> Result<OwnedFd, FilterError> {
     if result.as_ref().is_err_and(is_errno(libc::EINVAL)) {
         result = attempt(new_listener);
     }
-    match result {
-        // SAFETY: the kernel returned a new fd that we own.
-        Ok(fd) => Ok(unsafe { OwnedFd::from_raw_fd(fd) }),
-        Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) => {
-            Err(FilterError::Unavailable(e))
-        }
-        Err(e) => Err(FilterError::Install(e)),
-    }
+    result
 }
 
 fn is_errno(errno: i32) -> impl Fn(&io::Error) -> bool {

@@ -175,3 +175,91 @@ async fn dispatch(sup: &Supervisor, n: &Notification) -> Outcome {
         _ => Outcome::Reply(Reply::Continue),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::FromRawFd;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::syscall::filter;
+
+    /// Drops into a channel: tells the test the supervisor let go.
+    struct Released(Option<tokio::sync::oneshot::Sender<()>>);
+
+    impl Drop for Released {
+        fn drop(&mut self) {
+            if let Some(tx) = self.0.take() {
+                let _ = tx.send(());
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_caller_killed_mid_call_leaves_nothing_pending() {
+        let prog = filter::program(&[libc::SYS_openat]);
+        let mut pipe = [0; 2];
+        // SAFETY: plain syscalls; the child only makes syscalls and exits.
+        let child = unsafe {
+            assert_eq!(libc::pipe(pipe.as_mut_ptr()), 0);
+            let child = libc::fork();
+            if child == 0 {
+                let fd = filter::install_program(&prog).unwrap_or(-1);
+                libc::write(pipe[1], (&fd as *const i32).cast(), 4);
+                // Remote under the default config: stops until answered.
+                libc::openat(libc::AT_FDCWD, c"/app/remote-file".as_ptr(), libc::O_RDONLY);
+                libc::_exit(0);
+            }
+            child
+        };
+        let mut number = [0u8; 4];
+        // SAFETY: reading 4 bytes into `number`.
+        assert_eq!(
+            unsafe { libc::read(pipe[0], number.as_mut_ptr().cast(), 4) },
+            4
+        );
+        let remote_fd = i32::from_ne_bytes(number);
+        assert!(remote_fd >= 0, "the child could not install the filter");
+        // SAFETY: plain syscalls; the returned fds are owned at once.
+        let listener = unsafe {
+            let pidfd = libc::syscall(libc::SYS_pidfd_open, child, 0);
+            assert!(pidfd >= 0);
+            let copy = libc::syscall(libc::SYS_pidfd_getfd, pidfd, remote_fd, 0);
+            libc::close(pidfd as i32);
+            assert!(copy >= 0, "{}", std::io::Error::last_os_error());
+            OwnedFd::from_raw_fd(copy as i32)
+        };
+        let (agent, mut sent) = AgentClient::detached();
+        let policy = Policy::new(&mirrord_config::MirrordConfig::default()).unwrap();
+        let (released, was_released) = tokio::sync::oneshot::channel();
+        let serving = tokio::spawn(serve(listener, policy, agent, Released(Some(released))));
+        // The open reaches the agent, which never answers: a call in flight.
+        let mut asked = None;
+        for _ in 0..200 {
+            asked = sent.try_recv_request();
+            if asked.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(
+            matches!(&asked, Some(mirrord_protocol::Request::Open { path, .. }) if path == b"/app/remote-file"),
+            "{asked:?}"
+        );
+        // SAFETY: signalling and reaping our own child.
+        unsafe {
+            libc::kill(child, libc::SIGKILL);
+            libc::waitpid(child, std::ptr::null_mut(), 0);
+            libc::close(pipe[0]);
+            libc::close(pipe[1]);
+        }
+        tokio::time::timeout(Duration::from_secs(3), was_released)
+            .await
+            .expect("the supervisor still holds the intproxy after its caller died")
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(3), serving)
+            .await
+            .expect("the supervisor did not end")
+            .unwrap();
+    }
+}
