@@ -74,6 +74,9 @@ pub struct ConfigArgs {
     /// Programs to leave alone, by executable name.
     #[arg(long = "skip-processes", value_delimiter = ';')]
     pub skip_processes: Vec<String>,
+    /// How calls are intercepted: auto, layer or syscall (Go and static binaries).
+    #[arg(long)]
+    pub interception: Option<mirrord_config::Interception>,
 }
 
 impl ConfigArgs {
@@ -84,6 +87,7 @@ impl ConfigArgs {
             fs_mode: self.fs_mode,
             agent_log_level: self.agent_log_level,
             skip_processes: (!self.skip_processes.is_empty()).then(|| self.skip_processes.clone()),
+            interception: self.interception,
             ..Default::default()
         }
     }

@@ -10,6 +10,10 @@ use anyhow::Context;
 use crate::cli::{ConfigArgs, ExecArgs};
 use crate::progress::Progress;
 use crate::session::{self, Session};
+use crate::syscall::{
+    self,
+    detect::{self, Route},
+};
 
 /// Runs the program; returns only on failure.
 pub fn run(args: ExecArgs) -> anyhow::Result<()> {
@@ -17,6 +21,7 @@ pub fn run(args: ExecArgs) -> anyhow::Result<()> {
     let mut config = load_config(&args.config)?;
     let cwd = std::env::current_dir().context("cannot read the working directory")?;
     session::keep_local(&mut config, &cwd);
+    let route = interception(&config, &args.command[0])?;
     let progress = Progress::new("loading the config");
     let session = Session::start(&config, Some(std::process::id()), &progress)?;
     progress.finish(Some(&format!(
@@ -25,13 +30,39 @@ pub fn run(args: ExecArgs) -> anyhow::Result<()> {
         session.target,
         started.elapsed().as_millis()
     )));
-    let env = session.environment(session::current_env());
+    let env = match route {
+        Route::Layer => session.environment(session::current_env()),
+        Route::Syscall => {
+            let env = session.environment_without_layer(session::current_env());
+            // Last: from here on, the listed syscalls of this process stop
+            // in the supervisor.
+            syscall::install_and_hand_off(&session.supervisor, &config)?;
+            env
+        }
+    };
     let err = Command::new(&args.command[0])
         .args(&args.command[1..])
         .env_clear()
         .envs(env)
         .exec();
     Err(err).with_context(|| format!("cannot run `{}`", args.command[0]))
+}
+
+/// Which path the program gets; for the syscall path, checks now (before
+/// any session starts) that the kernel offers seccomp user notification.
+fn interception(config: &mirrord_config::MirrordConfig, program: &str) -> anyhow::Result<Route> {
+    let mode = config.feature.interception;
+    let exe = match detect::find_program(program, std::env::var_os("PATH").as_deref()) {
+        Ok(path) => detect::inspect(&path).unwrap_or(detect::Executable::Other),
+        // `exec` reports a missing program itself.
+        Err(_) => detect::Executable::Other,
+    };
+    let route = detect::choose(mode, exe);
+    tracing::debug!(?exe, %mode, ?route, "interception");
+    if route == Route::Syscall {
+        syscall::filter::check_available()?;
+    }
+    Ok(route)
 }
 
 /// Loads the config: file, then `MIRRORD_*` variables, then flags.

@@ -10,6 +10,7 @@ mod pick;
 mod progress;
 mod session;
 mod sip_cmd;
+mod syscall;
 mod target;
 
 use std::process::ExitCode;

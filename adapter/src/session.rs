@@ -34,6 +34,8 @@ pub struct Session {
     pub target: LocalTarget,
     /// Where layers connect (`unix:@NAME`).
     pub intproxy: String,
+    /// Where the syscall path hands its seccomp listener (abstract name).
+    pub supervisor: String,
     pub remote_env: Vec<(Vec<u8>, Vec<u8>)>,
     intproxy_pid: u32,
     layer: PathBuf,
@@ -80,13 +82,20 @@ impl Session {
         let _ = child.wait();
         let timeout = Duration::from_secs(config.agent.startup_timeout + 5);
         let ready = read_ready(stdout, timeout)?;
-        let (intproxy, remote_env, intproxy_pid) = match ready {
-            Ready::Ready { addr, env, pid, .. } => (addr, env, pid),
+        let (intproxy, remote_env, intproxy_pid, supervisor) = match ready {
+            Ready::Ready {
+                addr,
+                env,
+                pid,
+                supervisor,
+                ..
+            } => (addr, env, pid, supervisor),
             Ready::Error { message } => bail!("cannot start the session for {target}: {message}"),
         };
         Ok(Session {
             target,
             intproxy,
+            supervisor,
             intproxy_pid,
             remote_env,
             layer,
@@ -116,6 +125,21 @@ impl Session {
             .map(|(_, v)| v.clone());
         let mut env = local;
         for (key, value) in self.injected(preload.as_deref()) {
+            set(&mut env, key, value);
+        }
+        env
+    }
+
+    /// The environment for a program on the syscall path: `local` merged
+    /// with the target's, without the layer.
+    pub fn environment_without_layer(
+        &self,
+        local: Vec<(OsString, OsString)>,
+    ) -> Vec<(OsString, OsString)> {
+        let mut env = local;
+        let remote =
+            mirrord_config::policy::env::merge(&[], &self.remote_env, &self.config.feature.env);
+        for (key, value) in remote {
             set(&mut env, key, value);
         }
         env

@@ -157,6 +157,18 @@ pub struct Sent(mpsc::UnboundedReceiver<Command>);
 
 #[cfg(test)]
 impl Sent {
+    /// The next request sent, if any (its answer never comes while this
+    /// value lives).
+    pub fn try_recv_request(&mut self) -> Option<Request> {
+        while let Ok(command) = self.0.try_recv() {
+            if let Command::Request { request, reply } = command {
+                std::mem::forget(reply);
+                return Some(request);
+            }
+        }
+        None
+    }
+
     /// The next connection message sent, if any.
     pub fn try_recv_message(&mut self) -> Option<ClientMessage> {
         while let Ok(command) = self.0.try_recv() {

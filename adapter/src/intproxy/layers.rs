@@ -189,6 +189,13 @@ impl Layers {
         }
     }
 
+    /// Counts as a connected layer until the value is dropped (a seccomp
+    /// supervisor, while processes use its filter).
+    pub fn hold(self: &Arc<Self>) -> Held {
+        self.count.send_modify(|c| *c += 1);
+        Held(self.clone())
+    }
+
     fn own(&self, layer: LayerId, handle: Handle) {
         if let Ok(mut owners) = self.owners.lock() {
             owners.entry(layer).or_default().insert(handle);
@@ -266,5 +273,14 @@ impl Drop for Connected {
     fn drop(&mut self) {
         self.layers.release_all(self.layer_id);
         self.layers.count.send_modify(|c| *c = c.saturating_sub(1));
+    }
+}
+
+/// See [`Layers::hold`].
+pub struct Held(Arc<Layers>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.count.send_modify(|c| *c = c.saturating_sub(1));
     }
 }

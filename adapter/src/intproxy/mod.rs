@@ -20,10 +20,10 @@
 //! - When the agent dies, every waiting and later request fails at once
 //!   with an errno and a logged reason; the program never hangs on it.
 
-mod agent;
+pub(crate) mod agent;
 mod layers;
 mod lifetime;
-mod outgoing;
+pub(crate) mod outgoing;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -47,6 +47,10 @@ pub enum Ready {
         target_pid: Option<u32>,
         /// The intproxy's own PID: SIGTERM ends the session at once.
         pid: u32,
+        /// Where `mirrord exec` hands a seccomp listener to the supervisor
+        /// (an abstract socket name), for the syscall path.
+        #[serde(default)]
+        supervisor: String,
     },
     Error {
         message: String,
@@ -132,6 +136,7 @@ async fn serve(args: IntproxyArgs) -> anyhow::Result<()> {
         agent_process,
         client,
         listener,
+        supervisor,
     } = started;
     // Nothing more goes to stdout: let `mirrord exec` see it close.
     close_stdout();
@@ -152,8 +157,20 @@ async fn serve(args: IntproxyArgs) -> anyhow::Result<()> {
             }
         }
     };
+    let supervise = async {
+        loop {
+            match supervisor.accept().await {
+                Ok((stream, _)) => {
+                    let hold = layers.hold();
+                    tokio::spawn(supervise(stream, client.clone(), hold));
+                }
+                Err(e) => warn!("accept failed: {e}"),
+            }
+        }
+    };
     tokio::select! {
         () = accept => {}
+        () = supervise => {}
         reason = watch.until_done() => info!("exiting: {reason}"),
     }
     if let Some(reason) = client.lost_reason() {
@@ -173,6 +190,31 @@ struct Started {
     agent_process: agent::AgentProcess,
     client: agent::AgentClient,
     listener: UnixListener,
+    supervisor: UnixListener,
+}
+
+/// Takes one seccomp listener from `mirrord exec` and supervises it; the
+/// hold keeps the intproxy up until no process uses that filter.
+async fn supervise(stream: tokio::net::UnixStream, client: agent::AgentClient, hold: layers::Held) {
+    use crate::syscall::{handoff, supervisor};
+    let received = match handoff::receive(stream).await {
+        Ok(received) => received,
+        Err(e) => return warn!("{e}"),
+    };
+    let policy = mirrord_config::from_json(&received.config_json)
+        .map_err(|e| e.to_string())
+        .and_then(|config| mirrord_config::policy::Policy::new(&config).map_err(|e| e.to_string()));
+    let policy = match policy {
+        Ok(policy) => policy,
+        Err(e) => return received.refuse(&format!("bad config: {e}")).await,
+    };
+    let listener = received.listener.try_clone();
+    let listener = match listener {
+        Ok(listener) => listener,
+        Err(e) => return received.refuse(&e.to_string()).await,
+    };
+    received.accept().await;
+    supervisor::serve(listener, policy, client, hold).await;
 }
 
 async fn start(args: &IntproxyArgs) -> anyhow::Result<Started> {
@@ -197,16 +239,21 @@ async fn start(args: &IntproxyArgs) -> anyhow::Result<Started> {
     };
     let name = local_socket::unique_name("intproxy");
     let listener = local_socket::bind_abstract(&name).context("cannot listen for layers")?;
+    let supervisor_name = local_socket::unique_name("supervisor");
+    let supervisor = local_socket::bind_abstract(&supervisor_name)
+        .context("cannot listen for seccomp listeners")?;
     print_ready(&Ready::Ready {
         addr: mirrord_protocol::Endpoint::Unix(name).to_string(),
         env,
         target_pid,
         pid: std::process::id(),
+        supervisor: supervisor_name,
     });
     Ok(Started {
         agent_process,
         client,
         listener,
+        supervisor,
     })
 }
 

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use crate::{
     de::shapes::split_list,
     error::{Origin, Problem},
-    model::{agent::LogLevel, fs::FsMode, target::Target, MirrordConfig},
+    model::{
+        agent::LogLevel, fs::FsMode, interception::Interception, target::Target, MirrordConfig,
+    },
 };
 
 /// Values given on the command line; each replaces what the file and the
@@ -35,6 +37,8 @@ pub struct CliOverrides {
     pub udp_outgoing: Option<bool>,
     /// `--remote-dns`: `feature.network.dns.enabled`.
     pub remote_dns: Option<bool>,
+    /// `--interception`: `feature.interception`.
+    pub interception: Option<Interception>,
 }
 
 /// The environment variables read, in the order they are applied.
@@ -50,6 +54,7 @@ pub const ENV_OVERRIDES: &[&str] = &[
     "MIRRORD_TCP_OUTGOING",
     "MIRRORD_UDP_OUTGOING",
     "MIRRORD_REMOTE_DNS",
+    "MIRRORD_INTERCEPTION",
 ];
 
 /// Which flag (or variable) set each key path, for naming it in later checks.
@@ -103,6 +108,7 @@ pub(crate) fn from_env(env: &[(String, String)]) -> (CliOverrides, Vec<Problem>)
             "MIRRORD_TCP_OUTGOING" => parse_bool(value).map(|b| out.tcp_outgoing = Some(b)),
             "MIRRORD_UDP_OUTGOING" => parse_bool(value).map(|b| out.udp_outgoing = Some(b)),
             "MIRRORD_REMOTE_DNS" => parse_bool(value).map(|b| out.remote_dns = Some(b)),
+            "MIRRORD_INTERCEPTION" => value.parse().map(|i| out.interception = Some(i)),
             _ => Ok(()),
         };
         if let Err(message) = result {
@@ -155,6 +161,14 @@ pub(crate) fn apply(
             "target.namespace",
             "MIRRORD_TARGET_NAMESPACE",
             "--target-namespace",
+        );
+    }
+    if let Some(interception) = o.interception {
+        config.feature.interception = interception;
+        set(
+            "feature.interception",
+            "MIRRORD_INTERCEPTION",
+            "--interception",
         );
     }
     if let Some(mode) = o.fs_mode {

@@ -8,6 +8,7 @@ pub mod address;
 pub mod agent;
 pub mod env;
 pub mod fs;
+pub mod interception;
 pub mod network;
 pub mod target;
 
@@ -18,6 +19,7 @@ use self::{
     agent::AgentConfig,
     env::EnvConfig,
     fs::FsConfig,
+    interception::Interception,
     network::NetworkConfig,
     target::{k8s_name, TargetConfig},
 };
@@ -90,6 +92,22 @@ pub struct FeatureConfig {
     /// Outgoing connections and DNS.
     #[serde(default)]
     pub network: NetworkConfig,
+
+    /// How the program's calls are intercepted: `"auto"` (the default),
+    /// `"layer"` or `"syscall"`.
+    ///
+    /// `"layer"` preloads mirrord's library into the program
+    /// (`LD_PRELOAD`), which hooks libc: dynamic programs only. `"syscall"`
+    /// installs a seccomp filter with user notification before the program
+    /// starts: the file, socket and name syscalls of the program and its
+    /// children stop in mirrord's supervisor whatever made them, so Go
+    /// programs and statically linked ones (C with `-static`, Rust with
+    /// musl, Zig) are covered; it needs a kernel with seccomp user
+    /// notification (Linux 5.9 or later). `"auto"` picks `"syscall"` for Go
+    /// binaries (they carry a `.go.buildinfo` section) and static binaries
+    /// (no ELF interpreter), `"layer"` for everything else.
+    #[serde(default)]
+    pub interception: Interception,
 }
 
 impl MirrordConfig {

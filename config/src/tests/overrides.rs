@@ -59,6 +59,7 @@ fn file_then_env_then_cli() {
         ("MIRRORD_TCP_OUTGOING", "0"),
         ("MIRRORD_UDP_OUTGOING", "FALSE"),
         ("MIRRORD_REMOTE_DNS", "false"),
+        ("MIRRORD_INTERCEPTION", "layer"),
         ("MIRRORD_AGENT_LOG_LEVEL", ""),
     ];
     let with_env = load(&options(dir.path(), &env, CliOverrides::default())).unwrap();
@@ -79,12 +80,14 @@ fn file_then_env_then_cli() {
     assert_eq!(with_env.feature.env.exclude, ["C"]);
     assert!(!with_env.feature.network.outgoing.tcp && !with_env.feature.network.outgoing.udp);
     assert!(!with_env.feature.network.dns.enabled);
+    assert_eq!(with_env.feature.interception, Interception::Layer);
 
     let cli = CliOverrides {
         target: pod("c"),
         fs_mode: Some(FsMode::Read),
         agent_log_level: Some(LogLevel::Debug),
         tcp_outgoing: Some(true),
+        interception: Some(Interception::Syscall),
         ..CliOverrides::default()
     };
     let with_cli = load(&options(dir.path(), &env, cli)).unwrap();
@@ -93,6 +96,7 @@ fn file_then_env_then_cli() {
     assert_eq!(with_cli.feature.fs.mode, FsMode::Read);
     assert_eq!(with_cli.agent.log_level, LogLevel::Debug);
     assert!(with_cli.feature.network.outgoing.tcp);
+    assert_eq!(with_cli.feature.interception, Interception::Syscall);
 }
 
 #[test]

@@ -77,6 +77,7 @@ fn long_forms() {
                     filter: Some(DnsFilter::Local(vec![HostPattern::new("*.corp").unwrap()])),
                 },
             },
+            interception: Interception::Syscall,
         },
         agent: AgentConfig {
             log_level: LogLevel::Trace,
@@ -94,7 +95,8 @@ fn long_forms() {
             "network": {
               "outgoing": {"udp": false, "filter": {"remote": ["10.0.0.0/8", "tcp://db.internal:5432"]}},
               "dns": {"filter": {"local": ["*.corp"]}}
-            }
+            },
+            "interception": "syscall"
           },
           "agent": {"log_level": "trace", "startup_timeout": 90},
           "skip_processes": ["bash", "node"]
@@ -104,6 +106,8 @@ skip_processes = ["bash", "node"]
 [target]
 path = "pid/1234"
 namespace = "dev"
+[feature]
+interception = "syscall"
 [feature.env]
 include = "DB_*;API"
 exclude = ["DB_PASSWORD"]
@@ -126,6 +130,7 @@ startup_timeout = 90
         r#"
 target: {path: pid/1234, namespace: dev}
 feature:
+  interception: syscall
   env: {include: "DB_*;API", exclude: [DB_PASSWORD], override: {MODE: local}}
   fs:
     mode: localwithoverrides

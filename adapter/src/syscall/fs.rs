@@ -1,0 +1,260 @@
+//! File syscalls stopped by the filter: `open`/`openat`/`openat2`, the
+//! `stat` family, `access`/`faccessat*`, `readlink*`. The route comes from
+//! the same [`FsPolicy`](mirrord_config::policy::FsPolicy) the layer uses;
+//! a remote file is read whole into a memfd that becomes the call's fd.
+
+use std::io::{Seek, SeekFrom, Write};
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+
+use mirrord_protocol::{OpenFlags, Request, Response, CLOSED_HANDLE, MAX_READ_LEN};
+use tracing::{debug, warn};
+
+use super::memory;
+use super::notify::{Notification, Reply};
+use super::stat;
+use super::supervisor::{Outcome, Supervisor};
+use mirrord_config::policy::FileRoute;
+
+/// Bytes the agent sends with its `Open` answer (most files need no more).
+const READ_AHEAD: u32 = 64 * 1024;
+
+/// Where a stat call wants its answer.
+#[derive(Debug, Clone, Copy)]
+pub enum StatOut {
+    Stat(u64),
+    Statx(u64),
+}
+
+/// Reads the path argument and routes it; `Err` is the outcome when the
+/// call is not ours (local, or unreadable: the kernel reports that).
+fn route(
+    sup: &Supervisor,
+    n: &Notification,
+    dirfd: i32,
+    path_addr: u64,
+    write: bool,
+) -> Result<Vec<u8>, Outcome> {
+    let pid = n.pid;
+    let path = memory::read_cstr(pid, path_addr).map_err(|_| Outcome::Reply(Reply::Continue))?;
+    if path.is_empty() {
+        // `AT_EMPTY_PATH` on an fd, or ENOENT: the kernel's business.
+        return Err(Outcome::Reply(Reply::Continue));
+    }
+    let abs = memory::absolute(pid, dirfd, &path).map_err(|_| Outcome::Reply(Reply::Continue))?;
+    if !sup.listener.id_valid(n.id) {
+        return Err(Outcome::Gone);
+    }
+    match sup.policy.fs.route(&abs, write) {
+        FileRoute::Local => Err(Outcome::Reply(Reply::Continue)),
+        FileRoute::NotFound => Err(Outcome::Reply(Reply::Errno(libc::ENOENT))),
+        FileRoute::Remote { writable: false } if write => {
+            Err(Outcome::Reply(Reply::Errno(libc::EROFS)))
+        }
+        FileRoute::Remote { .. } if write => {
+            warn!(
+                path = %String::from_utf8_lossy(&abs),
+                "writing a remote file is not supported on the syscall path yet"
+            );
+            Err(Outcome::Reply(Reply::Errno(libc::EROFS)))
+        }
+        FileRoute::Remote { .. } => Ok(abs),
+    }
+}
+
+/// Whether `open(2)` flags may write.
+fn wants_write(flags: i32) -> bool {
+    flags & libc::O_ACCMODE != libc::O_RDONLY
+        || flags & (libc::O_CREAT | libc::O_TRUNC | libc::O_APPEND) != 0
+}
+
+/// `open`, `openat`, `openat2` (with the flags of its `open_how`).
+pub async fn open(
+    sup: &Supervisor,
+    n: &Notification,
+    dirfd: i32,
+    path: u64,
+    flags: i32,
+) -> Outcome {
+    if flags & libc::O_TMPFILE == libc::O_TMPFILE {
+        return Outcome::Reply(Reply::Continue);
+    }
+    let abs = match route(sup, n, dirfd, path, wants_write(flags)) {
+        Ok(abs) => abs,
+        Err(outcome) => return outcome,
+    };
+    debug!(path = %String::from_utf8_lossy(&abs), "open on the target");
+    let request = Request::Open {
+        path: abs.clone(),
+        flags: OpenFlags {
+            read: true,
+            directory: flags & libc::O_DIRECTORY != 0,
+            nofollow: flags & libc::O_NOFOLLOW != 0,
+            ..OpenFlags::default()
+        },
+        mode: 0,
+        read_ahead: READ_AHEAD,
+    };
+    let (handle, stat, mut data, mut eof) = match sup.agent.request(request).await {
+        Ok(Response::Opened {
+            handle,
+            stat,
+            data,
+            eof,
+        }) => (handle, stat, data, eof),
+        Ok(other) => return unexpected(&other),
+        Err(e) => return Outcome::Reply(Reply::Errno(e.errno)),
+    };
+    let close = |sup: &Supervisor| {
+        if handle != CLOSED_HANDLE {
+            drop(sup.agent.request(Request::Close { handle }));
+        }
+    };
+    if stat.mode & libc::S_IFMT == libc::S_IFDIR {
+        // Directory listings are not served on this path yet: the local
+        // directory (or its absence) answers.
+        close(sup);
+        return Outcome::Reply(Reply::Continue);
+    }
+    while !eof {
+        let read = Request::Read {
+            handle,
+            offset: data.len() as u64,
+            len: MAX_READ_LEN,
+        };
+        match sup.agent.request(read).await {
+            Ok(Response::Data {
+                data: more,
+                eof: end,
+            }) if !more.is_empty() => {
+                data.extend_from_slice(&more);
+                eof = end;
+            }
+            Ok(Response::Data { .. }) => eof = true,
+            Ok(other) => {
+                close(sup);
+                return unexpected(&other);
+            }
+            Err(e) => {
+                close(sup);
+                return Outcome::Reply(Reply::Errno(e.errno));
+            }
+        }
+    }
+    close(sup);
+    let fd = match placeholder(&abs, &data) {
+        Ok(fd) => fd,
+        Err(e) => return Outcome::Reply(Reply::Errno(e.raw_os_error().unwrap_or(libc::EIO))),
+    };
+    match sup
+        .listener
+        .send_fd(n.id, fd.as_fd(), flags & libc::O_CLOEXEC != 0)
+    {
+        Ok(_) => Outcome::Answered,
+        // The caller died or was interrupted: our copy closes here.
+        Err(_) => Outcome::Gone,
+    }
+}
+
+/// A read-only fd holding `data`, named after the file (as the layer's).
+fn placeholder(path: &[u8], data: &[u8]) -> std::io::Result<OwnedFd> {
+    let base = path.rsplit(|b| *b == b'/').next().unwrap_or_default();
+    let mut name = b"mirrord:".to_vec();
+    name.extend(base.iter().take(200).filter(|b| **b != 0));
+    name.push(0);
+    // SAFETY: `name` is NUL-terminated.
+    let fd = unsafe { libc::memfd_create(name.as_ptr().cast(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: a fresh fd that we own.
+    let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
+    file.write_all(data)?;
+    file.seek(SeekFrom::Start(0))?;
+    // A read-only open file description of the same memfd: the program's
+    // fd then behaves like a file opened `O_RDONLY`.
+    let read_only = std::fs::File::open(format!("/proc/self/fd/{fd}"))?;
+    Ok(OwnedFd::from(read_only))
+}
+
+/// `stat`, `lstat`, `newfstatat`, `statx`.
+pub async fn stat(
+    sup: &Supervisor,
+    n: &Notification,
+    dirfd: i32,
+    path: u64,
+    follow: bool,
+    out: StatOut,
+) -> Outcome {
+    let abs = match route(sup, n, dirfd, path, false) {
+        Ok(abs) => abs,
+        Err(outcome) => return outcome,
+    };
+    match sup.agent.request(Request::Stat { path: abs, follow }).await {
+        Ok(Response::Stat(s)) => {
+            let (addr, bytes) = match out {
+                StatOut::Stat(addr) => (addr, stat::stat_bytes(&s)),
+                StatOut::Statx(addr) => (addr, stat::statx_bytes(&s)),
+            };
+            written(memory::write(n.pid, addr, &bytes), 0)
+        }
+        Ok(other) => unexpected(&other),
+        Err(e) => Outcome::Reply(Reply::Errno(e.errno)),
+    }
+}
+
+/// `access`, `faccessat`, `faccessat2`.
+pub async fn access(
+    sup: &Supervisor,
+    n: &Notification,
+    dirfd: i32,
+    path: u64,
+    mode: i32,
+) -> Outcome {
+    let abs = match route(sup, n, dirfd, path, false) {
+        Ok(abs) => abs,
+        Err(outcome) => return outcome,
+    };
+    match sup.agent.request(Request::Access { path: abs, mode }).await {
+        Ok(Response::Done) => Outcome::Reply(Reply::Value(0)),
+        Ok(other) => unexpected(&other),
+        Err(e) => Outcome::Reply(Reply::Errno(e.errno)),
+    }
+}
+
+/// `readlink`, `readlinkat`.
+pub async fn readlink(
+    sup: &Supervisor,
+    n: &Notification,
+    dirfd: i32,
+    path: u64,
+    buf: u64,
+    size: i64,
+) -> Outcome {
+    let abs = match route(sup, n, dirfd, path, false) {
+        Ok(abs) => abs,
+        Err(outcome) => return outcome,
+    };
+    if size <= 0 {
+        return Outcome::Reply(Reply::Errno(libc::EINVAL));
+    }
+    match sup.agent.request(Request::ReadLink { path: abs }).await {
+        Ok(Response::Path(target)) => {
+            let len = target.len().min(size as usize);
+            written(memory::write(n.pid, buf, &target[..len]), len as i64)
+        }
+        Ok(other) => unexpected(&other),
+        Err(e) => Outcome::Reply(Reply::Errno(e.errno)),
+    }
+}
+
+fn written(result: std::io::Result<()>, value: i64) -> Outcome {
+    match result {
+        Ok(()) => Outcome::Reply(Reply::Value(value)),
+        Err(e) => Outcome::Reply(Reply::Errno(e.raw_os_error().unwrap_or(libc::EFAULT))),
+    }
+}
+
+fn unexpected(response: &Response) -> Outcome {
+    warn!(?response, "unexpected answer from the agent");
+    Outcome::Reply(Reply::Errno(libc::EIO))
+}

@@ -1,0 +1,37 @@
+//! The syscall interception path, for programs the layer cannot enter (Go,
+//! statically linked binaries): `mirrord exec` installs a seccomp filter
+//! with user notification on itself just before it execs the program, and
+//! hands the listener to a supervisor task in the intproxy, which answers
+//! the stopped calls with the same config policy as the layer.
+//!
+//! - [`detect`]: which path a program gets (`feature.interception`);
+//! - [`filter`]: the BPF program and its installation;
+//! - [`handoff`]: the listener and config from `exec` to the intproxy;
+//! - [`notify`]: the kernel's user-notification ABI;
+//! - [`memory`]: the stopped process's memory and paths;
+//! - [`supervisor`], [`fs`], [`net`], [`stat`]: answering the calls.
+
+pub mod detect;
+pub mod filter;
+pub mod fs;
+pub mod handoff;
+pub mod memory;
+pub mod net;
+pub mod notify;
+pub mod stat;
+pub mod supervisor;
+
+use std::os::fd::OwnedFd;
+
+use mirrord_config::MirrordConfig;
+
+/// `mirrord exec`'s side, run last before `exec`: connects to the
+/// supervisor, installs the filter on this thread, hands the listener over
+/// and waits until the supervisor has it. Fails, with nothing installed,
+/// when the kernel has no user notification.
+pub fn install_and_hand_off(supervisor: &str, config: &MirrordConfig) -> anyhow::Result<()> {
+    let sender = handoff::Sender::connect(supervisor)?;
+    let listener: OwnedFd = filter::install(filter::INTERCEPTED)?;
+    sender.send(listener, &mirrord_config::to_json(config))?;
+    Ok(())
+}

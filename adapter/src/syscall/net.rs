@@ -1,0 +1,214 @@
+//! `connect` stopped by the filter. The route comes from the layer's
+//! [`OutgoingPolicy`](mirrord_config::policy::OutgoingPolicy); a remote
+//! connection is made by the agent, and the program's own socket (a copy
+//! of it taken with `pidfd_getfd`, the same open socket) is connected to
+//! the intproxy's relay. Its options (non-blocking, timeouts) stay the
+//! program's, and the call's result is that `connect`'s.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use mirrord_config::policy::{Protocol, Route};
+use mirrord_protocol::{LayerResponse, NetProtocol};
+use tracing::debug;
+
+use super::memory;
+use super::notify::{Notification, Reply};
+use super::supervisor::{Outcome, Supervisor};
+use crate::intproxy::outgoing;
+
+/// `connect(fd, addr, len)`.
+pub async fn connect(sup: &Supervisor, n: &Notification) -> Outcome {
+    let continue_ = Outcome::Reply(Reply::Continue);
+    let fd = n.args[0] as i32;
+    let len = (n.args[2] as usize).min(128);
+    let Ok(raw) = memory::read(n.pid, n.args[1], len) else {
+        return continue_;
+    };
+    let Some(remote) = parse_sockaddr(&raw) else {
+        return continue_;
+    };
+    if !sup.listener.id_valid(n.id) {
+        return Outcome::Gone;
+    }
+    let Ok(socket) = socket_of(n.pid, fd) else {
+        return continue_;
+    };
+    let (protocol, net) = match sockopt(&socket, libc::SO_TYPE) {
+        Some(libc::SOCK_STREAM) => (Protocol::Tcp, NetProtocol::Tcp),
+        Some(libc::SOCK_DGRAM) => (Protocol::Udp, NetProtocol::Udp),
+        _ => return continue_,
+    };
+    if protocol == Protocol::Tcp && is_connected(&socket) {
+        // A second connect on a socket we already connected: the kernel
+        // answers (EISCONN, EALREADY).
+        return continue_;
+    }
+    if sup.policy.outgoing.route(protocol, remote, &[]) == Route::Local {
+        return continue_;
+    }
+    debug!(%remote, ?protocol, "connect from the target");
+    let relay = match outgoing::connect(&sup.agent, net, remote).await {
+        Ok((LayerResponse::Outgoing { relay, .. }, held)) => {
+            if let Some(held) = held {
+                sup.hold_relay(held);
+            }
+            relay
+        }
+        Ok((other, _)) => {
+            debug!(?other, "unexpected answer to a connect");
+            return Outcome::Reply(Reply::Errno(libc::EIO));
+        }
+        Err(e) => return Outcome::Reply(Reply::Errno(e.errno)),
+    };
+    let v6 = sockopt(&socket, libc::SO_DOMAIN) == Some(libc::AF_INET6);
+    match connect_fd(&socket, relay, v6) {
+        Ok(()) => Outcome::Reply(Reply::Value(0)),
+        Err(errno) => Outcome::Reply(Reply::Errno(errno)),
+    }
+}
+
+/// An `AF_INET`/`AF_INET6` socket address; anything else is left alone.
+pub fn parse_sockaddr(raw: &[u8]) -> Option<SocketAddr> {
+    let family = i32::from(u16::from_ne_bytes(raw.get(..2)?.try_into().ok()?));
+    let port = u16::from_be_bytes(raw.get(2..4)?.try_into().ok()?);
+    match family {
+        libc::AF_INET => {
+            let ip: [u8; 4] = raw.get(4..8)?.try_into().ok()?;
+            Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::from(ip)), port))
+        }
+        libc::AF_INET6 => {
+            let ip: [u8; 16] = raw.get(8..24)?.try_into().ok()?;
+            Some(SocketAddr::new(IpAddr::V6(Ipv6Addr::from(ip)), port))
+        }
+        _ => None,
+    }
+}
+
+/// Our copy of fd `fd` of the process that thread `tid` belongs to.
+fn socket_of(tid: u32, fd: i32) -> std::io::Result<OwnedFd> {
+    let pid = memory::tgid(tid)?;
+    // SAFETY: plain syscalls; each returned fd is owned at once.
+    unsafe {
+        let pidfd = libc::syscall(libc::SYS_pidfd_open, pid, 0);
+        if pidfd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let pidfd = OwnedFd::from_raw_fd(pidfd as i32);
+        let copy = libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0);
+        if copy < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(OwnedFd::from_raw_fd(copy as i32))
+    }
+}
+
+fn sockopt(socket: &OwnedFd, name: i32) -> Option<i32> {
+    let mut value: i32 = 0;
+    let mut len = std::mem::size_of::<i32>() as libc::socklen_t;
+    // SAFETY: `value` and `len` are valid for the call.
+    let rc = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            name,
+            (&mut value as *mut i32).cast(),
+            &mut len,
+        )
+    };
+    (rc == 0).then_some(value)
+}
+
+fn is_connected(socket: &OwnedFd) -> bool {
+    // SAFETY: all-zero is a valid sockaddr_storage.
+    let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: `addr` and `len` are valid for the call.
+    unsafe {
+        libc::getpeername(
+            socket.as_raw_fd(),
+            (&mut addr as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+        ) == 0
+    }
+}
+
+/// Connects `socket` to `to` (as a v4-mapped address on an `AF_INET6`
+/// socket); the errno on failure (`EINPROGRESS` for a non-blocking one).
+fn connect_fd(socket: &OwnedFd, to: SocketAddr, v6: bool) -> Result<(), i32> {
+    // SAFETY: all-zero is a valid sockaddr_storage.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match (to, v6) {
+        (SocketAddr::V4(v4), false) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: v4.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(v4.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_storage is larger than sockaddr_in.
+            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin) };
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        (to, _) => {
+            let ip = match to.ip() {
+                IpAddr::V4(ip) => ip.to_ipv6_mapped(),
+                IpAddr::V6(ip) => ip,
+            };
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: to.port().to_be(),
+                sin6_flowinfo: 0,
+                sin6_addr: libc::in6_addr {
+                    s6_addr: ip.octets(),
+                },
+                sin6_scope_id: 0,
+            };
+            // SAFETY: sockaddr_storage is larger than sockaddr_in6.
+            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin6) };
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    // SAFETY: `storage` holds a valid address of `len` bytes.
+    let rc = unsafe {
+        libc::connect(
+            socket.as_raw_fd(),
+            (&storage as *const libc::sockaddr_storage).cast(),
+            len as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_inet_addresses_and_leaves_the_rest() {
+        let v4 = {
+            let mut raw = vec![0u8; 16];
+            raw[..2].copy_from_slice(&(libc::AF_INET as u16).to_ne_bytes());
+            raw[2..4].copy_from_slice(&7001u16.to_be_bytes());
+            raw[4..8].copy_from_slice(&[127, 0, 0, 2]);
+            raw
+        };
+        assert_eq!(parse_sockaddr(&v4), Some("127.0.0.2:7001".parse().unwrap()));
+        let mut v6 = vec![0u8; 28];
+        v6[..2].copy_from_slice(&(libc::AF_INET6 as u16).to_ne_bytes());
+        v6[2..4].copy_from_slice(&53u16.to_be_bytes());
+        v6[23] = 1;
+        assert_eq!(parse_sockaddr(&v6), Some("[::1]:53".parse().unwrap()));
+        let unix = (libc::AF_UNIX as u16).to_ne_bytes().to_vec();
+        assert_eq!(parse_sockaddr(&unix), None);
+        assert_eq!(parse_sockaddr(&v4[..6]), None);
+    }
+}

@@ -1,0 +1,265 @@
+//! The supervisor: a task of the intproxy that answers the syscalls the
+//! filter stops. A dedicated thread waits on the listener (`poll`, then
+//! `SECCOMP_IOCTL_NOTIF_RECV`, which would block the intproxy's one
+//! runtime thread) and hands each notification to a task, so a slow remote
+//! call never holds up a local one.
+//!
+//! The supervisor lives until every process under the filter is gone (the
+//! listener reports `POLLHUP`); meanwhile it counts as a connected layer
+//! for the intproxy's lifetime, and it holds the UDP relays it made.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::{Arc, Mutex};
+
+use mirrord_config::policy::Policy;
+use tokio::sync::mpsc;
+use tracing::{debug, info, Instrument};
+
+use super::filter::AUDIT_ARCH;
+use super::fs::{self, StatOut};
+use super::net;
+use super::notify::{Listener, Notification, Reply};
+use crate::intproxy::agent::AgentClient;
+use crate::intproxy::outgoing::UdpRelay;
+
+/// How a stopped call was dealt with.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Answer it so.
+    Reply(Reply),
+    /// Already answered (an fd was installed as its result).
+    Answered,
+    /// Its thread died or was interrupted: nothing to answer.
+    Gone,
+}
+
+pub struct Supervisor {
+    pub listener: Listener,
+    pub policy: Policy,
+    pub agent: AgentClient,
+    relays: Mutex<Vec<UdpRelay>>,
+}
+
+impl Supervisor {
+    pub fn hold_relay(&self, relay: UdpRelay) {
+        if let Ok(mut relays) = self.relays.lock() {
+            relays.push(relay);
+        }
+    }
+}
+
+/// Serves `listener` until no process uses the filter any more. `hold`
+/// is dropped then (it keeps the intproxy up).
+pub async fn serve<H: Send + 'static>(
+    listener: OwnedFd,
+    policy: Policy,
+    agent: AgentClient,
+    hold: H,
+) {
+    let sup = Arc::new(Supervisor {
+        listener: Listener::new(listener),
+        policy,
+        agent,
+        relays: Mutex::new(Vec::new()),
+    });
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let receiver = sup.clone();
+    let spawned = std::thread::Builder::new()
+        .name("seccomp-recv".into())
+        .spawn(move || receive(&receiver.listener, &tx));
+    if let Err(e) = spawned {
+        tracing::warn!("cannot start the seccomp receiver: {e}");
+        return;
+    }
+    info!("supervising");
+    while let Some(n) = rx.recv().await {
+        let span = tracing::debug_span!("syscall", nr = n.nr, pid = n.pid, id = n.id);
+        tokio::spawn(handle(sup.clone(), n).instrument(span));
+    }
+    info!("no process left under the filter");
+    drop(hold);
+}
+
+/// Forwards notifications until the listener hangs up (every process
+/// under the filter has exited) or the receiving side is gone.
+fn receive(listener: &Listener, tx: &mpsc::UnboundedSender<Notification>) {
+    loop {
+        let mut pfd = libc::pollfd {
+            fd: listener.fd().as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let rc = unsafe { libc::poll(&mut pfd, 1, -1) };
+        if rc < 0 {
+            if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return;
+        }
+        if pfd.revents & libc::POLLIN != 0 {
+            // POLLIN means a notification is queued, so this does not block.
+            match listener.recv() {
+                Ok(n) => {
+                    if tx.send(n).is_err() {
+                        return;
+                    }
+                }
+                // The caller died between poll and recv.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EINTR)) => {}
+                Err(e) => {
+                    debug!("seccomp receive failed: {e}");
+                    return;
+                }
+            }
+        } else if pfd.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+            return;
+        }
+    }
+}
+
+async fn handle(sup: Arc<Supervisor>, n: Notification) {
+    let outcome = if n.arch == AUDIT_ARCH {
+        dispatch(&sup, &n).await
+    } else {
+        Outcome::Reply(Reply::Continue)
+    };
+    debug!(?outcome);
+    if let Outcome::Reply(reply) = outcome {
+        if let Err(e) = sup.listener.respond(n.id, reply) {
+            // ENOENT: the thread died or was interrupted meanwhile.
+            debug!("cannot answer: {e}");
+        }
+    }
+}
+
+async fn dispatch(sup: &Supervisor, n: &Notification) -> Outcome {
+    let a = n.args;
+    let at = libc::AT_FDCWD;
+    let int = |v: u64| v as i32;
+    match n.nr {
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_open => fs::open(sup, n, at, a[0], int(a[1])).await,
+        libc::SYS_openat => fs::open(sup, n, int(a[0]), a[1], int(a[2])).await,
+        libc::SYS_openat2 => {
+            let flags = super::memory::read(n.pid, a[2], 8)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_ne_bytes);
+            match flags {
+                Some(flags) => fs::open(sup, n, int(a[0]), a[1], flags as i32).await,
+                None => Outcome::Reply(Reply::Continue),
+            }
+        }
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_stat => fs::stat(sup, n, at, a[0], true, StatOut::Stat(a[1])).await,
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_lstat => fs::stat(sup, n, at, a[0], false, StatOut::Stat(a[1])).await,
+        libc::SYS_newfstatat => {
+            let follow = int(a[3]) & libc::AT_SYMLINK_NOFOLLOW == 0;
+            fs::stat(sup, n, int(a[0]), a[1], follow, StatOut::Stat(a[2])).await
+        }
+        libc::SYS_statx => {
+            let follow = int(a[2]) & libc::AT_SYMLINK_NOFOLLOW == 0;
+            fs::stat(sup, n, int(a[0]), a[1], follow, StatOut::Statx(a[4])).await
+        }
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_access => fs::access(sup, n, at, a[0], int(a[1])).await,
+        libc::SYS_faccessat | libc::SYS_faccessat2 => {
+            fs::access(sup, n, int(a[0]), a[1], int(a[2])).await
+        }
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_readlink => fs::readlink(sup, n, at, a[0], a[1], a[2] as i64).await,
+        libc::SYS_readlinkat => fs::readlink(sup, n, int(a[0]), a[1], a[2], a[3] as i64).await,
+        libc::SYS_connect => net::connect(sup, n).await,
+        _ => Outcome::Reply(Reply::Continue),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::FromRawFd;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::syscall::filter;
+
+    /// Drops into a channel: tells the test the supervisor let go.
+    struct Released(Option<tokio::sync::oneshot::Sender<()>>);
+
+    impl Drop for Released {
+        fn drop(&mut self) {
+            if let Some(tx) = self.0.take() {
+                let _ = tx.send(());
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_caller_killed_mid_call_leaves_nothing_pending() {
+        let prog = filter::program(&[libc::SYS_openat]);
+        let mut pipe = [0; 2];
+        // SAFETY: plain syscalls; the child only makes syscalls and exits.
+        let child = unsafe {
+            assert_eq!(libc::pipe(pipe.as_mut_ptr()), 0);
+            let child = libc::fork();
+            if child == 0 {
+                let fd = filter::install_program(&prog).unwrap_or(-1);
+                libc::write(pipe[1], (&fd as *const i32).cast(), 4);
+                // Remote under the default config: stops until answered.
+                libc::openat(libc::AT_FDCWD, c"/app/remote-file".as_ptr(), libc::O_RDONLY);
+                libc::_exit(0);
+            }
+            child
+        };
+        let mut number = [0u8; 4];
+        // SAFETY: reading 4 bytes into `number`.
+        assert_eq!(
+            unsafe { libc::read(pipe[0], number.as_mut_ptr().cast(), 4) },
+            4
+        );
+        let remote_fd = i32::from_ne_bytes(number);
+        assert!(remote_fd >= 0, "the child could not install the filter");
+        // SAFETY: plain syscalls; the returned fds are owned at once.
+        let listener = unsafe {
+            let pidfd = libc::syscall(libc::SYS_pidfd_open, child, 0);
+            assert!(pidfd >= 0);
+            let copy = libc::syscall(libc::SYS_pidfd_getfd, pidfd, remote_fd, 0);
+            libc::close(pidfd as i32);
+            assert!(copy >= 0, "{}", std::io::Error::last_os_error());
+            OwnedFd::from_raw_fd(copy as i32)
+        };
+        let (agent, mut sent) = AgentClient::detached();
+        let policy = Policy::new(&mirrord_config::MirrordConfig::default()).unwrap();
+        let (released, was_released) = tokio::sync::oneshot::channel();
+        let serving = tokio::spawn(serve(listener, policy, agent, Released(Some(released))));
+        // The open reaches the agent, which never answers: a call in flight.
+        let mut asked = None;
+        for _ in 0..200 {
+            asked = sent.try_recv_request();
+            if asked.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(
+            matches!(&asked, Some(mirrord_protocol::Request::Open { path, .. }) if path == b"/app/remote-file"),
+            "{asked:?}"
+        );
+        // SAFETY: signalling and reaping our own child.
+        unsafe {
+            libc::kill(child, libc::SIGKILL);
+            libc::waitpid(child, std::ptr::null_mut(), 0);
+            libc::close(pipe[0]);
+            libc::close(pipe[1]);
+        }
+        tokio::time::timeout(Duration::from_secs(3), was_released)
+            .await
+            .expect("the supervisor still holds the intproxy after its caller died")
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(3), serving)
+            .await
+            .expect("the supervisor did not end")
+            .unwrap();
+    }
+}

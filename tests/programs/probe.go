@@ -1,0 +1,86 @@
+// Probe of what a Go program sees; starts itself again as a child.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+var prefix = ""
+
+func fail(key string, err error) {
+	if errors.Is(err, fs.ErrNotExist) {
+		fmt.Printf("%s%s=ERR:ENOENT\n", prefix, key)
+	} else {
+		fmt.Printf("%s%s=ERR:%v\n", prefix, key, err)
+	}
+}
+
+func echo(key, network string, port int, ping string) {
+	conn, err := net.Dial(network, fmt.Sprintf("backend.pod.test:%d", port))
+	if err != nil {
+		fail(key, err)
+		return
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := conn.Write([]byte(ping)); err != nil {
+		fail(key, err)
+		return
+	}
+	buf := make([]byte, 64)
+	n, err := conn.Read(buf)
+	if err != nil {
+		fail(key, err)
+		return
+	}
+	fmt.Printf("%s%s=%s\n", prefix, key, buf[:n])
+}
+
+func main() {
+	if len(os.Args) > 1 {
+		prefix = os.Args[1]
+	}
+	env, ok := os.LookupEnv("POD_NAME")
+	if !ok {
+		env = "None"
+	}
+	fmt.Printf("%senv=%s\n", prefix, env)
+	if data, err := os.ReadFile("/app/config/message.txt"); err == nil {
+		fmt.Printf("%sfile=%s\n", prefix, strings.TrimSpace(string(data)))
+	} else {
+		fail("file", err)
+	}
+	if _, err := os.ReadFile("/app/secrets/token"); err == nil {
+		fmt.Printf("%snotfound=opened\n", prefix)
+	} else {
+		fail("notfound", err)
+	}
+	if addrs, err := net.LookupHost("backend.pod.test"); err == nil && len(addrs) > 0 {
+		fmt.Printf("%sdns=%s\n", prefix, addrs[0])
+	} else {
+		fmt.Printf("%sdns=ERR:resolve %v\n", prefix, err)
+	}
+	echo("tcp", "tcp", 7001, "tcp-ping")
+	echo("udp", "udp", 7002, "udp-ping")
+	if len(os.Args) == 1 {
+		self, err := os.Executable()
+		if err != nil {
+			fail("child", err)
+			os.Exit(1)
+		}
+		child := exec.Command(self, "child.")
+		child.Stdout = os.Stdout
+		child.Stderr = os.Stderr
+		if err := child.Run(); err != nil {
+			fail("child", err)
+			os.Exit(1)
+		}
+	}
+}

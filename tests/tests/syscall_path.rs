@@ -1,0 +1,169 @@
+//! The syscall interception path (seccomp user notification): a Go program
+//! and a `gcc -static` C program, which `LD_PRELOAD` never reaches, see the
+//! stand-in pod's environment, files, hosts entries and loopback services
+//! through `mirrord exec`, and so do their children; a system without user
+//! notification gets an error naming the requirement.
+
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+use std::time::Duration;
+
+use mirrord_tests::pod::{Pod, PodSpec};
+use mirrord_tests::run::{leftovers, mirrord_exec, programs_dir, run, Scratch};
+
+const CONFIG: &str = r#"{"feature": {"fs": {"mode": "read", "not_found": ["^/app/secrets"]}}}"#;
+
+const EXPECTED: &[(&str, &str)] = &[
+    ("env", "standin-pod"),
+    ("file", "this file exists only in the pod"),
+    ("notfound", "ERR:ENOENT"),
+    ("dns", "127.0.0.2"),
+    ("tcp", "tcp-ping"),
+    ("udp", "udp-ping"),
+];
+
+fn check_probe(cmd: &[&str], config: &str) {
+    let pod = Pod::start(&PodSpec::default()).expect("pod");
+    let scratch = Scratch::new("syscall");
+    let config = scratch.write("mirrord.json", config);
+    let out = mirrord_exec(&pod.target(), Some(&config), cmd, Duration::from_secs(120));
+    assert!(out.status.success(), "{out:#?}");
+    for prefix in ["", "child."] {
+        for (key, value) in EXPECTED {
+            let key = format!("{prefix}{key}");
+            assert_eq!(out.value(&key), Some(*value), "{key} in {out:#?}");
+        }
+    }
+    let left = leftovers(out.pid, Some(pod.pid), Duration::from_secs(3));
+    assert!(left.is_empty(), "left running: {left:?}");
+}
+
+fn probe(name: &str) -> String {
+    programs_dir().join(name).display().to_string()
+}
+
+/// Builds `probe.go` into `scratch`; `cgo` false gives a static binary.
+fn go_probe(scratch: &Scratch, cgo: bool) -> String {
+    let exe = scratch
+        .path()
+        .join(if cgo { "probe-cgo" } else { "probe-go" });
+    let status = Command::new("go")
+        .args(["build", "-o"])
+        .arg(&exe)
+        .arg(probe("probe.go"))
+        .env("GOCACHE", scratch.path().join("gocache"))
+        .env("GO111MODULE", "off")
+        .env("CGO_ENABLED", if cgo { "1" } else { "0" })
+        .status()
+        .expect("go runs");
+    assert!(status.success(), "go build failed");
+    exe.display().to_string()
+}
+
+fn static_c_probe(scratch: &Scratch) -> String {
+    let exe = scratch.path().join("probe-static");
+    let status = Command::new("gcc")
+        .args(["-static", "-O1", "-o"])
+        .arg(&exe)
+        .arg(probe("probe.c"))
+        .status()
+        .expect("gcc runs");
+    assert!(status.success(), "gcc -static failed");
+    exe.display().to_string()
+}
+
+#[test]
+fn static_go_and_its_child_see_the_pod() {
+    let scratch = Scratch::new("go");
+    check_probe(&[&go_probe(&scratch, false)], CONFIG);
+}
+
+#[test]
+fn cgo_go_and_its_child_see_the_pod() {
+    let scratch = Scratch::new("cgo");
+    check_probe(&[&go_probe(&scratch, true)], CONFIG);
+}
+
+#[test]
+fn static_c_and_its_fork_exec_child_see_the_pod() {
+    let scratch = Scratch::new("cstatic");
+    check_probe(&[&static_c_probe(&scratch)], CONFIG);
+}
+
+#[test]
+fn a_dynamic_program_can_be_forced_onto_the_syscall_path() {
+    let scratch = Scratch::new("cdyn");
+    let exe = scratch.path().join("probe");
+    let status = Command::new("gcc")
+        .args(["-O1", "-o"])
+        .arg(&exe)
+        .arg(probe("probe.c"))
+        .status()
+        .expect("gcc runs");
+    assert!(status.success());
+    let config = r#"{"feature": {"interception": "syscall", "fs": {"mode": "read", "not_found": ["^/app/secrets"]}}}"#;
+    check_probe(&[exe.to_str().expect("utf-8")], config);
+}
+
+/// A seccomp filter (classic mode, inherited) that makes `seccomp(2)`
+/// fail with `ENOSYS`: what a kernel without seccomp looks like.
+fn without_seccomp(cmd: &mut Command) {
+    // SAFETY: the closure only makes async-signal-safe syscalls.
+    unsafe {
+        cmd.pre_exec(|| {
+            let stmt = |code: u32, k: u32| libc::sock_filter {
+                code: code as u16,
+                jt: 0,
+                jf: 0,
+                k,
+            };
+            let prog = [
+                stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0),
+                libc::sock_filter {
+                    code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+                    jt: 0,
+                    jf: 1,
+                    k: libc::SYS_seccomp as u32,
+                },
+                stmt(
+                    libc::BPF_RET | libc::BPF_K,
+                    libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
+                ),
+                stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW),
+            ];
+            let fprog = libc::sock_fprog {
+                len: prog.len() as u16,
+                filter: prog.as_ptr() as *mut libc::sock_filter,
+            };
+            if libc::prctl(
+                libc::PR_SET_SECCOMP,
+                libc::SECCOMP_MODE_FILTER,
+                &fprog as *const libc::sock_fprog,
+            ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+#[test]
+fn without_user_notification_the_error_names_the_requirement() {
+    let pod = Pod::start(&PodSpec::default()).expect("pod");
+    let scratch = Scratch::new("nonotif");
+    let exe = static_c_probe(&scratch);
+    let mut cmd = Command::new(mirrord_tests::bin_path("mirrord"));
+    cmd.args(["exec", "--target", &pod.target(), "--", &exe]);
+    without_seccomp(&mut cmd);
+    let out = run(cmd, Duration::from_secs(60));
+    assert!(!out.status.success(), "{out:#?}");
+    assert!(
+        out.stderr.contains("seccomp user notification")
+            && out.stderr.contains("--interception layer"),
+        "{out:#?}"
+    );
+    assert!(!out.stdout.contains("env="), "the program ran: {out:#?}");
+    let left = leftovers(out.pid, Some(pod.pid), Duration::from_secs(3));
+    assert!(left.is_empty(), "left running: {left:?}");
+}
