@@ -64,6 +64,8 @@ pub struct Context {
     command: Vec<String>,
     connect: Option<String>,
     pub sessions: Sessions,
+    /// On macOS, how protected programs are swapped for patched copies.
+    pub sip_host: Option<mirrord_sip::Host>,
 }
 
 impl Context {
@@ -107,6 +109,7 @@ async fn serve(args: DapArgs) -> anyhow::Result<()> {
         command: args.command,
         connect: args.connect,
         sessions: Sessions::default(),
+        sip_host: mirrord_sip::Host::current(),
     });
     // An adapter that listens is started once and serves every stream.
     let server = match (&ctx.connect, ctx.command.is_empty()) {

@@ -554,6 +554,22 @@ impl Proxy {
                 self.ctx.adapter_command(),
                 &lease.session,
             );
+            let swapped = launch::sip::swap_protected(
+                args,
+                debug_type.as_deref(),
+                self.ctx.sip_host.as_ref(),
+            );
+            match swapped {
+                Ok(swaps) => swaps
+                    .iter()
+                    .for_each(|s| info!("{}: {} runs as {}", s.key, s.original, s.copy.display())),
+                Err(e) => {
+                    self.ctx.sessions.release(lease);
+                    return self
+                        .fail_launch(launch.seq, &format!("mirrord: {e:#}"))
+                        .await;
+                }
+            }
         }
         if let Some(old) = self.lease.replace(lease) {
             self.ctx.sessions.release(old);
@@ -573,6 +589,11 @@ impl Proxy {
             return body;
         };
         launch::inject_env(args, Some("runInTerminal"), None, &lease.session);
+        if let Err(e) =
+            launch::sip::swap_protected(args, Some("runInTerminal"), self.ctx.sip_host.as_ref())
+        {
+            warn!("runInTerminal: {e:#}");
+        }
         message::to_bytes(&request)
     }
 
@@ -600,6 +621,13 @@ impl Proxy {
             self.ctx.adapter_command(),
             &lease.session,
         );
+        if let Err(e) = launch::sip::swap_protected(
+            configuration,
+            debug_type.as_deref(),
+            self.ctx.sip_host.as_ref(),
+        ) {
+            warn!("startDebugging: {e:#}");
+        }
         configuration.insert(launch::MIRRORD_KEY.into(), Value::Bool(false));
         message::to_bytes(&request)
     }
@@ -683,6 +711,7 @@ mod tests {
             command: vec!["fake-adapter".into()],
             connect: None,
             sessions: Default::default(),
+            sip_host: None,
         })
     }
 

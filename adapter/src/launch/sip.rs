@@ -19,9 +19,6 @@
 //! that are absent, name no file, or name an unprotected program stay as
 //! they are.
 
-// Until the DAP proxy and the IDE service call `swap_protected`.
-#![allow(dead_code)]
-
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
