@@ -252,13 +252,9 @@ mod tests {
             args["env"],
             json!({"USER_VAR": "mine", "GONE": null, "REMOTE": "new", "LD_PRELOAD": "/l.so"})
         );
-        assert_eq!(
-            user_env(&args, shape)[..2],
-            [
-                ("USER_VAR".to_owned(), Some("mine".to_owned())),
-                ("GONE".to_owned(), None)
-            ]
-        );
+        let user = user_env(&args, shape);
+        assert!(user.contains(&("USER_VAR".to_owned(), Some("mine".to_owned()))));
+        assert!(user.contains(&("GONE".to_owned(), None)));
     }
 
     #[test]
