@@ -10,6 +10,10 @@
 //! |---|---|---|
 //! | latency | a `threads` + `stackTrace` pair through `mirrord dap` / direct | <= 1.1 |
 //! | throughput | pipelined `stackTrace` requests answered per second, through / direct | |
+//!
+//! A third row runs the same storm through `relay.c`, a process that only
+//! copies bytes between the client and the adapter: the floor for any
+//! proxy that is a process of its own.
 
 use std::path::Path;
 use std::process::Command;
@@ -41,11 +45,25 @@ fn main() {
         .status()
         .expect("gcc");
     assert!(status.success(), "gcc failed");
+    let relay = scratch.path().join("relay");
+    let status = Command::new("gcc")
+        .args(["-O2", "-o"])
+        .arg(&relay)
+        .arg(programs_dir().join("dap/relay.c"))
+        .status()
+        .expect("gcc");
+    assert!(status.success(), "gcc failed");
     let adapter = ["lldb-vscode-14"];
 
     let mut direct = (Vec::new(), Vec::new());
     let mut proxied = (Vec::new(), Vec::new());
+    let mut relayed = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
+        let mut cmd = Command::new(&relay);
+        cmd.args(adapter);
+        let (latency, rate) = storm(cmd, &program, &source);
+        relayed.0.push(latency);
+        relayed.1.push(rate);
         let mut cmd = Command::new(adapter[0]);
         cmd.args(&adapter[1..]);
         let (latency, rate) = storm(cmd, &program, &source);
@@ -60,6 +78,7 @@ fn main() {
     }
     let (dl, pl) = (median(&mut direct.0), median(&mut proxied.0));
     let (dr, pr) = (median(&mut direct.1), median(&mut proxied.1));
+    let (rl, rr) = (median(&mut relayed.0), median(&mut relayed.1));
     println!("DAP proxy vs direct (lldb-vscode, median of {ROUNDS} rounds)");
     println!(
         "  latency per threads+stackTrace pair: {:>8.1} us direct, {:>8.1} us through mirrord dap: ratio {:.2} (goal <= 1.1)",
@@ -70,6 +89,12 @@ fn main() {
     println!(
         "  pipelined stackTrace throughput:     {dr:>8.0} /s direct, {pr:>8.0} /s through mirrord dap: ratio {:.2}",
         pr / dr
+    );
+    println!(
+        "  the floor, a byte relay process:      {:>8.1} us per pair (ratio {:.2}), {rr:>8.0} /s (ratio {:.2})",
+        rl * 1e6,
+        rl / dl,
+        rr / dr
     );
 }
 

@@ -524,30 +524,7 @@ fn vscode_test_client_from_npm_hits_the_breakpoint_through_listen() {
     let pod = Pod::start(&PodSpec::default()).expect("pod");
     let scratch = Scratch::new("dap-npm");
     let source = copy_program(&scratch, "debuggee.py");
-    let mut proxy = Command::new(mirrord_tests::bin_path("mirrord"))
-        .args([
-            "dap",
-            "--listen",
-            "127.0.0.1:0",
-            "--",
-            "python3",
-            "-m",
-            "debugpy.adapter",
-        ])
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("mirrord dap --listen");
-    let mut stderr = std::io::BufReader::new(proxy.stderr.take().expect("stderr"));
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut stderr, &mut line).expect("read");
-    let port = line
-        .trim()
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse::<u16>().ok())
-        .unwrap_or_else(|| panic!("no address in {line:?}"));
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::stderr()));
+    let (mut proxy, port) = listening_proxy(&["python3", "-m", "debugpy.adapter"]);
     let status = Command::new("node")
         .arg(npm.join("debugpy_breakpoint.js"))
         .arg(port.to_string())
@@ -659,4 +636,77 @@ fn added_and_consumed_messages_keep_both_sides_numbering_and_child_sessions_shar
         .find(|m| m["type"] == "response" && m["command"] == "startDebugging")
         .expect("startDebugging answer");
     assert_eq!(answer["request_seq"], asked, "{answer:#}");
+}
+
+/// `mirrord dap --listen 127.0.0.1:0 -- adapter...`; returns it and its port.
+fn listening_proxy(adapter: &[&str]) -> (std::process::Child, u16) {
+    let mut proxy = Command::new(mirrord_tests::bin_path("mirrord"))
+        .args(["dap", "--listen", "127.0.0.1:0", "--"])
+        .args(adapter)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("mirrord dap --listen");
+    let mut stderr = std::io::BufReader::new(proxy.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut line).expect("read");
+    let port = line
+        .trim()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse::<u16>().ok())
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::stderr()));
+    (proxy, port)
+}
+
+#[test]
+fn streams_of_one_listening_proxy_with_the_same_config_share_one_session() {
+    let scratch = Scratch::new("dap-listen");
+    let log = scratch.path().join("adapter-log.jsonl");
+    let fake = program("fake_adapter.py").display().to_string();
+    let (mut proxy, port) = listening_proxy(&["python3", &fake, log.to_str().expect("utf-8")]);
+    let addr = format!("127.0.0.1:{port}");
+    let mut clients: Vec<DapClient> = (0..2).map(|_| DapClient::connect(&addr)).collect();
+    for client in &mut clients {
+        initialize(client, json!({}));
+        let launch = client.request(
+            "launch",
+            json!({"type": "fake", "request": "launch", "cwd": scratch.path(),
+                   "mirrord": {"target": "targetless"}}),
+        );
+        let child = client.reverse_request("startDebugging", LONG);
+        client.respond(&child, true, json!({}));
+        let response = client.response(launch, LONG);
+        assert_eq!(response["success"], true, "{response:#}");
+    }
+    let intproxies: Vec<String> = std::fs::read_to_string(&log)
+        .expect("adapter log")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|m| m["command"] == "launch")
+        .map(|m| {
+            m["arguments"]["env"]["MIRRORD_INTPROXY_ADDR"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(intproxies.len(), 2, "{intproxies:?}");
+    assert!(
+        !intproxies[0].is_empty() && intproxies[0] == intproxies[1],
+        "{intproxies:?}"
+    );
+    for client in &mut clients {
+        client.call("disconnect", json!({}));
+        client.close();
+    }
+    // SAFETY: ending the proxy this test started.
+    unsafe { libc::kill(proxy.id() as i32, libc::SIGTERM) };
+    let proxy_pid = proxy.id();
+    assert!(wait_with_timeout(&mut proxy, Duration::from_secs(15)).success());
+    let left = leftovers(proxy_pid, None, Duration::from_secs(5));
+    assert!(left.is_empty(), "left running: {left:?}");
+    let strays = processes_mentioning(&scratch.path().display().to_string());
+    assert!(strays.is_empty(), "left running: {strays:?}");
 }
