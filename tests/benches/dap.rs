@@ -11,9 +11,11 @@
 //! | latency | a `threads` + `stackTrace` pair through `mirrord dap` / direct | <= 1.1 |
 //! | throughput | pipelined `stackTrace` requests answered per second, through / direct | |
 //!
-//! A third row runs the same storm through `relay.c`, a process that only
-//! copies bytes between the client and the adapter: the floor for any
-//! proxy that is a process of its own.
+//! A third row runs the sequential pairs through `relay.c`, a process that
+//! only copies bytes between the client and the adapter: the floor for any
+//! proxy that is a process of its own. (The relay blocks on writes, so it
+//! would deadlock with an adapter under a pipelined burst, as the proxy
+//! once did: no throughput figure for it.)
 
 use std::path::Path;
 use std::process::Command;
@@ -57,28 +59,27 @@ fn main() {
 
     let mut direct = (Vec::new(), Vec::new());
     let mut proxied = (Vec::new(), Vec::new());
-    let mut relayed = (Vec::new(), Vec::new());
+    let mut relayed = (Vec::new(), ());
     for _ in 0..ROUNDS {
         let mut cmd = Command::new(&relay);
         cmd.args(adapter);
-        let (latency, rate) = storm(cmd, &program, &source);
+        let (latency, _) = storm(cmd, &program, &source, 0);
         relayed.0.push(latency);
-        relayed.1.push(rate);
         let mut cmd = Command::new(adapter[0]);
         cmd.args(&adapter[1..]);
-        let (latency, rate) = storm(cmd, &program, &source);
+        let (latency, rate) = storm(cmd, &program, &source, PIPELINED);
         direct.0.push(latency);
         direct.1.push(rate);
         let mut cmd = Command::new(&mirrord);
         cmd.args(["dap", "--target", "targetless", "--"])
             .args(adapter);
-        let (latency, rate) = storm(cmd, &program, &source);
+        let (latency, rate) = storm(cmd, &program, &source, PIPELINED);
         proxied.0.push(latency);
         proxied.1.push(rate);
     }
     let (dl, pl) = (median(&mut direct.0), median(&mut proxied.0));
     let (dr, pr) = (median(&mut direct.1), median(&mut proxied.1));
-    let (rl, rr) = (median(&mut relayed.0), median(&mut relayed.1));
+    let rl = median(&mut relayed.0);
     println!("DAP proxy vs direct (lldb-vscode, median of {ROUNDS} rounds)");
     println!(
         "  latency per threads+stackTrace pair: {:>8.1} us direct, {:>8.1} us through mirrord dap: ratio {:.2} (goal <= 1.1)",
@@ -91,16 +92,15 @@ fn main() {
         pr / dr
     );
     println!(
-        "  the floor, a byte relay process:      {:>8.1} us per pair (ratio {:.2}), {rr:>8.0} /s (ratio {:.2})",
+        "  the floor, a byte relay process:      {:>8.1} us per pair: ratio {:.2}",
         rl * 1e6,
-        rl / dl,
-        rr / dr
+        rl / dl
     );
 }
 
 /// Runs to the breakpoint, then measures sequential pairs and a pipelined
 /// burst; returns (seconds per pair, responses per second).
-fn storm(command: Command, program: &Path, source: &Path) -> (f64, f64) {
+fn storm(command: Command, program: &Path, source: &Path, pipelined: usize) -> (f64, f64) {
     let mut client = DapClient::spawn(command);
     client.call(
         "initialize",
@@ -133,13 +133,13 @@ fn storm(command: Command, program: &Path, source: &Path) -> (f64, f64) {
     let per_pair = started.elapsed().as_secs_f64() / PAIRS as f64;
 
     let started = Instant::now();
-    let seqs: Vec<i64> = (0..PIPELINED)
+    let seqs: Vec<i64> = (0..pipelined)
         .map(|_| client.request("stackTrace", json!({"threadId": thread})))
         .collect();
     for seq in seqs {
         client.response(seq, Duration::from_secs(60));
     }
-    let rate = PIPELINED as f64 / started.elapsed().as_secs_f64();
+    let rate = pipelined as f64 / started.elapsed().as_secs_f64();
     client.log.clear();
 
     client.call("disconnect", json!({"terminateDebuggee": true}));
