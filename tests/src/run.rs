@@ -164,6 +164,53 @@ pub fn agent_pids(target_pid: u32) -> Vec<i32> {
         .collect()
 }
 
+/// Waits for `child` to exit, killing it (and failing) at the deadline.
+pub fn wait_with_timeout(child: &mut std::process::Child, timeout: Duration) -> ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        if started.elapsed() > timeout {
+            let _ = child.kill();
+            panic!("{} did not exit within {timeout:?}", child.id());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Live processes whose command line mentions `needle`.
+pub fn processes_mentioning(needle: &str) -> Vec<String> {
+    live_processes()
+        .map(|(_, cmdline)| cmdline.replace('\0', " "))
+        .filter(|cmdline| cmdline.contains(needle))
+        .collect()
+}
+
+/// The PIDs of `pid`'s children (zombies included).
+pub fn children(pid: u32) -> Vec<u32> {
+    let parent = |stat: &str| {
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok())
+    };
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let child = entry.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            (parent(&stat) == Some(pid)).then_some(child)
+        })
+        .collect()
+}
+
+/// Whether `pid` runs (exists and is not a zombie).
+pub fn alive(pid: u32) -> bool {
+    !is_zombie(Path::new(&format!("/proc/{pid}")))
+}
+
 /// Every process that has not exited, with its NUL-separated command line.
 fn live_processes() -> impl Iterator<Item = (i32, String)> {
     std::fs::read_dir("/proc")

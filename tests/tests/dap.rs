@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use mirrord_tests::dap::DapClient;
 use mirrord_tests::pod::{Pod, PodSpec};
-use mirrord_tests::run::{leftovers, programs_dir, Scratch};
+use mirrord_tests::run::{
+    alive, children, leftovers, processes_mentioning, programs_dir, wait_with_timeout, Scratch,
+};
 use serde_json::{json, Value};
 
 const LONG: Duration = Duration::from_secs(90);
@@ -82,55 +84,29 @@ fn finish(mut client: DapClient, thread: Value, pod: &Pod, scratch: &Scratch) {
     client.event("terminated", LONG);
     let output = client.output();
     assert!(output.contains(EXPECTED_OUTPUT), "{output}");
+    disconnect_and_check_nothing_is_left(client, Some(pod.pid), scratch);
+}
+
+/// `disconnect`, then: the proxy exits successfully, and neither the
+/// session (intproxy, agent) nor anything started from `scratch` runs.
+fn disconnect_and_check_nothing_is_left(
+    mut client: DapClient,
+    pod: Option<u32>,
+    scratch: &Scratch,
+) {
     client.call("disconnect", json!({}));
     client.close();
     let mut child = client.child.take().expect("proxy");
-    let proxy_pid = child.id();
     let status = wait_with_timeout(&mut child, Duration::from_secs(15));
     assert!(status.success(), "mirrord dap exited with {status}");
-    let left = leftovers(proxy_pid, Some(pod.pid), Duration::from_secs(5));
+    check_nothing_is_left(child.id(), pod, scratch);
+}
+
+fn check_nothing_is_left(proxy_pid: u32, pod: Option<u32>, scratch: &Scratch) {
+    let left = leftovers(proxy_pid, pod, Duration::from_secs(5));
     assert!(left.is_empty(), "left running: {left:?}");
     let strays = processes_mentioning(&scratch.path().display().to_string());
     assert!(strays.is_empty(), "left running: {strays:?}");
-}
-
-fn wait_with_timeout(
-    child: &mut std::process::Child,
-    timeout: Duration,
-) -> std::process::ExitStatus {
-    let started = std::time::Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return status;
-        }
-        if started.elapsed() > timeout {
-            let _ = child.kill();
-            panic!("mirrord dap did not exit within {timeout:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Live processes whose command line mentions `needle`.
-fn processes_mentioning(needle: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let path = entry.path();
-        let Ok(cmdline) = std::fs::read(path.join("cmdline")) else {
-            continue;
-        };
-        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        let zombie = std::fs::read_to_string(path.join("stat"))
-            .map(|s| {
-                s.rsplit_once(')')
-                    .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
-            })
-            .unwrap_or(true);
-        if cmdline.contains(needle) && !zombie {
-            found.push(cmdline);
-        }
-    }
-    found
 }
 
 /// A copy of a test program in a fresh directory, so stray processes can be
@@ -243,15 +219,7 @@ fn delve_through_connect_sees_the_pods_env() {
     client.call("continue", json!({"threadId": thread}));
     // dlv 1.20 leaves the program's stdout on its own stdout: no output check.
     client.event("terminated", LONG);
-    client.call("disconnect", json!({}));
-    client.close();
-    let mut child = client.child.take().expect("proxy");
-    let proxy_pid = child.id();
-    assert!(wait_with_timeout(&mut child, Duration::from_secs(15)).success());
-    let left = leftovers(proxy_pid, Some(pod.pid), Duration::from_secs(5));
-    assert!(left.is_empty(), "left running: {left:?}");
-    let strays = processes_mentioning(&scratch.path().display().to_string());
-    assert!(strays.is_empty(), "left running: {strays:?}");
+    disconnect_and_check_nothing_is_left(client, Some(pod.pid), &scratch);
 }
 
 /// Starts a debugpy session without a configured target; returns the
@@ -404,42 +372,7 @@ fn debugpy_in_an_integrated_terminal_gets_the_session_through_run_in_terminal() 
         .expect("terminal output");
     assert!(printed.contains(EXPECTED_OUTPUT), "{printed}");
     let _ = terminal.wait();
-    client.call("disconnect", json!({}));
-    client.close();
-    let mut child = client.child.take().expect("proxy");
-    let proxy_pid = child.id();
-    assert!(wait_with_timeout(&mut child, Duration::from_secs(15)).success());
-    let left = leftovers(proxy_pid, Some(pod.pid), Duration::from_secs(5));
-    assert!(left.is_empty(), "left running: {left:?}");
-    let strays = processes_mentioning(&scratch.path().display().to_string());
-    assert!(strays.is_empty(), "left running: {strays:?}");
-}
-
-/// The PIDs of `pid`'s children.
-fn children(pid: u32) -> Vec<u32> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        let ppid = stat
-            .rsplit_once(')')
-            .and_then(|(_, r)| r.split_whitespace().nth(1))
-            .and_then(|p| p.parse::<u32>().ok());
-        if ppid == Some(pid) {
-            if let Some(child) = entry.file_name().to_str().and_then(|n| n.parse().ok()) {
-                found.push(child);
-            }
-        }
-    }
-    found
-}
-
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-        s.rsplit_once(')')
-            .is_some_and(|(_, r)| !r.trim_start().starts_with('Z'))
-    })
+    disconnect_and_check_nothing_is_left(client, Some(pod.pid), &scratch);
 }
 
 #[test]
@@ -506,10 +439,7 @@ fn an_adapter_that_dies_mid_session_ends_everything_with_a_message() {
     assert!(client.output().contains("python3"), "{}", client.output());
     let mut child = client.child.take().expect("proxy");
     wait_with_timeout(&mut child, Duration::from_secs(15));
-    let left = leftovers(proxy_pid, Some(pod.pid), Duration::from_secs(5));
-    assert!(left.is_empty(), "left running: {left:?}");
-    let strays = processes_mentioning(&scratch.path().display().to_string());
-    assert!(strays.is_empty(), "left running: {strays:?}");
+    check_nothing_is_left(proxy_pid, Some(pod.pid), &scratch);
 }
 
 #[test]
@@ -538,10 +468,7 @@ fn vscode_test_client_from_npm_hits_the_breakpoint_through_listen() {
     let ended = wait_with_timeout(&mut proxy, Duration::from_secs(15));
     assert!(status.success(), "the npm client failed: {status}");
     assert!(ended.success(), "mirrord dap --listen exited with {ended}");
-    let left = leftovers(proxy_pid, Some(pod.pid), Duration::from_secs(5));
-    assert!(left.is_empty(), "left running: {left:?}");
-    let strays = processes_mentioning(&scratch.path().display().to_string());
-    assert!(strays.is_empty(), "left running: {strays:?}");
+    check_nothing_is_left(proxy_pid, Some(pod.pid), &scratch);
 }
 
 /// Every message's `seq`, in order, must be 1, 2, 3...
@@ -705,8 +632,5 @@ fn streams_of_one_listening_proxy_with_the_same_config_share_one_session() {
     unsafe { libc::kill(proxy.id() as i32, libc::SIGTERM) };
     let proxy_pid = proxy.id();
     assert!(wait_with_timeout(&mut proxy, Duration::from_secs(15)).success());
-    let left = leftovers(proxy_pid, None, Duration::from_secs(5));
-    assert!(left.is_empty(), "left running: {left:?}");
-    let strays = processes_mentioning(&scratch.path().display().to_string());
-    assert!(strays.is_empty(), "left running: {strays:?}");
+    check_nothing_is_left(proxy_pid, None, &scratch);
 }
