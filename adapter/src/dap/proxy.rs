@@ -715,6 +715,35 @@ mod tests {
         })
     }
 
+    /// A proxy serving in-memory streams, fed through its input channel.
+    struct Running {
+        client: tokio::io::DuplexStream,
+        adapter: tokio::io::DuplexStream,
+        tx: mpsc::Sender<Input>,
+        task: tokio::task::JoinHandle<(End, Option<Lease>)>,
+        _shutdown: tokio::sync::watch::Sender<bool>,
+    }
+
+    fn running() -> Running {
+        let (client_proxy, client) = duplex(1 << 16);
+        let (adapter_proxy, adapter) = duplex(1 << 16);
+        let (tx, rx) = mpsc::channel(16);
+        let (shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
+        let proxy = Proxy::new(
+            context(),
+            Box::new(client_proxy),
+            Box::new(adapter_proxy),
+            tx.clone(),
+        );
+        Running {
+            client,
+            adapter,
+            tx,
+            task: tokio::spawn(proxy.run(rx, shutdown)),
+            _shutdown: shutdown_tx,
+        }
+    }
+
     fn frame(body: &[u8]) -> Vec<u8> {
         let mut out = format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes();
         out.extend_from_slice(body);
@@ -723,17 +752,13 @@ mod tests {
 
     #[tokio::test]
     async fn forwards_every_message_byte_for_byte_in_order() {
-        let (client_proxy, mut client) = duplex(1 << 16);
-        let (adapter_proxy, mut adapter) = duplex(1 << 16);
-        let (tx, rx) = mpsc::channel(16);
-        let (_shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
-        let proxy = Proxy::new(
-            context(),
-            Box::new(client_proxy),
-            Box::new(adapter_proxy),
-            tx.clone(),
-        );
-        let task = tokio::spawn(proxy.run(rx, shutdown));
+        let Running {
+            mut client,
+            mut adapter,
+            tx,
+            task,
+            _shutdown,
+        } = running();
 
         let from_client: [&[u8]; 3] = [
             br#"{"seq":1,"type":"request","command":"initialize","arguments":{"adapterID":"x","weird":[1.50,"\u00e9"]}}"#,
@@ -775,17 +800,13 @@ mod tests {
 
     #[tokio::test]
     async fn attach_is_answered_with_what_to_do() {
-        let (client_proxy, mut client) = duplex(1 << 16);
-        let (adapter_proxy, mut adapter) = duplex(1 << 16);
-        let (tx, rx) = mpsc::channel(16);
-        let (_shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
-        let proxy = Proxy::new(
-            context(),
-            Box::new(client_proxy),
-            Box::new(adapter_proxy),
-            tx.clone(),
-        );
-        let task = tokio::spawn(proxy.run(rx, shutdown));
+        let Running {
+            mut client,
+            mut adapter,
+            tx,
+            task,
+            _shutdown,
+        } = running();
         let attach =
             br#"{"seq":1,"type":"request","command":"attach","arguments":{"processId":5}}"#;
         tx.send(Input::Client(Ok(Some(Frame::new(attach.to_vec())))))
