@@ -275,8 +275,7 @@ where
 
 /// Tells a client that never got a session why, in DAP terms.
 async fn report_and_close(client: &mut Writer, text: &str) {
-    let event = message::output("important", text);
-    let mut event = event;
+    let mut event = message::output("important", text);
     event["seq"] = 1.into();
     let _ = framing::write_message(client, &message::to_bytes(&event)).await;
     let mut terminated = message::event("terminated", serde_json::json!({}));

@@ -703,7 +703,7 @@ mod tests {
     use tokio::io::{duplex, AsyncReadExt, BufReader};
 
     use super::*;
-    use crate::dap::framing::read_message;
+    use crate::dap::framing::{encode, read_message};
 
     fn context() -> Arc<Context> {
         Arc::new(Context {
@@ -744,12 +744,6 @@ mod tests {
         }
     }
 
-    fn frame(body: &[u8]) -> Vec<u8> {
-        let mut out = format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes();
-        out.extend_from_slice(body);
-        out
-    }
-
     #[tokio::test]
     async fn forwards_every_message_byte_for_byte_in_order() {
         let Running {
@@ -785,7 +779,7 @@ mod tests {
 
         let mut seen_by_adapter = Vec::new();
         adapter.read_to_end(&mut seen_by_adapter).await.unwrap();
-        let expected: Vec<u8> = from_client.iter().flat_map(|b| frame(b)).collect();
+        let expected: Vec<u8> = from_client.iter().flat_map(|b| encode(b)).collect();
         assert_eq!(
             String::from_utf8_lossy(&seen_by_adapter),
             String::from_utf8_lossy(&expected)
