@@ -116,6 +116,11 @@ impl Session {
         }
     }
 
+    /// The resolved config, as the syscall path's supervisor takes it.
+    pub fn config_json(&self) -> &str {
+        &self.config_json
+    }
+
     /// The environment for a program of this session: `local` merged with
     /// the target's (by `feature.env`), plus what the layer needs.
     pub fn environment(&self, local: Vec<(OsString, OsString)>) -> Vec<(OsString, OsString)> {
@@ -137,20 +142,23 @@ impl Session {
         local: Vec<(OsString, OsString)>,
     ) -> Vec<(OsString, OsString)> {
         let mut env = local;
-        let remote =
-            mirrord_config::policy::env::merge(&[], &self.remote_env, &self.config.feature.env);
-        for (key, value) in remote {
+        for (key, value) in self.remote_vars() {
             set(&mut env, key, value);
         }
         env
     }
 
+    /// The target's variables a program of this session gets on top of its
+    /// own (by `feature.env`, overrides included).
+    pub fn remote_vars(&self) -> Vec<(OsString, OsString)> {
+        mirrord_config::policy::env::merge(&[], &self.remote_env, &self.config.feature.env)
+    }
+
     /// The variables a program of this session needs on top of its own: the
-    /// target's (by `feature.env`), overrides, and the layer's. `preload` is
+    /// target's ([`Session::remote_vars`]) and the layer's. `preload` is
     /// the program's own `LD_PRELOAD`, kept after the layer.
     pub fn injected(&self, preload: Option<&std::ffi::OsStr>) -> Vec<(OsString, OsString)> {
-        let mut env =
-            mirrord_config::policy::env::merge(&[], &self.remote_env, &self.config.feature.env);
+        let mut env = self.remote_vars();
         let mut value = self.layer.clone().into_os_string();
         if let Some(existing) = preload.filter(|p| !p.is_empty()) {
             value.push(":");

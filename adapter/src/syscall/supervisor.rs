@@ -15,6 +15,7 @@ use mirrord_config::policy::Policy;
 use tokio::sync::mpsc;
 use tracing::{debug, info, Instrument};
 
+use super::callers::Callers;
 use super::filter::AUDIT_ARCH;
 use super::fs::{self, StatOut};
 use super::net;
@@ -36,6 +37,7 @@ pub enum Outcome {
 pub struct Supervisor {
     pub listener: Listener,
     pub policy: Policy,
+    callers: Callers,
     pub agent: AgentClient,
     relays: Mutex<Vec<UdpRelay>>,
 }
@@ -58,6 +60,7 @@ pub async fn serve<H: Send + 'static>(
 ) {
     let sup = Arc::new(Supervisor {
         listener: Listener::new(listener),
+        callers: Callers::new(policy.skip.clone()),
         policy,
         agent,
         relays: Mutex::new(Vec::new()),
@@ -119,10 +122,12 @@ fn receive(listener: &Listener, tx: &mpsc::UnboundedSender<Notification>) {
 }
 
 async fn handle(sup: Arc<Supervisor>, n: Notification) {
-    let outcome = if n.arch == AUDIT_ARCH {
-        dispatch(&sup, &n).await
-    } else {
+    // Continuing is right even if the caller changed meanwhile: the call
+    // runs as it was made.
+    let outcome = if n.arch != AUDIT_ARCH || sup.callers.left_alone(n.pid) {
         Outcome::Reply(Reply::Continue)
+    } else {
+        dispatch(&sup, &n).await
     };
     debug!(?outcome);
     if let Outcome::Reply(reply) = outcome {
