@@ -2,7 +2,8 @@
 //! and a `gcc -static` C program, which `LD_PRELOAD` never reaches, see the
 //! stand-in pod's environment, files, hosts entries and loopback services
 //! through `mirrord exec`, and so do their children; a system without user
-//! notification gets an error naming the requirement.
+//! notification gets an error naming the requirement; Go's own `os` and
+//! `net` package tests give the same results on the path as without it.
 
 use std::os::unix::process::CommandExt;
 use std::process::Command;
@@ -166,4 +167,98 @@ fn without_user_notification_the_error_names_the_requirement() {
     assert!(!out.stdout.contains("env="), "the program ran: {out:#?}");
     let left = leftovers(out.pid, Some(pod.pid), Duration::from_secs(3));
     assert!(left.is_empty(), "left running: {left:?}");
+}
+
+/// Go's own `os` and `net` package tests (`go test -c`, short mode), run
+/// in their source directories: the same tests pass, skip and fail under
+/// the syscall path, with every file and network call routed locally, as
+/// without mirrord. This keeps the path transparent for what it does not
+/// redirect.
+#[test]
+fn go_os_and_net_package_tests_give_the_same_results_under_the_syscall_path() {
+    let scratch = Scratch::new("go-suites");
+    let config = scratch.write(
+        "local.json",
+        r#"{"feature": {"interception": "syscall", "fs": {"mode": "local"},
+            "network": {"outgoing": {"tcp": false, "udp": false}, "dns": false}}}"#,
+    );
+    // The filter is really installed under this config.
+    let status = mirrord_exec(
+        "targetless",
+        Some(&config),
+        &["cat", "/proc/self/status"],
+        Duration::from_secs(60),
+    );
+    assert!(status.status.success(), "{status:#?}");
+    assert!(
+        status.stdout.contains("Seccomp_filters:\t1"),
+        "{}",
+        status.stdout
+    );
+    let goroot = Command::new("go")
+        .args(["env", "GOROOT"])
+        .output()
+        .expect("go runs");
+    let goroot = String::from_utf8_lossy(&goroot.stdout).trim().to_owned();
+    for package in ["os", "net"] {
+        let binary = scratch.path().join(format!("{package}.test"));
+        let status = Command::new("go")
+            .args(["test", "-c", "-o"])
+            .arg(&binary)
+            .arg(package)
+            .env("GOCACHE", scratch.path().join("gocache"))
+            .env("GO111MODULE", "off")
+            .status()
+            .expect("go runs");
+        assert!(status.success(), "go test -c {package} failed");
+        let dir = std::path::Path::new(&goroot).join("src").join(package);
+        let suite = |under_mirrord: bool| {
+            let mut command = if under_mirrord {
+                let mut c = Command::new(mirrord_tests::bin_path("mirrord"));
+                c.args(["exec", "--target", "targetless", "-f"])
+                    .arg(&config)
+                    .arg("--")
+                    .arg(&binary);
+                c
+            } else {
+                Command::new(&binary)
+            };
+            command
+                .args(["-test.short", "-test.v", "-test.count=1"])
+                .current_dir(&dir);
+            let out = run(command, Duration::from_secs(300));
+            (out.status.success(), outcomes(&out.stdout), out)
+        };
+        let (plain_ok, plain, plain_out) = suite(false);
+        assert!(plain_ok, "{package} fails without mirrord: {plain_out:#?}");
+        assert!(
+            plain.len() > 100,
+            "{package}: too few tests seen: {plain:?}"
+        );
+        let (ok, under, out) = suite(true);
+        let differ: Vec<_> = plain
+            .iter()
+            .filter(|(name, result)| under.get(*name) != Some(*result))
+            .map(|(name, result)| (name, result, under.get(name)))
+            .collect();
+        assert!(
+            ok && differ.is_empty() && under.len() == plain.len(),
+            "{package}: results differ under the syscall path: {differ:?}\n{out:#?}"
+        );
+        let left = leftovers(out.pid, None, Duration::from_secs(3));
+        assert!(left.is_empty(), "left running: {left:?}");
+    }
+}
+
+/// `--- PASS: Name (0.00s)` lines: test name → PASS, SKIP or FAIL.
+fn outcomes(verbose: &str) -> std::collections::BTreeMap<String, String> {
+    verbose
+        .lines()
+        .filter_map(|line| {
+            let rest = line.trim_start().strip_prefix("--- ")?;
+            let (result, rest) = rest.split_once(": ")?;
+            let name = rest.split_whitespace().next()?;
+            Some((name.to_owned(), result.to_owned()))
+        })
+        .collect()
 }
