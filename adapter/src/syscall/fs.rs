@@ -61,8 +61,17 @@ fn route(
     }
 }
 
+/// Whether the path call runs locally as made (the policy keeps the path
+/// local, or the path cannot be read: the kernel reports that).
+pub fn is_local(sup: &Supervisor, n: &Notification, dirfd: i32, path: u64, write: bool) -> bool {
+    matches!(
+        route(sup, n, dirfd, path, write),
+        Err(Outcome::Reply(Reply::Continue))
+    )
+}
+
 /// Whether `open(2)` flags may write.
-fn wants_write(flags: i32) -> bool {
+pub fn wants_write(flags: i32) -> bool {
     flags & libc::O_ACCMODE != libc::O_RDONLY
         || flags & (libc::O_CREAT | libc::O_TRUNC | libc::O_APPEND) != 0
 }

@@ -69,7 +69,7 @@ pub async fn serve<H: Send + 'static>(
     let receiver = sup.clone();
     let spawned = std::thread::Builder::new()
         .name("seccomp-recv".into())
-        .spawn(move || receive(&receiver.listener, &tx));
+        .spawn(move || receive(&receiver, &tx));
     if let Err(e) = spawned {
         tracing::warn!("cannot start the seccomp receiver: {e}");
         return;
@@ -84,11 +84,13 @@ pub async fn serve<H: Send + 'static>(
 }
 
 /// Forwards notifications until the listener hangs up (every process
-/// under the filter has exited) or the receiving side is gone.
-fn receive(listener: &Listener, tx: &mpsc::UnboundedSender<Notification>) {
+/// under the filter has exited) or the receiving side is gone. Calls that
+/// continue locally are answered here at once, without a hop to the
+/// runtime thread: they are most of the stopped calls.
+fn receive(sup: &Supervisor, tx: &mpsc::UnboundedSender<Notification>) {
     loop {
         let mut pfd = libc::pollfd {
-            fd: listener.fd().as_raw_fd(),
+            fd: sup.listener.fd().as_raw_fd(),
             events: libc::POLLIN,
             revents: 0,
         };
@@ -102,7 +104,11 @@ fn receive(listener: &Listener, tx: &mpsc::UnboundedSender<Notification>) {
         }
         if pfd.revents & libc::POLLIN != 0 {
             // POLLIN means a notification is queued, so this does not block.
-            match listener.recv() {
+            match sup.listener.recv() {
+                Ok(n) if continues_at_once(sup, &n) => {
+                    // ENOENT: the caller died or was interrupted meanwhile.
+                    let _ = sup.listener.respond(n.id, Reply::Continue);
+                }
                 Ok(n) => {
                     if tx.send(n).is_err() {
                         return;
@@ -121,14 +127,42 @@ fn receive(listener: &Listener, tx: &mpsc::UnboundedSender<Notification>) {
     }
 }
 
-async fn handle(sup: Arc<Supervisor>, n: Notification) {
-    // Continuing is right even if the caller changed meanwhile: the call
-    // runs as it was made.
-    let outcome = if n.arch != AUDIT_ARCH || sup.callers.left_alone(n.pid) {
-        Outcome::Reply(Reply::Continue)
-    } else {
-        dispatch(&sup, &n).await
+/// Whether the call runs as made, decided without waiting on anything:
+/// another ABI, a path the policy keeps local, or a caller left alone
+/// (asked last: it reads `/proc`). Continuing is right even if the caller
+/// changed meanwhile: the call runs as it was made.
+fn continues_at_once(sup: &Supervisor, n: &Notification) -> bool {
+    if n.arch != AUDIT_ARCH {
+        return true;
+    }
+    let a = n.args;
+    let at = libc::AT_FDCWD;
+    let int = |v: u64| v as i32;
+    let path_call = match n.nr {
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_open => Some((at, a[0], fs::wants_write(int(a[1])))),
+        libc::SYS_openat => Some((int(a[0]), a[1], fs::wants_write(int(a[2])))),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_stat | libc::SYS_lstat | libc::SYS_access | libc::SYS_readlink => {
+            Some((at, a[0], false))
+        }
+        libc::SYS_newfstatat
+        | libc::SYS_statx
+        | libc::SYS_faccessat
+        | libc::SYS_faccessat2
+        | libc::SYS_readlinkat => Some((int(a[0]), a[1], false)),
+        _ => None,
     };
+    if let Some((dirfd, path, write)) = path_call {
+        if fs::is_local(sup, n, dirfd, path, write) {
+            return true;
+        }
+    }
+    sup.callers.left_alone(n.pid)
+}
+
+async fn handle(sup: Arc<Supervisor>, n: Notification) {
+    let outcome = dispatch(&sup, &n).await;
     debug!(?outcome);
     if let Outcome::Reply(reply) = outcome {
         if let Err(e) = sup.listener.respond(n.id, reply) {
