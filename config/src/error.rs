@@ -179,6 +179,14 @@ impl fmt::Display for Problems<'_> {
     }
 }
 
+fn location(path: &std::path::Path, line: Option<usize>, column: Option<usize>) -> String {
+    match (line, column) {
+        (Some(line), Some(column)) => format!("{}:{line}:{column}", path.display()),
+        (Some(line), None) => format!("{}:{line}", path.display()),
+        _ => path.display().to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,13 +208,5 @@ mod tests {
             split_key_path("a[0][1].b"),
             vec![Key("a".into()), Index(0), Index(1), Key("b".into())]
         );
-    }
-}
-
-fn location(path: &std::path::Path, line: Option<usize>, column: Option<usize>) -> String {
-    match (line, column) {
-        (Some(line), Some(column)) => format!("{}:{line}:{column}", path.display()),
-        (Some(line), None) => format!("{}:{line}", path.display()),
-        _ => path.display().to_string(),
     }
 }

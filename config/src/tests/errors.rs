@@ -173,5 +173,8 @@ fn a_document_check_names_unknown_keys_and_paths() {
     );
     assert!(check_document(serde_json::json!({"target": "targetless"})).is_empty());
     let syntax = parse_document("{\"a\": }", Format::Json, Path::new("m.json"));
-    assert!(matches!(syntax, Err(ConfigError::Syntax { line: Some(1), .. })));
+    assert!(matches!(
+        syntax,
+        Err(ConfigError::Syntax { line: Some(1), .. })
+    ));
 }
