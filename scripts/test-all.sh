@@ -22,7 +22,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 python3 -c 'import debugpy' 2>/dev/null || python3 -m pip install --quiet debugpy
-# The npm DAP client one test drives the proxy with.
+# The npm DAP and LSP clients the `mirrord dap` and `mirrord ide` tests drive them with.
 (cd tests/npm && npm ci --no-audit --no-fund --silent)
 
 cargo fmt --all -- --check
