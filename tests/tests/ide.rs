@@ -6,29 +6,17 @@
 //! one ended by its debuggee exiting, and the rest ended when stdin closes,
 //! with nothing left running.
 
-use std::path::Path;
 use std::process::Command;
 
 use mirrord_tests::pod::{Pod, PodSpec};
-use mirrord_tests::run::{agent_pids, alive, processes_mentioning, Scratch};
+use mirrord_tests::run::{agent_pids, alive, npm_dir, processes_mentioning, Scratch};
 use serde_json::{json, Value};
-
-fn npm_dir() -> std::path::PathBuf {
-    let npm = Path::new(env!("CARGO_MANIFEST_DIR")).join("npm");
-    assert!(
-        npm.join("node_modules/vscode-languageserver-protocol")
-            .exists(),
-        "run `npm ci` in {} first (scripts/test-all.sh does)",
-        npm.display()
-    );
-    npm
-}
 
 /// Runs the client on `scenario` and returns its report.
 fn drive(scratch: &Scratch, scenario: Value) -> Value {
     let file = scratch.write("scenario.json", &scenario.to_string());
     let output = Command::new("node")
-        .arg(npm_dir().join("ide_client.js"))
+        .arg(npm_dir("vscode-languageserver-protocol").join("ide_client.js"))
         .arg(&file)
         .output()
         .expect("node");

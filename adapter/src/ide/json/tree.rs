@@ -252,23 +252,27 @@ impl Parser<'_> {
                 key_end,
                 value,
             });
-            let after = self.expect_more("\",\" or \"}\"")?;
-            match after.tok {
-                Tok::Comma => continue,
-                Tok::RBrace => {
-                    return Ok(Node {
-                        start,
-                        end: after.end,
-                        kind: Kind::Object(members),
-                    })
-                }
-                ref other => {
-                    return Err(error(
-                        &after,
-                        &format!("expected \",\" or \"}}\", found {}", describe(other)),
-                    ))
-                }
+            if let Some(end) = self.comma_or(Tok::RBrace, "\"}\"")? {
+                return Ok(Node {
+                    start,
+                    end,
+                    kind: Kind::Object(members),
+                });
             }
+        }
+    }
+
+    /// After an item: `,` (`None`: another item follows) or `close`
+    /// (`Some(end)`: the container ends there).
+    fn comma_or(&mut self, close: Tok, name: &str) -> Result<Option<usize>, SyntaxError> {
+        let after = self.expect_more(&format!("\",\" or {name}"))?;
+        match after.tok {
+            Tok::Comma => Ok(None),
+            ref tok if *tok == close => Ok(Some(after.end)),
+            ref other => Err(error(
+                &after,
+                &format!("expected \",\" or {name}, found {}", describe(other)),
+            )),
         }
     }
 
@@ -287,22 +291,12 @@ impl Parser<'_> {
                 Tok::RBracket => return Err(error(&token, "trailing comma before \"]\"")),
                 _ => items.push(self.value(token, depth + 1)?),
             }
-            let after = self.expect_more("\",\" or \"]\"")?;
-            match after.tok {
-                Tok::Comma => continue,
-                Tok::RBracket => {
-                    return Ok(Node {
-                        start,
-                        end: after.end,
-                        kind: Kind::Array(items),
-                    })
-                }
-                ref other => {
-                    return Err(error(
-                        &after,
-                        &format!("expected \",\" or \"]\", found {}", describe(other)),
-                    ))
-                }
+            if let Some(end) = self.comma_or(Tok::RBracket, "\"]\"")? {
+                return Ok(Node {
+                    start,
+                    end,
+                    kind: Kind::Array(items),
+                });
             }
         }
     }
