@@ -108,9 +108,7 @@ impl Session {
     /// outlive their programs, such as the DAP proxy. Layers still connected
     /// see their remote calls fail.
     pub fn end(&self) {
-        // The PID may have been reused if the intproxy has already exited.
-        let cmdline = std::fs::read(format!("/proc/{}/cmdline", self.intproxy_pid));
-        if cmdline.is_ok_and(|c| c.split(|b| *b == 0).any(|arg| arg == b"intproxy")) {
+        if self.is_running() {
             // SAFETY: plain syscall.
             unsafe { libc::kill(self.intproxy_pid as i32, libc::SIGTERM) };
         }
@@ -119,6 +117,24 @@ impl Session {
     /// The resolved config, as the syscall path's supervisor takes it.
     pub fn config_json(&self) -> &str {
         &self.config_json
+    }
+
+    /// The intproxy's PID (it owns the agent).
+    pub fn intproxy_pid(&self) -> u32 {
+        self.intproxy_pid
+    }
+
+    /// Whether the session's intproxy still runs: with no watched PID it
+    /// exits once the last layer (the debuggee and its children) is gone.
+    pub fn is_running(&self) -> bool {
+        // The PID may have been reused if the intproxy has already exited.
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.intproxy_pid));
+        let zombie = stat.is_ok_and(|s| {
+            s.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X']))
+        });
+        let cmdline = std::fs::read(format!("/proc/{}/cmdline", self.intproxy_pid));
+        !zombie && cmdline.is_ok_and(|c| c.split(|b| *b == 0).any(|arg| arg == b"intproxy"))
     }
 
     /// The environment for a program of this session: `local` merged with

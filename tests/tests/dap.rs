@@ -10,7 +10,8 @@ use std::time::Duration;
 use mirrord_tests::dap::DapClient;
 use mirrord_tests::pod::{Pod, PodSpec};
 use mirrord_tests::run::{
-    alive, children, leftovers, processes_mentioning, programs_dir, wait_with_timeout, Scratch,
+    alive, children, leftovers, npm_dir, processes_mentioning, programs_dir, wait_with_timeout,
+    Scratch,
 };
 use serde_json::{json, Value};
 
@@ -450,13 +451,7 @@ fn an_adapter_that_dies_mid_session_ends_everything_with_a_message() {
 
 #[test]
 fn vscode_test_client_from_npm_hits_the_breakpoint_through_listen() {
-    let npm = Path::new(env!("CARGO_MANIFEST_DIR")).join("npm");
-    assert!(
-        npm.join("node_modules/@vscode/debugadapter-testsupport")
-            .exists(),
-        "run `npm ci` in {} first (scripts/test-all.sh does)",
-        npm.display()
-    );
+    let npm = npm_dir("@vscode/debugadapter-testsupport");
     let pod = Pod::start(&PodSpec::default()).expect("pod");
     let scratch = Scratch::new("dap-npm");
     let source = copy_program(&scratch, "debuggee.py");

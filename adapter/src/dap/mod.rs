@@ -199,7 +199,8 @@ fn stdio() -> (Box<dyn AsyncRead + Unpin + Send>, Writer) {
     (input, output)
 }
 
-async fn wait_for_signal() {
+/// Resolves on SIGTERM, SIGINT or SIGHUP (never, if they cannot be watched).
+pub(crate) async fn wait_for_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
         signal(SignalKind::terminate()),

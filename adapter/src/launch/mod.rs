@@ -92,7 +92,19 @@ pub fn load_config(
     setting: &MirrordSetting,
     args: &Map<String, Value>,
 ) -> anyhow::Result<MirrordConfig> {
-    let cwd = working_dir(args)?;
+    let own = std::env::current_dir().context("cannot read the working directory")?;
+    load_config_in(base, setting, args, &own)
+}
+
+/// [`load_config`] for a launch whose relative `cwd` is relative to
+/// `base_dir` (the IDE service: the workspace folder) instead of ours.
+pub fn load_config_in(
+    base: &ConfigArgs,
+    setting: &MirrordSetting,
+    args: &Map<String, Value>,
+    base_dir: &Path,
+) -> anyhow::Result<MirrordConfig> {
+    let cwd = working_dir(args, base_dir);
     let mut cli = base.clone();
     let mut inline = None;
     match setting {
@@ -122,13 +134,13 @@ pub fn load_config(
     Ok(config)
 }
 
-/// The debuggee's working directory: `cwd` of the configuration, else ours.
-fn working_dir(args: &Map<String, Value>) -> anyhow::Result<PathBuf> {
-    let own = std::env::current_dir().context("cannot read the working directory")?;
-    Ok(match args.get("cwd").and_then(Value::as_str) {
-        Some(dir) if !dir.is_empty() => own.join(dir),
-        _ => own,
-    })
+/// The debuggee's working directory: `cwd` of the configuration (relative
+/// to `base_dir`), else `base_dir`.
+fn working_dir(args: &Map<String, Value>, base_dir: &Path) -> PathBuf {
+    match args.get("cwd").and_then(Value::as_str) {
+        Some(dir) if !dir.is_empty() => base_dir.join(dir),
+        _ => base_dir.to_owned(),
+    }
 }
 
 /// The directory of the program being debugged, when the configuration
