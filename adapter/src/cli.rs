@@ -22,6 +22,8 @@ pub enum Commands {
     /// Debug a program under mirrord: a Debug Adapter Protocol proxy that
     /// wraps any debug adapter (also installed as `mirrord-dap`).
     Dap(crate::dap::DapArgs),
+    /// List the Kubernetes targets (pods, workloads, services) to pick from.
+    Ls(crate::ls::LsArgs),
     /// Pick a target from a list in the terminal (the DAP proxy runs this
     /// in the editor's terminal when the editor has no picker).
     Pick {

@@ -4,8 +4,10 @@ mod cli;
 mod dap;
 mod exec;
 mod intproxy;
+mod kube;
 mod launch;
 mod local_socket;
+mod ls;
 mod pick;
 mod progress;
 mod session;
@@ -25,6 +27,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Commands::Exec(args) => exec::run(args),
         Commands::Dap(args) => dap::run(args),
+        Commands::Ls(args) => ls::run(args),
         Commands::Pick { out } => pick::run(out.as_deref()),
         Commands::Intproxy(args) => intproxy::run(args),
         Commands::Sip(command) => sip_cmd::run(command),

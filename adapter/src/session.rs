@@ -52,6 +52,20 @@ impl Session {
         watch_pid: Option<u32>,
         progress: &Progress,
     ) -> anyhow::Result<Self> {
+        if let Some(kube_target) = config
+            .target
+            .path
+            .as_ref()
+            .filter(|t| target::is_kubernetes(t))
+        {
+            progress.step(&format!("resolving {kube_target}"));
+            let resolved = crate::kube::resolve_blocking(config, kube_target)?;
+            anyhow::bail!(
+                "{}; starting the agent inside a cluster is not in this build yet: use pid/<PID> \
+                 for a local process, or targetless",
+                resolved.summary()
+            );
+        }
         let target = target::resolve(config.target.path.as_ref())?;
         let layer = sibling(ENV_LAYER_FILE, LAYER_FILE)?;
         let agent = sibling(ENV_AGENT_FILE, AGENT_FILE)?;

@@ -43,6 +43,7 @@ pub mod policy;
 pub mod schema;
 
 pub use crate::{
+    de::error::edit_distance,
     error::{ConfigError, Origin, Problem},
     load::{
         from_json, load, verify_file, CliOverrides, LoadOptions, DEFAULT_CONFIG_FILE, ENV_OVERRIDES,

@@ -23,7 +23,7 @@ fn every_error_names_key_value_and_allowed() {
     check_err(
         r#"{"feture": {}}"#,
         &[
-            r#"unknown key "feture" at the top level; known keys: target, feature, agent, skip_processes (did you mean "feature"?)"#,
+            r#"unknown key "feture" at the top level; known keys: target, feature, agent, kube_context, kubeconfig, skip_processes (did you mean "feature"?)"#,
         ],
     );
     check_err(
@@ -133,7 +133,7 @@ fn all_problems_are_reported_with_original_indexes() {
             r#"feature.fs.read_only[2]: invalid regex "[": unclosed character class"#,
             r#"feature.fs.read_only[4]: invalid regex "*": repetition operator missing expression"#,
             r#"feature.network.dns.filter.remote[0]: invalid hostname pattern "a b", expected a name like db.internal or a suffix like *.internal"#,
-            r#"unknown key "feture" at the top level; known keys: target, feature, agent, skip_processes (did you mean "feature"?)"#,
+            r#"unknown key "feture" at the top level; known keys: target, feature, agent, kube_context, kubeconfig, skip_processes (did you mean "feature"?)"#,
         ],
     );
 }

@@ -94,23 +94,24 @@ async fn object(
     let watching = matches!(param("watch"), Some("true" | "1"));
     let ns = target.namespace.as_deref();
     let kind = target.kind;
-    let verb =
-        match (req.method(), &target.name, &target.subresource) {
-            (&Method::GET, _, Some(sub)) if sub == "portforward" => "create",
-            (&Method::POST, _, Some(_)) => "create",
-            (&Method::GET, None, _) if watching => "watch",
-            (&Method::GET, None, _) => "list",
-            (&Method::GET, Some(_), _) => "get",
-            (&Method::POST, None, _) => "create",
-            (&Method::DELETE, Some(_), _) => "delete",
-            (method, _, _) => return Err(ApiError {
+    let verb = match (req.method(), &target.name, &target.subresource) {
+        (&Method::GET, _, Some(sub)) if sub == "portforward" => "create",
+        (&Method::POST, _, Some(_)) => "create",
+        (&Method::GET, None, _) if watching => "watch",
+        (&Method::GET, None, _) => "list",
+        (&Method::GET, Some(_), _) => "get",
+        (&Method::POST, None, _) => "create",
+        (&Method::DELETE, Some(_), _) => "delete",
+        (method, _, _) => {
+            return Err(ApiError {
                 code: 405,
                 reason: "MethodNotAllowed",
                 message: format!(
                     "the server does not allow this method on the requested resource ({method})"
                 ),
-            }),
-        };
+            })
+        }
+    };
     let plural = match &target.subresource {
         Some(sub) => format!("{}/{sub}", kind.plural),
         None => kind.plural.to_owned(),

@@ -1,0 +1,229 @@
+//! Target resolution against the test API server (tests/src/kube), loaded
+//! with tests/fixtures/cluster.yaml: every kind, the namespace from the
+//! context, and each error's message.
+
+use mirrord_config::Target;
+use mirrord_tests::kube::{fixture::container_id, FakeApiServer};
+
+use super::error::KubeError;
+use super::{connect, resolve, KubeSettings};
+
+const CLUSTER: &str = include_str!("../../../tests/fixtures/cluster.yaml");
+
+/// A server, and settings whose kubeconfig points at it with `namespace`
+/// as the context's namespace.
+fn setup(fixture: &str, namespace: &str) -> (FakeApiServer, tempfile::TempDir, KubeSettings) {
+    let server = FakeApiServer::start(fixture).expect("server");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("kubeconfig");
+    server
+        .write_kubeconfig(&path, namespace)
+        .expect("kubeconfig");
+    let settings = KubeSettings {
+        kubeconfig: Some(path.to_string_lossy().into_owned()),
+        context: None,
+    };
+    (server, dir, settings)
+}
+
+async fn resolve_in(
+    settings: &KubeSettings,
+    target: &str,
+    ns: Option<&str>,
+) -> Result<super::Resolved, KubeError> {
+    let cluster = connect(settings).await?;
+    let target: Target = target.parse().expect("a valid target");
+    Ok(resolve(&cluster, &target, ns)
+        .await?
+        .expect("a Kubernetes target"))
+}
+
+async fn error_of(settings: &KubeSettings, target: &str, ns: Option<&str>) -> String {
+    match resolve_in(settings, target, ns).await {
+        Ok(r) => panic!("{target} resolved to {r:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[tokio::test]
+async fn every_kind_resolves_to_a_ready_pod_and_its_container() {
+    let (_server, _dir, settings) = setup(CLUSTER, "default");
+    let cases = [
+        ("deployment/web", "shop", "web-7d9f-bbbbb", "main"),
+        ("statefulset/db", "shop", "db-0", "postgres"),
+        ("daemonset/log-agent", "shop", "log-agent-x1", "fluent"),
+        ("job/migrate", "shop", "migrate-q2x", "migrate"),
+        (
+            "cronjob/nightly",
+            "shop",
+            "nightly-29000000-abcde",
+            "report",
+        ),
+        ("rollout/checkout", "shop", "checkout-5c4b-zzzzz", "app"),
+        ("service/web", "shop", "web-7d9f-bbbbb", "main"),
+        ("pod/ledger", "payments", "ledger", "app"),
+        (
+            "pod/ledger/container/istio-proxy",
+            "payments",
+            "ledger",
+            "istio-proxy",
+        ),
+    ];
+    for (target, ns, pod, container) in cases {
+        let r = resolve_in(&settings, target, Some(ns))
+            .await
+            .unwrap_or_else(|e| panic!("{target}: {e}"));
+        assert_eq!(
+            (r.pod.as_str(), r.container.as_str(), r.namespace.as_str()),
+            (pod, container, ns),
+            "{target}"
+        );
+        assert_eq!(
+            r.container_id,
+            format!("containerd://{}", container_id(ns, pod, container)),
+            "{target}"
+        );
+        assert_eq!(r.node.as_deref(), Some("node-1"), "{target}");
+    }
+    let web = resolve_in(&settings, "deployment/web", Some("shop"))
+        .await
+        .unwrap();
+    assert_eq!((web.ready, web.total), (1, 2));
+    assert_eq!(
+        web.summary(),
+        "deployment/web → pod web-7d9f-bbbbb (1 of 2 pods ready), container main, namespace shop"
+    );
+}
+
+#[tokio::test]
+async fn the_namespace_defaults_to_the_contexts() {
+    let (_server, _dir, settings) = setup(CLUSTER, "shop");
+    let r = resolve_in(&settings, "deployment/web", None).await.unwrap();
+    assert_eq!(r.namespace, "shop");
+}
+
+#[tokio::test]
+async fn target_errors_say_what_exists_and_what_to_do() {
+    let (_server, _dir, settings) = setup(CLUSTER, "shop");
+    let cases = [
+        (
+            "deployment/wbe",
+            None,
+            "deployment/wbe not found in namespace \"shop\"; did you mean deployment/web?; deployments in \"shop\": web",
+        ),
+        ("rollout/checkout", Some("payments"), "there are no rollouts in \"payments\""),
+        ("service/orphan", None, "service/orphan in namespace \"shop\" has no pods"),
+        (
+            "pod/web-7d9f-aaaaa",
+            None,
+            "has no running, ready pod: web-7d9f-aaaaa (Pending: ContainerCreating)",
+        ),
+        (
+            "pod/ledger/container/web",
+            Some("payments"),
+            "pod ledger has no container \"web\"; its containers are: app, istio-proxy",
+        ),
+        ("cronjob/nightly", Some("payments"), "cronjob/nightly not found in namespace \"payments\""),
+    ];
+    for (target, ns, expected) in cases {
+        let message = error_of(&settings, target, ns).await;
+        assert!(message.contains(expected), "{target}: {message}");
+    }
+}
+
+#[tokio::test]
+async fn rbac_refusals_name_the_verb_resource_and_namespace() {
+    let fixture = format!(
+        "apiVersion: test.mirrord.dev/v1\nkind: FakeApiServer\nspec:\n  user: dev@example.com\n  forbid:\n    \
+         - {{verb: list, resource: pods, namespace: shop}}\n---\n{CLUSTER}"
+    );
+    let (_server, _dir, settings) = setup(&fixture, "shop");
+    let message = error_of(&settings, "deployment/web", None).await;
+    assert!(
+        message.starts_with("not allowed to list pods in namespace \"shop\" (403 Forbidden: pods is forbidden: User \"dev@example.com\""),
+        "{message}"
+    );
+    assert!(
+        message.contains("`kubectl auth can-i list pods -n shop`"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn bad_credentials_contexts_and_kubeconfigs_are_named() {
+    let fixture = format!("apiVersion: test.mirrord.dev/v1\nkind: FakeApiServer\nspec: {{token: right}}\n---\n{CLUSTER}");
+    let (server, dir, settings) = setup(&fixture, "shop");
+    // The written kubeconfig carries the right token; this one does not.
+    let wrong = dir.path().join("wrong");
+    std::fs::write(
+        &wrong,
+        server
+            .kubeconfig("shop")
+            .replace("token: right", "token: wrong"),
+    )
+    .unwrap();
+    let wrong = KubeSettings {
+        kubeconfig: Some(wrong.to_string_lossy().into_owned()),
+        context: None,
+    };
+    let message = error_of(&wrong, "pod/db-0", None).await;
+    assert!(
+        message.contains("did not accept your credentials (401 Unauthorized)"),
+        "{message}"
+    );
+    assert!(resolve_in(&settings, "pod/db-0", None).await.is_ok());
+
+    let other_context = KubeSettings {
+        context: Some("staging".into()),
+        ..settings.clone()
+    };
+    let message = error_of(&other_context, "pod/db-0", None).await;
+    assert!(
+        message.starts_with(
+            "kube context \"staging\" is not in the kubeconfig; its contexts are: fake."
+        ),
+        "{message}"
+    );
+
+    let missing = KubeSettings {
+        kubeconfig: Some("/nonexistent/kubeconfig".into()),
+        context: None,
+    };
+    let message = error_of(&missing, "pod/db-0", None).await;
+    assert!(
+        message.starts_with(
+            "no kubeconfig found (cannot read /nonexistent/kubeconfig); set KUBECONFIG"
+        ),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_api_server_is_named() {
+    let (server, dir, _) = setup(CLUSTER, "shop");
+    // A port nothing listens on: bind one, note it, close it.
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let path = dir.path().join("down");
+    std::fs::write(
+        &path,
+        server
+            .kubeconfig("shop")
+            .replace(&server.url(), &format!("http://{free}")),
+    )
+    .unwrap();
+    let down = KubeSettings {
+        kubeconfig: Some(path.to_string_lossy().into_owned()),
+        context: None,
+    };
+    let message = error_of(&down, "pod/db-0", None).await;
+    assert!(
+        message.starts_with(&format!(
+            "cannot reach the Kubernetes API server at http://{free}"
+        )),
+        "{message}"
+    );
+    assert!(message.contains("kubectl cluster-info"), "{message}");
+}
