@@ -227,3 +227,60 @@ async fn an_unreachable_api_server_is_named() {
     );
     assert!(message.contains("kubectl cluster-info"), "{message}");
 }
+
+#[tokio::test]
+async fn port_forward_reaches_the_pods_port_through_the_websocket() {
+    use k8s_openapi::api::core::v1::Pod;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let (server, _dir, settings) = setup(CLUSTER, "shop");
+    // The pod's port 80 is an echo server on loopback.
+    let echo = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let echo_addr = echo.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut conn, _) = echo.accept().await.unwrap();
+        let mut buf = [0u8; 64];
+        let n = conn.read(&mut buf).await.unwrap();
+        conn.write_all(&buf[..n]).await.unwrap();
+    });
+    let pods = mirrord_tests::kube::kinds::Kind::by_plural("", "v1", "pods").unwrap();
+    let annotation = mirrord_tests::kube::portforward::port_annotation(80);
+    server
+        .store()
+        .update(pods, Some("shop"), "db-0", |pod| {
+            pod["metadata"]["annotations"][annotation] = serde_json::json!(echo_addr.to_string());
+        })
+        .unwrap();
+
+    let cluster = connect(&settings).await.unwrap();
+    let api: kube::Api<Pod> = kube::Api::namespaced(cluster.client.clone(), "shop");
+    let mut forwarder = api
+        .portforward("db-0", &[80])
+        .await
+        .expect("port-forward upgrade");
+    let mut stream = forwarder.take_stream(80).expect("port 80's stream");
+    stream
+        .write_all(b"hello through the api server")
+        .await
+        .unwrap();
+    let mut echoed = vec![0u8; 28];
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_exact(&mut echoed),
+    )
+    .await
+    .expect("echo in time")
+    .unwrap();
+    assert_eq!(echoed, b"hello through the api server");
+
+    // A port the pod does not have: the error channel says so.
+    let mut forwarder = api
+        .portforward("db-0", &[81])
+        .await
+        .expect("port-forward upgrade");
+    let error = forwarder.take_error(81).expect("port 81's error").await;
+    assert_eq!(
+        error.as_deref(),
+        Some("error forwarding port 81 to pod: port 81 is not open in the pod")
+    );
+}
