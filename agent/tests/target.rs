@@ -346,54 +346,14 @@ fn a_slow_nameserver_holds_up_nothing_else_and_is_eagain() {
     assert!(started.elapsed() >= Duration::from_millis(900));
 }
 
-/// A cgroup named like the kubelet's for a containerd container, in the
-/// v1 `pids` hierarchy; removed (with its empty parents) on drop.
-struct ContainerCgroup {
-    dirs: Vec<std::path::PathBuf>,
-}
-
-impl ContainerCgroup {
-    fn new(id: &str) -> ContainerCgroup {
-        let base = std::path::Path::new("/sys/fs/cgroup/pids");
-        let kubepods = base.join("kubepods");
-        let besteffort = kubepods.join("besteffort");
-        let pod = besteffort.join(format!("pod-agent-test-{}", std::process::id()));
-        let scope = pod.join(format!("cri-containerd-{id}.scope"));
-        std::fs::create_dir_all(&scope)
-            .expect("create a cgroup (root and the cgroup v1 pids hierarchy)");
-        ContainerCgroup {
-            dirs: vec![scope, pod, besteffort, kubepods],
-        }
-    }
-
-    fn add(&self, pid: u32) {
-        std::fs::write(self.dirs[0].join("cgroup.procs"), pid.to_string())
-            .expect("move into the cgroup");
-    }
-}
-
-impl Drop for ContainerCgroup {
-    fn drop(&mut self) {
-        // The processes may take a moment to be gone after their kill.
-        for _ in 0..50 {
-            if std::fs::remove_dir(&self.dirs[0]).is_ok() || !self.dirs[0].exists() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        // Shared parents go only when no other test uses them.
-        for dir in &self.dirs[1..] {
-            let _ = std::fs::remove_dir(dir);
-        }
-    }
-}
-
 #[test]
 fn the_target_is_found_by_its_container_id() {
     let id = format!("{:064x}", (u128::from(std::process::id()) << 64) | 0xa9e7);
-    let cgroup = ContainerCgroup::new(&id);
+    let cgroup = mirrord_tests::kube::cgroup::ContainerCgroup::new(&id).expect("a cgroup (root)");
     let target = NsTarget::spawn();
-    cgroup.add(target.pid);
+    cgroup
+        .add(target.pid)
+        .expect("move the target into its cgroup");
     let agent = Agent::start(&["--container-id", &format!("containerd://{id}")]);
     let (mut c, ack) = common::Client::hello(agent.addr, mirrord_protocol::PROTOCOL_VERSION, None);
     assert_eq!(

@@ -183,3 +183,69 @@ fn exec_names_the_picked_pod_or_the_close_names() {
         "{stderr}"
     );
 }
+
+#[test]
+fn exec_runs_in_the_pod_through_an_agent_job_and_leaves_nothing() {
+    use mirrord_tests::kube::cgroup::ContainerCgroup;
+    use mirrord_tests::kube::fixture::container_id;
+    use mirrord_tests::pod::{Pod, PodSpec};
+
+    // The container `app` of pod `ledger` is a stand-in pod in the cgroup
+    // its container ID names; the agent Job finds it by that ID.
+    let cgroup =
+        ContainerCgroup::new(&container_id("payments", "ledger", "app")).expect("cgroup (root)");
+    let pod = Pod::start(&PodSpec::default()).expect("stand-in pod");
+    cgroup.add(pod.pid).expect("move the pod into its cgroup");
+    let server = FakeApiServer::start_with_agent(CLUSTER, mirrord_tests::bin_path("mirrord-agent"))
+        .expect("server");
+    let scratch = Scratch::new("kube-exec-job");
+    let out = mirrord(
+        &server,
+        &scratch,
+        &[
+            "exec",
+            "--target",
+            "pod/ledger/container/app",
+            "-n",
+            "payments",
+            "--",
+            "sh",
+            "-c",
+            "echo POD_NAME=$POD_NAME; cat /app/config/message.txt",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("POD_NAME=standin-pod"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("this file exists only in the pod"),
+        "{stdout}\n{stderr}"
+    );
+
+    // The intproxy deletes the Job when the program is done; the kubelet
+    // then removes its pod and ends the agent.
+    let jobs = mirrord_tests::kube::kinds::Kind::by_plural("batch", "v1", "jobs").expect("jobs");
+    let pods = mirrord_tests::kube::kinds::Kind::by_plural("", "v1", "pods").expect("pods");
+    let mirrord_app = mirrord_tests::kube::store::Query {
+        labels: mirrord_tests::kube::selector::LabelSelector::parse("app=mirrord")
+            .expect("selector"),
+        ..Default::default()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let left = || {
+        server.store().list(jobs, &mirrord_app).0.len()
+            + server.store().list(pods, &mirrord_app).0.len()
+    };
+    while left() > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(left(), 0, "the agent's Job or pod is left");
+    let agents =
+        mirrord_tests::run::processes_mentioning(&container_id("payments", "ledger", "app"));
+    assert!(agents.is_empty(), "agent processes left: {agents:?}");
+    drop(pod);
+}

@@ -3,9 +3,11 @@
 //! user can act on ([`error`]). Only the `mirrord` binary links kube; the
 //! layer and the agent never do.
 
+pub mod agent_job;
 pub mod client;
 pub mod error;
 pub mod kinds;
+pub mod launch;
 pub mod list;
 pub mod pods;
 pub mod resolve;

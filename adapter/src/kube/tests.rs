@@ -284,3 +284,159 @@ async fn port_forward_reaches_the_pods_port_through_the_websocket() {
         Some("error forwarding port 81 to pod: port 81 is not open in the pod")
     );
 }
+
+/// The agent binary the test server's kubelet runs (built with the
+/// workspace).
+fn agent_binary() -> std::path::PathBuf {
+    let path = mirrord_tests::bin_path("mirrord-agent");
+    assert!(
+        path.exists(),
+        "build the workspace first: {} is missing",
+        path.display()
+    );
+    path
+}
+
+async fn hello(
+    pod: &super::launch::AgentPod,
+    secret: Option<String>,
+) -> mirrord_protocol::AgentMessage {
+    use futures::{SinkExt, StreamExt};
+    use mirrord_protocol::{ClientCodec, ClientHello, ClientMessage, PROTOCOL_VERSION};
+    let stream = pod.connect().await.expect("port-forward to the agent");
+    let mut framed = tokio_util::codec::Framed::new(stream, ClientCodec::default());
+    framed
+        .send(ClientMessage::Hello(ClientHello {
+            version: PROTOCOL_VERSION,
+            secret,
+        }))
+        .await
+        .expect("send hello");
+    framed.next().await.expect("an answer").expect("a frame")
+}
+
+#[tokio::test]
+async fn the_agent_job_serves_only_its_own_session_and_is_deleted() {
+    let server = FakeApiServer::start_with_agent(CLUSTER, agent_binary()).expect("server");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kubeconfig");
+    server.write_kubeconfig(&path, "shop").unwrap();
+    let settings = KubeSettings {
+        kubeconfig: Some(path.to_string_lossy().into_owned()),
+        context: None,
+    };
+    let cluster = connect(&settings).await.unwrap();
+    let agent = mirrord_config::AgentConfig {
+        labels: [("team".to_owned(), "a".to_owned())].into(),
+        ..Default::default()
+    };
+    let steps = std::sync::Mutex::new(Vec::new());
+    let record = |s: &str| steps.lock().unwrap().push(s.to_owned());
+    let pod = super::launch::launch(&cluster, None, &agent, &record)
+        .await
+        .expect("the agent starts");
+    assert_eq!(
+        *steps.lock().unwrap(),
+        ["creating the agent", "waiting for the agent pod"]
+    );
+    assert!(
+        pod.job.starts_with("mirrord-agent-") && pod.pod.starts_with(&pod.job),
+        "{} {}",
+        pod.job,
+        pod.pod
+    );
+    let jobs = mirrord_tests::kube::kinds::Kind::by_plural("batch", "v1", "jobs").unwrap();
+    let job = server.store().get(jobs, Some("shop"), &pod.job).unwrap();
+    assert_eq!(
+        job["metadata"]["labels"],
+        serde_json::json!({"app": "mirrord", "team": "a"})
+    );
+
+    let refused = hello(&pod, Some("not-the-secret".into())).await;
+    assert!(
+        matches!(refused, mirrord_protocol::AgentMessage::Refused { .. }),
+        "{refused:?}"
+    );
+    let refused = hello(&pod, None).await;
+    assert!(
+        matches!(refused, mirrord_protocol::AgentMessage::Refused { .. }),
+        "{refused:?}"
+    );
+    let accepted = hello(&pod, Some(pod.secret.clone())).await;
+    assert!(
+        matches!(
+            accepted,
+            mirrord_protocol::AgentMessage::HelloAck {
+                target_pid: None,
+                ..
+            }
+        ),
+        "{accepted:?}"
+    );
+
+    pod.delete().await.unwrap();
+    assert!(server.store().get(jobs, Some("shop"), &pod.job).is_err());
+    let pods = mirrord_tests::kube::kinds::Kind::by_plural("", "v1", "pods").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while server.store().get(pods, Some("shop"), &pod.pod).is_ok()
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        server.store().get(pods, Some("shop"), &pod.pod).is_err(),
+        "the agent pod is left"
+    );
+    let left = mirrord_tests::run::processes_mentioning(&pod.secret);
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[tokio::test]
+async fn an_image_that_cannot_be_pulled_is_reported_with_its_events() {
+    let (server, _dir, settings) = setup(CLUSTER, "shop");
+    let cluster = connect(&settings).await.unwrap();
+    let agent = mirrord_config::AgentConfig {
+        image: Some("registry.example/does-not-exist:1".into()),
+        ..Default::default()
+    };
+    let Err(err) = super::launch::launch(&cluster, None, &agent, &|_| {}).await else {
+        panic!("the agent started with an image that does not exist");
+    };
+    let message = err.to_string();
+    assert!(
+        message.starts_with("the agent image \"registry.example/does-not-exist:1\" cannot be pulled (ErrImagePull, pod mirrord-agent-"),
+        "{message}"
+    );
+    assert!(
+        message.contains("Events: Failed to pull image \"registry.example/does-not-exist:1\""),
+        "{message}"
+    );
+    assert!(message.contains("Set agent.image"), "{message}");
+    let jobs = mirrord_tests::kube::kinds::Kind::by_plural("batch", "v1", "jobs").unwrap();
+    let agents = mirrord_tests::kube::store::Query {
+        labels: mirrord_tests::kube::selector::LabelSelector::parse("app=mirrord").unwrap(),
+        ..Default::default()
+    };
+    assert_eq!(
+        server.store().list(jobs, &agents).0.len(),
+        0,
+        "the failed Job is deleted"
+    );
+}
+
+#[tokio::test]
+async fn rbac_refusing_jobs_is_named() {
+    let fixture = format!(
+        "apiVersion: test.mirrord.dev/v1\nkind: FakeApiServer\nspec:\n  forbid:\n    - {{verb: create, resource: jobs}}\n---\n{CLUSTER}"
+    );
+    let (_server, _dir, settings) = setup(&fixture, "shop");
+    let cluster = connect(&settings).await.unwrap();
+    let Err(err) = super::launch::launch(&cluster, None, &Default::default(), &|_| {}).await else {
+        panic!("created a Job RBAC forbids");
+    };
+    let message = err.to_string();
+    assert!(
+        message.starts_with("not allowed to create jobs.batch in namespace \"shop\""),
+        "{message}"
+    );
+}

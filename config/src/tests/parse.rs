@@ -82,6 +82,7 @@ fn long_forms() {
         agent: AgentConfig {
             log_level: LogLevel::Trace,
             startup_timeout: 90,
+            ..Default::default()
         },
         kube_context: Some("staging".into()),
         kubeconfig: Some("/etc/kube/config".into()),

@@ -1,7 +1,7 @@
 //! `fake-apiserver --fixture FILE [--listen ADDR] [--kubeconfig PATH]
 //! [--namespace NS]`: the test Kubernetes API server as a process. Prints
 //! `listening http://ADDR` once it serves, and runs until its standard
-//! input closes.
+//! input closes. Agent Jobs run the `mirrord-agent` built beside it.
 
 use std::io::Read;
 
@@ -29,7 +29,8 @@ fn main() -> anyhow::Result<()> {
     }
     let fixture = fixture.context("--fixture FILE is required")?;
     let text = std::fs::read_to_string(&fixture).with_context(|| format!("reading {fixture}"))?;
-    let server = FakeApiServer::start_on(&text, &listen)?;
+    let agent = Some(mirrord_tests::bin_path("mirrord-agent")).filter(|p| p.exists());
+    let server = FakeApiServer::start_on(&text, &listen, agent)?;
     if let Some(path) = kubeconfig {
         server.write_kubeconfig(path.as_ref(), &namespace)?;
     }

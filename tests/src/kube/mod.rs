@@ -8,10 +8,12 @@
 //! blocking tests and async ones alike); the `fake-apiserver` binary runs
 //! it as a process.
 
+pub mod cgroup;
 pub mod clock;
 pub mod discovery;
 pub mod fixture;
 pub mod kinds;
+pub mod kubelet;
 pub mod portforward;
 pub mod routes;
 pub mod selector;
@@ -38,13 +40,27 @@ pub struct FakeApiServer {
 }
 
 impl FakeApiServer {
-    /// Loads the fixture and listens on `127.0.0.1:0`.
+    /// Loads the fixture and listens on `127.0.0.1:0`; Job pods become
+    /// running without a process.
     pub fn start(fixture: &str) -> anyhow::Result<FakeApiServer> {
-        Self::start_on(fixture, "127.0.0.1:0")
+        Self::start_on(fixture, "127.0.0.1:0", None)
+    }
+
+    /// As [`FakeApiServer::start`], and the container of a Job's pod runs
+    /// as a local `agent` process (see [`kubelet`]).
+    pub fn start_with_agent(
+        fixture: &str,
+        agent: std::path::PathBuf,
+    ) -> anyhow::Result<FakeApiServer> {
+        Self::start_on(fixture, "127.0.0.1:0", Some(agent))
     }
 
     /// Loads the fixture and listens on `listen`.
-    pub fn start_on(fixture: &str, listen: &str) -> anyhow::Result<FakeApiServer> {
+    pub fn start_on(
+        fixture: &str,
+        listen: &str,
+        agent: Option<std::path::PathBuf>,
+    ) -> anyhow::Result<FakeApiServer> {
         let (store, settings) = fixture::load(fixture)?;
         let listener =
             std::net::TcpListener::bind(listen).with_context(|| format!("binding {listen}"))?;
@@ -67,6 +83,7 @@ impl FakeApiServer {
                     let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
                         return;
                     };
+                    tokio::spawn(kubelet::run(served.clone(), agent));
                     tokio::select! {
                         _ = serve(listener, served) => {}
                         _ = stop => {}

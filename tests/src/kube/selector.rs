@@ -1,6 +1,6 @@
 //! Label and field selectors as the API server reads them from a list or
 //! watch query: `app=web,tier!=db`, `env in (a,b)`, `release`, `!canary`;
-//! fields: `metadata.name=x`, `metadata.namespace=y`.
+//! fields: `metadata.name=x`, `involvedObject.name=y`.
 
 use std::collections::BTreeMap;
 
@@ -48,7 +48,8 @@ impl LabelSelector {
     }
 }
 
-/// A `fieldSelector`: equality on `metadata.name` / `metadata.namespace`.
+/// A `fieldSelector`: equality on any dotted field path
+/// (`metadata.name`, `involvedObject.name`, `status.phase`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FieldSelector(Vec<(String, String, bool)>);
 
@@ -65,8 +66,8 @@ impl FieldSelector {
             } else {
                 return Err(format!("invalid field selector requirement \"{part}\""));
             };
-            if !["metadata.name", "metadata.namespace"].contains(&field.trim()) {
-                return Err(format!("field label not supported: {}", field.trim()));
+            if field.trim().is_empty() {
+                return Err(format!("invalid field selector requirement \"{part}\""));
             }
             out.push((field.trim().to_owned(), value.trim().to_owned(), equal));
         }
@@ -75,9 +76,13 @@ impl FieldSelector {
 
     pub fn matches(&self, object: &Value) -> bool {
         self.0.iter().all(|(field, value, equal)| {
-            let key = field.trim_start_matches("metadata.");
-            let actual = object["metadata"][key].as_str().unwrap_or("");
-            (actual == value) == *equal
+            let actual = field.split('.').fold(object, |v, key| &v[key]);
+            let actual = match actual {
+                Value::String(s) => s.clone(),
+                Value::Null => String::new(),
+                other => other.to_string(),
+            };
+            (actual == *value) == *equal
         })
     }
 }
@@ -193,6 +198,10 @@ mod tests {
         assert!(!FieldSelector::parse("metadata.namespace!=ns")
             .unwrap()
             .matches(&pod));
-        assert!(FieldSelector::parse("spec.nodeName=x").is_err());
+        let event = serde_json::json!({"involvedObject": {"name": "p", "kind": "Pod"}});
+        let by_object =
+            FieldSelector::parse("involvedObject.name=p,involvedObject.kind=Pod").unwrap();
+        assert!(by_object.matches(&event));
+        assert!(FieldSelector::parse("=x").is_err());
     }
 }

@@ -272,6 +272,11 @@ impl Store {
         Ok((initial, receiver))
     }
 
+    /// Every change from now on (what controllers follow).
+    pub fn subscribe(&self) -> broadcast::Receiver<Change> {
+        self.changes.subscribe()
+    }
+
     /// Whether a live change belongs to a watch of `query`.
     pub fn selects(kind: &Kind, query: &Query, change: &Change) -> bool {
         change.kind == kind && query.selects(kind, &change.object)
