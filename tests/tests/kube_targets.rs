@@ -3,7 +3,12 @@
 //! tests/fixtures/cluster.yaml, found through `KUBECONFIG`.
 
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
+use mirrord_tests::kube::fixture::container_id;
+use mirrord_tests::kube::kinds::Kind;
+use mirrord_tests::kube::selector::LabelSelector;
+use mirrord_tests::kube::store::Query;
 use mirrord_tests::kube::FakeApiServer;
 use mirrord_tests::run::Scratch;
 
@@ -184,36 +189,81 @@ fn exec_names_the_picked_pod_or_the_close_names() {
     );
 }
 
+/// The fixture's pod `payments/ledger`, container `app`, as a stand-in pod
+/// in the cgroup its container ID names, behind a test server whose
+/// kubelet runs agent Jobs as real `mirrord-agent` processes.
+/// Tests using it run one at a time: they share the container's cgroup and
+/// count its agent processes.
+struct LedgerCluster {
+    server: FakeApiServer,
+    _pod: mirrord_tests::pod::Pod,
+    _cgroup: mirrord_tests::kube::cgroup::ContainerCgroup,
+    _serial: std::sync::MutexGuard<'static, ()>,
+}
+
+static LEDGER_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+const LEDGER: &[&str] = &["--target", "pod/ledger/container/app", "-n", "payments"];
+
+impl LedgerCluster {
+    fn start() -> LedgerCluster {
+        use mirrord_tests::kube::cgroup::ContainerCgroup;
+        use mirrord_tests::pod::{Pod, PodSpec};
+        let serial = LEDGER_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+        let cgroup = ContainerCgroup::new(&container_id("payments", "ledger", "app"))
+            .expect("cgroup (root)");
+        let pod = Pod::start(&PodSpec::default()).expect("stand-in pod");
+        cgroup.add(pod.pid).expect("move the pod into its cgroup");
+        let server =
+            FakeApiServer::start_with_agent(CLUSTER, mirrord_tests::bin_path("mirrord-agent"))
+                .expect("server");
+        LedgerCluster {
+            server,
+            _pod: pod,
+            _cgroup: cgroup,
+            _serial: serial,
+        }
+    }
+
+    /// Agent Jobs and pods in the store.
+    fn agents(&self) -> usize {
+        let jobs = Kind::by_plural("batch", "v1", "jobs").expect("jobs");
+        let pods = Kind::by_plural("", "v1", "pods").expect("pods");
+        let query = Query {
+            labels: LabelSelector::parse("app=mirrord").expect("selector"),
+            ..Default::default()
+        };
+        self.server.store().list(jobs, &query).0.len()
+            + self.server.store().list(pods, &query).0.len()
+    }
+
+    /// Waits until no agent Job, pod or process is left.
+    fn assert_nothing_left(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.agents() > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(self.agents(), 0, "an agent Job or pod is left");
+        let processes =
+            mirrord_tests::run::processes_mentioning(&container_id("payments", "ledger", "app"));
+        assert!(processes.is_empty(), "agent processes left: {processes:?}");
+    }
+}
+
+fn exec_args<'a>(command: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["exec"];
+    args.extend_from_slice(LEDGER);
+    args.push("--");
+    args.extend_from_slice(command);
+    args
+}
+
 #[test]
 fn exec_runs_in_the_pod_through_an_agent_job_and_leaves_nothing() {
-    use mirrord_tests::kube::cgroup::ContainerCgroup;
-    use mirrord_tests::kube::fixture::container_id;
-    use mirrord_tests::pod::{Pod, PodSpec};
-
-    // The container `app` of pod `ledger` is a stand-in pod in the cgroup
-    // its container ID names; the agent Job finds it by that ID.
-    let cgroup =
-        ContainerCgroup::new(&container_id("payments", "ledger", "app")).expect("cgroup (root)");
-    let pod = Pod::start(&PodSpec::default()).expect("stand-in pod");
-    cgroup.add(pod.pid).expect("move the pod into its cgroup");
-    let server = FakeApiServer::start_with_agent(CLUSTER, mirrord_tests::bin_path("mirrord-agent"))
-        .expect("server");
+    let cluster = LedgerCluster::start();
     let scratch = Scratch::new("kube-exec-job");
-    let out = mirrord(
-        &server,
-        &scratch,
-        &[
-            "exec",
-            "--target",
-            "pod/ledger/container/app",
-            "-n",
-            "payments",
-            "--",
-            "sh",
-            "-c",
-            "echo POD_NAME=$POD_NAME; cat /app/config/message.txt",
-        ],
-    );
+    let script = "echo POD_NAME=$POD_NAME; cat /app/config/message.txt";
+    let out = mirrord(&cluster.server, &scratch, &exec_args(&["sh", "-c", script]));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
@@ -225,27 +275,68 @@ fn exec_runs_in_the_pod_through_an_agent_job_and_leaves_nothing() {
         stdout.contains("this file exists only in the pod"),
         "{stdout}\n{stderr}"
     );
-
     // The intproxy deletes the Job when the program is done; the kubelet
     // then removes its pod and ends the agent.
-    let jobs = mirrord_tests::kube::kinds::Kind::by_plural("batch", "v1", "jobs").expect("jobs");
-    let pods = mirrord_tests::kube::kinds::Kind::by_plural("", "v1", "pods").expect("pods");
-    let mirrord_app = mirrord_tests::kube::store::Query {
-        labels: mirrord_tests::kube::selector::LabelSelector::parse("app=mirrord")
-            .expect("selector"),
-        ..Default::default()
+    cluster.assert_nothing_left();
+}
+
+#[test]
+fn two_sessions_on_one_target_run_at_once_and_ctrl_c_leaves_nothing() {
+    let cluster = LedgerCluster::start();
+    let scratch = Scratch::new("kube-exec-two");
+    let kubeconfig = scratch.path().join("kubeconfig");
+    cluster
+        .server
+        .write_kubeconfig(&kubeconfig, "shop")
+        .expect("kubeconfig");
+    let spawn = |command: &[&str]| {
+        Command::new(mirrord_tests::bin_path("mirrord"))
+            .args(exec_args(command))
+            .env("KUBECONFIG", &kubeconfig)
+            .env("HOME", scratch.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("mirrord")
     };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let left = || {
-        server.store().list(jobs, &mirrord_app).0.len()
-            + server.store().list(pods, &mirrord_app).0.len()
-    };
-    while left() > 0 && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(100));
+    /// Kills the session's program if the test fails before it does.
+    struct Running(std::process::Child);
+    impl Drop for Running {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
     }
-    assert_eq!(left(), 0, "the agent's Job or pod is left");
-    let agents =
-        mirrord_tests::run::processes_mentioning(&container_id("payments", "ledger", "app"));
-    assert!(agents.is_empty(), "agent processes left: {agents:?}");
-    drop(pod);
+    // A long-running session, and a second one on the same target meanwhile.
+    let long = Running(spawn(&["sleep", "30"]));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while cluster.agents() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(cluster.agents(), 2, "the first session's Job and pod");
+    let second = spawn(&["sh", "-c", "echo POD_NAME=$POD_NAME"])
+        .wait_with_output()
+        .expect("second");
+    let stdout = String::from_utf8_lossy(&second.stdout);
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    assert!(stdout.contains("POD_NAME=standin-pod"), "{stdout}");
+    // The second session's Job goes; the first one's stays.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cluster.agents() != 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        cluster.agents(),
+        2,
+        "the first session's agent is untouched"
+    );
+    // Ctrl-C: the program (which `mirrord exec` became) gets SIGINT.
+    // SAFETY: plain syscall on our child.
+    unsafe { libc::kill(long.0.id() as i32, libc::SIGINT) };
+    drop(long);
+    cluster.assert_nothing_left();
 }

@@ -440,3 +440,40 @@ async fn rbac_refusing_jobs_is_named() {
         "{message}"
     );
 }
+
+#[tokio::test]
+async fn an_agent_that_is_not_ready_in_time_is_named_and_removed() {
+    let (server, _dir, settings) = setup(CLUSTER, "shop");
+    let cluster = connect(&settings).await.unwrap();
+    let agent = mirrord_config::AgentConfig {
+        image: Some("registry.example/never-ready:1".into()),
+        startup_timeout: 1,
+        ..Default::default()
+    };
+    let Err(err) = super::launch::launch(&cluster, None, &agent, &|_| {}).await else {
+        panic!("a pod that never starts was taken as ready");
+    };
+    let message = err.to_string();
+    assert!(
+        message.starts_with("the agent (job mirrord-agent-"),
+        "{message}"
+    );
+    assert!(
+        message.contains("was not ready within 1 s: pod mirrord-agent-"),
+        "{message}"
+    );
+    assert!(
+        message.contains("(Pending); raise agent.startup_timeout"),
+        "{message}"
+    );
+    let jobs = mirrord_tests::kube::kinds::Kind::by_plural("batch", "v1", "jobs").unwrap();
+    let agents = mirrord_tests::kube::store::Query {
+        labels: mirrord_tests::kube::selector::LabelSelector::parse("app=mirrord").unwrap(),
+        ..Default::default()
+    };
+    assert_eq!(
+        server.store().list(jobs, &agents).0.len(),
+        0,
+        "the Job is deleted"
+    );
+}

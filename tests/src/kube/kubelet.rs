@@ -3,7 +3,8 @@
 //! container runs as a real local `mirrord-agent` process with the Job's
 //! args and env (listening on loopback, which the pod's port-forward
 //! annotation points at). An image named `…does-not-exist…` fails to pull,
-//! with the Warning event a kubelet writes. Deleting the Job deletes its
+//! with the Warning event a kubelet writes; one named `…never-ready…`
+//! stays `Pending`. Deleting the Job deletes its
 //! pod and kills the process; a process that exits marks the pod
 //! `Succeeded`.
 
@@ -122,6 +123,10 @@ async fn start_pod(
     let image = container["image"].as_str().unwrap_or_default().to_owned();
     if image.contains("does-not-exist") {
         fail_pull(state, ns, &pod_name, &image);
+        return None;
+    }
+    if image.contains("never-ready") {
+        // Scheduled, never started (a full node, a slow pull): stays Pending.
         return None;
     }
     let Some(agent) = agent else {
