@@ -285,6 +285,16 @@ async fn port_forward_reaches_the_pods_port_through_the_websocket() {
     );
 }
 
+/// How many agent Jobs (`app=mirrord`) the server holds.
+fn agent_jobs(server: &FakeApiServer) -> usize {
+    let jobs = mirrord_tests::kube::kinds::Kind::by_plural("batch", "v1", "jobs").unwrap();
+    let agents = mirrord_tests::kube::store::Query {
+        labels: mirrord_tests::kube::selector::LabelSelector::parse("app=mirrord").unwrap(),
+        ..Default::default()
+    };
+    server.store().list(jobs, &agents).0.len()
+}
+
 /// The agent binary the test server's kubelet runs (built with the
 /// workspace).
 fn agent_binary() -> std::path::PathBuf {
@@ -412,16 +422,7 @@ async fn an_image_that_cannot_be_pulled_is_reported_with_its_events() {
         "{message}"
     );
     assert!(message.contains("Set agent.image"), "{message}");
-    let jobs = mirrord_tests::kube::kinds::Kind::by_plural("batch", "v1", "jobs").unwrap();
-    let agents = mirrord_tests::kube::store::Query {
-        labels: mirrord_tests::kube::selector::LabelSelector::parse("app=mirrord").unwrap(),
-        ..Default::default()
-    };
-    assert_eq!(
-        server.store().list(jobs, &agents).0.len(),
-        0,
-        "the failed Job is deleted"
-    );
+    assert_eq!(agent_jobs(&server), 0, "the failed Job is deleted");
 }
 
 #[tokio::test]
@@ -466,14 +467,5 @@ async fn an_agent_that_is_not_ready_in_time_is_named_and_removed() {
         message.contains("(Pending); raise agent.startup_timeout"),
         "{message}"
     );
-    let jobs = mirrord_tests::kube::kinds::Kind::by_plural("batch", "v1", "jobs").unwrap();
-    let agents = mirrord_tests::kube::store::Query {
-        labels: mirrord_tests::kube::selector::LabelSelector::parse("app=mirrord").unwrap(),
-        ..Default::default()
-    };
-    assert_eq!(
-        server.store().list(jobs, &agents).0.len(),
-        0,
-        "the Job is deleted"
-    );
+    assert_eq!(agent_jobs(&server), 0, "the Job is deleted");
 }
