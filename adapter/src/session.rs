@@ -31,7 +31,9 @@ pub const ENV_AGENT_FILE: &str = "MIRRORD_AGENT_FILE";
 
 /// A started session.
 pub struct Session {
-    pub target: LocalTarget,
+    /// What the session runs in, for messages: `pid/42`, or the resolved
+    /// Kubernetes target.
+    pub target: String,
     /// Where layers connect (`unix:@NAME`).
     pub intproxy: String,
     /// Where the syscall path hands its seccomp listener (abstract name).
@@ -52,10 +54,29 @@ impl Session {
         watch_pid: Option<u32>,
         progress: &Progress,
     ) -> anyhow::Result<Self> {
-        let target = target::resolve(config.target.path.as_ref())?;
+        let kube_target = config
+            .target
+            .path
+            .as_ref()
+            .filter(|t| target::is_kubernetes(t));
+        let (target, local) = match kube_target {
+            Some(kube_target) => {
+                progress.step(&format!("resolving {kube_target}"));
+                let resolved = crate::kube::resolve_blocking(config, kube_target)?;
+                progress.step(&format!(
+                    "{}; starting the agent in the cluster",
+                    resolved.summary()
+                ));
+                (resolved.summary(), None)
+            }
+            None => {
+                let local = target::resolve(config.target.path.as_ref())?;
+                progress.step(&format!("starting the agent for {local}"));
+                (local.to_string(), Some(local))
+            }
+        };
         let layer = sibling(ENV_LAYER_FILE, LAYER_FILE)?;
         let agent = sibling(ENV_AGENT_FILE, AGENT_FILE)?;
-        progress.step(&format!("starting the agent for {target}"));
         let mut cmd =
             Command::new(std::env::current_exe().context("cannot find the mirrord binary")?);
         cmd.arg("intproxy")
@@ -70,8 +91,16 @@ impl Session {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
-        if let LocalTarget::Pid(pid) = target {
-            cmd.args(["--target-pid", &pid.to_string()]);
+        match local {
+            Some(LocalTarget::Pid(pid)) => {
+                cmd.args(["--target-pid", &pid.to_string()]);
+            }
+            Some(LocalTarget::Targetless) => {}
+            // The intproxy resolves again and starts the agent's Job.
+            None => {
+                cmd.arg("--kube-config-json")
+                    .arg(mirrord_config::to_json(config));
+            }
         }
         if let Some(pid) = watch_pid {
             cmd.args(["--watch-pid", &pid.to_string()]);

@@ -83,7 +83,7 @@ pub async fn prepare_launch(
     // Marked as prepared: a DAP proxy or a child configuration that sees
     // it again does not start a second session.
     args.insert(launch::MIRRORD_KEY.into(), Value::Bool(false));
-    let target = session.target;
+    let target = session.target.clone();
     let session_id = sessions.add(session);
     progress_step(client, &progress_id, &format!("running in {target}"), true).await;
     Ok(PrepareLaunchResult {
