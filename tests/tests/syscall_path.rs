@@ -45,19 +45,26 @@ fn probe(name: &str) -> String {
 
 /// Builds `probe.go` into `scratch`; `cgo` false gives a static binary.
 fn go_probe(scratch: &Scratch, cgo: bool) -> String {
+    go_build(scratch, "probe.go", cgo)
+}
+
+/// Builds the Go program `source` (in the programs directory) into
+/// `scratch`, named after it.
+fn go_build(scratch: &Scratch, source: &str, cgo: bool) -> String {
+    let name = source.trim_end_matches(".go");
     let exe = scratch
         .path()
-        .join(if cgo { "probe-cgo" } else { "probe-go" });
+        .join(format!("{name}-{}", if cgo { "cgo" } else { "go" }));
     let status = Command::new("go")
         .args(["build", "-o"])
         .arg(&exe)
-        .arg(probe("probe.go"))
+        .arg(probe(source))
         .env("GOCACHE", scratch.path().join("gocache"))
         .env("GO111MODULE", "off")
         .env("CGO_ENABLED", if cgo { "1" } else { "0" })
         .status()
         .expect("go runs");
-    assert!(status.success(), "go build failed");
+    assert!(status.success(), "go build {source} failed");
     exe.display().to_string()
 }
 
@@ -261,4 +268,46 @@ fn outcomes(verbose: &str) -> std::collections::BTreeMap<String, String> {
             Some((name.to_owned(), result.to_owned()))
         })
         .collect()
+}
+
+/// A static Go program writes files in the pod (fs `write`): whole files,
+/// a file it reads back through the same fd, an append to an existing
+/// file. Each is in the pod's root once closed, and reading it back after
+/// the close sees what was written.
+#[test]
+fn static_go_writes_files_in_the_pod() {
+    let spec = PodSpec {
+        files: vec![("/app/out/log.txt".into(), "first line\n".into())],
+        ..PodSpec::default()
+    };
+    let pod = Pod::start(&spec).expect("pod");
+    let scratch = Scratch::new("go-writer");
+    let exe = go_build(&scratch, "writer.go", false);
+    let config = scratch.write("mirrord.json", r#"{"feature": {"fs": {"mode": "write"}}}"#);
+    let out = mirrord_exec(
+        &pod.target(),
+        Some(&config),
+        &[&exe, "/app/out"],
+        Duration::from_secs(120),
+    );
+    assert!(out.status.success(), "{out:#?}");
+    for line in [
+        r#"readback="created and read back\n""#,
+        r#"whole.txt="written whole\n""#,
+        r#"created.txt="created and read back\n""#,
+        r#"log.txt="first line\nsecond line\n""#,
+    ] {
+        assert!(out.stdout.contains(line), "{line} in {out:#?}");
+    }
+    let in_pod = |name: &str| {
+        std::fs::read_to_string(format!("/proc/{}/root/app/out/{name}", pod.pid))
+            .unwrap_or_else(|e| format!("<{e}>"))
+    };
+    assert_eq!(in_pod("whole.txt"), "written whole\n");
+    assert_eq!(in_pod("created.txt"), "created and read back\n");
+    assert_eq!(in_pod("log.txt"), "first line\nsecond line\n");
+    // Nothing was written on this machine.
+    assert!(!std::path::Path::new("/app/out/whole.txt").exists());
+    let left = leftovers(out.pid, Some(pod.pid), Duration::from_secs(3));
+    assert!(left.is_empty(), "left running: {left:?}");
 }

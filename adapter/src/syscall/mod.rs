@@ -12,7 +12,8 @@
 //! - [`notify`]: the kernel's user-notification ABI;
 //! - [`memory`]: the stopped process's memory and paths;
 //! - [`supervisor`], [`fs`], [`net`], [`stat`]: answering the calls;
-//! - [`callers`]: whose calls are left alone (skipped programs, debuggers).
+//! - [`callers`]: whose calls are left alone (skipped programs, debuggers);
+//! - [`writeback`]: remote files opened for writing, written back on close.
 
 pub mod callers;
 pub mod detect;
@@ -25,6 +26,7 @@ pub mod notify;
 pub mod standby;
 pub mod stat;
 pub mod supervisor;
+pub mod writeback;
 
 use std::os::fd::OwnedFd;
 

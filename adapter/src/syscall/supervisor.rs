@@ -20,6 +20,7 @@ use super::filter::AUDIT_ARCH;
 use super::fs::{self, StatOut};
 use super::net;
 use super::notify::{Listener, Notification, Reply};
+use super::writeback::Writebacks;
 use crate::intproxy::agent::AgentClient;
 use crate::intproxy::outgoing::UdpRelay;
 
@@ -38,6 +39,7 @@ pub struct Supervisor {
     pub listener: Listener,
     pub policy: Policy,
     callers: Callers,
+    pub writebacks: Writebacks,
     pub agent: AgentClient,
     relays: Mutex<Vec<UdpRelay>>,
 }
@@ -58,7 +60,15 @@ pub async fn serve<H: Send + 'static>(
     agent: AgentClient,
     hold: H,
 ) {
+    let writebacks = match Writebacks::new() {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!("cannot watch written files (inotify): {e}");
+            return;
+        }
+    };
     let sup = Arc::new(Supervisor {
+        writebacks,
         listener: Listener::new(listener),
         callers: Callers::new(policy.skip.clone()),
         policy,
@@ -75,11 +85,15 @@ pub async fn serve<H: Send + 'static>(
         return;
     }
     info!("supervising");
+    let writing = sup.clone();
+    let writebacks = tokio::spawn(async move { writing.writebacks.run(&writing.agent).await });
     while let Some(n) = rx.recv().await {
         let span = tracing::debug_span!("syscall", nr = n.nr, pid = n.pid, id = n.id);
         tokio::spawn(handle(sup.clone(), n).instrument(span));
     }
     info!("no process left under the filter");
+    writebacks.abort();
+    sup.writebacks.finish(&sup.agent).await;
     drop(hold);
 }
 
@@ -178,16 +192,22 @@ async fn dispatch(sup: &Supervisor, n: &Notification) -> Outcome {
     let int = |v: u64| v as i32;
     match n.nr {
         #[cfg(target_arch = "x86_64")]
-        libc::SYS_open => fs::open(sup, n, at, a[0], int(a[1])).await,
-        libc::SYS_openat => fs::open(sup, n, int(a[0]), a[1], int(a[2])).await,
+        libc::SYS_open => fs::open(sup, n, at, a[0], int(a[1]), a[2] as u32).await,
+        libc::SYS_openat => fs::open(sup, n, int(a[0]), a[1], int(a[2]), a[3] as u32).await,
         libc::SYS_openat2 => {
-            let flags = super::memory::read(n.pid, a[2], 8)
-                .ok()
-                .and_then(|b| b.try_into().ok())
-                .map(u64::from_ne_bytes);
-            match flags {
-                Some(flags) => fs::open(sup, n, int(a[0]), a[1], flags as i32).await,
-                None => Outcome::Reply(Reply::Continue),
+            // struct open_how { u64 flags; u64 mode; u64 resolve; }
+            let how = super::memory::read(n.pid, a[2], 16).ok();
+            let field = |i: usize| {
+                how.as_ref()
+                    .and_then(|b| b.get(i * 8..i * 8 + 8))
+                    .and_then(|b| b.try_into().ok())
+                    .map(u64::from_ne_bytes)
+            };
+            match (field(0), field(1)) {
+                (Some(flags), Some(mode)) => {
+                    fs::open(sup, n, int(a[0]), a[1], flags as i32, mode as u32).await
+                }
+                _ => Outcome::Reply(Reply::Continue),
             }
         }
         #[cfg(target_arch = "x86_64")]
