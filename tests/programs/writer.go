@@ -1,13 +1,15 @@
 // Writes files under a directory of the target through the syscall path:
 // os.WriteFile (O_WRONLY|O_CREAT|O_TRUNC), os.Create + write + seek + read
 // back (O_RDWR), an append to an existing file (O_APPEND), then reads each
-// back after closing it, as a program would.
+// back after closing it, as a program would; then lists the directory.
 package main
 
 import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
+	"syscall"
 )
 
 func main() {
@@ -41,4 +43,28 @@ func main() {
 		}
 		fmt.Printf("%s=%q\n", name, string(data))
 	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		fmt.Println("readdir error:", err)
+		os.Exit(1)
+	}
+	var names []string
+	for _, e := range entries {
+		kind := "file"
+		if e.IsDir() {
+			kind = "dir"
+		}
+		names = append(names, e.Name()+":"+kind)
+	}
+	fmt.Printf("entries=%s\n", strings.Join(names, ","))
+	// Relative to the listed directory's fd: openat(dirfd, name).
+	d, _ := os.Open(dir)
+	defer d.Close()
+	inner := "<unread>"
+	fd, err := syscall.Openat(int(d.Fd()), "sub/inner.txt", syscall.O_RDONLY, 0)
+	if err == nil {
+		data, _ := io.ReadAll(os.NewFile(uintptr(fd), "inner"))
+		inner = string(data)
+	}
+	fmt.Printf("inner=%q err=%v\n", inner, err)
 }

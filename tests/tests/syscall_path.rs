@@ -273,11 +273,15 @@ fn outcomes(verbose: &str) -> std::collections::BTreeMap<String, String> {
 /// A static Go program writes files in the pod (fs `write`): whole files,
 /// a file it reads back through the same fd, an append to an existing
 /// file. Each is in the pod's root once closed, and reading it back after
-/// the close sees what was written.
+/// the close sees what was written; the directory lists what is in the
+/// pod, and a path under its open fd is the pod's.
 #[test]
-fn static_go_writes_files_in_the_pod() {
+fn static_go_writes_and_lists_files_in_the_pod() {
     let spec = PodSpec {
-        files: vec![("/app/out/log.txt".into(), "first line\n".into())],
+        files: vec![
+            ("/app/out/log.txt".into(), "first line\n".into()),
+            ("/app/out/sub/inner.txt".into(), "inner\n".into()),
+        ],
         ..PodSpec::default()
     };
     let pod = Pod::start(&spec).expect("pod");
@@ -296,6 +300,8 @@ fn static_go_writes_files_in_the_pod() {
         r#"whole.txt="written whole\n""#,
         r#"created.txt="created and read back\n""#,
         r#"log.txt="first line\nsecond line\n""#,
+        "entries=created.txt:file,log.txt:file,sub:dir,whole.txt:file",
+        r#"inner="inner\n" err=<nil>"#,
     ] {
         assert!(out.stdout.contains(line), "{line} in {out:#?}");
     }

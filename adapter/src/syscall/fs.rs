@@ -41,6 +41,7 @@ fn route(
         return Err(Outcome::Reply(Reply::Continue));
     }
     let abs = memory::absolute(pid, dirfd, &path).map_err(|_| Outcome::Reply(Reply::Continue))?;
+    let abs = sup.listings.to_remote(abs);
     if !sup.listener.id_valid(n.id) {
         return Err(Outcome::Gone);
     }
@@ -119,9 +120,7 @@ pub async fn open(
         if write {
             return Outcome::Reply(Reply::Errno(libc::EISDIR));
         }
-        // Directory listings are not served on this path yet: the local
-        // directory (or its absence) answers.
-        return Outcome::Reply(Reply::Continue);
+        return open_dir(sup, n, abs, flags).await;
     }
     while !eof {
         let read = Request::Read {
@@ -193,6 +192,30 @@ pub async fn open(
             }
             Outcome::Gone
         }
+    }
+}
+
+/// A remote directory: its listing laid out locally, opened.
+async fn open_dir(sup: &Supervisor, n: &Notification, abs: Vec<u8>, flags: i32) -> Outcome {
+    let entries = match sup
+        .agent
+        .request(Request::ReadDir { path: abs.clone() })
+        .await
+    {
+        Ok(Response::DirEntries(entries)) => entries,
+        Ok(other) => return unexpected(&other),
+        Err(e) => return Outcome::Reply(Reply::Errno(e.errno)),
+    };
+    let fd = match sup.listings.open(&abs, &entries) {
+        Ok(fd) => fd,
+        Err(e) => return Outcome::Reply(Reply::Errno(e.raw_os_error().unwrap_or(libc::EIO))),
+    };
+    match sup
+        .listener
+        .send_fd(n.id, fd.as_fd(), flags & libc::O_CLOEXEC != 0)
+    {
+        Ok(_) => Outcome::Answered,
+        Err(_) => Outcome::Gone,
     }
 }
 

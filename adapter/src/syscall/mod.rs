@@ -13,13 +13,15 @@
 //! - [`memory`]: the stopped process's memory and paths;
 //! - [`supervisor`], [`fs`], [`net`], [`stat`]: answering the calls;
 //! - [`callers`]: whose calls are left alone (skipped programs, debuggers);
-//! - [`writeback`]: remote files opened for writing, written back on close.
+//! - [`writeback`]: remote files opened for writing, written back on close;
+//! - [`listings`]: remote directories, laid out locally for `getdents64`.
 
 pub mod callers;
 pub mod detect;
 pub mod filter;
 pub mod fs;
 pub mod handoff;
+pub mod listings;
 pub mod memory;
 pub mod net;
 pub mod notify;

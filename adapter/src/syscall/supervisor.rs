@@ -18,6 +18,7 @@ use tracing::{debug, info, Instrument};
 use super::callers::Callers;
 use super::filter::AUDIT_ARCH;
 use super::fs::{self, StatOut};
+use super::listings::Listings;
 use super::net;
 use super::notify::{Listener, Notification, Reply};
 use super::writeback::Writebacks;
@@ -40,6 +41,7 @@ pub struct Supervisor {
     pub policy: Policy,
     callers: Callers,
     pub writebacks: Writebacks,
+    pub listings: Listings,
     pub agent: AgentClient,
     relays: Mutex<Vec<UdpRelay>>,
 }
@@ -69,6 +71,7 @@ pub async fn serve<H: Send + 'static>(
     };
     let sup = Arc::new(Supervisor {
         writebacks,
+        listings: Listings::new(),
         listener: Listener::new(listener),
         callers: Callers::new(policy.skip.clone()),
         policy,
@@ -94,6 +97,7 @@ pub async fn serve<H: Send + 'static>(
     info!("no process left under the filter");
     writebacks.abort();
     sup.writebacks.finish(&sup.agent).await;
+    sup.listings.clear();
     drop(hold);
 }
 
