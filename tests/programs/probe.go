@@ -29,6 +29,7 @@ func echo(key, network string, port int, ping string) {
 		return
 	}
 	defer conn.Close()
+	fmt.Printf("%s%s.peer=%s\n", prefix, key, conn.RemoteAddr())
 	conn.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := conn.Write([]byte(ping)); err != nil {
 		fail(key, err)

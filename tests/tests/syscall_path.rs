@@ -23,7 +23,7 @@ const EXPECTED: &[(&str, &str)] = &[
     ("udp", "udp-ping"),
 ];
 
-fn check_probe(cmd: &[&str], config: &str) {
+fn check_probe(cmd: &[&str], config: &str) -> mirrord_tests::run::Output {
     let pod = Pod::start(&PodSpec::default()).expect("pod");
     let scratch = Scratch::new("syscall");
     let config = scratch.write("mirrord.json", config);
@@ -37,6 +37,21 @@ fn check_probe(cmd: &[&str], config: &str) {
     }
     let left = leftovers(out.pid, Some(pod.pid), Duration::from_secs(3));
     assert!(left.is_empty(), "left running: {left:?}");
+    out
+}
+
+/// A Go program's connections name the pod's services as their peers
+/// (`getpeername`), not the intproxy's relays.
+fn check_go_peers(out: &mirrord_tests::run::Output) {
+    for prefix in ["", "child."] {
+        for (key, peer) in [
+            ("tcp.peer", "127.0.0.2:7001"),
+            ("udp.peer", "127.0.0.2:7002"),
+        ] {
+            let key = format!("{prefix}{key}");
+            assert_eq!(out.value(&key), Some(peer), "{key} in {out:#?}");
+        }
+    }
 }
 
 fn probe(name: &str) -> String {
@@ -83,13 +98,13 @@ fn static_c_probe(scratch: &Scratch) -> String {
 #[test]
 fn static_go_and_its_child_see_the_pod() {
     let scratch = Scratch::new("go");
-    check_probe(&[&go_probe(&scratch, false)], CONFIG);
+    check_go_peers(&check_probe(&[&go_probe(&scratch, false)], CONFIG));
 }
 
 #[test]
 fn cgo_go_and_its_child_see_the_pod() {
     let scratch = Scratch::new("cgo");
-    check_probe(&[&go_probe(&scratch, true)], CONFIG);
+    check_go_peers(&check_probe(&[&go_probe(&scratch, true)], CONFIG));
 }
 
 #[test]

@@ -21,6 +21,7 @@ pub const INTERCEPTED: &[i64] = &[
     libc::SYS_readlink,
     libc::SYS_readlinkat,
     libc::SYS_connect,
+    libc::SYS_getpeername,
 ];
 
 #[cfg(target_arch = "aarch64")]
@@ -33,6 +34,7 @@ pub const INTERCEPTED: &[i64] = &[
     libc::SYS_faccessat2,
     libc::SYS_readlinkat,
     libc::SYS_connect,
+    libc::SYS_getpeername,
 ];
 
 /// `AUDIT_ARCH_*` of this build: calls of another ABI (x32, compat) pass.

@@ -1,9 +1,10 @@
-//! `connect` stopped by the filter. The route comes from the layer's
+//! `connect` and `getpeername` stopped by the filter. The route comes from the layer's
 //! [`OutgoingPolicy`](mirrord_config::policy::OutgoingPolicy); a remote
 //! connection is made by the agent, and the program's own socket (a copy
 //! of it taken with `pidfd_getfd`, the same open socket) is connected to
 //! the intproxy's relay. Its options (non-blocking, timeouts) stay the
-//! program's, and the call's result is that `connect`'s.
+//! program's, and the call's result is that `connect`'s. `getpeername` of
+//! such a socket names the remote peer, not the relay.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -62,10 +63,81 @@ pub async fn connect(sup: &Supervisor, n: &Notification) -> Outcome {
         Err(e) => return Outcome::Reply(Reply::Errno(e.errno)),
     };
     let v6 = sockopt(&socket, libc::SO_DOMAIN) == Some(libc::AF_INET6);
-    match connect_fd(&socket, relay, v6) {
+    let result = connect_fd(&socket, relay, v6);
+    if matches!(result, Ok(()) | Err(libc::EINPROGRESS)) {
+        if let Some(inode) = inode(&socket) {
+            sup.peers.remember(inode, remote);
+        }
+    }
+    match result {
         Ok(()) => Outcome::Reply(Reply::Value(0)),
         Err(errno) => Outcome::Reply(Reply::Errno(errno)),
     }
+}
+
+/// `getpeername(fd, addr, addrlen)`: a socket connected to a relay names
+/// the remote peer it stands for.
+pub async fn getpeername(sup: &Supervisor, n: &Notification) -> Outcome {
+    let continue_ = Outcome::Reply(Reply::Continue);
+    let Ok(socket) = socket_of(n.pid, n.args[0] as i32) else {
+        return continue_;
+    };
+    let Some(remote) = inode(&socket).and_then(|i| sup.peers.get(i)) else {
+        return continue_;
+    };
+    if !is_connected(&socket) {
+        return continue_;
+    }
+    let Ok(len) = memory::read(n.pid, n.args[2], 4) else {
+        return continue_;
+    };
+    let Ok(len) = <[u8; 4]>::try_from(len.as_slice()) else {
+        return continue_;
+    };
+    let room = u32::from_ne_bytes(len) as usize;
+    if !sup.listener.id_valid(n.id) {
+        return Outcome::Gone;
+    }
+    let v6 = sockopt(&socket, libc::SO_DOMAIN) == Some(libc::AF_INET6);
+    let (storage, size) = sockaddr(remote, v6);
+    // SAFETY: `storage` is plain data of at least `size` bytes.
+    let bytes = unsafe {
+        std::slice::from_raw_parts(
+            (&storage as *const libc::sockaddr_storage).cast::<u8>(),
+            size,
+        )
+    };
+    // Truncated to the caller's room; the length says the whole size.
+    let wrote = memory::write(n.pid, n.args[1], &bytes[..size.min(room)])
+        .and_then(|()| memory::write(n.pid, n.args[2], &(size as u32).to_ne_bytes()));
+    match wrote {
+        Ok(()) => Outcome::Reply(Reply::Value(0)),
+        Err(e) => Outcome::Reply(Reply::Errno(e.raw_os_error().unwrap_or(libc::EFAULT))),
+    }
+}
+
+/// The remote peers of the sockets connected to relays, by socket inode
+/// (the same socket under any fd number, in any process).
+#[derive(Default)]
+pub struct Peers(std::sync::Mutex<std::collections::HashMap<u64, SocketAddr>>);
+
+impl Peers {
+    fn remember(&self, inode: u64, peer: SocketAddr) {
+        if let Ok(mut peers) = self.0.lock() {
+            peers.insert(inode, peer);
+        }
+    }
+
+    fn get(&self, inode: u64) -> Option<SocketAddr> {
+        self.0.lock().ok()?.get(&inode).copied()
+    }
+}
+
+fn inode(socket: &OwnedFd) -> Option<u64> {
+    // SAFETY: all-zero is a valid stat buffer for fstat to fill.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid fd and buffer.
+    (unsafe { libc::fstat(socket.as_raw_fd(), &mut st) } == 0).then_some(st.st_ino)
 }
 
 /// An `AF_INET`/`AF_INET6` socket address; anything else is left alone.
@@ -133,9 +205,9 @@ fn is_connected(socket: &OwnedFd) -> bool {
     }
 }
 
-/// Connects `socket` to `to` (as a v4-mapped address on an `AF_INET6`
-/// socket); the errno on failure (`EINPROGRESS` for a non-blocking one).
-fn connect_fd(socket: &OwnedFd, to: SocketAddr, v6: bool) -> Result<(), i32> {
+/// `to` as a socket address of the socket's family (v4-mapped on an
+/// `AF_INET6` socket), and its size.
+fn sockaddr(to: SocketAddr, v6: bool) -> (libc::sockaddr_storage, usize) {
     // SAFETY: all-zero is a valid sockaddr_storage.
     let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     let len = match (to, v6) {
@@ -171,6 +243,13 @@ fn connect_fd(socket: &OwnedFd, to: SocketAddr, v6: bool) -> Result<(), i32> {
             std::mem::size_of::<libc::sockaddr_in6>()
         }
     };
+    (storage, len)
+}
+
+/// Connects `socket` to `to` (as a v4-mapped address on an `AF_INET6`
+/// socket); the errno on failure (`EINPROGRESS` for a non-blocking one).
+fn connect_fd(socket: &OwnedFd, to: SocketAddr, v6: bool) -> Result<(), i32> {
+    let (storage, len) = sockaddr(to, v6);
     // SAFETY: `storage` holds a valid address of `len` bytes.
     let rc = unsafe {
         libc::connect(

@@ -42,6 +42,7 @@ pub struct Supervisor {
     callers: Callers,
     pub writebacks: Writebacks,
     pub listings: Listings,
+    pub peers: net::Peers,
     pub agent: AgentClient,
     relays: Mutex<Vec<UdpRelay>>,
 }
@@ -72,6 +73,7 @@ pub async fn serve<H: Send + 'static>(
     let sup = Arc::new(Supervisor {
         writebacks,
         listings: Listings::new(),
+        peers: net::Peers::default(),
         listener: Listener::new(listener),
         callers: Callers::new(policy.skip.clone()),
         policy,
@@ -235,6 +237,7 @@ async fn dispatch(sup: &Supervisor, n: &Notification) -> Outcome {
         libc::SYS_readlink => fs::readlink(sup, n, at, a[0], a[1], a[2] as i64).await,
         libc::SYS_readlinkat => fs::readlink(sup, n, int(a[0]), a[1], a[2], a[3] as i64).await,
         libc::SYS_connect => net::connect(sup, n).await,
+        libc::SYS_getpeername => net::getpeername(sup, n).await,
         _ => Outcome::Reply(Reply::Continue),
     }
 }
