@@ -1,5 +1,6 @@
 //! Outgoing connections made from the target's network namespace for one
-//! client connection: connect, then relay bytes both ways.
+//! client connection: connect, then relay bytes both ways. Stolen incoming
+//! connections are adopted and relayed the same way.
 //!
 //! Each connection gets a writer task (client bytes to the peer, fed by a
 //! bounded queue) and a reader task (peer bytes to the client through the
@@ -88,6 +89,18 @@ impl Outgoing {
             }
         };
         let local = stream.local_addr().map_err(io)?;
+        let (conn, relay) = self.register(stream);
+        Ok((conn, local, relay))
+    }
+
+    /// Takes a connection the agent accepted for the client (a stolen
+    /// one): it gets an id from the same counter as outgoing connections
+    /// and is relayed the same way.
+    pub fn adopt(self: &Arc<Self>, stream: tokio::net::TcpStream) -> (ConnId, Relay) {
+        self.register(Peer::Tcp(stream))
+    }
+
+    fn register(self: &Arc<Self>, peer: Peer) -> (ConnId, Relay) {
         let conn = {
             let mut next = lock(&self.next);
             let c = *next;
@@ -96,16 +109,15 @@ impl Outgoing {
         };
         let (tx, rx) = mpsc::channel(PEER_QUEUE);
         lock(&self.conns).insert(conn, tx);
-        Ok((
+        (
             conn,
-            local,
             Relay {
                 conn,
-                peer: stream,
+                peer,
                 rx,
                 owner: self.clone(),
             },
-        ))
+        )
     }
 
     /// Queues bytes (or a half-close) for the peer; unknown ids are ignored

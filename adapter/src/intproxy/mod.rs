@@ -21,6 +21,7 @@
 //!   with an errno and a logged reason; the program never hangs on it.
 
 pub(crate) mod agent;
+mod incoming;
 mod layers;
 mod lifetime;
 pub(crate) mod outgoing;
