@@ -80,6 +80,7 @@ impl Outgoing {
                         RemoteError::new(libc::ETIMEDOUT, format!("connect to {remote} timed out"))
                     })?
                     .map_err(io)?;
+                let _ = stream.set_nodelay(true);
                 Peer::Tcp(stream)
             }
             NetProtocol::Udp => {
