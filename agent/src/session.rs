@@ -99,18 +99,45 @@ impl Session {
         }
     }
 
-    /// Announces a stolen connection to the client, then relays it.
+    /// Announces a stolen connection to the client, then relays it; with an
+    /// HTTP filter, serves it request by request instead.
     fn adopt(&mut self, stolen: Stolen) {
-        let Stolen { stream, port, peer } = stolen;
-        let (conn, relay) = self.outgoing.adopt(stream);
-        tracing::debug!(conn, port, remote = %peer.remote, "stolen connection");
-        let out = self.out.clone();
-        self.tasks.spawn(async move {
-            let announce = AgentMessage::IncomingConn { conn, port, peer };
-            if out.send(announce).await.is_ok() {
-                relay.run().await;
+        let Stolen {
+            stream,
+            port,
+            peer,
+            filter,
+        } = stolen;
+        tracing::debug!(port, remote = %peer.remote, filtered = filter.is_some(), "stolen connection");
+        let (outgoing, out) = (self.outgoing.clone(), self.out.clone());
+        let announce = move |conn| AgentMessage::IncomingConn { conn, port, peer };
+        match filter {
+            None => {
+                let (conn, relay) = outgoing.adopt(stream);
+                self.tasks.spawn(async move {
+                    if out.send(announce(conn)).await.is_ok() {
+                        relay.run().await;
+                    }
+                });
             }
-        });
+            Some(filter) => {
+                let open_local: crate::steal::filter::OpenLocal = Box::new(move || {
+                    let (ours, theirs) = tokio::io::duplex(64 * 1024);
+                    let (conn, relay) = outgoing.adopt_local(theirs);
+                    let out = out.clone();
+                    let run = async move {
+                        if out.send(announce(conn)).await.is_ok() {
+                            relay.run().await;
+                        }
+                    };
+                    (ours, Box::pin(run))
+                });
+                let factory = self.shared.factory.clone();
+                self.tasks.spawn(crate::steal::filter::serve(
+                    stream, peer.local, filter, factory, open_local,
+                ));
+            }
+        }
     }
 
     /// Open handles and connections, for the closing log line.
@@ -290,14 +317,17 @@ async fn subscribe(
             libc::ENOTSUP,
             "this agent cannot mirror incoming traffic yet; use steal mode",
         )),
-        IncomingMode::Steal if subscription.http_filter.is_some() => Err(RemoteError::new(
-            libc::ENOTSUP,
-            "this agent cannot filter stolen HTTP requests yet; remove http_filter",
-        )),
         IncomingMode::Steal => {
+            let filter = match &subscription.http_filter {
+                Some(filter) => Some(Arc::new(
+                    crate::steal::filter::HttpFilter::new(filter)
+                        .map_err(|e| RemoteError::new(libc::EINVAL, e))?,
+                )),
+                None => None,
+            };
             shared
                 .stealer
-                .subscribe(session, port, subscription.take_over, deliver)
+                .subscribe(session, port, subscription.take_over, filter, deliver)
                 .await
         }
     }

@@ -119,10 +119,17 @@ fn pod_get(pod: &Pod, port: u16, path: &str) -> String {
 
 /// Runs the load client in the pod: `key=value` lines.
 fn pod_load(pod: &Pod, port: u16, conns: u32, requests: u32) -> Vec<(String, String)> {
+    let script = programs_dir().join("http_load.py");
+    let mut args = vec![script.to_string_lossy().into_owned()];
+    args.extend([u32::from(port), conns, requests].map(|n| n.to_string()));
+    pod_python(pod, &args)
+}
+
+/// Runs `python3 ARGS` in the pod; its `key=value` lines.
+fn pod_python(pod: &Pod, args: &[String]) -> Vec<(String, String)> {
     let out = pod
         .net_command("python3")
-        .arg(programs_dir().join("http_load.py"))
-        .args([u32::from(port), conns, requests].map(|n| n.to_string()))
+        .args(args)
         .output()
         .expect("python3 runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -306,5 +313,53 @@ fn a_chain_left_by_a_dead_agent_is_removed_by_the_next_one() {
     let rules = pod.mirrord_nat_rules();
     assert!(!rules.iter().any(|r| r.contains(stale)), "{rules:?}");
     assert!(pod_get(&pod, HTTP_PORT, "/x").starts_with("local /x "));
+    stop_normally(server, &pod);
+}
+
+#[test]
+fn an_http_filter_steals_only_matching_requests_of_one_keep_alive_connection() {
+    let pod = Pod::start(&PodSpec::default()).expect("pod");
+    let scratch = Scratch::new("incoming-filter");
+    let config = scratch.write(
+        "mirrord.json",
+        &format!(
+            r#"{{"feature": {{"network": {{"incoming": {{"port_mapping": [[18085, {HTTP_PORT}]],
+                "http_filter": {{"header_filter": "^(?i)x-mirrord: yes$", "ports": [{HTTP_PORT}]}}}}}}}}}}"#
+        ),
+    );
+    let server = Server::start(&pod, Some(&config), 18_085);
+    let client = r#"
+import http.client
+c = http.client.HTTPConnection("127.0.0.1", 8080, timeout=5)
+def get(path, **headers):
+    c.request("GET", path, headers=headers)
+    r = c.getresponse()
+    return r.read().decode().strip()
+print("first=" + get("/a", **{"X-Mirrord": "yes"}))
+sock = c.sock
+print("second=" + get("/b", **{"X-Mirrord": "YES"}))
+print("same_connection=%s" % (c.sock is sock))
+print("third=" + get("/c", **{"X-Mirrord": "no"}))
+print("still_same=%s" % (c.sock is sock))
+print("fourth=" + get("/d"))
+print("fifth=" + get("/e", **{"X-Mirrord": "yes"}))
+"#;
+    let result = pod_python(&pod, &["-c".into(), client.into()]);
+    let get = |key: &str| value(&result, key).to_owned();
+    let stdout = format!("{result:?}");
+    assert!(
+        get("first").starts_with("local /a peer=127.0.0.1:"),
+        "{stdout}"
+    );
+    assert!(
+        get("second").starts_with("local /b peer=127.0.0.1:"),
+        "{stdout}"
+    );
+    assert_eq!(get("third"), POD_ANSWER, "{stdout}");
+    assert_eq!(get("same_connection"), "True", "{stdout}");
+    // The pod's server answers `Connection: close`, which reaches the client.
+    assert_eq!(get("still_same"), "False", "{stdout}");
+    assert_eq!(get("fourth"), POD_ANSWER, "{stdout}");
+    assert!(get("fifth").starts_with("local /e "), "{stdout}");
     stop_normally(server, &pod);
 }

@@ -22,6 +22,8 @@
 //! (the watchdog was killed too): the next agent that steals in the
 //! target removes chains whose agent is gone.
 
+pub mod filter;
+pub mod http;
 pub mod iptables;
 pub mod watchdog;
 
@@ -42,6 +44,15 @@ pub struct Stolen {
     pub stream: TcpStream,
     pub port: u16,
     pub peer: IncomingPeer,
+    /// Set when only matching HTTP requests go to the session.
+    pub filter: Option<Arc<filter::HttpFilter>>,
+}
+
+/// Who steals a port, and how.
+struct Owner {
+    session: SessionId,
+    deliver: Deliver,
+    filter: Option<Arc<filter::HttpFilter>>,
 }
 
 /// Where a session receives its stolen connections.
@@ -56,7 +67,7 @@ pub struct Stealer {
     factory: SocketFactory,
     /// A std mutex: map updates only; iptables runs outside it, under
     /// `changes`.
-    ports: Mutex<HashMap<u16, (SessionId, Deliver)>>,
+    ports: Mutex<HashMap<u16, Owner>>,
     /// Serialises chain and rule changes (they run `iptables`, off the
     /// runtime's threads).
     changes: tokio::sync::Mutex<Option<Active>>,
@@ -83,19 +94,29 @@ impl Stealer {
         })
     }
 
-    /// Steals `port` for `session`. Another session's steal of the port is
-    /// `EADDRINUSE` unless `take_over`.
+    /// Steals `port` for `session` (only the requests `filter` matches,
+    /// when set). Another session's steal of the port is `EADDRINUSE`
+    /// unless `take_over`.
     pub async fn subscribe(
         self: &Arc<Self>,
         session: SessionId,
         port: u16,
         take_over: bool,
+        filter: Option<Arc<filter::HttpFilter>>,
         deliver: Deliver,
     ) -> Result<(), RemoteError> {
+        let owner = Owner {
+            session,
+            deliver,
+            filter,
+        };
         let mut active = self.changes.lock().await;
-        let previous = lock(&self.ports).get(&port).map(|(owner, _)| *owner);
+        let previous = lock(&self.ports).get(&port).map(|o| o.session);
         match previous {
-            Some(owner) if owner == session => return Ok(()),
+            Some(current) if current == session => {
+                lock(&self.ports).insert(port, owner);
+                return Ok(());
+            }
             Some(_) if !take_over => {
                 return Err(RemoteError::new(
                     libc::EADDRINUSE,
@@ -107,7 +128,7 @@ impl Stealer {
             }
             Some(_) => {
                 info!(port, "taking over a port another session steals");
-                lock(&self.ports).insert(port, (session, deliver));
+                lock(&self.ports).insert(port, owner);
                 return Ok(());
             }
             None => {}
@@ -124,7 +145,7 @@ impl Stealer {
             state.redirect_to,
         );
         blocking(move || iptables.redirect(true, &chain, port, to)).await?;
-        lock(&self.ports).insert(port, (session, deliver));
+        lock(&self.ports).insert(port, owner);
         info!(port, "stealing");
         Ok(())
     }
@@ -135,7 +156,7 @@ impl Stealer {
         {
             let mut ports = lock(&self.ports);
             match ports.get(&port) {
-                Some((owner, _)) if *owner == session => {
+                Some(owner) if owner.session == session => {
                     ports.remove(&port);
                 }
                 _ => return,
@@ -163,7 +184,7 @@ impl Stealer {
     pub async fn release_session(&self, session: SessionId) {
         let ports: Vec<u16> = lock(&self.ports)
             .iter()
-            .filter(|(_, (owner, _))| *owner == session)
+            .filter(|(_, owner)| owner.session == session)
             .map(|(port, _)| *port)
             .collect();
         for port in ports {
@@ -246,15 +267,23 @@ impl Stealer {
             Err(e) => return warn!(%remote, "no original destination: {e}"),
         };
         let port = local.port();
-        let deliver = lock(&self.ports).get(&port).map(|(_, d)| d.clone());
-        let Some(deliver) = deliver else {
+        let owner = lock(&self.ports)
+            .get(&port)
+            .map(|o| (o.deliver.clone(), o.filter.clone()));
+        let Some((deliver, filter)) = owner else {
             return debug!(port, "a connection for a port no longer stolen is dropped");
         };
         let peer = IncomingPeer {
             remote: mirrord_protocol::unmapped(remote),
             local,
         };
-        if deliver.send(Stolen { stream, port, peer }).is_err() {
+        let stolen = Stolen {
+            stream,
+            port,
+            peer,
+            filter,
+        };
+        if deliver.send(stolen).is_err() {
             debug!(port, "the stealing session is gone");
         }
     }
