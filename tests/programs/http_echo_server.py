@@ -1,12 +1,16 @@
 """A keep-alive HTTP/1.1 server for the incoming tests: answers every
-request with `local <path> peer=<host>:<port>` (the peer as accept and
-getpeername report it). Prints `listening <port>` once listen() returned.
+request with `local <path> peer=<host>:<port> via=<listening port>` (the
+peer as accept and getpeername report it). Prints `listening <port>` once
+listen() returned.
 
 usage: http_echo_server.py PORT
 """
 import asyncio
 import socket
 import sys
+
+
+PORT = int(sys.argv[1])
 
 
 async def serve(reader, writer):
@@ -25,7 +29,7 @@ async def serve(reader, writer):
                     length = int(h.split(b":", 1)[1])
             if length:
                 await reader.readexactly(length)
-            body = ("local %s peer=%s:%d\n" % (path, peer[0], peer[1])).encode()
+            body = ("local %s peer=%s:%d via=%d\n" % (path, peer[0], peer[1], PORT)).encode()
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
             await writer.drain()
     except (asyncio.IncompleteReadError, ConnectionError):
@@ -45,4 +49,4 @@ async def main(port):
         await server.serve_forever()
 
 
-asyncio.run(main(int(sys.argv[1])))
+asyncio.run(main(PORT))

@@ -28,19 +28,36 @@ impl Server {
     /// pod's HTTP port (tests running at once need ports of their own),
     /// under `mirrord exec --steal`, and waits until it listens.
     fn start_mapped(pod: &Pod, port: u16) -> (Server, Scratch) {
+        let (server, scratch) = Server::try_start_mapped(pod, port, "abort");
+        (server.unwrap_or_else(|e| panic!("{e}")), scratch)
+    }
+
+    /// [`Server::start_mapped`] with `on_concurrent_steal`, or why the
+    /// server did not start.
+    fn try_start_mapped(
+        pod: &Pod,
+        port: u16,
+        on_concurrent_steal: &str,
+    ) -> (Result<Server, String>, Scratch) {
         let scratch = Scratch::new("incoming-mapping");
         let config = scratch.write(
             "mirrord.json",
             &format!(
-                r#"{{"feature": {{"network": {{"incoming": {{"port_mapping": [[{port}, {HTTP_PORT}]]}}}}}}}}"#
+                r#"{{"feature": {{"network": {{"incoming": {{"port_mapping": [[{port}, {HTTP_PORT}]],
+                    "on_concurrent_steal": "{on_concurrent_steal}"}}}}}}}}"#
             ),
         );
-        (Server::start(pod, Some(&config), port), scratch)
+        (Server::try_start(pod, Some(&config), port), scratch)
     }
 
     /// Starts `http_echo_server.py PORT` under `mirrord exec --steal`
     /// (plus `config`) and waits until it listens.
     fn start(pod: &Pod, config: Option<&Path>, port: u16) -> Server {
+        Server::try_start(pod, config, port).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Server::start`], or why the server did not start.
+    fn try_start(pod: &Pod, config: Option<&Path>, port: u16) -> Result<Server, String> {
         let mut cmd = Command::new(mirrord_tests::bin_path("mirrord"));
         cmd.args(["exec", "--steal", "--target", &pod.target()]);
         if let Some(config) = config {
@@ -71,12 +88,14 @@ impl Server {
             let _ = child.kill();
             let _ = child.wait();
             let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-            panic!("the local server did not start: {line:?}\n{stderr}");
+            return Err(format!(
+                "the local server did not start: {line:?}\n{stderr}"
+            ));
         }
-        Server {
+        Ok(Server {
             child,
             _stderr: scratch,
-        }
+        })
     }
 
     fn pid(&self) -> u32 {
@@ -198,7 +217,7 @@ fn steal_answers_the_pods_clients_from_the_local_server_and_gives_the_port_back(
     let port = value(&result, "client_port");
     assert_eq!(
         value(&result, "first"),
-        format!("local /c0/r0 peer=127.0.0.1:{port}"),
+        format!("local /c0/r0 peer=127.0.0.1:{port} via={HTTP_PORT}"),
         "{result:?}"
     );
     stop_normally(server, &pod);
@@ -362,4 +381,22 @@ print("fifth=" + get("/e", **{"X-Mirrord": "yes"}))
     assert_eq!(get("fourth"), POD_ANSWER, "{stdout}");
     assert!(get("fifth").starts_with("local /e "), "{stdout}");
     stop_normally(server, &pod);
+}
+
+#[test]
+fn a_second_session_stealing_the_same_port_aborts_or_takes_over() {
+    let pod = Pod::start(&PodSpec::default()).expect("pod");
+    let (first, _first_config) = Server::start_mapped(&pod, 18_086);
+    assert!(pod_get(&pod, HTTP_PORT, "/").ends_with("via=18086"));
+    let (refused, _config) = Server::try_start_mapped(&pod, 18_087, "abort");
+    let error = refused.err().expect("abort: the second listen fails");
+    assert!(error.contains("Address already in use"), "{error}");
+    assert!(pod_get(&pod, HTTP_PORT, "/").ends_with("via=18086"));
+    let (second, _config) = Server::try_start_mapped(&pod, 18_088, "continue");
+    let second = second.unwrap_or_else(|e| panic!("{e}"));
+    assert!(pod_get(&pod, HTTP_PORT, "/").ends_with("via=18088"));
+    drop(second);
+    // The first session steals the port again, then gives it back.
+    assert!(pod_get(&pod, HTTP_PORT, "/").ends_with("via=18086"));
+    stop_normally(first, &pod);
 }

@@ -96,6 +96,38 @@ impl Iptables {
         Ok(())
     }
 
+    /// Whether a chain of another running agent redirects `port`.
+    pub fn stolen_elsewhere(&self, ours: &str, port: u16) -> Result<bool, IptablesError> {
+        let listing = self.nat(&["-S"])?;
+        let dport = format!("--dport {port} ");
+        Ok(listing.lines().any(|line| {
+            let mut words = line.split_whitespace();
+            let (Some("-A"), Some(chain)) = (words.next(), words.next()) else {
+                return false;
+            };
+            chain != ours
+                && chain.starts_with(CHAIN_PREFIX)
+                && !stale_chain(chain)
+                && line.contains(&dport)
+        }))
+    }
+
+    /// Moves the jumps to `chain` above every other rule (the newest steal
+    /// of a port wins: taking it over).
+    pub fn raise_jumps(&self, chain: &str) -> Result<(), IptablesError> {
+        for (builtin, matches) in JUMPS {
+            let mut delete = vec!["-D", builtin];
+            delete.extend_from_slice(matches);
+            delete.extend_from_slice(&["-j", chain]);
+            self.nat(&delete)?;
+            let mut insert = vec!["-I", builtin, "1"];
+            insert.extend_from_slice(matches);
+            insert.extend_from_slice(&["-j", chain]);
+            self.nat(&insert)?;
+        }
+        Ok(())
+    }
+
     /// Redirects TCP port `port` to `to` (`add`), or stops it.
     pub fn redirect(
         &self,

@@ -117,15 +117,7 @@ impl Stealer {
                 lock(&self.ports).insert(port, owner);
                 return Ok(());
             }
-            Some(_) if !take_over => {
-                return Err(RemoteError::new(
-                    libc::EADDRINUSE,
-                    format!(
-                        "port {port} is already stolen by another mirrord session; \
-                         set feature.network.incoming.on_concurrent_steal to \"continue\" to take it over"
-                    ),
-                ))
-            }
+            Some(_) if !take_over => return Err(concurrent_steal(port)),
             Some(_) => {
                 info!(port, "taking over a port another session steals");
                 lock(&self.ports).insert(port, owner);
@@ -144,7 +136,18 @@ impl Stealer {
             state.chain.clone(),
             state.redirect_to,
         );
-        blocking(move || iptables.redirect(true, &chain, port, to)).await?;
+        blocking(move || {
+            // Another agent (another session on this target) may steal it.
+            if iptables.stolen_elsewhere(&chain, port)? {
+                if !take_over {
+                    return Ok(Err(concurrent_steal(port)));
+                }
+                info!(port, "taking over a port another agent steals");
+                iptables.raise_jumps(&chain)?;
+            }
+            iptables.redirect(true, &chain, port, to).map(Ok)
+        })
+        .await??;
         lock(&self.ports).insert(port, owner);
         info!(port, "stealing");
         Ok(())
@@ -287,6 +290,16 @@ impl Stealer {
             debug!(port, "the stealing session is gone");
         }
     }
+}
+
+fn concurrent_steal(port: u16) -> RemoteError {
+    RemoteError::new(
+        libc::EADDRINUSE,
+        format!(
+            "port {port} is already stolen by another mirrord session; \
+             set feature.network.incoming.on_concurrent_steal to \"continue\" to take it over"
+        ),
+    )
 }
 
 async fn deactivate(state: Active) {

@@ -7,7 +7,8 @@
 //! whose far end is an echo peer (TCP) or an echoing UDP socket, the way the
 //! real intproxy's relays carry bytes to and from the target. `Listen` is
 //! answered by delivering one connection to the program's listener the way
-//! the intproxy delivers a stolen one (sending [`INCOMING_GREETING`]), and
+//! the intproxy delivers a stolen one (sending [`INCOMING_GREETING`]; mode
+//! mirror is refused with `ENOTSUP`, as the agent does), and
 //! `IncomingPeer` names [`INCOMING_REMOTE`] behind it. Every request is
 //! logged, so a test can check what did (and did not) reach it.
 
@@ -141,7 +142,13 @@ fn answer(request: LayerRequest) -> Result<LayerResponse, RemoteError> {
             });
             Ok(outgoing(addr))
         }
-        LayerRequest::Listen { subscription, app } => {
+        LayerRequest::Listen { subscription, .. }
+            if subscription.mode != mirrord_protocol::IncomingMode::Steal =>
+        {
+            // As the agent answers while it cannot mirror.
+            Err(RemoteError::new(libc::ENOTSUP, "no mirror mode"))
+        }
+        LayerRequest::Listen { app, .. } => {
             let socket = std::net::TcpStream::connect(app).unwrap();
             DELIVERED.lock().unwrap().push(socket.local_addr().unwrap());
             thread::spawn(move || {
@@ -150,7 +157,6 @@ fn answer(request: LayerRequest) -> Result<LayerResponse, RemoteError> {
                 // Held open until the program closes it.
                 let _ = socket.read(&mut [0u8; 16]);
             });
-            let _ = subscription;
             Ok(LayerResponse::Remote(Response::Done))
         }
         LayerRequest::Unlisten { .. } => Ok(LayerResponse::Remote(Response::Done)),
