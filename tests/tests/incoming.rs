@@ -5,14 +5,14 @@
 //! end (`kill -9` of the agent, of the program, a normal exit) leaving the
 //! pod serving its own traffic with no mirrord rule left.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use mirrord_tests::pod::{spec::HTTP_PORT, Pod, PodSpec};
-use mirrord_tests::run::{agent_pids, leftovers, programs_dir, wait_with_timeout, Scratch};
+use mirrord_tests::run::{
+    agent_pids, leftovers, programs_dir, spawn_until_line, wait_with_timeout, Scratch,
+};
 
 /// What the pod's own server answers.
 const POD_ANSWER: &str = "hello from standin-pod";
@@ -67,31 +67,16 @@ impl Server {
         let scratch = Scratch::new("incoming-server");
         let stderr_path = scratch.path().join("stderr");
         let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
-        let mut child = cmd
-            .args(["--", "python3"])
+        cmd.args(["--", "python3"])
             .arg(program)
             .arg(port.to_string())
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("start mirrord exec");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_default();
-        if !line.starts_with("listening") {
-            let _ = child.kill();
-            let _ = child.wait();
-            let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-            return Err(format!(
-                "the local server did not start: {line:?}\n{stderr}"
-            ));
-        }
+            .stderr(stderr);
+        let child =
+            spawn_until_line(&mut cmd, "listening", Duration::from_secs(60)).map_err(|e| {
+                let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+                format!("the local server did not start: {e}\n{stderr}")
+            })?;
         Ok(Server {
             child,
             _stderr: scratch,

@@ -26,7 +26,7 @@ use mirrord_protocol::{
 };
 use tokio::net::TcpSocket;
 use tokio::sync::mpsc;
-use tracing::{debug, info, Instrument};
+use tracing::{debug, info, warn, Instrument};
 
 use super::agent::{AgentClient, IncomingConnection};
 use super::outgoing;
@@ -68,7 +68,13 @@ impl Incoming {
         app: SocketAddr,
     ) -> Result<LayerResponse, RemoteError> {
         let port = subscription.port;
-        self.agent.request(Request::Subscribe(subscription)).await?;
+        if let Err(e) = self.agent.request(Request::Subscribe(subscription)).await {
+            // The program sees only an errno from `listen`: say why here.
+            if e.errno != libc::ENOTSUP {
+                warn!(port, "cannot steal the target's port: {}", e.message);
+            }
+            return Err(e);
+        }
         info!(port, %app, "listening on the target's port");
         lock(&self.listeners).insert(port, Listener { app, layer });
         Ok(LayerResponse::Remote(Response::Done))

@@ -111,8 +111,10 @@ unsafe fn accepted(
 }
 
 /// Subscribes the target's port for a socket that just started listening,
-/// when the config says so. `ENOTSUP` from the agent (a mode it lacks)
-/// leaves the listener local.
+/// when the config says so. `ENOTSUP` from the agent (a mode it lacks), or
+/// any failure in mirror mode, leaves the listener local; a failed steal
+/// fails the program's `listen` with the agent's errno (`EADDRINUSE` for a
+/// port another session steals).
 fn subscribe(fd: c_int) -> Result<(), HookError> {
     let Some(state) = setup::state() else {
         return Ok(());
@@ -159,9 +161,13 @@ fn subscribe(fd: c_int) -> Result<(), HookError> {
         http_filter,
     };
     let app = reachable(bound);
+    let mirror = subscription.mode == IncomingMode::Mirror;
     match client::request(LayerRequest::Listen { subscription, app }) {
         Ok(_) => {}
+        // A mode the agent lacks, or a failed mirror (a copy of the
+        // traffic is not worth failing the program's listen over): local.
         Err(HookError::Remote(e)) if e.errno == libc::ENOTSUP => return Ok(()),
+        Err(_) if mirror => return Ok(()),
         Err(e) => return Err(e),
     }
     let mut tables = TABLES.lock();
