@@ -317,6 +317,12 @@ async fn subscribe(
             libc::ENOTSUP,
             "this agent cannot mirror incoming traffic yet; use steal mode",
         )),
+        // Targetless, the agent's own namespace is this machine's: never
+        // redirect its ports.
+        IncomingMode::Steal if shared.target_pid.is_none() => Err(RemoteError::new(
+            libc::ENOTSUP,
+            "a targetless session has no incoming traffic to steal",
+        )),
         IncomingMode::Steal => {
             let filter = match &subscription.http_filter {
                 Some(filter) => Some(Arc::new(
