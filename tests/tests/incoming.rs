@@ -1,6 +1,7 @@
 //! Incoming traffic, end to end: the stand-in pod's own HTTP server on
 //! 8080, a local Python server under `mirrord exec --steal`, and clients on
-//! the pod's loopback (`nsenter` into its network namespace). Steal,
+//! the pod's loopback (`nsenter` into its network namespace) or outside it
+//! (a namespace joined to the pod by a veth pair). Steal,
 //! port mapping, many concurrent connections, and every way a session can
 //! end (`kill -9` of the agent, of the program, a normal exit) leaving the
 //! pod serving its own traffic with no mirrord rule left.
@@ -384,4 +385,103 @@ fn a_second_session_stealing_the_same_port_aborts_or_takes_over() {
     // The first session steals the port again, then gives it back.
     assert!(pod_get(&pod, HTTP_PORT, "/").ends_with("via=18086"));
     stop_normally(first, &pod);
+}
+
+/// A client namespace joined to the pod by a veth pair (link-local
+/// addresses between two namespaces the test made): the pod's traffic
+/// from outside, which takes the `PREROUTING` path. Removed when dropped.
+struct OutsideClient {
+    netns: String,
+}
+
+const POD_VETH_IP: &str = "169.254.77.1";
+const CLIENT_VETH_IP: &str = "169.254.77.2";
+
+impl OutsideClient {
+    fn attach(pod: &Pod) -> OutsideClient {
+        let id = std::process::id();
+        let client = OutsideClient {
+            netns: format!("mirrord-incoming-{id}"),
+        };
+        let (pod_end, client_end) = (format!("mi{id}p"), format!("mi{id}c"));
+        let pid = pod.pid.to_string();
+        let host: &[&str] = &[];
+        let in_pod = ["nsenter", "-t", &pid, "-n"];
+        let in_client = ["ip", "netns", "exec", &client.netns];
+        let steps: [(&[&str], Vec<&str>); 8] = [
+            (host, vec!["netns", "add", &client.netns]),
+            (
+                host,
+                vec![
+                    "link",
+                    "add",
+                    &pod_end,
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    &client_end,
+                ],
+            ),
+            (
+                host,
+                vec!["link", "set", &client_end, "netns", &client.netns],
+            ),
+            (host, vec!["link", "set", &pod_end, "netns", &pid]),
+            (
+                &in_pod,
+                vec!["addr", "add", "169.254.77.1/30", "dev", &pod_end],
+            ),
+            (&in_pod, vec!["link", "set", &pod_end, "up"]),
+            (
+                &in_client,
+                vec!["addr", "add", "169.254.77.2/30", "dev", &client_end],
+            ),
+            (&in_client, vec!["link", "set", &client_end, "up"]),
+        ];
+        for (prefix, args) in steps {
+            let mut command: Vec<&str> = prefix.to_vec();
+            command.push("ip");
+            command.extend(args);
+            let status = Command::new(command[0])
+                .args(&command[1..])
+                .status()
+                .expect("ip runs");
+            assert!(status.success(), "{command:?}");
+        }
+        client
+    }
+
+    fn get(&self, path: &str) -> String {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.netns, "curl", "-s", "-S", "-m", "2"])
+            .arg(format!("http://{POD_VETH_IP}:{HTTP_PORT}{path}"))
+            .output()
+            .expect("curl runs");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+}
+
+impl Drop for OutsideClient {
+    fn drop(&mut self) {
+        // The pod's end of the veth pair goes with either namespace.
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.netns])
+            .status();
+    }
+}
+
+#[test]
+fn a_client_outside_the_pod_is_stolen_and_seen_by_its_own_address() {
+    let pod = Pod::start(&PodSpec::default()).expect("pod");
+    let outside = OutsideClient::attach(&pod);
+    assert_eq!(outside.get("/"), POD_ANSWER);
+    let (server, _config) = Server::start_mapped(&pod, 18_089);
+    let answer = outside.get("/outside");
+    assert!(
+        answer.starts_with(&format!("local /outside peer={CLIENT_VETH_IP}:")),
+        "{answer}"
+    );
+    stop_normally(server, &pod);
+    assert_eq!(outside.get("/"), POD_ANSWER);
 }
