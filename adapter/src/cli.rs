@@ -82,6 +82,13 @@ pub struct ConfigArgs {
     /// How calls are intercepted: auto, layer or syscall (Go and static binaries).
     #[arg(long)]
     pub interception: Option<mirrord_config::Interception>,
+    /// Steal the target's incoming connections on the ports the program
+    /// listens on (short for `--incoming-mode steal`).
+    #[arg(long, conflicts_with = "incoming_mode")]
+    pub steal: bool,
+    /// Incoming traffic: mirror, steal or off.
+    #[arg(long = "incoming-mode")]
+    pub incoming_mode: Option<mirrord_config::IncomingMode>,
 }
 
 impl ConfigArgs {
@@ -93,6 +100,11 @@ impl ConfigArgs {
             agent_log_level: self.agent_log_level,
             skip_processes: (!self.skip_processes.is_empty()).then(|| self.skip_processes.clone()),
             interception: self.interception,
+            incoming_mode: if self.steal {
+                Some(mirrord_config::IncomingMode::Steal)
+            } else {
+                self.incoming_mode
+            },
             ..Default::default()
         }
     }

@@ -13,6 +13,7 @@ mod outgoing;
 mod root;
 mod server;
 mod session;
+mod steal;
 mod target;
 
 use std::io::Write;
@@ -62,6 +63,10 @@ struct Cli {
     /// the first client).
     #[arg(long, value_name = "SECS")]
     idle_timeout: Option<u64>,
+    /// Internal: run as the steal watchdog of the agent whose pipe is on
+    /// stdin, removing this iptables chain when the agent is gone.
+    #[arg(long, hide = true)]
+    watchdog_chain: Option<String>,
 }
 
 /// Why the agent stops, with its exit code.
@@ -72,6 +77,9 @@ struct Exit {
 
 fn main() {
     let cli = Cli::parse();
+    if let Some(chain) = &cli.watchdog_chain {
+        std::process::exit(steal::watchdog::run(chain, cli.target_pid));
+    }
     init_logs(&cli.log_level);
     let code = match run(cli) {
         Ok(code) => code,
@@ -131,7 +139,9 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     }
     .context("cannot start the async runtime")?;
     let root = Arc::new(target.root);
+    let stealer = steal::Stealer::new(target.pid, factory.clone());
     let shared = Arc::new(Shared {
+        stealer: stealer.clone(),
         target_pid: target.pid,
         resolver: dns::Resolver::new(root.clone(), factory.clone()),
         root,
@@ -145,7 +155,13 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         target_pid: target.pid,
         target_exit: target.exit,
     };
-    let code = runtime.block_on(serve(cli.listen, shared, lifetime))?;
+    let code = runtime.block_on(async {
+        let code = serve(cli.listen, shared, lifetime).await;
+        // Every exit path that reaches here (signals, the lifeline, the
+        // target's exit, errors) gives the target its ports back.
+        stealer.shutdown().await;
+        code
+    })?;
     // Blocking threads (a stdin read, a stuck file operation) must not keep
     // the process alive.
     runtime.shutdown_timeout(Duration::from_millis(100));

@@ -100,8 +100,28 @@ fn new_socket(domain: i32, kind: i32) -> io::Result<OwnedFd> {
         Err(io::Error::last_os_error())
     } else {
         // SAFETY: a fresh descriptor we own.
-        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        bypass_steal(&fd);
+        Ok(fd)
     }
+}
+
+/// Marks the agent's own sockets so the steal chain lets them through:
+/// an outgoing connection (or a pass-through) to a stolen port of the
+/// target reaches the target's real server, not the agent again. Needs
+/// `CAP_NET_ADMIN`; without it nothing is stolen either.
+fn bypass_steal(fd: &OwnedFd) {
+    let mark = crate::steal::iptables::BYPASS_MARK;
+    // SAFETY: a valid socket and a `u32` option value.
+    unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_MARK,
+            std::ptr::addr_of!(mark).cast(),
+            std::mem::size_of::<u32>() as libc::socklen_t,
+        )
+    };
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Outgoing connections made from the target's network namespace for one
-//! client connection: connect, then relay bytes both ways.
+//! client connection: connect, then relay bytes both ways. Stolen incoming
+//! connections are adopted and relayed the same way.
 //!
 //! Each connection gets a writer task (client bytes to the peer, fed by a
 //! bounded queue) and a reader task (peer bytes to the client through the
@@ -79,6 +80,7 @@ impl Outgoing {
                         RemoteError::new(libc::ETIMEDOUT, format!("connect to {remote} timed out"))
                     })?
                     .map_err(io)?;
+                let _ = stream.set_nodelay(true);
                 Peer::Tcp(stream)
             }
             NetProtocol::Udp => {
@@ -88,6 +90,24 @@ impl Outgoing {
             }
         };
         let local = stream.local_addr().map_err(io)?;
+        let (conn, relay) = self.register(stream);
+        Ok((conn, local, relay))
+    }
+
+    /// Takes a connection the agent accepted for the client (a stolen
+    /// one): it gets an id from the same counter as outgoing connections
+    /// and is relayed the same way.
+    pub fn adopt(self: &Arc<Self>, stream: tokio::net::TcpStream) -> (ConnId, Relay) {
+        self.register(Peer::Tcp(stream))
+    }
+
+    /// Takes an in-agent stream (the HTTP filter's side of a stolen
+    /// connection's matching requests), relayed like a TCP connection.
+    pub fn adopt_local(self: &Arc<Self>, stream: tokio::io::DuplexStream) -> (ConnId, Relay) {
+        self.register(Peer::Local(stream))
+    }
+
+    fn register(self: &Arc<Self>, peer: Peer) -> (ConnId, Relay) {
         let conn = {
             let mut next = lock(&self.next);
             let c = *next;
@@ -96,16 +116,15 @@ impl Outgoing {
         };
         let (tx, rx) = mpsc::channel(PEER_QUEUE);
         lock(&self.conns).insert(conn, tx);
-        Ok((
+        (
             conn,
-            local,
             Relay {
                 conn,
-                peer: stream,
+                peer,
                 rx,
                 owner: self.clone(),
             },
-        ))
+        )
     }
 
     /// Queues bytes (or a half-close) for the peer; unknown ids are ignored
@@ -133,6 +152,7 @@ impl Outgoing {
 enum Peer {
     Tcp(tokio::net::TcpStream),
     Udp(tokio::net::UdpSocket),
+    Local(tokio::io::DuplexStream),
 }
 
 impl Peer {
@@ -140,6 +160,7 @@ impl Peer {
         match self {
             Peer::Tcp(s) => s.local_addr(),
             Peer::Udp(s) => s.local_addr(),
+            Peer::Local(_) => Err(io::Error::other("an in-agent stream has no address")),
         }
     }
 }
@@ -164,7 +185,14 @@ impl Relay {
         {
             let out = owner.out.clone();
             let error = match peer {
-                Peer::Tcp(stream) => relay_tcp(conn, stream, rx, &out).await,
+                Peer::Tcp(stream) => {
+                    let (rd, wr) = stream.into_split();
+                    relay_stream(conn, rd, wr, rx, &out).await
+                }
+                Peer::Local(stream) => {
+                    let (rd, wr) = tokio::io::split(stream);
+                    relay_stream(conn, rd, wr, rx, &out).await
+                }
                 Peer::Udp(sock) => relay_udp(conn, sock, rx, &out).await,
             };
             // Only a connection the client has not closed itself is reported.
@@ -177,14 +205,19 @@ impl Relay {
     }
 }
 
-/// Relays until the client closes the connection (`None`) or I/O fails.
-async fn relay_tcp(
+/// Relays a byte stream until the client closes the connection (`None`)
+/// or I/O fails.
+async fn relay_stream<R, W>(
     conn: ConnId,
-    stream: tokio::net::TcpStream,
+    mut rd: R,
+    mut wr: W,
     mut rx: mpsc::Receiver<ToPeer>,
     out: &mpsc::Sender<AgentMessage>,
-) -> Option<io::Error> {
-    let (mut rd, mut wr) = stream.into_split();
+) -> Option<io::Error>
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
     let reader = async {
         let mut buf = vec![0u8; CHUNK];
         loop {

@@ -16,7 +16,11 @@ use crate::dns::Resolver;
 use crate::handles::{HandleOp, Handles};
 use crate::netns::SocketFactory;
 use crate::outgoing::{Outgoing, ToPeer};
+use crate::steal::{SessionId, Stealer, Stolen};
 use crate::{env, files};
+
+/// Numbers sessions for the steal subscriptions they own.
+static NEXT_SESSION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Requests of one connection that may be in flight at once; the reader
 /// waits for a free slot beyond that (bounded memory per client).
@@ -32,6 +36,8 @@ pub struct Shared {
     /// Every filesystem in the target is local: path operations run inline
     /// (see `fs_kind`), else through `block_in_place`.
     pub inline_paths: bool,
+    /// Ports stolen by every session, and the iptables chain.
+    pub stealer: Arc<Stealer>,
 }
 
 pub struct Session {
@@ -44,10 +50,26 @@ pub struct Session {
     /// released when the connection ends.
     tasks: JoinSet<()>,
     in_flight: Arc<Semaphore>,
+    id: SessionId,
+    /// Stolen connections for this session: the sender goes to the
+    /// stealer with each subscription.
+    stolen_tx: mpsc::UnboundedSender<Stolen>,
+    stolen_rx: mpsc::UnboundedReceiver<Stolen>,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // The client is gone: what it stole goes back to the target now.
+        let (stealer, id) = (self.shared.stealer.clone(), self.id);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { stealer.release_session(id).await });
+        }
+    }
 }
 
 impl Session {
     pub fn new(shared: Arc<Shared>, out: mpsc::Sender<AgentMessage>) -> Self {
+        let (stolen_tx, stolen_rx) = mpsc::unbounded_channel();
         Self {
             handles: Handles::new(out.clone()),
             outgoing: Outgoing::new(shared.factory.clone(), out.clone()),
@@ -55,16 +77,66 @@ impl Session {
             out,
             tasks: JoinSet::new(),
             in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+            id: NEXT_SESSION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            stolen_tx,
+            stolen_rx,
         }
     }
 
-    /// Waits for one of the session's tasks to finish (never resolves while
-    /// there is none), so finished tasks do not pile up in the set.
+    /// Waits for one of the session's tasks to finish, so finished tasks do
+    /// not pile up in the set, or for a stolen connection, which it starts
+    /// relaying.
     pub async fn reap(&mut self) {
-        match self.tasks.join_next().await {
-            Some(Err(e)) if e.is_panic() => tracing::error!(error = %e, "request task panicked"),
-            Some(_) => {}
-            None => std::future::pending().await,
+        tokio::select! {
+            Some(joined) = self.tasks.join_next() => {
+                if let Err(e) = joined {
+                    if e.is_panic() {
+                        tracing::error!(error = %e, "request task panicked");
+                    }
+                }
+            }
+            Some(stolen) = self.stolen_rx.recv() => self.adopt(stolen),
+        }
+    }
+
+    /// Announces a stolen connection to the client, then relays it; with an
+    /// HTTP filter, serves it request by request instead.
+    fn adopt(&mut self, stolen: Stolen) {
+        let Stolen {
+            stream,
+            port,
+            peer,
+            filter,
+        } = stolen;
+        tracing::debug!(port, remote = %peer.remote, filtered = filter.is_some(), "stolen connection");
+        let (outgoing, out) = (self.outgoing.clone(), self.out.clone());
+        let announce = move |conn| AgentMessage::IncomingConn { conn, port, peer };
+        match filter {
+            None => {
+                let (conn, relay) = outgoing.adopt(stream);
+                self.tasks.spawn(async move {
+                    if out.send(announce(conn)).await.is_ok() {
+                        relay.run().await;
+                    }
+                });
+            }
+            Some(filter) => {
+                let open_local: crate::steal::filter::OpenLocal = Box::new(move || {
+                    let (ours, theirs) = tokio::io::duplex(64 * 1024);
+                    let (conn, relay) = outgoing.adopt_local(theirs);
+                    let out = out.clone();
+                    let run = async move {
+                        if out.send(announce(conn)).await.is_ok() {
+                            relay.run().await;
+                        }
+                    };
+                    (ours, Box::pin(run))
+                });
+                let factory = self.shared.factory.clone();
+                self.tasks.spawn(crate::steal::filter::serve(
+                    stream, peer.local, filter, factory, open_local,
+                ));
+            }
         }
     }
 
@@ -134,6 +206,7 @@ impl Session {
         let out = self.out.clone();
         let handles = self.handles.clone();
         let outgoing = self.outgoing.clone();
+        let (session, stolen_tx) = (self.id, self.stolen_tx.clone());
         let task = async move {
             let respond = |result| AgentMessage::Response { id, result };
             match request {
@@ -198,6 +271,14 @@ impl Session {
                         }
                     }
                 }
+                Request::Subscribe(subscription) => {
+                    let result = subscribe(&shared, session, subscription, stolen_tx).await;
+                    let _ = out.send(respond(result.map(|()| Response::Done))).await;
+                }
+                Request::Unsubscribe { port } => {
+                    shared.stealer.unsubscribe(session, port).await;
+                    let _ = out.send(respond(Ok(Response::Done))).await;
+                }
                 Request::Resolve { host, family } => {
                     let result = match shared.resolver.resolve(&host, family).await {
                         Ok(r) => Ok(Response::Addresses {
@@ -219,6 +300,42 @@ impl Session {
             }
         };
         self.tasks.spawn(task.instrument(span));
+    }
+}
+
+/// Starts delivering a port's connections to `session`.
+async fn subscribe(
+    shared: &Shared,
+    session: SessionId,
+    subscription: mirrord_protocol::Subscription,
+    deliver: mpsc::UnboundedSender<Stolen>,
+) -> Result<(), RemoteError> {
+    use mirrord_protocol::IncomingMode;
+    let port = subscription.port;
+    match subscription.mode {
+        IncomingMode::Mirror => Err(RemoteError::new(
+            libc::ENOTSUP,
+            "this agent cannot mirror incoming traffic yet; use steal mode",
+        )),
+        // Targetless, the agent's own namespace is this machine's: never
+        // redirect its ports.
+        IncomingMode::Steal if shared.target_pid.is_none() => Err(RemoteError::new(
+            libc::ENOTSUP,
+            "a targetless session has no incoming traffic to steal",
+        )),
+        IncomingMode::Steal => {
+            let filter = match &subscription.http_filter {
+                Some(filter) => Some(Arc::new(
+                    crate::steal::filter::HttpFilter::new(filter)
+                        .map_err(|e| RemoteError::new(libc::EINVAL, e))?,
+                )),
+                None => None,
+            };
+            shared
+                .stealer
+                .subscribe(session, port, subscription.take_over, filter, deliver)
+                .await
+        }
     }
 }
 
@@ -302,5 +419,7 @@ fn kind(r: &Request) -> &'static str {
         Request::GetEnv => "getenv",
         Request::Resolve { .. } => "resolve",
         Request::Connect { .. } => "connect",
+        Request::Subscribe(_) => "subscribe",
+        Request::Unsubscribe { .. } => "unsubscribe",
     }
 }

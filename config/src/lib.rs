@@ -56,6 +56,7 @@ pub use crate::{
         agent::{AgentConfig, LogLevel},
         env::EnvConfig,
         fs::{FsConfig, FsMode, PathPattern},
+        incoming::{ConcurrentSteal, HttpFilterConfig, HttpPattern, IncomingConfig, IncomingMode},
         interception::Interception,
         network::{
             DnsConfig, DnsFilter, HostPattern, NetworkConfig, OutgoingConfig, OutgoingFilter,

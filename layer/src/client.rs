@@ -180,9 +180,9 @@ pub fn request(request: LayerRequest) -> Result<LayerResponse, HookError> {
 pub fn remote(request: Request) -> Result<Response, HookError> {
     match self::request(LayerRequest::Remote(request))? {
         LayerResponse::Remote(response) => Ok(response),
-        LayerResponse::Outgoing { .. } => Err(HookError::UnexpectedResponse(
-            "an outgoing relay for a remote request",
-        )),
+        LayerResponse::Outgoing { .. } | LayerResponse::Peer(_) => Err(
+            HookError::UnexpectedResponse("an intproxy answer for a remote request"),
+        ),
     }
 }
 

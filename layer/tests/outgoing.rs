@@ -303,7 +303,8 @@ print(json.dumps(out))
             .unwrap(),
     );
     let proxy = FakeProxy::start();
-    let local = r#"{"feature":{"fs":"local","network":{"outgoing":false,"dns":false}}}"#;
+    let local =
+        r#"{"feature":{"fs":"local","network":{"incoming":"off","outgoing":false,"dns":false}}}"#;
     let Some(with_layer) = run_python(&proxy, local, script) else {
         return;
     };

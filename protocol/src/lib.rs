@@ -41,7 +41,9 @@ pub use messages::*;
 use serde::{Deserialize, Serialize};
 
 /// The protocol version this build speaks.
-pub const PROTOCOL_VERSION: Version = Version { major: 1, minor: 0 };
+/// 1.1: incoming traffic (`Subscribe`, `Unsubscribe`, `IncomingConn`, and
+/// the layer's `Listen`, `Unlisten`, `IncomingPeer`).
+pub const PROTOCOL_VERSION: Version = Version { major: 1, minor: 1 };
 
 /// A protocol version: peers with the same `major` understand each other.
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]

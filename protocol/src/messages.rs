@@ -65,6 +65,21 @@ pub enum LayerRequest {
         protocol: NetProtocol,
         remote: SocketAddr,
     },
+    /// The program listens: subscribe to the target's port
+    /// `subscription.port` and deliver its connections to `app` (the
+    /// program's own listening socket, as the intproxy can reach it).
+    /// Answered with `Remote(Done)`.
+    Listen {
+        subscription: Subscription,
+        app: SocketAddr,
+    },
+    /// The program closed its listener of the target's port `port`.
+    /// Answered with `Remote(Done)`.
+    Unlisten { port: u16 },
+    /// Who is behind an accepted connection whose peer is `peer` (a
+    /// loopback address): `Peer(Some(..))` when the intproxy made it to
+    /// deliver an incoming connection, `Peer(None)` for a local client.
+    IncomingPeer { peer: SocketAddr },
 }
 
 /// Sent by the intproxy to a layer.
@@ -93,6 +108,31 @@ pub enum LayerResponse {
         relay: SocketAddr,
         local: SocketAddr,
     },
+    /// The answer to `IncomingPeer`.
+    Peer(Option<IncomingPeer>),
+}
+
+/// `::ffff:a.b.c.d` as `a.b.c.d` (other addresses unchanged): how every
+/// hop names an IPv4 peer seen by a dual-stack socket, so lookups by
+/// address agree.
+pub fn unmapped(addr: SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::from((v4, v6.port())),
+            None => addr,
+        },
+        v4 => v4,
+    }
+}
+
+/// An incoming connection as the target saw it.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IncomingPeer {
+    /// The real client's address.
+    pub remote: SocketAddr,
+    /// The address the client connected to in the target (its original
+    /// destination, before any redirect).
+    pub local: SocketAddr,
 }
 
 // ---------------------------------------------------------------------------
@@ -166,6 +206,16 @@ pub enum AgentMessage {
     /// exited, the agent is shutting down...), so the user sees the cause.
     Closing {
         reason: String,
+    },
+    /// A connection to a subscribed port arrived. From now on `conn` carries
+    /// its bytes both ways with `ConnData`/`ConnShutdown`/`ConnClose` and
+    /// `ConnData`/`ConnEof`/`ConnClosed`, exactly like an outgoing one;
+    /// ids of both kinds come from one counter.
+    IncomingConn {
+        conn: ConnId,
+        /// The subscribed port (the original destination port).
+        port: u16,
+        peer: IncomingPeer,
     },
 }
 
@@ -262,6 +312,43 @@ pub enum Request {
         protocol: NetProtocol,
         remote: SocketAddr,
     },
+    /// Deliver the target's incoming connections on a port (answered with
+    /// `Done`; `EADDRINUSE` when another client steals it and
+    /// `take_over` is false; `ENOTSUP` for a mode this agent lacks).
+    Subscribe(Subscription),
+    /// Stop delivering a port's connections (answered with `Done`).
+    Unsubscribe {
+        port: u16,
+    },
+}
+
+/// A subscription to the target's incoming connections on one port.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    pub port: u16,
+    pub mode: IncomingMode,
+    /// Steal the port even if another client steals it now.
+    pub take_over: bool,
+    /// Steal only the HTTP/1.1 requests that match; `None` steals every
+    /// connection.
+    pub http_filter: Option<HttpFilter>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IncomingMode {
+    /// The client gets a copy of each connection; the target answers.
+    Mirror,
+    /// The client gets the connections instead of the target.
+    Steal,
+}
+
+/// Regular expressions (Rust `regex` syntax) a stolen request must match.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct HttpFilter {
+    /// Searched for in each `Name: value` header line.
+    pub header: Option<String>,
+    /// Searched for in the request target (path and query).
+    pub path: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -517,7 +604,35 @@ mod tests {
                 },
                 remote
             }),
+            subscription().prop_map(Request::Subscribe),
+            any::<u16>().prop_map(|port| Request::Unsubscribe { port }),
         ]
+    }
+
+    fn subscription() -> impl Strategy<Value = Subscription> {
+        (
+            any::<u16>(),
+            any::<bool>(),
+            any::<bool>(),
+            proptest::option::of((
+                proptest::option::of(".{0,20}"),
+                proptest::option::of(".{0,20}"),
+            )),
+        )
+            .prop_map(|(port, steal, take_over, filter)| Subscription {
+                port,
+                mode: if steal {
+                    IncomingMode::Steal
+                } else {
+                    IncomingMode::Mirror
+                },
+                take_over,
+                http_filter: filter.map(|(header, path)| HttpFilter { header, path }),
+            })
+    }
+
+    fn peer() -> impl Strategy<Value = IncomingPeer> {
+        (addr(), addr()).prop_map(|(remote, local)| IncomingPeer { remote, local })
     }
 
     fn error() -> impl Strategy<Value = RemoteError> {
@@ -591,6 +706,8 @@ mod tests {
                 .prop_map(|(conn, error)| AgentMessage::ConnClosed { conn, error }),
             Just(AgentMessage::Pong),
             ".{0,30}".prop_map(|reason| AgentMessage::Closing { reason }),
+            (any::<u64>(), any::<u16>(), peer())
+                .prop_map(|(conn, port, peer)| AgentMessage::IncomingConn { conn, port, peer }),
         ]
     }
 
@@ -615,6 +732,20 @@ mod tests {
                     remote
                 }
             }),
+            (any::<u64>(), subscription(), addr()).prop_map(|(id, subscription, app)| {
+                LayerMessage::Request {
+                    id,
+                    request: LayerRequest::Listen { subscription, app },
+                }
+            }),
+            (any::<u64>(), any::<u16>()).prop_map(|(id, port)| LayerMessage::Request {
+                id,
+                request: LayerRequest::Unlisten { port }
+            }),
+            (any::<u64>(), addr()).prop_map(|(id, peer)| LayerMessage::Request {
+                id,
+                request: LayerRequest::IncomingPeer { peer }
+            }),
         ]
     }
 
@@ -632,6 +763,12 @@ mod tests {
             (any::<u64>(), addr(), addr()).prop_map(|(id, relay, local)| ProxyMessage::Response {
                 id,
                 result: Ok(LayerResponse::Outgoing { relay, local })
+            }),
+            (any::<u64>(), proptest::option::of(peer())).prop_map(|(id, peer)| {
+                ProxyMessage::Response {
+                    id,
+                    result: Ok(LayerResponse::Peer(peer)),
+                }
             }),
         ]
     }
@@ -672,7 +809,7 @@ mod tests {
             secret: None,
         }))
         .unwrap();
-        assert_eq!(frame, [0, 0, 0, 4, 0, 1, 0, 0], "wire form changed");
+        assert_eq!(frame, [0, 0, 0, 4, 0, 1, 1, 0], "wire form changed");
         let frame = encode_frame(&ClientMessage::Request {
             id: 7,
             request: Request::Stat {
@@ -682,5 +819,32 @@ mod tests {
         })
         .unwrap();
         assert_eq!(frame, [0, 0, 0, 7, 1, 7, 6, 2, b'/', b'a', 1]);
+        let frame = encode_frame(&ClientMessage::Request {
+            id: 8,
+            request: Request::Subscribe(Subscription {
+                port: 80,
+                mode: IncomingMode::Steal,
+                take_over: false,
+                http_filter: Some(HttpFilter {
+                    header: Some("a".into()),
+                    path: None,
+                }),
+            }),
+        })
+        .unwrap();
+        assert_eq!(frame, [0, 0, 0, 11, 1, 8, 18, 80, 1, 0, 1, 1, 1, b'a', 0]);
+        let frame = encode_frame(&AgentMessage::IncomingConn {
+            conn: 3,
+            port: 80,
+            peer: IncomingPeer {
+                remote: "10.0.0.1:5000".parse().unwrap(),
+                local: "10.0.0.2:80".parse().unwrap(),
+            },
+        })
+        .unwrap();
+        assert_eq!(
+            frame,
+            [0, 0, 0, 17, 8, 3, 80, 0, 10, 0, 0, 1, 251, 136, 19, 0, 10, 0, 0, 2, 80]
+        );
     }
 }

@@ -30,12 +30,7 @@ const PIPELINED: usize = 2000;
 const ROUNDS: usize = 3;
 
 fn main() {
-    let mirrord = mirrord_tests::bin_path("mirrord");
-    assert!(
-        mirrord.exists(),
-        "{} is missing: run `cargo build --release --workspace` first",
-        mirrord.display()
-    );
+    let mirrord = mirrord_tests::bench_binary("mirrord");
     let scratch = Scratch::new("dap-bench");
     let source = scratch.path().join("bench_debuggee.c");
     std::fs::copy(programs_dir().join("dap/bench_debuggee.c"), &source).expect("copy");

@@ -23,12 +23,7 @@ use mirrord_tests::run::{programs_dir, Scratch};
 const RUNS: usize = 7;
 
 fn main() {
-    let mirrord = mirrord_tests::bin_path("mirrord");
-    assert!(
-        mirrord.exists(),
-        "{} is missing: run `cargo build --release --workspace` first",
-        mirrord.display()
-    );
+    let mirrord = mirrord_tests::bench_binary("mirrord");
     let scratch = Scratch::new("bench");
     let bench = scratch.path().join("bench");
     let status = Command::new("gcc")

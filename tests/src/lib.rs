@@ -23,3 +23,15 @@ pub fn bin_dir() -> PathBuf {
 pub fn bin_path(name: &str) -> PathBuf {
     bin_dir().join(name)
 }
+
+/// A binary a benchmark runs; panics with the command to build it when it
+/// is missing.
+pub fn bench_binary(name: &str) -> PathBuf {
+    let path = bin_path(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --release --workspace` first",
+        path.display()
+    );
+    path
+}

@@ -164,6 +164,35 @@ pub fn agent_pids(target_pid: u32) -> Vec<i32> {
         .collect()
 }
 
+/// Starts `command` with stdout piped and waits (at most `timeout`) for its
+/// first line, which must start with `prefix`; the child is killed and the
+/// line returned as the error otherwise.
+pub fn spawn_until_line(
+    command: &mut Command,
+    prefix: &str,
+    timeout: Duration,
+) -> Result<std::process::Child, String> {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {command:?}: {e}"))?;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(timeout).unwrap_or_default();
+    if line.starts_with(prefix) {
+        Ok(child)
+    } else {
+        let _ = child.kill();
+        let _ = child.wait();
+        Err(format!("{command:?} printed {line:?}, not {prefix:?}..."))
+    }
+}
+
 /// Waits for `child` to exit, killing it (and failing) at the deadline.
 pub fn wait_with_timeout(child: &mut std::process::Child, timeout: Duration) -> ExitStatus {
     let started = Instant::now();

@@ -11,7 +11,7 @@ const ALL_LOCAL: &str = r#"{
   "feature": {
     "env": false,
     "fs": "local",
-    "network": { "outgoing": false, "dns": false }
+    "network": { "incoming": "off", "outgoing": false, "dns": false }
   }
 }"#;
 

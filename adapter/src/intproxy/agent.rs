@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use mirrord_protocol::{
-    AgentMessage, ClientCodec, ClientHello, ClientMessage, ConnId, Endpoint, NetProtocol,
-    RemoteError, Request, RequestId, Response, PROTOCOL_VERSION,
+    AgentMessage, ClientCodec, ClientHello, ClientMessage, ConnId, Endpoint, IncomingPeer,
+    NetProtocol, RemoteError, Request, RequestId, Response, PROTOCOL_VERSION,
 };
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -45,6 +45,17 @@ pub struct Connected {
     pub events: mpsc::UnboundedReceiver<ConnEvent>,
 }
 
+/// A connection the agent stole for us (`AgentMessage::IncomingConn`).
+pub struct IncomingConnection {
+    pub conn: ConnId,
+    pub port: u16,
+    pub peer: IncomingPeer,
+    pub events: mpsc::UnboundedReceiver<ConnEvent>,
+}
+
+/// Where stolen connections arrive; taken once by the incoming service.
+type IncomingSlot = Arc<Mutex<Option<mpsc::UnboundedReceiver<IncomingConnection>>>>;
+
 enum Command {
     Request {
         request: Request,
@@ -66,6 +77,7 @@ pub struct AgentClient {
     /// Set when the intproxy stops the agent itself: its goodbye is then
     /// expected and not worth a warning.
     stopping: Arc<AtomicBool>,
+    incoming: IncomingSlot,
 }
 
 impl AgentClient {
@@ -78,6 +90,7 @@ impl AgentClient {
             commands,
             lost: Arc::default(),
             stopping: Arc::default(),
+            incoming: Arc::default(),
         };
         (client, Sent(rx))
     }
@@ -129,6 +142,11 @@ impl AgentClient {
     /// intproxy is stopping the agent, or nothing is connected any more).
     pub fn stopping_flag(&self) -> Arc<AtomicBool> {
         self.stopping.clone()
+    }
+
+    /// The stolen connections the agent delivers; `None` after the first call.
+    pub fn take_incoming(&self) -> Option<mpsc::UnboundedReceiver<IncomingConnection>> {
+        self.incoming.lock().ok().and_then(|mut slot| slot.take())
     }
 
     /// Why the agent is gone, if it is.
@@ -370,12 +388,21 @@ where
     let (commands, rx) = mpsc::unbounded_channel();
     let lost = Arc::new(Mutex::new(None));
     let stopping = Arc::new(AtomicBool::new(false));
-    tokio::spawn(run(stream, sink, rx, lost.clone(), stopping.clone()));
+    let (incoming_tx, incoming_rx) = mpsc::unbounded_channel();
+    tokio::spawn(run(
+        stream,
+        sink,
+        rx,
+        incoming_tx,
+        lost.clone(),
+        stopping.clone(),
+    ));
     Ok((
         AgentClient {
             commands,
             lost,
             stopping,
+            incoming: Arc::new(Mutex::new(Some(incoming_rx))),
         },
         target_pid,
     ))
@@ -391,6 +418,7 @@ async fn run<R, W>(
     mut stream: FramedRead<R, ClientCodec>,
     mut sink: FramedWrite<W, ClientCodec>,
     mut commands: mpsc::UnboundedReceiver<Command>,
+    incoming: mpsc::UnboundedSender<IncomingConnection>,
     lost: Arc<Mutex<Option<String>>>,
     stopping: Arc<AtomicBool>,
 ) where
@@ -435,6 +463,14 @@ async fn run<R, W>(
             }
             ended = &mut writer => break ended.unwrap_or_else(|e| format!("the writer failed: {e}")),
             msg = stream.next() => match msg {
+                Some(Ok(AgentMessage::IncomingConn { conn, port, peer })) => {
+                    let (tx, events) = mpsc::unbounded_channel();
+                    conns.insert(conn, tx);
+                    if incoming.send(IncomingConnection { conn, port, peer, events }).is_err() {
+                        conns.remove(&conn);
+                        let _ = to_writer.send(ClientMessage::ConnClose { conn });
+                    }
+                }
                 Some(Ok(msg)) => dispatch(msg, &mut pending, &mut conns, &mut closing_reason),
                 Some(Err(e)) => break format!("broken frame from the agent: {e}"),
                 None => break closing_reason.clone().unwrap_or_else(|| "the agent closed the connection".to_owned()),
@@ -521,6 +557,9 @@ fn dispatch(
         AgentMessage::Pong => {}
         AgentMessage::HelloAck { .. } | AgentMessage::Refused { .. } => {
             warn!("unexpected handshake message from the agent")
+        }
+        AgentMessage::IncomingConn { conn, .. } => {
+            warn!(conn, "an incoming connection reached the generic dispatch")
         }
     }
 }

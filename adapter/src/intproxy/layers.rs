@@ -20,12 +20,15 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 use tracing::{debug, info, warn, Instrument};
 
 use super::agent::AgentClient;
+use super::incoming::Incoming;
 use super::outgoing;
 use crate::local_socket;
 
 /// State shared by every layer connection.
 pub struct Layers {
     agent: AgentClient,
+    /// The programs' listeners of target ports and the connections delivered to them.
+    incoming: Arc<Incoming>,
     next_id: AtomicU64,
     /// Handles per layer; a std mutex because it is never held across an await.
     owners: Mutex<HashMap<LayerId, HashSet<Handle>>>,
@@ -41,6 +44,7 @@ impl Layers {
     pub fn new(agent: AgentClient) -> (Arc<Self>, watch::Receiver<usize>) {
         let (count, watcher) = watch::channel(0);
         let layers = Layers {
+            incoming: Incoming::start(agent.clone()),
             agent,
             next_id: AtomicU64::new(1),
             owners: Mutex::new(HashMap::new()),
@@ -186,6 +190,30 @@ impl Layers {
                     .instrument(span),
                 );
             }
+            LayerRequest::Listen { subscription, app } => {
+                let layers = self.clone();
+                tokio::spawn(
+                    async move {
+                        let result = layers.incoming.listen(layer, subscription, app).await;
+                        let _ = replies.send(ProxyMessage::Response { id, result });
+                    }
+                    .instrument(span),
+                );
+            }
+            LayerRequest::Unlisten { port } => {
+                let layers = self.clone();
+                tokio::spawn(
+                    async move {
+                        let result = layers.incoming.unlisten(layer, port).await;
+                        let _ = replies.send(ProxyMessage::Response { id, result });
+                    }
+                    .instrument(span),
+                );
+            }
+            LayerRequest::IncomingPeer { peer } => {
+                let result = Ok(self.incoming.peer(peer));
+                let _ = replies.send(ProxyMessage::Response { id, result });
+            }
         }
     }
 
@@ -237,6 +265,7 @@ impl Layers {
 
     /// The layer is gone: close what only it held.
     fn release_all(&self, layer: LayerId) {
+        self.incoming.layer_gone(layer);
         let relays = self.relays.lock().ok().and_then(|mut r| r.remove(&layer));
         drop(relays);
         let orphans: Vec<Handle> = {

@@ -25,6 +25,7 @@
 
 pub(crate) mod agent;
 mod cluster;
+mod incoming;
 mod layers;
 mod lifetime;
 pub(crate) mod outgoing;

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use mirrord_protocol::{ClientMessage, ConnId, LayerResponse, NetProtocol, RemoteError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 use tracing::{debug, Instrument};
 
@@ -95,7 +95,7 @@ async fn relay_tcp(
     listener: TcpListener,
     agent: AgentClient,
     conn: ConnId,
-    mut events: mpsc::UnboundedReceiver<ConnEvent>,
+    events: mpsc::UnboundedReceiver<ConnEvent>,
 ) {
     let stream = match tokio::time::timeout(ACCEPT_TIMEOUT, listener.accept()).await {
         Ok(Ok((stream, _))) => stream,
@@ -106,11 +106,25 @@ async fn relay_tcp(
         }
     };
     drop(listener);
+    pump(stream, &agent, conn, events).await;
+}
+
+/// Moves bytes between a local TCP stream (the program's side) and an
+/// agent connection until either side is done: both directions shut, an
+/// error, or the agent's `ConnClosed`. Tells the agent `ConnClose` unless
+/// the agent closed first. Shared by outgoing and incoming connections.
+pub(crate) async fn pump(
+    stream: TcpStream,
+    agent: &AgentClient,
+    conn: ConnId,
+    mut events: mpsc::UnboundedReceiver<ConnEvent>,
+) {
     let _ = stream.set_nodelay(true);
     let (mut reader, mut writer) = stream.into_split();
     let mut buf = vec![0u8; RELAY_BUF];
     let mut local_open = true;
-    loop {
+    let mut remote_open = true;
+    while local_open || remote_open {
         tokio::select! {
             read = reader.read(&mut buf), if local_open => match read {
                 Ok(0) => {
@@ -127,6 +141,7 @@ async fn relay_tcp(
                     }
                 }
                 Some(ConnEvent::Eof) => {
+                    remote_open = false;
                     let _ = writer.shutdown().await;
                 }
                 Some(ConnEvent::Closed(error)) => {

@@ -134,7 +134,9 @@ fn expected(exp: &dyn Expected) -> String {
     match text.as_str() {
         _ if text.starts_with("struct ") => "a map of keys".to_owned(),
         "a sequence" => "a list".to_owned(),
-        "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number of at least 0".to_owned(),
+        "u8" => "a whole number from 0 to 255".to_owned(),
+        "u16" => "a whole number from 0 to 65535".to_owned(),
+        "u32" | "u64" | "usize" => "a whole number of at least 0".to_owned(),
         "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number".to_owned(),
         _ => text.replace('`', "\""),
     }

@@ -6,7 +6,8 @@ use crate::{
     de::shapes::split_list,
     error::{Origin, Problem},
     model::{
-        agent::LogLevel, fs::FsMode, interception::Interception, target::Target, MirrordConfig,
+        agent::LogLevel, fs::FsMode, incoming::IncomingMode, interception::Interception,
+        target::Target, MirrordConfig,
     },
 };
 
@@ -39,6 +40,8 @@ pub struct CliOverrides {
     pub remote_dns: Option<bool>,
     /// `--interception`: `feature.interception`.
     pub interception: Option<Interception>,
+    /// `--steal` (or `--incoming-mode`): `feature.network.incoming.mode`.
+    pub incoming_mode: Option<IncomingMode>,
 }
 
 /// The environment variables read, in the order they are applied.
@@ -55,6 +58,7 @@ pub const ENV_OVERRIDES: &[&str] = &[
     "MIRRORD_UDP_OUTGOING",
     "MIRRORD_REMOTE_DNS",
     "MIRRORD_INTERCEPTION",
+    "MIRRORD_INCOMING_MODE",
 ];
 
 /// Which flag (or variable) set each key path, for naming it in later checks.
@@ -109,6 +113,7 @@ pub(crate) fn from_env(env: &[(String, String)]) -> (CliOverrides, Vec<Problem>)
             "MIRRORD_UDP_OUTGOING" => parse_bool(value).map(|b| out.udp_outgoing = Some(b)),
             "MIRRORD_REMOTE_DNS" => parse_bool(value).map(|b| out.remote_dns = Some(b)),
             "MIRRORD_INTERCEPTION" => value.parse().map(|i| out.interception = Some(i)),
+            "MIRRORD_INCOMING_MODE" => value.parse().map(|m| out.incoming_mode = Some(m)),
             _ => Ok(()),
         };
         if let Err(message) = result {
@@ -229,6 +234,14 @@ pub(crate) fn apply(
             "feature.network.outgoing.udp",
             "MIRRORD_UDP_OUTGOING",
             "--udp-outgoing",
+        );
+    }
+    if let Some(mode) = o.incoming_mode {
+        config.feature.network.incoming.mode = mode;
+        set(
+            "feature.network.incoming.mode",
+            "MIRRORD_INCOMING_MODE",
+            "--incoming-mode",
         );
     }
     if let Some(dns) = o.remote_dns {

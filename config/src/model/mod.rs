@@ -8,6 +8,7 @@ pub mod address;
 pub mod agent;
 pub mod env;
 pub mod fs;
+pub mod incoming;
 pub mod interception;
 pub mod network;
 pub mod target;
@@ -100,7 +101,7 @@ pub struct FeatureConfig {
     #[schemars(schema_with = "crate::schema::string_or::<FsConfig, fs::FsMode>")]
     pub fs: FsConfig,
 
-    /// Outgoing connections and DNS.
+    /// Incoming traffic, outgoing connections and DNS.
     #[serde(default)]
     pub network: NetworkConfig,
 
@@ -145,6 +146,7 @@ impl MirrordConfig {
                 ));
             }
         }
+        problems.extend(self.feature.network.incoming.check(origin_of));
         problems
     }
 }

@@ -1,7 +1,5 @@
-//! `feature.network`: outgoing connections and DNS.
-//!
-//! `feature.network.incoming` (mirror/steal of the target's incoming
-//! traffic) will be one more field of [`NetworkConfig`] with its own module.
+//! `feature.network`: incoming traffic (its own module), outgoing
+//! connections and DNS.
 
 use std::fmt;
 
@@ -12,13 +10,24 @@ use schemars::{
 };
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
-use super::address::AddressFilter;
+use super::{address::AddressFilter, incoming::IncomingConfig};
 use crate::de::shapes::{bool_or_map, FromBool};
 
 /// Network features.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkConfig {
+    /// Incoming traffic: a mode (`"mirror"`, the default, `"steal"` or
+    /// `"off"`) or a map with `mode`, port rules and an HTTP filter.
+    #[serde(
+        default,
+        deserialize_with = "super::incoming::deserialize_incoming_config"
+    )]
+    #[schemars(
+        schema_with = "crate::schema::string_or::<IncomingConfig, super::incoming::IncomingMode>"
+    )]
+    pub incoming: IncomingConfig,
+
     /// Outgoing connections: `true` (the default: TCP and UDP go through the
     /// target), `false` (all local) or a map choosing protocols and a filter.
     #[serde(default, deserialize_with = "bool_or_map")]

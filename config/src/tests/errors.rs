@@ -93,6 +93,46 @@ fn every_error_names_key_value_and_allowed() {
 }
 
 #[test]
+fn incoming_errors_name_key_value_and_fix() {
+    check_err(
+        r#"{"feature": {"network": {"incoming": "stael"}}}"#,
+        &[
+            r#"feature.network.incoming: unknown variant "stael", expected one of mirror, steal, off (did you mean "steal"?)"#,
+        ],
+    );
+    check_err(
+        r#"{"feature": {"network": {"incoming": {"mode": "steal", "on_concurrent_steal": "abrot"}}}}"#,
+        &[
+            r#"feature.network.incoming.on_concurrent_steal: unknown variant "abrot", expected one of abort, continue (did you mean "abort"?)"#,
+        ],
+    );
+    check_err(
+        r#"{"feature": {"network": {"incoming": {"ports": [80, 70000]}}}}"#,
+        &[
+            r#"feature.network.incoming.ports[1]: invalid value: found integer 70000, expected a whole number from 0 to 65535"#,
+        ],
+    );
+    check_err(
+        r#"{"feature": {"network": {"incoming": {"port_mapping": [[9999, 80], [9999, 81], [0, 1]]}}}}"#,
+        &[
+            "feature.network.incoming.port_mapping[1]: local port 9999 is mapped twice; keep one [local, remote] pair per local port",
+            "feature.network.incoming.port_mapping[2][0]: invalid port 0, expected a port from 1 to 65535",
+        ],
+    );
+    check_err(
+        r#"{"feature": {"network": {"incoming": {"http_filter": {"path_filter": "("}}}}}"#,
+        &[r#"feature.network.incoming.http_filter.path_filter: invalid regex "(": unclosed group"#],
+    );
+    check_err(
+        r#"{"feature": {"network": {"incoming": {"http_filter": {}}}}}"#,
+        &[
+            r#"feature.network.incoming.http_filter: an HTTP filter needs mode steal (the mode is mirror); set "mode": "steal" or remove http_filter"#,
+            "feature.network.incoming.http_filter: expected header_filter, path_filter or both",
+        ],
+    );
+}
+
+#[test]
 fn toml_and_yaml_errors_read_like_json_ones() {
     let rows = [
         (

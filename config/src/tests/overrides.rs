@@ -60,6 +60,7 @@ fn file_then_env_then_cli() {
         ("MIRRORD_UDP_OUTGOING", "FALSE"),
         ("MIRRORD_REMOTE_DNS", "false"),
         ("MIRRORD_INTERCEPTION", "layer"),
+        ("MIRRORD_INCOMING_MODE", "off"),
         ("MIRRORD_AGENT_LOG_LEVEL", ""),
     ];
     let with_env = load(&options(dir.path(), &env, CliOverrides::default())).unwrap();
@@ -81,6 +82,7 @@ fn file_then_env_then_cli() {
     assert!(!with_env.feature.network.outgoing.tcp && !with_env.feature.network.outgoing.udp);
     assert!(!with_env.feature.network.dns.enabled);
     assert_eq!(with_env.feature.interception, Interception::Layer);
+    assert_eq!(with_env.feature.network.incoming.mode, IncomingMode::Off);
 
     let cli = CliOverrides {
         target: pod("c"),
@@ -88,6 +90,7 @@ fn file_then_env_then_cli() {
         agent_log_level: Some(LogLevel::Debug),
         tcp_outgoing: Some(true),
         interception: Some(Interception::Syscall),
+        incoming_mode: Some(IncomingMode::Steal),
         ..CliOverrides::default()
     };
     let with_cli = load(&options(dir.path(), &env, cli)).unwrap();
@@ -97,6 +100,7 @@ fn file_then_env_then_cli() {
     assert_eq!(with_cli.agent.log_level, LogLevel::Debug);
     assert!(with_cli.feature.network.outgoing.tcp);
     assert_eq!(with_cli.feature.interception, Interception::Syscall);
+    assert_eq!(with_cli.feature.network.incoming.mode, IncomingMode::Steal);
 }
 
 #[test]

@@ -31,13 +31,14 @@ fn short_forms() {
         filter: None,
     };
     expected.feature.network.dns.enabled = false;
+    expected.feature.network.incoming.mode = IncomingMode::Steal;
     expected.skip_processes = vec!["bash".into()];
     check_ok(
         r#"{"target": "pod/x", "feature": {"fs": "write", "env": false,
-            "network": {"outgoing": false, "dns": false}}, "skip_processes": "bash"}"#,
+            "network": {"incoming": "steal", "outgoing": false, "dns": false}}, "skip_processes": "bash"}"#,
         "target = \"pod/x\"\nskip_processes = \"bash\"\n[feature]\nfs = \"write\"\nenv = false\n\
-         [feature.network]\noutgoing = false\ndns = false\n",
-        "target: pod/x\nskip_processes: bash\nfeature:\n  fs: write\n  env: false\n  network:\n    outgoing: false\n    dns: false\n",
+         [feature.network]\nincoming = \"steal\"\noutgoing = false\ndns = false\n",
+        "target: pod/x\nskip_processes: bash\nfeature:\n  fs: write\n  env: false\n  network:\n    incoming: steal\n    outgoing: false\n    dns: false\n",
         &expected,
     );
 }
@@ -64,6 +65,19 @@ fn long_forms() {
                 not_found: vec![pattern("\\.secret$")],
             },
             network: NetworkConfig {
+                incoming: IncomingConfig {
+                    mode: IncomingMode::Steal,
+                    ports: Some(vec![80, 8080]),
+                    ignore_ports: vec![22],
+                    port_mapping: vec![(9999, 80)],
+                    ignore_localhost: true,
+                    http_filter: Some(HttpFilterConfig {
+                        header_filter: Some(HttpPattern::new("^x-user: alice$").unwrap()),
+                        path_filter: None,
+                        ports: vec![80],
+                    }),
+                    on_concurrent_steal: ConcurrentSteal::Continue,
+                },
                 outgoing: OutgoingConfig {
                     tcp: true,
                     udp: false,
@@ -96,6 +110,9 @@ fn long_forms() {
             "fs": {"mode": "localwithoverrides", "read_write": ["^/data/"], "read_only": ["^/config/", "\\.ya?ml$"],
                    "local": ["^/app/"], "not_found": ["\\.secret$"]},
             "network": {
+              "incoming": {"mode": "steal", "ports": [80, 8080], "ignore_ports": [22], "port_mapping": [[9999, 80]],
+                           "ignore_localhost": true, "http_filter": {"header_filter": "^x-user: alice$", "ports": [80]},
+                           "on_concurrent_steal": "continue"},
               "outgoing": {"udp": false, "filter": {"remote": ["10.0.0.0/8", "tcp://db.internal:5432"]}},
               "dns": {"filter": {"local": ["*.corp"]}}
             },
@@ -125,6 +142,14 @@ read_write = ["^/data/"]
 read_only = ["^/config/", '\.ya?ml$']
 local = ["^/app/"]
 not_found = ['\.secret$']
+[feature.network.incoming]
+mode = "steal"
+ports = [80, 8080]
+ignore_ports = [22]
+port_mapping = [[9999, 80]]
+ignore_localhost = true
+on_concurrent_steal = "continue"
+http_filter = { header_filter = "^x-user: alice$", ports = [80] }
 [feature.network.outgoing]
 udp = false
 filter = { remote = ["10.0.0.0/8", "tcp://db.internal:5432"] }
@@ -148,6 +173,14 @@ feature:
     local: ["^/app/"]
     not_found: ['\.secret$']
   network:
+    incoming:
+      mode: steal
+      ports: [80, 8080]
+      ignore_ports: [22]
+      port_mapping: [[9999, 80]]
+      ignore_localhost: true
+      http_filter: {header_filter: "^x-user: alice$", ports: [80]}
+      on_concurrent_steal: continue
     outgoing:
       udp: false
       filter: {remote: [10.0.0.0/8, "tcp://db.internal:5432"]}

@@ -1,5 +1,5 @@
-//! Sockets: outgoing connections and datagrams made from the target, and
-//! name resolution.
+//! Sockets: outgoing connections and datagrams made from the target,
+//! listeners of the target's ports ([`incoming`]), and name resolution.
 //!
 //! # How an outgoing connection works
 //!
@@ -44,6 +44,7 @@
 pub mod addr;
 pub mod dns;
 pub mod hooks;
+pub mod incoming;
 pub mod ops;
 
 use std::collections::BTreeMap;
@@ -65,15 +66,29 @@ pub struct Link {
     pub local: Option<SocketAddr>,
 }
 
+/// A listener subscribed to a target port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Listening {
+    /// The target's port (after `port_mapping`).
+    pub port: u16,
+    /// The process that subscribed; a forked child's `close` of its copy
+    /// does not unsubscribe.
+    pub owner_pid: i32,
+}
+
 /// What the layer knows about one socket fd.
 #[derive(Clone, Debug, Default)]
 pub struct Tracked {
     /// The socket's `AF_*` family.
     pub family: i32,
-    /// Set when the socket is connected (TCP or UDP) to a remote peer.
+    /// Set when the socket is connected (TCP or UDP) to a remote peer, or
+    /// is an incoming connection the intproxy delivered (`remote` is then
+    /// the real client, `local` the address it connected to).
     pub connected: Option<Link>,
     /// Unconnected UDP: one relay per remote destination.
     pub relays: Vec<Link>,
+    /// Set on a listener whose target port is subscribed.
+    pub listening: Option<Listening>,
 }
 
 impl Tracked {
@@ -163,8 +178,11 @@ pub static TABLES: Mutex<Tables> = parking_lot::const_mutex(Tables {
 
 /// `fd` is being closed (or replaced).
 pub fn on_close(fd: i32) {
-    TABLES.lock().sockets.remove(&fd);
+    let record = TABLES.lock().sockets.remove(&fd);
     fdbits::clear(fd, fdbits::SOCKET);
+    if let Some(record) = record {
+        incoming::closed(&record);
+    }
 }
 
 /// `new` is a duplicate of `old`. (The copy is independent: a later
@@ -249,6 +267,7 @@ mod tests {
                 relay,
                 local: None,
             }],
+            listening: None,
         };
         assert_eq!(
             tracked.remote_behind("[::ffff:127.0.0.1]:4000".parse().unwrap()),

@@ -97,7 +97,7 @@ fn open_relay(
         remote: addr::canonical(remote),
     })? {
         LayerResponse::Outgoing { relay, local } => Ok((addr::canonical(relay), local)),
-        LayerResponse::Remote(_) => Err(HookError::UnexpectedResponse(
+        LayerResponse::Remote(_) | LayerResponse::Peer(_) => Err(HookError::UnexpectedResponse(
             "a remote response to an outgoing connection",
         )),
     }

@@ -5,8 +5,12 @@
 //! frames): it acknowledges every hello, answers `Resolve` for the names in
 //! [`NAMES`], and answers `ConnectOutgoing` by opening a real loopback relay
 //! whose far end is an echo peer (TCP) or an echoing UDP socket, the way the
-//! real intproxy's relays carry bytes to and from the target. Every request
-//! is logged, so a test can check what did (and did not) reach it.
+//! real intproxy's relays carry bytes to and from the target. `Listen` is
+//! answered by delivering one connection to the program's listener the way
+//! the intproxy delivers a stolen one (sending [`INCOMING_GREETING`]; mode
+//! mirror is refused with `ENOTSUP`, as the agent does), and
+//! `IncomingPeer` names [`INCOMING_REMOTE`] behind it. Every request is
+//! logged, so a test can check what did (and did not) reach it.
 
 #![allow(dead_code)]
 
@@ -18,8 +22,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 
 use mirrord_protocol::{
-    read_frame, write_frame, LayerMessage, LayerRequest, LayerResponse, NetProtocol, ProxyMessage,
-    RemoteError, Request, Response, PROTOCOL_VERSION,
+    read_frame, write_frame, IncomingPeer, LayerMessage, LayerRequest, LayerResponse, NetProtocol,
+    ProxyMessage, RemoteError, Request, Response, PROTOCOL_VERSION,
 };
 
 /// The names the fake target resolves, and their addresses.
@@ -31,6 +35,13 @@ pub const NAMES: &[(&str, &str)] = &[
 pub const REFUSED_PORT: u16 = 1;
 /// The agent-side local address reported for every outgoing connection.
 pub const TARGET_LOCAL: &str = "10.99.0.100:40000";
+/// The client behind every delivered incoming connection.
+pub const INCOMING_REMOTE: &str = "10.99.0.50:55555";
+/// What the fake's delivered connection sends first.
+pub const INCOMING_GREETING: &[u8] = b"from the target";
+
+/// The fake's end of each delivered connection.
+static DELIVERED: Mutex<Vec<SocketAddr>> = Mutex::new(Vec::new());
 
 pub struct FakeProxy {
     pub addr: SocketAddr,
@@ -130,6 +141,31 @@ fn answer(request: LayerRequest) -> Result<LayerResponse, RemoteError> {
                 }
             });
             Ok(outgoing(addr))
+        }
+        LayerRequest::Listen { subscription, .. }
+            if subscription.mode != mirrord_protocol::IncomingMode::Steal =>
+        {
+            // As the agent answers while it cannot mirror.
+            Err(RemoteError::new(libc::ENOTSUP, "no mirror mode"))
+        }
+        LayerRequest::Listen { app, .. } => {
+            let socket = std::net::TcpStream::connect(app).unwrap();
+            DELIVERED.lock().unwrap().push(socket.local_addr().unwrap());
+            thread::spawn(move || {
+                let mut socket = socket;
+                let _ = socket.write_all(INCOMING_GREETING);
+                // Held open until the program closes it.
+                let _ = socket.read(&mut [0u8; 16]);
+            });
+            Ok(LayerResponse::Remote(Response::Done))
+        }
+        LayerRequest::Unlisten { .. } => Ok(LayerResponse::Remote(Response::Done)),
+        LayerRequest::IncomingPeer { peer } => {
+            let ours = DELIVERED.lock().unwrap().contains(&peer);
+            Ok(LayerResponse::Peer(ours.then(|| IncomingPeer {
+                remote: INCOMING_REMOTE.parse().unwrap(),
+                local: TARGET_LOCAL.parse().unwrap(),
+            })))
         }
         LayerRequest::Remote(other) => Err(RemoteError::new(
             libc::ENOSYS,

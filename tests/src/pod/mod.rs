@@ -52,6 +52,29 @@ impl Pod {
         format!("pid/{}", self.pid)
     }
 
+    /// `program` run in the pod's network namespace (a client on the pod's
+    /// loopback), with the host's files.
+    pub fn net_command(&self, program: &str) -> Command {
+        let mut cmd = Command::new("nsenter");
+        cmd.args(["-t", &self.pid.to_string(), "-n", program]);
+        cmd
+    }
+
+    /// The pod's NAT rules that mention mirrord (`iptables-save -t nat`).
+    pub fn mirrord_nat_rules(&self) -> Vec<String> {
+        let out = self
+            .net_command("iptables-save")
+            .args(["-t", "nat"])
+            .output()
+            .expect("iptables-save runs (the test set-up installs iptables)");
+        assert!(out.status.success(), "iptables-save failed: {out:?}");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.to_ascii_uppercase().contains("MIRRORD"))
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// Stops the pod now (as a target that exits mid-run).
     pub fn stop(&mut self) {
         self.stdin = None;

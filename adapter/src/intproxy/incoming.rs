@@ -1,0 +1,243 @@
+//! Incoming connections: the program's listeners subscribed on the agent,
+//! and each stolen connection delivered to the program's own listening
+//! socket.
+//!
+//! # Flow
+//!
+//! 1. A layer whose program listens sends `Listen{subscription, app}`; the
+//!    intproxy subscribes on the agent and remembers port -> `app`.
+//! 2. The agent announces a stolen connection (`IncomingConn`). The
+//!    intproxy binds a loopback socket, records its address -> the real
+//!    peer *before* connecting (so the program's `accept` can never ask
+//!    too early), connects to `app`, and pumps bytes like an outgoing
+//!    relay (`outgoing::pump`).
+//! 3. The program's `accept` returns that connection; its layer asks
+//!    `IncomingPeer{peer}` and reports the real client instead.
+//! 4. `Unlisten`, or the layer disconnecting, unsubscribes: the target
+//!    serves the port itself again.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+
+use mirrord_protocol::{
+    ClientMessage, IncomingPeer, LayerId, LayerResponse, RemoteError, Request, Response,
+    Subscription,
+};
+use tokio::net::TcpSocket;
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn, Instrument};
+
+use super::agent::{AgentClient, IncomingConnection};
+use super::outgoing;
+
+/// A program's listener of a target port.
+struct Listener {
+    app: SocketAddr,
+    layer: LayerId,
+}
+
+/// The incoming side of the intproxy, shared by every layer connection.
+pub struct Incoming {
+    agent: AgentClient,
+    /// Std mutexes: map operations only, never held across an await.
+    listeners: Mutex<HashMap<u16, Listener>>,
+    /// Our end of each delivered connection -> the real peer.
+    peers: Mutex<HashMap<SocketAddr, IncomingPeer>>,
+}
+
+impl Incoming {
+    /// Starts delivering the connections the agent steals.
+    pub fn start(agent: AgentClient) -> Arc<Self> {
+        let incoming = Arc::new(Incoming {
+            agent: agent.clone(),
+            listeners: Mutex::new(HashMap::new()),
+            peers: Mutex::new(HashMap::new()),
+        });
+        if let Some(rx) = agent.take_incoming() {
+            tokio::spawn(incoming.clone().deliver_all(rx));
+        }
+        incoming
+    }
+
+    /// Subscribes the target's `subscription.port` for `layer`'s listener at `app`.
+    pub async fn listen(
+        &self,
+        layer: LayerId,
+        subscription: Subscription,
+        app: SocketAddr,
+    ) -> Result<LayerResponse, RemoteError> {
+        let port = subscription.port;
+        if let Err(e) = self.agent.request(Request::Subscribe(subscription)).await {
+            // The program sees only an errno from `listen`: say why here.
+            if e.errno != libc::ENOTSUP {
+                warn!(port, "cannot steal the target's port: {}", e.message);
+            }
+            return Err(e);
+        }
+        info!(port, %app, "listening on the target's port");
+        lock(&self.listeners).insert(port, Listener { app, layer });
+        Ok(LayerResponse::Remote(Response::Done))
+    }
+
+    /// Unsubscribes `port` if `layer` listens on it.
+    pub async fn unlisten(&self, layer: LayerId, port: u16) -> Result<LayerResponse, RemoteError> {
+        let owned = {
+            let mut listeners = lock(&self.listeners);
+            match listeners.get(&port) {
+                Some(l) if l.layer == layer => listeners.remove(&port).is_some(),
+                _ => false,
+            }
+        };
+        if owned {
+            info!(port, "no longer listening on the target's port");
+            self.agent.request(Request::Unsubscribe { port }).await?;
+        }
+        Ok(LayerResponse::Remote(Response::Done))
+    }
+
+    /// The layer is gone (its process exited): its ports go back to the target at once.
+    pub fn layer_gone(&self, layer: LayerId) {
+        let ports: Vec<u16> = {
+            let mut listeners = lock(&self.listeners);
+            let ports: Vec<u16> = listeners
+                .iter()
+                .filter(|(_, l)| l.layer == layer)
+                .map(|(port, _)| *port)
+                .collect();
+            for port in &ports {
+                listeners.remove(port);
+            }
+            ports
+        };
+        for port in ports {
+            info!(port, "the listening process is gone; unsubscribing");
+            drop(self.agent.request(Request::Unsubscribe { port }));
+        }
+    }
+
+    /// The real peer behind a delivered connection whose intproxy end is `ours`.
+    pub fn peer(&self, ours: SocketAddr) -> LayerResponse {
+        LayerResponse::Peer(
+            lock(&self.peers)
+                .get(&mirrord_protocol::unmapped(ours))
+                .copied(),
+        )
+    }
+
+    async fn deliver_all(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<IncomingConnection>) {
+        while let Some(connection) = rx.recv().await {
+            let span = tracing::debug_span!("incoming", conn = connection.conn, port = connection.port, remote = %connection.peer.remote);
+            tokio::spawn(self.clone().deliver(connection).instrument(span));
+        }
+    }
+
+    async fn deliver(self: Arc<Self>, connection: IncomingConnection) {
+        let IncomingConnection {
+            conn,
+            port,
+            peer,
+            events,
+        } = connection;
+        let app = lock(&self.listeners).get(&port).map(|l| l.app);
+        let Some(app) = app else {
+            debug!("nobody listens on this port any more");
+            return self.agent.send(ClientMessage::ConnClose { conn });
+        };
+        let ours = match bind_near(app) {
+            Ok(pair) => pair,
+            Err(e) => {
+                debug!("cannot make a socket for the program: {e}");
+                return self.agent.send(ClientMessage::ConnClose { conn });
+            }
+        };
+        let (socket, ours) = ours;
+        lock(&self.peers).insert(ours, peer);
+        match socket.connect(app).await {
+            Ok(stream) => outgoing::pump(stream, &self.agent, conn, events).await,
+            Err(e) => {
+                debug!(%app, "the program's listener refused: {e}");
+                self.agent.send(ClientMessage::ConnClose { conn });
+            }
+        }
+        lock(&self.peers).remove(&ours);
+    }
+}
+
+/// A socket bound to the loopback address of `app`'s family, and its address.
+fn bind_near(app: SocketAddr) -> std::io::Result<(TcpSocket, SocketAddr)> {
+    let (socket, ip) = match app {
+        SocketAddr::V4(_) => (TcpSocket::new_v4()?, IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        SocketAddr::V6(_) => (TcpSocket::new_v6()?, IpAddr::V6(Ipv6Addr::LOCALHOST)),
+    };
+    socket.bind(SocketAddr::new(ip, 0))?;
+    let ours = socket.local_addr()?;
+    Ok((socket, mirrord_protocol::unmapped(ours)))
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn a_stolen_connection_reaches_the_program_with_its_real_peer_known() {
+        let (agent, mut sent) = AgentClient::detached();
+        let incoming = Incoming::start(agent);
+        let app = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        lock(&incoming.listeners).insert(
+            80,
+            Listener {
+                app: app.local_addr().unwrap(),
+                layer: 1,
+            },
+        );
+        let real = IncomingPeer {
+            remote: "10.1.2.3:4567".parse().unwrap(),
+            local: "10.9.9.9:80".parse().unwrap(),
+        };
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let delivery = tokio::spawn(incoming.clone().deliver(IncomingConnection {
+            conn: 5,
+            port: 80,
+            peer: real,
+            events,
+        }));
+        let (mut accepted, seen) = app.accept().await.unwrap();
+        assert_eq!(incoming.peer(seen), LayerResponse::Peer(Some(real)));
+        assert_eq!(
+            incoming.peer("127.0.0.1:1".parse().unwrap()),
+            LayerResponse::Peer(None)
+        );
+        events_tx
+            .send(super::super::agent::ConnEvent::Data(b"GET /".to_vec()))
+            .unwrap();
+        let mut buf = [0u8; 5];
+        accepted.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"GET /");
+        accepted.write_all(b"200").await.unwrap();
+        drop(accepted);
+        events_tx.send(super::super::agent::ConnEvent::Eof).unwrap();
+        delivery.await.unwrap();
+        let mut messages = Vec::new();
+        while let Some(msg) = sent.try_recv_message() {
+            messages.push(msg);
+        }
+        assert_eq!(
+            messages,
+            [
+                ClientMessage::ConnData {
+                    conn: 5,
+                    data: b"200".to_vec()
+                },
+                ClientMessage::ConnShutdown { conn: 5 },
+                ClientMessage::ConnClose { conn: 5 },
+            ]
+        );
+        assert_eq!(incoming.peer(seen), LayerResponse::Peer(None), "forgotten");
+    }
+}

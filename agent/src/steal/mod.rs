@@ -1,0 +1,372 @@
+//! Steal: the target's incoming TCP connections on subscribed ports come
+//! to the agent instead of the target's server, and from there to the
+//! client that subscribed (the intproxy, which hands them to the program).
+//!
+//! # Flow
+//!
+//! 1. The first `Subscribe` in steal mode removes chains of dead agents
+//!    ([`iptables::Iptables::remove_stale_chains`]), opens one listener in
+//!    the target's network namespace (`[::]:0`, dual-stack), creates this
+//!    agent's chain `MIRRORD_INCOMING_<pid>` and starts the [`watchdog`].
+//! 2. Each subscribed port gets a `REDIRECT` rule to the listener's port.
+//! 3. An accepted connection's original destination (`SO_ORIGINAL_DST`)
+//!    names the port, hence the subscriber; the stream goes to that
+//!    client's session, which relays it like an outgoing connection.
+//! 4. Unsubscribing (or the client's connection ending) removes the port's
+//!    rule; the last port removes the chain.
+//!
+//! # Cleanup paths
+//!
+//! Normal exit and SIGTERM: [`Stealer::shutdown`]. `kill -9` or a crash:
+//! the watchdog sees its pipe close and removes the chain. Both failed
+//! (the watchdog was killed too): the next agent that steals in the
+//! target removes chains whose agent is gone.
+
+pub mod filter;
+pub mod http;
+pub mod iptables;
+pub mod watchdog;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use mirrord_protocol::{IncomingPeer, RemoteError};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use self::iptables::{chain_name, Iptables};
+use crate::netns::SocketFactory;
+
+/// A stolen connection on its way to the session that subscribed.
+pub struct Stolen {
+    pub stream: TcpStream,
+    pub port: u16,
+    pub peer: IncomingPeer,
+    /// Set when only matching HTTP requests go to the session.
+    pub filter: Option<Arc<filter::HttpFilter>>,
+}
+
+/// Who steals a port, and how.
+struct Owner {
+    session: SessionId,
+    deliver: Deliver,
+    filter: Option<Arc<filter::HttpFilter>>,
+}
+
+/// Where a session receives its stolen connections.
+pub type Deliver = mpsc::UnboundedSender<Stolen>;
+
+/// Identifies a client connection (a session) among the subscribers.
+pub type SessionId = u64;
+
+/// The agent's steal state, shared by every session.
+pub struct Stealer {
+    target_pid: Option<u32>,
+    factory: SocketFactory,
+    /// A std mutex: map updates only; iptables runs outside it, under
+    /// `changes`.
+    ports: Mutex<HashMap<u16, Owner>>,
+    /// Serialises chain and rule changes (they run `iptables`, off the
+    /// runtime's threads).
+    changes: tokio::sync::Mutex<Option<Active>>,
+}
+
+/// What exists while at least one port is stolen.
+struct Active {
+    iptables: Arc<Iptables>,
+    chain: String,
+    /// The listener's port: the `REDIRECT` target.
+    redirect_to: u16,
+    accept_task: tokio::task::JoinHandle<()>,
+    /// Dropped last: it removes the chain if the agent dies.
+    _watchdog: Option<watchdog::Watchdog>,
+}
+
+impl Stealer {
+    pub fn new(target_pid: Option<u32>, factory: SocketFactory) -> Arc<Self> {
+        Arc::new(Stealer {
+            target_pid,
+            factory,
+            ports: Mutex::new(HashMap::new()),
+            changes: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    /// Steals `port` for `session` (only the requests `filter` matches,
+    /// when set). Another session's steal of the port is `EADDRINUSE`
+    /// unless `take_over`.
+    pub async fn subscribe(
+        self: &Arc<Self>,
+        session: SessionId,
+        port: u16,
+        take_over: bool,
+        filter: Option<Arc<filter::HttpFilter>>,
+        deliver: Deliver,
+    ) -> Result<(), RemoteError> {
+        let owner = Owner {
+            session,
+            deliver,
+            filter,
+        };
+        let mut active = self.changes.lock().await;
+        let previous = lock(&self.ports).get(&port).map(|o| o.session);
+        match previous {
+            Some(current) if current == session => {
+                lock(&self.ports).insert(port, owner);
+                return Ok(());
+            }
+            Some(_) if !take_over => return Err(concurrent_steal(port)),
+            Some(_) => {
+                info!(port, "taking over a port another session steals");
+                lock(&self.ports).insert(port, owner);
+                return Ok(());
+            }
+            None => {}
+        }
+        if active.is_none() {
+            *active = Some(self.activate().await?);
+        }
+        let Some(state) = active.as_ref() else {
+            return Err(RemoteError::new(libc::EIO, "steal is not active"));
+        };
+        let (iptables, chain, to) = (
+            state.iptables.clone(),
+            state.chain.clone(),
+            state.redirect_to,
+        );
+        blocking(move || {
+            // Another agent (another session on this target) may steal it.
+            if iptables.stolen_elsewhere(&chain, port)? {
+                if !take_over {
+                    return Ok(Err(concurrent_steal(port)));
+                }
+                info!(port, "taking over a port another agent steals");
+                iptables.raise_jumps(&chain)?;
+            }
+            iptables.redirect(true, &chain, port, to).map(Ok)
+        })
+        .await??;
+        lock(&self.ports).insert(port, owner);
+        info!(port, "stealing");
+        Ok(())
+    }
+
+    /// Stops stealing `port` if `session` steals it.
+    pub async fn unsubscribe(&self, session: SessionId, port: u16) {
+        let mut active = self.changes.lock().await;
+        {
+            let mut ports = lock(&self.ports);
+            match ports.get(&port) {
+                Some(owner) if owner.session == session => {
+                    ports.remove(&port);
+                }
+                _ => return,
+            }
+        }
+        info!(port, "no longer stealing");
+        if let Some(state) = active.as_ref() {
+            let (iptables, chain, to) = (
+                state.iptables.clone(),
+                state.chain.clone(),
+                state.redirect_to,
+            );
+            if let Err(e) = blocking(move || iptables.redirect(false, &chain, port, to)).await {
+                warn!(port, "cannot remove the redirect: {e}");
+            }
+        }
+        if lock(&self.ports).is_empty() {
+            if let Some(state) = active.take() {
+                deactivate(state).await;
+            }
+        }
+    }
+
+    /// Every port `session` steals (its client is gone).
+    pub async fn release_session(&self, session: SessionId) {
+        let ports: Vec<u16> = lock(&self.ports)
+            .iter()
+            .filter(|(_, owner)| owner.session == session)
+            .map(|(port, _)| *port)
+            .collect();
+        for port in ports {
+            self.unsubscribe(session, port).await;
+        }
+    }
+
+    /// Removes the chain now (the agent is exiting).
+    pub async fn shutdown(&self) {
+        lock(&self.ports).clear();
+        if let Some(state) = self.changes.lock().await.take() {
+            deactivate(state).await;
+        }
+    }
+
+    async fn activate(self: &Arc<Self>) -> Result<Active, RemoteError> {
+        let target_pid = self.target_pid;
+        let iptables = blocking(move || {
+            Iptables::for_pid(target_pid).map_err(|e| {
+                iptables::IptablesError::Missing(std::io::Error::new(
+                    e.kind(),
+                    format!("the target's network namespace: {e}"),
+                ))
+            })
+        })
+        .await?;
+        let iptables = Arc::new(iptables);
+        let cleaner = iptables.clone();
+        match blocking(move || cleaner.remove_stale_chains()).await {
+            Ok(stale) if !stale.is_empty() => info!(?stale, "removed chains of dead agents"),
+            Ok(_) => {}
+            Err(e) => return Err(e),
+        }
+        let socket = self
+            .factory
+            .tcp(true)
+            .await
+            .map_err(|e| RemoteError::from_io(&e))?;
+        let io = |e: std::io::Error| RemoteError::from_io(&e);
+        socket
+            .bind(
+                "[::]:0"
+                    .parse()
+                    .map_err(|_| RemoteError::new(libc::EINVAL, "bad address"))?,
+            )
+            .map_err(io)?;
+        let listener = socket.listen(1024).map_err(io)?;
+        let redirect_to = listener.local_addr().map_err(io)?.port();
+        let chain = chain_name(std::process::id());
+        let watchdog = match watchdog::Watchdog::start(&chain, self.target_pid) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                warn!("cannot start the steal watchdog ({e}); a kill -9 of the agent leaves the chain until the next agent starts");
+                None
+            }
+        };
+        let (creator, name) = (iptables.clone(), chain.clone());
+        if let Err(e) = blocking(move || creator.create_chain(&name)).await {
+            let (remover, name) = (iptables.clone(), chain.clone());
+            blocking(move || Ok::<_, iptables::IptablesError>(remover.remove_chain(&name)))
+                .await
+                .ok();
+            return Err(e);
+        }
+        info!(%chain, redirect_to, "steal chain created");
+        let accept_task = tokio::spawn(accept_loop(listener, self.clone()));
+        Ok(Active {
+            iptables,
+            chain,
+            redirect_to,
+            accept_task,
+            _watchdog: watchdog,
+        })
+    }
+
+    /// Hands an accepted connection to the session stealing its port.
+    fn route(&self, stream: TcpStream, remote: SocketAddr) {
+        let local = match original_destination(&stream) {
+            Ok(addr) => addr,
+            Err(e) => return warn!(%remote, "no original destination: {e}"),
+        };
+        let port = local.port();
+        let owner = lock(&self.ports)
+            .get(&port)
+            .map(|o| (o.deliver.clone(), o.filter.clone()));
+        let Some((deliver, filter)) = owner else {
+            return debug!(port, "a connection for a port no longer stolen is dropped");
+        };
+        let peer = IncomingPeer {
+            remote: mirrord_protocol::unmapped(remote),
+            local,
+        };
+        let stolen = Stolen {
+            stream,
+            port,
+            peer,
+            filter,
+        };
+        if deliver.send(stolen).is_err() {
+            debug!(port, "the stealing session is gone");
+        }
+    }
+}
+
+fn concurrent_steal(port: u16) -> RemoteError {
+    RemoteError::new(
+        libc::EADDRINUSE,
+        format!(
+            "port {port} is already stolen by another mirrord session; \
+             set feature.network.incoming.on_concurrent_steal to \"continue\" to take it over"
+        ),
+    )
+}
+
+async fn deactivate(state: Active) {
+    state.accept_task.abort();
+    let Active {
+        iptables, chain, ..
+    } = state;
+    let name = chain.clone();
+    let _ = blocking(move || Ok::<_, iptables::IptablesError>(iptables.remove_chain(&name))).await;
+    info!(%chain, "steal chain removed");
+}
+
+async fn accept_loop(listener: TcpListener, stealer: Arc<Stealer>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, remote)) => {
+                let _ = stream.set_nodelay(true);
+                stealer.route(stream, remote);
+            }
+            Err(e) => {
+                warn!("steal accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Where the client meant to connect, before the `REDIRECT`.
+fn original_destination(stream: &TcpStream) -> std::io::Result<SocketAddr> {
+    use std::os::fd::AsRawFd;
+    const SO_ORIGINAL_DST: libc::c_int = 80;
+    let mut addr: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: a valid out buffer of `len` bytes. IPv4 clients of a
+    // dual-stack listener answer at the IPv4 level too.
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_IP,
+            SO_ORIGINAL_DST,
+            std::ptr::addr_of_mut!(addr).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let ip = std::net::Ipv4Addr::from(u32::from_be(addr.sin_addr.s_addr));
+    Ok(SocketAddr::from((ip, u16::from_be(addr.sin_port))))
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, iptables::IptablesError> + Send + 'static,
+) -> Result<T, RemoteError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => {
+            warn!("{e}");
+            Err(RemoteError::new(libc::EACCES, e.to_string()))
+        }
+        Err(e) => Err(RemoteError::new(
+            libc::EIO,
+            format!("iptables task failed: {e}"),
+        )),
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

@@ -1,0 +1,123 @@
+//! `cargo bench -p mirrord-tests --bench incoming` (after `cargo build
+//! --release --workspace`): HTTP requests stolen from the stand-in pod vs
+//! the same local server hit directly, measured in the same run. Prints
+//! requests/s and p50/p99 latency and their ratios; asserts nothing.
+//!
+//! | row | numerator / denominator | goal |
+//! |---|---|---|
+//! | throughput | requests/s through steal / direct | >= 0.5 |
+//! | latency p50 | through steal - direct | <= +200 us |
+//!
+//! The baseline is the same Python server on the host's loopback without
+//! mirrord (the pod's own server closes every connection, so it is not a
+//! like-for-like baseline); the stolen path adds the pod's NAT redirect,
+//! the agent, the intproxy and their two hops each way.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use mirrord_tests::pod::{spec::HTTP_PORT, Pod, PodSpec};
+use mirrord_tests::run::{programs_dir, spawn_until_line, Scratch};
+
+const DIRECT_PORT: u16 = 18_191;
+const STOLEN_PORT: u16 = 18_190;
+
+fn main() {
+    let mirrord = mirrord_tests::bench_binary("mirrord");
+    let server = programs_dir().join("http_echo_server.py");
+    let load = programs_dir().join("http_load.py");
+    let pod = Pod::start(&PodSpec::default()).expect("pod");
+    let scratch = Scratch::new("bench-incoming");
+    let config = scratch.write(
+        "mirrord.json",
+        &format!(
+            r#"{{"feature": {{"network": {{"incoming": {{"mode": "steal", "port_mapping": [[{STOLEN_PORT}, {HTTP_PORT}]]}}}}}}}}"#
+        ),
+    );
+    let direct = Running(
+        spawn_until_line(
+            Command::new("python3")
+                .arg(&server)
+                .arg(DIRECT_PORT.to_string())
+                .stderr(Stdio::null()),
+            "listening",
+            Duration::from_secs(30),
+        )
+        .expect("direct server"),
+    );
+    let stolen = Running(
+        spawn_until_line(
+            Command::new(&mirrord)
+                .args(["exec", "--target", &pod.target(), "-f"])
+                .arg(&config)
+                .args(["--", "python3"])
+                .arg(&server)
+                .arg(STOLEN_PORT.to_string())
+                .stdin(Stdio::null())
+                .stderr(Stdio::null()),
+            "listening",
+            Duration::from_secs(60),
+        )
+        .expect("stolen server"),
+    );
+    println!("| load | direct req/s | steal req/s | ratio | direct p50/p99 us | steal p50/p99 us | p50 added |");
+    println!("|---|---|---|---|---|---|---|");
+    for (conns, requests) in [(1u32, 2000u32), (20, 200)] {
+        let args = |port: u16| [port.to_string(), conns.to_string(), requests.to_string()];
+        let direct = measure(Command::new("python3").arg(&load).args(args(DIRECT_PORT)));
+        let steal = measure(pod.net_command("python3").arg(&load).args(args(HTTP_PORT)));
+        println!(
+            "| {conns} x {requests} keep-alive | {:.0} | {:.0} | {:.2} | {:.0}/{:.0} | {:.0}/{:.0} | {:+.0} us |",
+            direct.rps,
+            steal.rps,
+            steal.rps / direct.rps,
+            direct.p50,
+            direct.p99,
+            steal.p50,
+            steal.p99,
+            steal.p50 - direct.p50
+        );
+    }
+    drop(stolen);
+    drop(direct);
+}
+
+/// A server process, stopped with SIGTERM when dropped.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        let _ = self.0.wait();
+    }
+}
+
+struct Figures {
+    rps: f64,
+    p50: f64,
+    p99: f64,
+}
+
+fn measure(command: &mut Command) -> Figures {
+    let out = command.output().expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let get = |key: &str| -> f64 {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(f64::NAN)
+    };
+    assert_eq!(get("bad"), 0.0, "{stdout}");
+    Figures {
+        rps: get("rps"),
+        p50: get("p50_us"),
+        p99: get("p99_us"),
+    }
+}

@@ -1,0 +1,487 @@
+//! Incoming traffic, end to end: the stand-in pod's own HTTP server on
+//! 8080, a local Python server under `mirrord exec --steal`, and clients on
+//! the pod's loopback (`nsenter` into its network namespace) or outside it
+//! (a namespace joined to the pod by a veth pair). Steal,
+//! port mapping, many concurrent connections, and every way a session can
+//! end (`kill -9` of the agent, of the program, a normal exit) leaving the
+//! pod serving its own traffic with no mirrord rule left.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mirrord_tests::pod::{spec::HTTP_PORT, Pod, PodSpec};
+use mirrord_tests::run::{
+    agent_pids, leftovers, programs_dir, spawn_until_line, wait_with_timeout, Scratch,
+};
+
+/// What the pod's own server answers.
+const POD_ANSWER: &str = "hello from standin-pod";
+
+/// A local server under `mirrord exec`, stopped (SIGTERM) when dropped.
+struct Server {
+    child: Child,
+    _stderr: Scratch,
+}
+
+impl Server {
+    /// Starts `http_echo_server.py` on local port `port`, which steals the
+    /// pod's HTTP port (tests running at once need ports of their own),
+    /// under `mirrord exec --steal`, and waits until it listens.
+    fn start_mapped(pod: &Pod, port: u16) -> (Server, Scratch) {
+        let (server, scratch) = Server::try_start_mapped(pod, port, "abort");
+        (server.unwrap_or_else(|e| panic!("{e}")), scratch)
+    }
+
+    /// [`Server::start_mapped`] with `on_concurrent_steal`, or why the
+    /// server did not start.
+    fn try_start_mapped(
+        pod: &Pod,
+        port: u16,
+        on_concurrent_steal: &str,
+    ) -> (Result<Server, String>, Scratch) {
+        let scratch = Scratch::new("incoming-mapping");
+        let config = scratch.write(
+            "mirrord.json",
+            &format!(
+                r#"{{"feature": {{"network": {{"incoming": {{"port_mapping": [[{port}, {HTTP_PORT}]],
+                    "on_concurrent_steal": "{on_concurrent_steal}"}}}}}}}}"#
+            ),
+        );
+        (Server::try_start(pod, Some(&config), port), scratch)
+    }
+
+    /// Starts `http_echo_server.py PORT` under `mirrord exec --steal`
+    /// (plus `config`) and waits until it listens.
+    fn start(pod: &Pod, config: Option<&Path>, port: u16) -> Server {
+        Server::try_start(pod, config, port).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Server::start`], or why the server did not start.
+    fn try_start(pod: &Pod, config: Option<&Path>, port: u16) -> Result<Server, String> {
+        let mut cmd = Command::new(mirrord_tests::bin_path("mirrord"));
+        cmd.args(["exec", "--steal", "--target", &pod.target()]);
+        if let Some(config) = config {
+            cmd.arg("-f").arg(config);
+        }
+        let program = programs_dir().join("http_echo_server.py");
+        let scratch = Scratch::new("incoming-server");
+        let stderr_path = scratch.path().join("stderr");
+        let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
+        cmd.args(["--", "python3"])
+            .arg(program)
+            .arg(port.to_string())
+            .stdin(Stdio::null())
+            .stderr(stderr);
+        let child =
+            spawn_until_line(&mut cmd, "listening", Duration::from_secs(60)).map_err(|e| {
+                let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+                format!("the local server did not start: {e}\n{stderr}")
+            })?;
+        Ok(Server {
+            child,
+            _stderr: scratch,
+        })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn signal(&mut self, signal: i32) {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, signal) };
+        wait_with_timeout(&mut self.child, Duration::from_secs(10));
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            self.signal(libc::SIGTERM);
+        }
+    }
+}
+
+/// `GET path` from the pod's loopback to its HTTP port; the body, or the
+/// failure.
+fn pod_get(pod: &Pod, port: u16, path: &str) -> String {
+    let out = pod
+        .net_command("curl")
+        .args(["-s", "-S", "-m", "2"])
+        .arg(format!("http://127.0.0.1:{port}{path}"))
+        .output()
+        .expect("curl runs");
+    if out.status.success() {
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    } else {
+        format!(
+            "curl failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )
+    }
+}
+
+/// Runs the load client in the pod: `key=value` lines.
+fn pod_load(pod: &Pod, port: u16, conns: u32, requests: u32) -> Vec<(String, String)> {
+    let script = programs_dir().join("http_load.py");
+    let mut args = vec![script.to_string_lossy().into_owned()];
+    args.extend([u32::from(port), conns, requests].map(|n| n.to_string()));
+    pod_python(pod, &args)
+}
+
+/// Runs `python3 ARGS` in the pod; its `key=value` lines.
+fn pod_python(pod: &Pod, args: &[String]) -> Vec<(String, String)> {
+    let out = pod
+        .net_command("python3")
+        .args(args)
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+fn value<'a>(pairs: &'a [(String, String)], key: &str) -> &'a str {
+    pairs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default()
+}
+
+/// Ends the program with SIGTERM (a normal exit): within 2 s the pod
+/// serves itself with no rule left, and no process of the session is left.
+fn stop_normally(server: Server, pod: &Pod) {
+    let pid = server.pid();
+    drop(server);
+    pod_serves_itself_within(pod, Duration::from_secs(2));
+    assert!(leftovers(pid, Some(pod.pid), Duration::from_secs(5)).is_empty());
+}
+
+/// Polls until the pod's own server answers and no mirrord rule is left;
+/// returns how long that took, or panics after `limit` with what it saw.
+fn pod_serves_itself_within(pod: &Pod, limit: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        let answer = pod_get(pod, HTTP_PORT, "/");
+        let rules = pod.mirrord_nat_rules();
+        if answer == POD_ANSWER && rules.is_empty() {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < limit,
+            "after {limit:?} the pod answers {answer:?} and has rules {rules:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn steal_answers_the_pods_clients_from_the_local_server_and_gives_the_port_back() {
+    let pod = Pod::start(&PodSpec::default()).expect("pod");
+    assert_eq!(pod_get(&pod, HTTP_PORT, "/"), POD_ANSWER);
+    let server = Server::start(&pod, None, HTTP_PORT);
+    let rules = pod.mirrord_nat_rules();
+    assert!(
+        rules
+            .iter()
+            .any(|r| r.contains("--dport 8080") && r.contains("REDIRECT")),
+        "{rules:?}"
+    );
+    // The program sees the real client: the load client's own port.
+    let result = pod_load(&pod, HTTP_PORT, 1, 3);
+    assert_eq!(value(&result, "ok"), "3", "{result:?}");
+    let port = value(&result, "client_port");
+    assert_eq!(
+        value(&result, "first"),
+        format!("local /c0/r0 peer=127.0.0.1:{port} via={HTTP_PORT}"),
+        "{result:?}"
+    );
+    stop_normally(server, &pod);
+}
+
+#[test]
+fn port_mapping_sends_the_pods_port_to_another_local_port() {
+    let pod = Pod::start(&PodSpec::default()).expect("pod");
+    let (server, _config) = Server::start_mapped(&pod, 9999);
+    let answer = pod_get(&pod, HTTP_PORT, "/mapped");
+    assert!(
+        answer.starts_with("local /mapped peer=127.0.0.1:"),
+        "{answer}"
+    );
+    stop_normally(server, &pod);
+}
+
+#[test]
+fn many_concurrent_connections_are_all_answered_correctly() {
+    let pod = Pod::start(&PodSpec::default()).expect("pod");
+    let (server, _config) = Server::start_mapped(&pod, 18_081);
+    let started = Instant::now();
+    let result = pod_load(&pod, HTTP_PORT, 200, 50);
+    println!("200 x 50 requests through steal in {:?}", started.elapsed());
+    assert_eq!(value(&result, "ok"), "10000", "{result:?}");
+    assert_eq!(value(&result, "bad"), "0", "{result:?}");
+    stop_normally(server, &pod);
+}
+
+#[test]
+fn kill_9_of_the_agent_mid_steal_gives_the_port_back_within_2_s() {
+    let pod = Pod::start(&PodSpec::default()).expect("pod");
+    let (mut server, _config) = Server::start_mapped(&pod, 18_082);
+    assert!(pod_get(&pod, HTTP_PORT, "/").starts_with("local /"));
+    // The agent itself, not its watchdog nor the intproxy (both name the target).
+    let agents: Vec<i32> = agent_pids(pod.pid)
+        .into_iter()
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline);
+            let program = cmdline.split('\0').next().unwrap_or_default();
+            program.ends_with("mirrord-agent") && !cmdline.contains("--watchdog-chain")
+        })
+        .collect();
+    assert_eq!(agents.len(), 1, "{agents:?}");
+    // SAFETY: killing the agent of our own session.
+    unsafe { libc::kill(agents[0], libc::SIGKILL) };
+    let took = pod_serves_itself_within(&pod, Duration::from_secs(2));
+    println!("the pod served itself again {took:?} after kill -9 of the agent");
+    let pid = server.pid();
+    server.signal(libc::SIGTERM);
+    assert!(leftovers(pid, Some(pod.pid), Duration::from_secs(5)).is_empty());
+}
+
+#[test]
+fn kill_9_of_the_local_program_mid_steal_gives_the_port_back_within_2_s() {
+    let pod = Pod::start(&PodSpec::default()).expect("pod");
+    let (mut server, _config) = Server::start_mapped(&pod, 18_083);
+    assert!(pod_get(&pod, HTTP_PORT, "/").starts_with("local /"));
+    // A connection open to the program while it dies.
+    let mut open = pod
+        .net_command("python3")
+        .args([
+            "-c",
+            "import socket,time; s=socket.create_connection(('127.0.0.1',8080)); time.sleep(30)",
+        ])
+        .spawn()
+        .expect("python3 runs");
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = server.pid();
+    server.signal(libc::SIGKILL);
+    let took = pod_serves_itself_within(&pod, Duration::from_secs(2));
+    println!("the pod served itself again {took:?} after kill -9 of the program");
+    let _ = open.kill();
+    let _ = open.wait();
+    assert!(leftovers(pid, Some(pod.pid), Duration::from_secs(5)).is_empty());
+}
+
+#[test]
+fn a_chain_left_by_a_dead_agent_is_removed_by_the_next_one() {
+    let pod = Pod::start(&PodSpec::default()).expect("pod");
+    // What a crashed agent whose watchdog died too would leave: a chain
+    // named after a PID that is no agent, stealing the HTTP port into a
+    // port nobody listens on.
+    let stale = "MIRRORD_INCOMING_999999999";
+    for args in [
+        vec!["-N", stale],
+        vec![
+            "-A",
+            stale,
+            "-p",
+            "tcp",
+            "--dport",
+            "8080",
+            "-j",
+            "REDIRECT",
+            "--to-ports",
+            "1",
+        ],
+        vec!["-I", "OUTPUT", "1", "-o", "lo", "-j", stale],
+    ] {
+        let status = pod
+            .net_command("iptables")
+            .args(["-w", "-t", "nat"])
+            .args(&args)
+            .status()
+            .expect("iptables runs");
+        assert!(status.success(), "{args:?}");
+    }
+    assert!(pod_get(&pod, HTTP_PORT, "/").starts_with("curl failed"));
+    let (server, _config) = Server::start_mapped(&pod, 18_084);
+    let rules = pod.mirrord_nat_rules();
+    assert!(!rules.iter().any(|r| r.contains(stale)), "{rules:?}");
+    assert!(pod_get(&pod, HTTP_PORT, "/x").starts_with("local /x "));
+    stop_normally(server, &pod);
+}
+
+#[test]
+fn an_http_filter_steals_only_matching_requests_of_one_keep_alive_connection() {
+    let pod = Pod::start(&PodSpec::default()).expect("pod");
+    let scratch = Scratch::new("incoming-filter");
+    let config = scratch.write(
+        "mirrord.json",
+        &format!(
+            r#"{{"feature": {{"network": {{"incoming": {{"port_mapping": [[18085, {HTTP_PORT}]],
+                "http_filter": {{"header_filter": "^(?i)x-mirrord: yes$", "ports": [{HTTP_PORT}]}}}}}}}}}}"#
+        ),
+    );
+    let server = Server::start(&pod, Some(&config), 18_085);
+    let client = r#"
+import http.client
+c = http.client.HTTPConnection("127.0.0.1", 8080, timeout=5)
+def get(path, **headers):
+    c.request("GET", path, headers=headers)
+    r = c.getresponse()
+    return r.read().decode().strip()
+print("first=" + get("/a", **{"X-Mirrord": "yes"}))
+sock = c.sock
+print("second=" + get("/b", **{"X-Mirrord": "YES"}))
+print("same_connection=%s" % (c.sock is sock))
+print("third=" + get("/c", **{"X-Mirrord": "no"}))
+print("still_same=%s" % (c.sock is sock))
+print("fourth=" + get("/d"))
+print("fifth=" + get("/e", **{"X-Mirrord": "yes"}))
+"#;
+    let result = pod_python(&pod, &["-c".into(), client.into()]);
+    let get = |key: &str| value(&result, key).to_owned();
+    let stdout = format!("{result:?}");
+    assert!(
+        get("first").starts_with("local /a peer=127.0.0.1:"),
+        "{stdout}"
+    );
+    assert!(
+        get("second").starts_with("local /b peer=127.0.0.1:"),
+        "{stdout}"
+    );
+    assert_eq!(get("third"), POD_ANSWER, "{stdout}");
+    assert_eq!(get("same_connection"), "True", "{stdout}");
+    // The pod's server answers `Connection: close`, which reaches the client.
+    assert_eq!(get("still_same"), "False", "{stdout}");
+    assert_eq!(get("fourth"), POD_ANSWER, "{stdout}");
+    assert!(get("fifth").starts_with("local /e "), "{stdout}");
+    stop_normally(server, &pod);
+}
+
+#[test]
+fn a_second_session_stealing_the_same_port_aborts_or_takes_over() {
+    let pod = Pod::start(&PodSpec::default()).expect("pod");
+    let (first, _first_config) = Server::start_mapped(&pod, 18_086);
+    assert!(pod_get(&pod, HTTP_PORT, "/").ends_with("via=18086"));
+    let (refused, _config) = Server::try_start_mapped(&pod, 18_087, "abort");
+    let error = refused.err().expect("abort: the second listen fails");
+    assert!(error.contains("Address already in use"), "{error}");
+    assert!(pod_get(&pod, HTTP_PORT, "/").ends_with("via=18086"));
+    let (second, _config) = Server::try_start_mapped(&pod, 18_088, "continue");
+    let second = second.unwrap_or_else(|e| panic!("{e}"));
+    assert!(pod_get(&pod, HTTP_PORT, "/").ends_with("via=18088"));
+    drop(second);
+    // The first session steals the port again, then gives it back.
+    assert!(pod_get(&pod, HTTP_PORT, "/").ends_with("via=18086"));
+    stop_normally(first, &pod);
+}
+
+/// A client namespace joined to the pod by a veth pair (link-local
+/// addresses between two namespaces the test made): the pod's traffic
+/// from outside, which takes the `PREROUTING` path. Removed when dropped.
+struct OutsideClient {
+    netns: String,
+}
+
+const POD_VETH_IP: &str = "169.254.77.1";
+const CLIENT_VETH_IP: &str = "169.254.77.2";
+
+impl OutsideClient {
+    fn attach(pod: &Pod) -> OutsideClient {
+        let id = std::process::id();
+        let client = OutsideClient {
+            netns: format!("mirrord-incoming-{id}"),
+        };
+        let (pod_end, client_end) = (format!("mi{id}p"), format!("mi{id}c"));
+        let pid = pod.pid.to_string();
+        let host: &[&str] = &[];
+        let in_pod = ["nsenter", "-t", &pid, "-n"];
+        let in_client = ["ip", "netns", "exec", &client.netns];
+        let steps: [(&[&str], Vec<&str>); 8] = [
+            (host, vec!["netns", "add", &client.netns]),
+            (
+                host,
+                vec![
+                    "link",
+                    "add",
+                    &pod_end,
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    &client_end,
+                ],
+            ),
+            (
+                host,
+                vec!["link", "set", &client_end, "netns", &client.netns],
+            ),
+            (host, vec!["link", "set", &pod_end, "netns", &pid]),
+            (
+                &in_pod,
+                vec!["addr", "add", "169.254.77.1/30", "dev", &pod_end],
+            ),
+            (&in_pod, vec!["link", "set", &pod_end, "up"]),
+            (
+                &in_client,
+                vec!["addr", "add", "169.254.77.2/30", "dev", &client_end],
+            ),
+            (&in_client, vec!["link", "set", &client_end, "up"]),
+        ];
+        for (prefix, args) in steps {
+            let mut command: Vec<&str> = prefix.to_vec();
+            command.push("ip");
+            command.extend(args);
+            let status = Command::new(command[0])
+                .args(&command[1..])
+                .status()
+                .expect("ip runs");
+            assert!(status.success(), "{command:?}");
+        }
+        client
+    }
+
+    fn get(&self, path: &str) -> String {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.netns, "curl", "-s", "-S", "-m", "2"])
+            .arg(format!("http://{POD_VETH_IP}:{HTTP_PORT}{path}"))
+            .output()
+            .expect("curl runs");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+}
+
+impl Drop for OutsideClient {
+    fn drop(&mut self) {
+        // The pod's end of the veth pair goes with either namespace.
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.netns])
+            .status();
+    }
+}
+
+#[test]
+fn a_client_outside_the_pod_is_stolen_and_seen_by_its_own_address() {
+    let pod = Pod::start(&PodSpec::default()).expect("pod");
+    let outside = OutsideClient::attach(&pod);
+    assert_eq!(outside.get("/"), POD_ANSWER);
+    let (server, _config) = Server::start_mapped(&pod, 18_089);
+    let answer = outside.get("/outside");
+    assert!(
+        answer.starts_with(&format!("local /outside peer={CLIENT_VETH_IP}:")),
+        "{answer}"
+    );
+    stop_normally(server, &pod);
+    assert_eq!(outside.get("/"), POD_ANSWER);
+}
