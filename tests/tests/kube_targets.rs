@@ -340,3 +340,56 @@ fn two_sessions_on_one_target_run_at_once_and_ctrl_c_leaves_nothing() {
     drop(long);
     cluster.assert_nothing_left();
 }
+
+#[test]
+fn a_killed_intproxy_leaves_the_job_to_the_agents_timeout_and_the_ttl() {
+    let cluster = LedgerCluster::start();
+    let scratch = Scratch::new("kube-kill-9");
+    let kubeconfig = scratch.path().join("kubeconfig");
+    cluster
+        .server
+        .write_kubeconfig(&kubeconfig, "shop")
+        .expect("kubeconfig");
+    let config = scratch.write(
+        "mirrord.json",
+        r#"{"agent": {"ttl": 1, "communication_timeout": 1, "startup_timeout": 2}}"#,
+    );
+    let mut args = vec!["exec", "-f", config.to_str().expect("utf-8 path")];
+    args.extend_from_slice(LEDGER);
+    args.extend_from_slice(&["--", "sleep", "30"]);
+    let mut program = Command::new(mirrord_tests::bin_path("mirrord"))
+        .args(&args)
+        .env("KUBECONFIG", &kubeconfig)
+        .env("HOME", scratch.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("mirrord");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while cluster.agents() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(cluster.agents(), 2, "the session's Job and pod");
+    // kill -9 of the intproxy: nobody deletes the Job.
+    let watch = format!("--watch-pid {}", program.id());
+    let intproxy: Vec<u32> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+                .is_ok_and(|c| c.contains(" intproxy ") && c.contains(&watch))
+        })
+        .collect();
+    assert_eq!(intproxy.len(), 1, "one intproxy for the session");
+    // SAFETY: plain syscalls on processes this test started.
+    unsafe { libc::kill(intproxy[0] as i32, libc::SIGKILL) };
+    let _ = program.kill();
+    let _ = program.wait();
+    // The agent exits a second after its client is gone (or 3 s after its
+    // start if the intproxy died before connecting); the Job's TTL (1 s)
+    // then removes the Job, and with it the pod.
+    cluster.assert_nothing_left();
+}

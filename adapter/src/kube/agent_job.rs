@@ -72,6 +72,10 @@ pub fn job(request: &JobRequest<'_>) -> Result<Job, serde_json::Error> {
         format!("0.0.0.0:{AGENT_PORT}"),
         "--idle-timeout".to_owned(),
         timeout.to_string(),
+        // The CLI gives up (and deletes the Job) after its startup timeout;
+        // if it died instead, the agent must not wait forever.
+        "--first-client-timeout".to_owned(),
+        (agent.startup_timeout + timeout).to_string(),
         "--log-level".to_owned(),
         agent.log_level.to_string(),
     ];
@@ -173,6 +177,8 @@ mod tests {
                 "0.0.0.0:44128",
                 "--idle-timeout",
                 "30",
+                "--first-client-timeout",
+                "60",
                 "--log-level",
                 "info",
                 "--container-id",

@@ -6,7 +6,8 @@
 //! with the Warning event a kubelet writes; one named `…never-ready…`
 //! stays `Pending`. Deleting the Job deletes its
 //! pod and kills the process; a process that exits marks the pod
-//! `Succeeded`.
+//! `Succeeded` and the Job complete, and `ttlSecondsAfterFinished` later
+//! the Job is deleted, as the TTL controller does.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -160,8 +161,15 @@ async fn start_pod(
         }
         super::fixture::complete_pod_status(p);
     });
-    // The process's exit ends the pod (the agent's idle timeout).
-    let (state, ns, pod_name) = (state.clone(), ns.to_owned(), pod_name.clone());
+    // The process's exit ends the pod (the agent's idle timeout), and the
+    // Job's TTL then deletes the Job (the TTL controller).
+    let ttl = job["spec"]["ttlSecondsAfterFinished"].as_u64();
+    let (state, ns, pod_name, job_name) = (
+        state.clone(),
+        ns.to_owned(),
+        pod_name.clone(),
+        name.to_owned(),
+    );
     let pid = child.id();
     let exited = async move {
         if let Some(pid) = pid {
@@ -174,6 +182,15 @@ async fn start_pod(
             p["status"]["phase"] = json!("Succeeded");
             p["status"]["conditions"] = json!([{"type": "Ready", "status": "False"}]);
         });
+        let jobs = kind("batch", "v1", "jobs");
+        let _ = state.store.update(jobs, Some(&ns), &job_name, |j| {
+            j["status"] =
+                json!({"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]});
+        });
+        if let Some(ttl) = ttl {
+            tokio::time::sleep(std::time::Duration::from_secs(ttl)).await;
+            let _ = state.store.delete(jobs, Some(&ns), &job_name);
+        }
     };
     tokio::spawn(exited);
     let _ = child.stdout.take();
