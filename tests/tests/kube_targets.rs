@@ -393,3 +393,70 @@ fn a_killed_intproxy_leaves_the_job_to_the_agents_timeout_and_the_ttl() {
     // then removes the Job, and with it the pod.
     cluster.assert_nothing_left();
 }
+
+#[test]
+fn every_workload_kind_runs_the_program_in_its_picked_pod() {
+    use mirrord_tests::kube::cgroup::ContainerCgroup;
+    use mirrord_tests::pod::{Pod, PodSpec};
+    let server = FakeApiServer::start_with_agent(CLUSTER, mirrord_tests::bin_path("mirrord-agent"))
+        .expect("server");
+    let scratch = Scratch::new("kube-kinds");
+    // Each picked pod's container is a stand-in pod that says its name.
+    let pods = [
+        ("web-7d9f-bbbbb", "main"),
+        ("db-0", "postgres"),
+        ("log-agent-x1", "fluent"),
+        ("migrate-q2x", "migrate"),
+        ("nightly-29000000-abcde", "report"),
+        ("checkout-5c4b-zzzzz", "app"),
+    ];
+    let mut running = Vec::new();
+    for (pod, container) in pods {
+        let cgroup =
+            ContainerCgroup::new(&container_id("shop", pod, container)).expect("cgroup (root)");
+        let spec = PodSpec {
+            env: vec![("POD_NAME".into(), pod.into())],
+            ..PodSpec::default()
+        };
+        let standin = Pod::start(&spec).expect("stand-in pod");
+        cgroup
+            .add(standin.pid)
+            .expect("move the pod into its cgroup");
+        running.push((standin, cgroup));
+    }
+    for (target, pod) in [
+        ("deployment/web", "web-7d9f-bbbbb"),
+        ("service/web", "web-7d9f-bbbbb"),
+        ("statefulset/db", "db-0"),
+        ("daemonset/log-agent", "log-agent-x1"),
+        ("job/migrate", "migrate-q2x"),
+        ("cronjob/nightly", "nightly-29000000-abcde"),
+        ("rollout/checkout", "checkout-5c4b-zzzzz"),
+    ] {
+        let out = mirrord(
+            &server,
+            &scratch,
+            &[
+                "exec",
+                "--target",
+                target,
+                "--",
+                "sh",
+                "-c",
+                "echo POD_NAME=$POD_NAME",
+            ],
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{target}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(stdout.trim(), format!("POD_NAME={pod}"), "{target}");
+    }
+    // Pods before their cgroups: a cgroup goes only once it is empty.
+    for (standin, cgroup) in running {
+        drop(standin);
+        drop(cgroup);
+    }
+}
