@@ -239,14 +239,15 @@ impl LedgerCluster {
 
     /// Waits until no agent Job, pod or process is left.
     fn assert_nothing_left(&self) {
+        let processes =
+            || mirrord_tests::run::processes_mentioning(&container_id("payments", "ledger", "app"));
         let deadline = Instant::now() + Duration::from_secs(10);
-        while self.agents() > 0 && Instant::now() < deadline {
+        while (self.agents() > 0 || !processes().is_empty()) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(100));
         }
         assert_eq!(self.agents(), 0, "an agent Job or pod is left");
-        let processes =
-            mirrord_tests::run::processes_mentioning(&container_id("payments", "ledger", "app"));
-        assert!(processes.is_empty(), "agent processes left: {processes:?}");
+        let left = processes();
+        assert!(left.is_empty(), "agent processes left: {left:?}");
     }
 }
 
@@ -459,4 +460,47 @@ fn every_workload_kind_runs_the_program_in_its_picked_pod() {
         drop(standin);
         drop(cgroup);
     }
+}
+
+#[test]
+fn the_ephemeral_container_mode_runs_the_agent_in_the_target_pod() {
+    let cluster = LedgerCluster::start();
+    let scratch = Scratch::new("kube-ephemeral");
+    let config = scratch.write(
+        "mirrord.json",
+        r#"{"agent": {"ephemeral": true, "communication_timeout": 1}}"#,
+    );
+    let mut args = vec!["exec", "-f", config.to_str().expect("utf-8 path")];
+    args.extend_from_slice(LEDGER);
+    args.extend_from_slice(&["--", "sh", "-c", "echo POD_NAME=$POD_NAME"]);
+    let out = mirrord(&cluster.server, &scratch, &args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.trim(), "POD_NAME=standin-pod");
+    // No Job: the agent was a container added to the target pod.
+    assert_eq!(cluster.agents(), 0);
+    let pods = Kind::by_plural("", "v1", "pods").expect("pods");
+    let ledger = cluster
+        .server
+        .store()
+        .get(pods, Some("payments"), "ledger")
+        .expect("ledger");
+    let added = ledger["spec"]["ephemeralContainers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(added.len(), 1, "{ledger}");
+    assert!(
+        added[0]["name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("mirrord-agent-")),
+        "{ledger}"
+    );
+    assert_eq!(added[0]["targetContainerName"], "app");
+    // Its agent exits a second after the session (it cannot be removed).
+    cluster.assert_nothing_left();
 }
