@@ -44,8 +44,14 @@ pub async fn start(
         .await?
         .with_context(|| format!("{target} is not a Kubernetes target"))?;
     phase.done("resolve");
-    let pod = kube::launch::launch(&cluster, Some(&resolved), &config.agent, &|_| {}).await?;
+    let progress = |step: &str| {
+        super::print_ready(&super::Ready::Progress {
+            step: step.to_owned(),
+        });
+    };
+    let pod = kube::launch::launch(&cluster, Some(&resolved), &config.agent, &progress).await?;
     phase.done("agent ready");
+    progress("connecting to the agent");
     let connected = async {
         let stream = pod.connect().await?;
         agent::connect_stream(stream, Some(pod.secret.clone())).await

@@ -40,9 +40,14 @@ use tokio::net::UnixListener;
 use crate::local_socket;
 use tracing::{info, warn};
 
-/// The one line the intproxy prints on stdout once it can serve layers.
+/// What the intproxy prints on stdout, one JSON line each: progress steps
+/// (a cluster agent's start), then `Ready` or `Error`.
 #[derive(Serialize, Deserialize, Debug)]
 pub enum Ready {
+    /// A start-up step, for the CLI's progress display.
+    Progress {
+        step: String,
+    },
     Ready {
         /// Where layers connect (`unix:@NAME`).
         addr: String,
@@ -150,7 +155,7 @@ fn detach() -> anyhow::Result<()> {
     }
 }
 
-fn print_ready(ready: &Ready) {
+pub(crate) fn print_ready(ready: &Ready) {
     use std::io::Write;
     let line = serde_json::to_string(ready).unwrap_or_else(|_| "{}".into());
     let mut out = std::io::stdout().lock();
