@@ -16,7 +16,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use mirrord_config::MirrordConfig;
 
-use crate::intproxy::Ready;
+use crate::intproxy::Announce;
 use crate::progress::Progress;
 use crate::target::{self, LocalTarget};
 
@@ -112,15 +112,17 @@ impl Session {
         let timeout = Duration::from_secs(config.agent.startup_timeout + 5);
         let ready = read_ready(stdout, timeout, progress)?;
         let (intproxy, remote_env, intproxy_pid, supervisor) = match ready {
-            Ready::Ready {
+            Announce::Ready {
                 addr,
                 env,
                 pid,
                 supervisor,
                 ..
             } => (addr, env, pid, supervisor),
-            Ready::Error { message } => bail!("cannot start the session for {target}: {message}"),
-            Ready::Progress { .. } => bail!("the intproxy stopped after a progress line"),
+            Announce::Error { message } => {
+                bail!("cannot start the session for {target}: {message}")
+            }
+            Announce::Progress { .. } => bail!("the intproxy stopped after a progress line"),
         };
         Ok(Session {
             target,
@@ -236,7 +238,7 @@ fn read_ready(
     stdout: std::process::ChildStdout,
     timeout: Duration,
     progress: &Progress,
-) -> anyhow::Result<Ready> {
+) -> anyhow::Result<Announce> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         // Until the intproxy closes its stdout (after `Ready`) or exits.
@@ -259,10 +261,10 @@ fn read_ready(
             Ok(Err(e)) => bail!("cannot read from the intproxy: {e}"),
             Err(_) => bail!("the intproxy was not ready within {} s", timeout.as_secs()),
         };
-        let ready: Ready = serde_json::from_str(&line)
+        let ready: Announce = serde_json::from_str(&line)
             .with_context(|| format!("unexpected line from the intproxy: {line:?}"))?;
         match ready {
-            Ready::Progress { step } => progress.step(&step),
+            Announce::Progress { step } => progress.step(&step),
             other => return Ok(other),
         }
     }
@@ -317,7 +319,7 @@ echo '{"Error":{"message":"boom"}}'"#;
         }));
         let ready = read_ready(stdout, Duration::from_secs(10), &progress).expect("a last line");
         let _ = child.wait();
-        assert!(matches!(ready, Ready::Error { message } if message == "boom"));
+        assert!(matches!(ready, Announce::Error { message } if message == "boom"));
         assert_eq!(
             *steps.lock().unwrap(),
             ["creating the agent", "waiting for the agent pod"]

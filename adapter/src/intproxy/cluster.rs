@@ -45,7 +45,7 @@ pub async fn start(
         .with_context(|| format!("{target} is not a Kubernetes target"))?;
     phase.done("resolve");
     let progress = |step: &str| {
-        super::print_ready(&super::Ready::Progress {
+        super::print_ready(&super::Announce::Progress {
             step: step.to_owned(),
         });
     };
