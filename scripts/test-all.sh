@@ -24,7 +24,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 python3 -c 'import debugpy' 2>/dev/null || python3 -m pip install --quiet debugpy
-# The npm DAP client one test drives the proxy with.
+# The npm DAP and LSP clients the `mirrord dap` and `mirrord ide` tests drive them with.
 (cd tests/npm && npm ci --no-audit --no-fund --silent)
 
 cargo fmt --all -- --check
@@ -32,4 +32,7 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 # The end-to-end tests run the workspace's binaries (mirrord, mirrord-agent,
 # libmirrord_layer.so, standin-pod): build them all first.
 cargo build --workspace --quiet
+# The VS Code extension: strict TypeScript, eslint, mocha (its client tests
+# run the mirrord just built: MIRRORD_BIN, else target/debug/mirrord) and a VSIX.
+(cd editors/vscode && npm ci --no-audit --no-fund --silent && npm run lint && npm test && npm run package)
 cargo test --workspace --quiet -- --test-threads 2

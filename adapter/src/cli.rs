@@ -22,6 +22,9 @@ pub enum Commands {
     /// Debug a program under mirrord: a Debug Adapter Protocol proxy that
     /// wraps any debug adapter (also installed as `mirrord-dap`).
     Dap(crate::dap::DapArgs),
+    /// The IDE service: a language server on stdio for editors (config
+    /// diagnostics, completion, hover; launches prepared for mirrord).
+    Ide(crate::ide::IdeArgs),
     /// List the Kubernetes targets (pods, workloads, services) to pick from.
     Ls(crate::ls::LsArgs),
     /// Pick a target from a list in the terminal (the DAP proxy runs this

@@ -3,6 +3,7 @@
 mod cli;
 mod dap;
 mod exec;
+mod ide;
 mod intproxy;
 mod kube;
 mod launch;
@@ -27,6 +28,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Commands::Exec(args) => exec::run(args),
         Commands::Dap(args) => dap::run(args),
+        Commands::Ide(args) => ide::run(args),
         Commands::Ls(args) => ls::run(args),
         Commands::Pick { out } => pick::run(out.as_deref()),
         Commands::Intproxy(args) => intproxy::run(args),

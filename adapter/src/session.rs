@@ -140,12 +140,33 @@ impl Session {
     /// outlive their programs, such as the DAP proxy. Layers still connected
     /// see their remote calls fail.
     pub fn end(&self) {
-        // The PID may have been reused if the intproxy has already exited.
-        let cmdline = std::fs::read(format!("/proc/{}/cmdline", self.intproxy_pid));
-        if cmdline.is_ok_and(|c| c.split(|b| *b == 0).any(|arg| arg == b"intproxy")) {
+        if self.is_running() {
             // SAFETY: plain syscall.
             unsafe { libc::kill(self.intproxy_pid as i32, libc::SIGTERM) };
         }
+    }
+
+    /// The resolved config, as the syscall path's supervisor takes it.
+    pub fn config_json(&self) -> &str {
+        &self.config_json
+    }
+
+    /// The intproxy's PID (it owns the agent).
+    pub fn intproxy_pid(&self) -> u32 {
+        self.intproxy_pid
+    }
+
+    /// Whether the session's intproxy still runs: with no watched PID it
+    /// exits once the last layer (the debuggee and its children) is gone.
+    pub fn is_running(&self) -> bool {
+        // The PID may have been reused if the intproxy has already exited.
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.intproxy_pid));
+        let zombie = stat.is_ok_and(|s| {
+            s.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X']))
+        });
+        let cmdline = std::fs::read(format!("/proc/{}/cmdline", self.intproxy_pid));
+        !zombie && cmdline.is_ok_and(|c| c.split(|b| *b == 0).any(|arg| arg == b"intproxy"))
     }
 
     /// The environment for a program of this session: `local` merged with
@@ -169,20 +190,23 @@ impl Session {
         local: Vec<(OsString, OsString)>,
     ) -> Vec<(OsString, OsString)> {
         let mut env = local;
-        let remote =
-            mirrord_config::policy::env::merge(&[], &self.remote_env, &self.config.feature.env);
-        for (key, value) in remote {
+        for (key, value) in self.remote_vars() {
             set(&mut env, key, value);
         }
         env
     }
 
+    /// The target's variables a program of this session gets on top of its
+    /// own (by `feature.env`, overrides included).
+    pub fn remote_vars(&self) -> Vec<(OsString, OsString)> {
+        mirrord_config::policy::env::merge(&[], &self.remote_env, &self.config.feature.env)
+    }
+
     /// The variables a program of this session needs on top of its own: the
-    /// target's (by `feature.env`), overrides, and the layer's. `preload` is
+    /// target's ([`Session::remote_vars`]) and the layer's. `preload` is
     /// the program's own `LD_PRELOAD`, kept after the layer.
     pub fn injected(&self, preload: Option<&std::ffi::OsStr>) -> Vec<(OsString, OsString)> {
-        let mut env =
-            mirrord_config::policy::env::merge(&[], &self.remote_env, &self.config.feature.env);
+        let mut env = self.remote_vars();
         let mut value = self.layer.clone().into_os_string();
         if let Some(existing) = preload.filter(|p| !p.is_empty()) {
             value.push(":");

@@ -74,6 +74,9 @@ pub struct Problem {
     pub origin: Origin,
     /// What is wrong, naming the bad value and what is allowed.
     pub message: String,
+    /// For an unknown key, the key itself (the origin names the map that
+    /// holds it), so an editor can mark the key rather than the map.
+    pub unknown_key: Option<String>,
 }
 
 impl Problem {
@@ -81,6 +84,7 @@ impl Problem {
         Problem {
             origin,
             message: message.into(),
+            unknown_key: None,
         }
     }
 }
@@ -130,6 +134,37 @@ impl Origin {
     }
 }
 
+/// One step of a key path: a map key or a list index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySegment {
+    /// `feature` in `feature.fs`.
+    Key(String),
+    /// `2` in `local[2]`.
+    Index(usize),
+}
+
+/// Splits a key path as problems name it (`feature.fs.local[2]`) into its
+/// steps; the empty path is the document root. Keys of the config model
+/// never contain `.` or `[`, so the split is exact for every path this
+/// crate reports.
+pub fn split_key_path(key: &str) -> Vec<KeySegment> {
+    let mut out = Vec::new();
+    for part in key.split('.').filter(|p| !p.is_empty()) {
+        let (name, indexes) = part
+            .split_once('[')
+            .map_or((part, ""), |(n, rest)| (n, rest));
+        if !name.is_empty() {
+            out.push(KeySegment::Key(name.to_owned()));
+        }
+        for index in indexes.split('[') {
+            if let Some(n) = index.strip_suffix(']').and_then(|n| n.parse().ok()) {
+                out.push(KeySegment::Index(n));
+            }
+        }
+    }
+    out
+}
+
 struct Problems<'a>(&'a [Problem]);
 
 impl fmt::Display for Problems<'_> {
@@ -149,5 +184,29 @@ fn location(path: &std::path::Path, line: Option<usize>, column: Option<usize>) 
         (Some(line), Some(column)) => format!("{}:{line}:{column}", path.display()),
         (Some(line), None) => format!("{}:{line}", path.display()),
         _ => path.display().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_paths_split_into_keys_and_indexes() {
+        use KeySegment::{Index, Key};
+        assert_eq!(split_key_path(""), vec![]);
+        assert_eq!(
+            split_key_path("feature.fs.local[2]"),
+            vec![
+                Key("feature".into()),
+                Key("fs".into()),
+                Key("local".into()),
+                Index(2)
+            ]
+        );
+        assert_eq!(
+            split_key_path("a[0][1].b"),
+            vec![Key("a".into()), Index(0), Index(1), Key("b".into())]
+        );
     }
 }

@@ -6,6 +6,8 @@
 //! Entry points:
 //! - [`load()`] (adapter): file < env < CLI, every problem reported at once;
 //! - [`verify_file`] (`mirrord verify-config`), [`schema_json`] (`mirrord schema`);
+//! - [`parse_document`] / [`check_document`] / [`schema_value`] (the IDE
+//!   service): the same checks on a document an editor holds;
 //! - [`to_json`] / [`from_json`]: the resolved config crosses into the layer
 //!   as JSON in [`LAYER_CONFIG_ENV`];
 //! - [`policy::Policy`] (layer, seccomp supervisor): compiled decisions;
@@ -44,9 +46,10 @@ pub mod schema;
 
 pub use crate::{
     de::error::edit_distance,
-    error::{ConfigError, Origin, Problem},
+    error::{split_key_path, ConfigError, KeySegment, Origin, Problem},
     load::{
-        from_json, load, verify_file, CliOverrides, LoadOptions, DEFAULT_CONFIG_FILE, ENV_OVERRIDES,
+        check_document, from_json, load, parse_document, verify_file, CliOverrides, Format,
+        LoadOptions, DEFAULT_CONFIG_FILE, ENV_OVERRIDES,
     },
     model::{
         address::{AddressFilter, AddressMatch, Protocol},
@@ -60,7 +63,7 @@ pub use crate::{
         target::{InvalidTarget, Target, TargetConfig},
         FeatureConfig, MirrordConfig,
     },
-    schema::schema_json,
+    schema::{schema_json, schema_value},
 };
 
 /// The environment variable the resolved config (as [`to_json`]) is passed

@@ -16,6 +16,12 @@ pub fn schema_json() -> String {
     serde_json::to_string_pretty(&schema).unwrap_or_default()
 }
 
+/// The JSON schema as a tree, for tools that read it (the IDE service's
+/// completion and hover).
+pub fn schema_value() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(MirrordConfig)).unwrap_or_default()
+}
+
 fn any_of(options: Vec<Schema>) -> Schema {
     SchemaObject {
         subschemas: Some(Box::new(SubschemaValidation {

@@ -235,6 +235,18 @@ fn is_zombie(proc_dir: &Path) -> bool {
         .unwrap_or(true)
 }
 
+/// `tests/npm`, checked to hold the npm package `package` (installed by
+/// `npm ci` there, as scripts/test-all.sh does).
+pub fn npm_dir(package: &str) -> PathBuf {
+    let npm = Path::new(env!("CARGO_MANIFEST_DIR")).join("npm");
+    assert!(
+        npm.join("node_modules").join(package).exists(),
+        "run `npm ci` in {} first (scripts/test-all.sh does)",
+        npm.display()
+    );
+    npm
+}
+
 /// The directory of the test programs (`tests/programs`).
 pub fn programs_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("programs")

@@ -10,7 +10,8 @@ use std::time::Duration;
 use mirrord_tests::dap::DapClient;
 use mirrord_tests::pod::{Pod, PodSpec};
 use mirrord_tests::run::{
-    alive, children, leftovers, processes_mentioning, programs_dir, wait_with_timeout, Scratch,
+    alive, children, leftovers, npm_dir, processes_mentioning, programs_dir, wait_with_timeout,
+    Scratch,
 };
 use serde_json::{json, Value};
 
@@ -193,7 +194,7 @@ fn free_port() -> u16 {
 }
 
 #[test]
-fn delve_through_connect_sees_the_pods_env() {
+fn delve_through_connect_sees_the_pods_env_files_and_network() {
     let pod = Pod::start(&PodSpec::default()).expect("pod");
     let scratch = Scratch::new("dap-delve");
     let source = copy_program(&scratch, "debuggee.go");
@@ -216,6 +217,12 @@ fn delve_through_connect_sees_the_pods_env() {
     assert_eq!(launched["success"], true, "{launched:#}");
     let (thread, locals) = run_to_breakpoint(&mut client, &source);
     assert_eq!(local(&locals, "podName"), "\"standin-pod\"", "{locals:?}");
+    assert_eq!(
+        local(&locals, "message"),
+        "\"this file exists only in the pod\"",
+        "{locals:?}"
+    );
+    assert_eq!(local(&locals, "echo"), "\"dap-ping\"", "{locals:?}");
     client.call("continue", json!({"threadId": thread}));
     // dlv 1.20 leaves the program's stdout on its own stdout: no output check.
     client.event("terminated", LONG);
@@ -444,13 +451,7 @@ fn an_adapter_that_dies_mid_session_ends_everything_with_a_message() {
 
 #[test]
 fn vscode_test_client_from_npm_hits_the_breakpoint_through_listen() {
-    let npm = Path::new(env!("CARGO_MANIFEST_DIR")).join("npm");
-    assert!(
-        npm.join("node_modules/@vscode/debugadapter-testsupport")
-            .exists(),
-        "run `npm ci` in {} first (scripts/test-all.sh does)",
-        npm.display()
-    );
+    let npm = npm_dir("@vscode/debugadapter-testsupport");
     let pod = Pod::start(&PodSpec::default()).expect("pod");
     let scratch = Scratch::new("dap-npm");
     let source = copy_program(&scratch, "debuggee.py");

@@ -92,7 +92,19 @@ pub fn load_config(
     setting: &MirrordSetting,
     args: &Map<String, Value>,
 ) -> anyhow::Result<MirrordConfig> {
-    let cwd = working_dir(args)?;
+    let own = std::env::current_dir().context("cannot read the working directory")?;
+    load_config_in(base, setting, args, &own)
+}
+
+/// [`load_config`] for a launch whose relative `cwd` is relative to
+/// `base_dir` (the IDE service: the workspace folder) instead of ours.
+pub fn load_config_in(
+    base: &ConfigArgs,
+    setting: &MirrordSetting,
+    args: &Map<String, Value>,
+    base_dir: &Path,
+) -> anyhow::Result<MirrordConfig> {
+    let cwd = working_dir(args, base_dir);
     let mut cli = base.clone();
     let mut inline = None;
     match setting {
@@ -122,13 +134,13 @@ pub fn load_config(
     Ok(config)
 }
 
-/// The debuggee's working directory: `cwd` of the configuration, else ours.
-fn working_dir(args: &Map<String, Value>) -> anyhow::Result<PathBuf> {
-    let own = std::env::current_dir().context("cannot read the working directory")?;
-    Ok(match args.get("cwd").and_then(Value::as_str) {
-        Some(dir) if !dir.is_empty() => own.join(dir),
-        _ => own,
-    })
+/// The debuggee's working directory: `cwd` of the configuration (relative
+/// to `base_dir`), else `base_dir`.
+fn working_dir(args: &Map<String, Value>, base_dir: &Path) -> PathBuf {
+    match args.get("cwd").and_then(Value::as_str) {
+        Some(dir) if !dir.is_empty() => base_dir.join(dir),
+        _ => base_dir.to_owned(),
+    }
 }
 
 /// The directory of the program being debugged, when the configuration
@@ -141,11 +153,14 @@ fn program_dir(args: &Map<String, Value>, cwd: &Path) -> Option<PathBuf> {
 
 /// Writes the session's environment into the configuration, in the shape
 /// its adapter reads, keeping the user's variables; returns the shape.
+/// Without `layer` (a debuggee on the syscall path), only the target's
+/// variables.
 pub fn inject_env(
     args: &mut Map<String, Value>,
     debug_type: Option<&str>,
     adapter_command: Option<&str>,
     session: &Session,
+    layer: bool,
 ) -> EnvShape {
     let shape = env_shape::shape_of(debug_type, adapter_command, args);
     let user = env_shape::user_env(args, shape);
@@ -153,8 +168,12 @@ pub fn inject_env(
         Some((_, value)) => value.clone().map(Into::into),
         None => std::env::var_os("LD_PRELOAD"),
     };
-    let vars: Vec<(String, String)> = session
-        .injected(preload.as_deref())
+    let vars = if layer {
+        session.injected(preload.as_deref())
+    } else {
+        session.remote_vars()
+    };
+    let vars: Vec<(String, String)> = vars
         .into_iter()
         .map(|(k, v)| {
             (

@@ -39,13 +39,17 @@ pub(crate) fn deserialize_all<T: DeserializeOwned + Default>(
         } else {
             render(&segments, &removed)
         };
-        problems.push(Problem::new(
+        let mut problem = Problem::new(
             Origin::Key {
                 file: file.map(Path::to_owned),
                 key: shown.clone(),
             },
             inner.message(&shown),
-        ));
+        );
+        if let (true, Some(Segment::Map { key })) = (inner.is_unknown_key(), segments.last()) {
+            problem.unknown_key = Some(key.clone());
+        }
+        problems.push(problem);
         if !remove(&mut tree, &segments, &mut removed) {
             break;
         }

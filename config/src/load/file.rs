@@ -9,14 +9,14 @@ use crate::error::ConfigError;
 
 /// The formats a config file can be written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Format {
+pub enum Format {
     Json,
     Toml,
     Yaml,
 }
 
 impl Format {
-    pub(crate) fn of(path: &Path) -> Result<Format, ConfigError> {
+    pub fn of(path: &Path) -> Result<Format, ConfigError> {
         let extension = path
             .extension()
             .and_then(|e| e.to_str())

@@ -7,10 +7,11 @@ mod overrides;
 
 use std::path::{Path, PathBuf};
 
+pub use self::file::Format;
 pub use self::overrides::{CliOverrides, ENV_OVERRIDES};
 use self::{
     collect::deserialize_all,
-    file::{parse_tree, read_tree, Format},
+    file::{parse_tree, read_tree},
     overrides::{apply, from_env, Setters, Source},
 };
 use crate::{
@@ -73,6 +74,28 @@ pub fn from_json(text: &str) -> Result<MirrordConfig, ConfigError> {
     let tree = parse_tree(text, Format::Json, Path::new("<json>"))?;
     let (config, problems) = deserialize_all::<MirrordConfig>(tree, None);
     finish(config, problems, None, &Setters::new())
+}
+
+/// Parses a document's text in `format` into the tree the model is read
+/// from (an empty document is an empty map); syntax errors name `path`.
+/// For editors, which hold the text of a document not yet saved.
+pub fn parse_document(
+    text: &str,
+    format: Format,
+    path: &Path,
+) -> Result<serde_json::Value, ConfigError> {
+    file::parse_tree(text, format, path)
+}
+
+/// Every problem of one parsed document on its own (no environment, no
+/// flags), each naming its key path: what `mirrord verify-config` reports,
+/// for a tree an editor already parsed.
+pub fn check_document(tree: serde_json::Value) -> Vec<Problem> {
+    let (config, problems) = deserialize_all::<MirrordConfig>(tree, None);
+    match finish(config, problems, None, &Setters::new()) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.problems().to_vec(),
+    }
 }
 
 fn finish(

@@ -158,3 +158,23 @@ fn io_and_syntax_errors_name_the_file() {
         "{error:?}"
     );
 }
+
+#[test]
+fn a_document_check_names_unknown_keys_and_paths() {
+    let tree = serde_json::json!({"feture": {}, "feature": {"fs": {"mode": "raed"}}});
+    let problems = check_document(tree);
+    let shown: Vec<(Option<&str>, Option<&str>)> = problems
+        .iter()
+        .map(|p| (p.origin.key(), p.unknown_key.as_deref()))
+        .collect();
+    assert_eq!(
+        shown,
+        vec![(Some("feature.fs.mode"), None), (Some(""), Some("feture"))]
+    );
+    assert!(check_document(serde_json::json!({"target": "targetless"})).is_empty());
+    let syntax = parse_document("{\"a\": }", Format::Json, Path::new("m.json"));
+    assert!(matches!(
+        syntax,
+        Err(ConfigError::Syntax { line: Some(1), .. })
+    ));
+}

@@ -1,0 +1,262 @@
+//! Completion and hover for config documents and for the `mirrord` objects
+//! of a `launch.json`, from the config's schema (and, for targets, the
+//! targets of this machine).
+
+use mirrord_config::{Format, KeySegment};
+use tower_lsp::lsp_types::{
+    CompletionItem, CompletionItemKind, CompletionTextEdit, Documentation, Hover, HoverContents,
+    MarkupContent, MarkupKind, TextEdit,
+};
+
+use super::documents::DocKind;
+use super::json::context::{self, Context, Place};
+use super::line_index::LineIndex;
+use super::schema::Schema;
+
+/// The key of a launch configuration's `mirrord` object that names a config file.
+const CONFIG_FILE_KEY: &str = "configFile";
+const CONFIG_FILE_DOC: &str = "A mirrord config file for this launch (relative to the \
+    configuration's `cwd`). With it, only `target` may be set beside it; without it, the \
+    `mirrord` object is an inline config.";
+
+/// The cursor's context, with its path made relative to the config (for
+/// `launch.json`, to a configuration's `mirrord` object); `None` where
+/// the document holds no config.
+fn config_context(kind: DocKind, text: &str, offset: usize) -> Option<(Context, bool)> {
+    let mut context = context::at(text, offset);
+    match kind {
+        DocKind::Config(Format::Json) => Some((context, false)),
+        DocKind::Config(_) => None,
+        DocKind::Launch => match context.path.as_slice() {
+            [KeySegment::Key(c), KeySegment::Index(_), KeySegment::Key(m), ..]
+                if c == "configurations" && m == crate::launch::MIRRORD_KEY =>
+            {
+                context.path.drain(..3);
+                Some((context, true))
+            }
+            _ => None,
+        },
+    }
+}
+
+fn markdown(value: String) -> MarkupContent {
+    MarkupContent {
+        kind: MarkupKind::Markdown,
+        value,
+    }
+}
+
+/// Completion items at `offset`.
+pub fn complete(schema: &Schema, kind: DocKind, text: &str, offset: usize) -> Vec<CompletionItem> {
+    let Some((context, in_launch)) = config_context(kind, text, offset) else {
+        return Vec::new();
+    };
+    let index = LineIndex::new(text);
+    let edit = |token: Option<(usize, usize)>, new_text: String| {
+        token.map(|(start, end)| {
+            CompletionTextEdit::Edit(TextEdit {
+                range: index.range(start, end),
+                new_text,
+            })
+        })
+    };
+    match &context.place {
+        Place::Key { token } => {
+            let mut keys = schema.keys(&context.path);
+            if in_launch && context.path.is_empty() {
+                keys.push(super::schema::KeyDoc {
+                    name: CONFIG_FILE_KEY.into(),
+                    doc: CONFIG_FILE_DOC.into(),
+                });
+            }
+            let under_cursor = token.as_ref().map(|(_, _, text)| text.as_str());
+            keys.into_iter()
+                .filter(|k| {
+                    Some(k.name.as_str()) == under_cursor || !context.siblings.contains(&k.name)
+                })
+                .map(|k| {
+                    let quoted = format!("\"{}\"", k.name);
+                    let span = token.as_ref().map(|(s, e, _)| (*s, *e));
+                    CompletionItem {
+                        label: k.name.clone(),
+                        kind: Some(CompletionItemKind::PROPERTY),
+                        documentation: Some(Documentation::MarkupContent(markdown(k.doc))),
+                        filter_text: Some(if span.is_some() {
+                            quoted.clone()
+                        } else {
+                            k.name.clone()
+                        }),
+                        insert_text: Some(format!("{quoted}: ")),
+                        text_edit: edit(span, quoted),
+                        ..Default::default()
+                    }
+                })
+                .collect()
+        }
+        Place::Value { token } => {
+            let mut items: Vec<CompletionItem> = schema
+                .values(&context.path)
+                .into_iter()
+                .map(|v| CompletionItem {
+                    label: v.json.clone(),
+                    kind: Some(CompletionItemKind::ENUM_MEMBER),
+                    documentation: (!v.doc.is_empty())
+                        .then(|| Documentation::MarkupContent(markdown(v.doc))),
+                    insert_text: Some(v.json.clone()),
+                    text_edit: edit(*token, v.json),
+                    ..Default::default()
+                })
+                .collect();
+            if is_target_path(&context.path) {
+                items.extend(crate::target::list_local().into_iter().map(|t| {
+                    let json = format!("\"{}\"", t.path);
+                    CompletionItem {
+                        label: json.clone(),
+                        kind: Some(CompletionItemKind::VALUE),
+                        detail: Some(t.description),
+                        insert_text: Some(json.clone()),
+                        text_edit: edit(*token, json),
+                        ..Default::default()
+                    }
+                }));
+            }
+            items
+        }
+        Place::Nothing => Vec::new(),
+    }
+}
+
+fn is_target_path(path: &[KeySegment]) -> bool {
+    match path {
+        [KeySegment::Key(t)] => t == "target",
+        [KeySegment::Key(t), KeySegment::Key(p)] => t == "target" && p == "path",
+        _ => false,
+    }
+}
+
+/// Hover documentation for the key at `offset`, or for the key whose value
+/// is at `offset`.
+pub fn hover(schema: &Schema, kind: DocKind, text: &str, offset: usize) -> Option<Hover> {
+    let (context, in_launch) = config_context(kind, text, offset)?;
+    let (path, span) = match context.place {
+        Place::Key {
+            token: Some((start, end, key)),
+        } => {
+            let mut path = context.path;
+            path.push(KeySegment::Key(key));
+            (path, (start, end))
+        }
+        Place::Value {
+            token: Some((start, end)),
+        } => (context.path, (start, end)),
+        _ => return None,
+    };
+    let name = match path.last() {
+        Some(KeySegment::Key(name)) => name.clone(),
+        _ => return None,
+    };
+    let doc = if in_launch && path.len() == 1 && name == CONFIG_FILE_KEY {
+        CONFIG_FILE_DOC.to_owned()
+    } else {
+        schema.doc(&path)?
+    };
+    let index = LineIndex::new(text);
+    Some(Hover {
+        contents: HoverContents::Markup(markdown(format!("**{name}**\n\n{doc}"))),
+        range: Some(index.range(span.0, span.1)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(kind: DocKind, marked: &str) -> Vec<String> {
+        let offset = marked.find('|').unwrap();
+        let text = marked.replace('|', "");
+        complete(&Schema::default(), kind, &text, offset)
+            .into_iter()
+            .map(|i| i.label)
+            .collect()
+    }
+
+    const JSON: DocKind = DocKind::Config(Format::Json);
+
+    #[test]
+    fn keys_and_values_complete_from_the_schema() {
+        assert_eq!(
+            labels(JSON, r#"{"target": "targetless", |}"#),
+            vec![
+                "agent",
+                "feature",
+                "kube_context",
+                "kubeconfig",
+                "skip_processes"
+            ]
+        );
+        assert_eq!(
+            labels(JSON, r#"{"feature": {"fs": {"mode": "|"}}}"#),
+            vec![
+                "\"local\"",
+                "\"localwithoverrides\"",
+                "\"read\"",
+                "\"write\""
+            ]
+        );
+        let targets = labels(JSON, r#"{"target": |}"#);
+        assert!(
+            targets.contains(&"\"targetless\"".to_owned()),
+            "{targets:?}"
+        );
+        assert_eq!(
+            labels(
+                DocKind::Launch,
+                r#"{"configurations": [{"type": "node", "mirrord": {|}}]}"#
+            ),
+            vec![
+                "agent",
+                "feature",
+                "kube_context",
+                "kubeconfig",
+                "skip_processes",
+                "target",
+                "configFile"
+            ]
+        );
+        assert!(labels(DocKind::Launch, r#"{"configurations": [{|}]}"#).is_empty());
+    }
+
+    #[test]
+    fn a_key_in_quotes_is_replaced_whole() {
+        let text = r#"{"feature": {"fs": {"mo"#;
+        let items = complete(&Schema::default(), JSON, text, text.len());
+        let mode = items.iter().find(|i| i.label == "mode").unwrap();
+        let Some(CompletionTextEdit::Edit(edit)) = &mode.text_edit else {
+            panic!("no edit: {mode:?}");
+        };
+        assert_eq!(edit.new_text, "\"mode\"");
+        assert_eq!(
+            (edit.range.start.character, edit.range.end.character),
+            (20, 23)
+        );
+    }
+
+    #[test]
+    fn hover_shows_the_key_documentation() {
+        let text = r#"{"feature": {"fs": {"mode": "read"}}}"#;
+        let on_key = text.find("mode").unwrap() + 1;
+        let Some(Hover {
+            contents: HoverContents::Markup(content),
+            range,
+        }) = hover(&Schema::default(), JSON, text, on_key)
+        else {
+            panic!("no hover");
+        };
+        assert!(content.value.starts_with("**mode**"), "{}", content.value);
+        assert!(content.value.contains("Default"), "{}", content.value);
+        assert_eq!(range.map(|r| r.start.character), Some(20));
+        let on_value = text.find("read").unwrap();
+        assert!(hover(&Schema::default(), JSON, text, on_value).is_some());
+        assert!(hover(&Schema::default(), JSON, text, 0).is_none());
+    }
+}

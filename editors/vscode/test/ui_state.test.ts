@@ -1,0 +1,85 @@
+// The target picker's memory, the toggle, the binary lookup, the config
+// template and the sessions view.
+
+import * as assert from 'assert';
+
+import { findBinary } from '../src/binary';
+import { TEMPLATE } from '../src/config_file';
+import { describeSession } from '../src/sessions_view';
+import { LAST_TARGET_KEY, pickTarget, type Memento, type PickItem } from '../src/targets';
+import { Toggle } from '../src/toggle';
+
+class MapMemento implements Memento {
+  readonly values = new Map<string, unknown>();
+  get<T>(key: string): T | undefined {
+    return this.values.get(key) as T | undefined;
+  }
+  async update(key: string, value: unknown): Promise<void> {
+    this.values.set(key, value);
+  }
+}
+
+const LIST = {
+  targets: [
+    { path: 'targetless', description: 'no target' },
+    { path: 'pid/10', description: 'api' },
+    { path: 'pid/20', description: 'worker' },
+  ],
+};
+
+describe('pickTarget', () => {
+  it('offers the last choice first and remembers the new one', async () => {
+    const memento = new MapMemento();
+    memento.values.set(LAST_TARGET_KEY, 'pid/20');
+    let offered: PickItem[] = [];
+    const answer = await pickTarget(LIST, async (items) => {
+      offered = items;
+      return items[2];
+    }, memento);
+    assert.deepStrictEqual(offered.map((i) => i.label), ['pid/20', 'targetless', 'pid/10']);
+    assert.match(offered[0].description, /^last used/);
+    assert.deepStrictEqual(answer, { target: 'pid/10' });
+    assert.strictEqual(memento.get(LAST_TARGET_KEY), 'pid/10');
+  });
+
+  it('answers null when dismissed and keeps the old choice', async () => {
+    const memento = new MapMemento();
+    memento.values.set(LAST_TARGET_KEY, 'pid/10');
+    assert.deepStrictEqual(await pickTarget(LIST, async () => undefined, memento), { target: null });
+    assert.strictEqual(memento.get(LAST_TARGET_KEY), 'pid/10');
+  });
+});
+
+describe('Toggle', () => {
+  it('is off by default and flips per workspace state', async () => {
+    const memento = new MapMemento();
+    const toggle = new Toggle(memento);
+    assert.strictEqual(toggle.enabled, false);
+    assert.match(toggle.label.text, /off/);
+    assert.strictEqual(await toggle.flip(), true);
+    assert.strictEqual(new Toggle(memento).enabled, true);
+    assert.match(toggle.label.text, /on/);
+  });
+});
+
+describe('findBinary', () => {
+  it('prefers the setting, then the bundled binary, then PATH', () => {
+    assert.strictEqual(findBinary(' /opt/mirrord ', '/ext', () => true), '/opt/mirrord');
+    assert.strictEqual(findBinary('', '/ext', (f) => f === '/ext/bin/mirrord'), '/ext/bin/mirrord');
+    assert.strictEqual(findBinary(undefined, '/ext', () => false), 'mirrord');
+  });
+});
+
+describe('config template', () => {
+  it('is strict JSON, as mirrord reads it', () => {
+    const parsed = JSON.parse(TEMPLATE) as { target: string };
+    assert.strictEqual(parsed.target, 'targetless');
+  });
+});
+
+describe('describeSession', () => {
+  it('names target, state, id, intproxy and age', () => {
+    const shown = describeSession({ sessionId: 's1', target: 'pid/7', pid: 99, since: 1_000, state: 'running' }, 91_000);
+    assert.deepStrictEqual(shown, { label: 'pid/7 (running)', description: 'session s1 · intproxy 99 · started 2 min ago' });
+  });
+});
