@@ -16,7 +16,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use mirrord_config::MirrordConfig;
 
-use crate::intproxy::Ready;
+use crate::intproxy::Announce;
 use crate::progress::Progress;
 use crate::target::{self, LocalTarget};
 
@@ -110,16 +110,19 @@ impl Session {
         // The first process exits as soon as it has detached the real one.
         let _ = child.wait();
         let timeout = Duration::from_secs(config.agent.startup_timeout + 5);
-        let ready = read_ready(stdout, timeout)?;
+        let ready = read_ready(stdout, timeout, progress)?;
         let (intproxy, remote_env, intproxy_pid, supervisor) = match ready {
-            Ready::Ready {
+            Announce::Ready {
                 addr,
                 env,
                 pid,
                 supervisor,
                 ..
             } => (addr, env, pid, supervisor),
-            Ready::Error { message } => bail!("cannot start the session for {target}: {message}"),
+            Announce::Error { message } => {
+                bail!("cannot start the session for {target}: {message}")
+            }
+            Announce::Progress { .. } => bail!("the intproxy stopped after a progress line"),
         };
         Ok(Session {
             target,
@@ -253,21 +256,42 @@ fn set(env: &mut Vec<(OsString, OsString)>, key: OsString, value: OsString) {
 }
 
 /// Reads the intproxy's one JSON line, within `timeout`.
-fn read_ready(stdout: std::process::ChildStdout, timeout: Duration) -> anyhow::Result<Ready> {
+/// Reads the intproxy's lines until `Ready` or `Error`, showing its
+/// progress steps.
+fn read_ready(
+    stdout: std::process::ChildStdout,
+    timeout: Duration,
+    progress: &Progress,
+) -> anyhow::Result<Announce> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let mut line = String::new();
-        let result = BufReader::new(stdout).read_line(&mut line).map(|_| line);
-        let _ = tx.send(result);
+        // Until the intproxy closes its stdout (after `Ready`) or exits.
+        let mut reader = BufReader::new(stdout);
+        loop {
+            let mut line = String::new();
+            let result = reader.read_line(&mut line).map(|_| line);
+            let end = !matches!(&result, Ok(l) if !l.is_empty());
+            if tx.send(result).is_err() || end {
+                return;
+            }
+        }
     });
-    let line = match rx.recv_timeout(timeout) {
-        Ok(Ok(line)) if !line.trim().is_empty() => line,
-        Ok(Ok(_)) => bail!("the intproxy exited before it was ready (see the messages above)"),
-        Ok(Err(e)) => bail!("cannot read from the intproxy: {e}"),
-        Err(_) => bail!("the intproxy was not ready within {} s", timeout.as_secs()),
-    };
-    serde_json::from_str(&line)
-        .with_context(|| format!("unexpected line from the intproxy: {line:?}"))
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = match rx.recv_timeout(left) {
+            Ok(Ok(line)) if !line.trim().is_empty() => line,
+            Ok(Ok(_)) => bail!("the intproxy exited before it was ready (see the messages above)"),
+            Ok(Err(e)) => bail!("cannot read from the intproxy: {e}"),
+            Err(_) => bail!("the intproxy was not ready within {} s", timeout.as_secs()),
+        };
+        let ready: Announce = serde_json::from_str(&line)
+            .with_context(|| format!("unexpected line from the intproxy: {line:?}"))?;
+        match ready {
+            Announce::Progress { step } => progress.step(&step),
+            other => return Ok(other),
+        }
+    }
 }
 
 /// Finds one of mirrord's files: the override variable, else next to this
@@ -295,4 +319,34 @@ fn sibling(env_var: &str, file: &str) -> anyhow::Result<PathBuf> {
 /// The current process's environment as pairs.
 pub fn current_env() -> Vec<(OsString, OsString)> {
     std::env::vars_os().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_intproxys_progress_steps_are_shown_until_it_is_ready() {
+        let script = r#"echo '{"Progress":{"step":"creating the agent"}}'
+echo '{"Progress":{"step":"waiting for the agent pod"}}'
+echo '{"Error":{"message":"boom"}}'"#;
+        let mut child = Command::new("sh")
+            .args(["-c", script])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("sh");
+        let stdout = child.stdout.take().expect("stdout");
+        let steps = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = steps.clone();
+        let progress = Progress::to_sink(Box::new(move |s: &str| {
+            seen.lock().unwrap().push(s.to_owned());
+        }));
+        let ready = read_ready(stdout, Duration::from_secs(10), &progress).expect("a last line");
+        let _ = child.wait();
+        assert!(matches!(ready, Announce::Error { message } if message == "boom"));
+        assert_eq!(
+            *steps.lock().unwrap(),
+            ["creating the agent", "waiting for the agent pod"]
+        );
+    }
 }

@@ -67,6 +67,10 @@ struct Cli {
     /// stdin, removing this iptables chain when the agent is gone.
     #[arg(long, hide = true)]
     watchdog_chain: Option<String>,
+    /// Exit when no client has come within this many seconds of the start
+    /// (a cluster agent whose CLI died before connecting).
+    #[arg(long, value_name = "SECS")]
+    first_client_timeout: Option<u64>,
 }
 
 /// Why the agent stops, with its exit code.
@@ -152,6 +156,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     let lifetime = Lifetime {
         stdin_lifeline: cli.stdin_lifeline,
         idle_timeout: cli.idle_timeout,
+        first_client_timeout: cli.first_client_timeout,
         target_pid: target.pid,
         target_exit: target.exit,
     };
@@ -172,6 +177,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
 struct Lifetime {
     stdin_lifeline: bool,
     idle_timeout: Option<u64>,
+    first_client_timeout: Option<u64>,
     target_pid: Option<u32>,
     target_exit: Option<target::ExitWatch>,
 }
@@ -180,6 +186,7 @@ async fn serve(listen: Endpoint, shared: Arc<Shared>, lifetime: Lifetime) -> any
     let Lifetime {
         stdin_lifeline: lifeline,
         idle_timeout: idle,
+        first_client_timeout: first,
         target_pid: pid,
         target_exit,
     } = lifetime;
@@ -201,6 +208,7 @@ async fn serve(listen: Endpoint, shared: Arc<Shared>, lifetime: Lifetime) -> any
     let (shutdown_tx, shutdown_rx) = watch::channel(None);
     let server = Server::new(listener, shared, shutdown_rx);
     let activity = server.activity();
+    let first_activity = server.activity();
     let mut server = tokio::spawn(server.run());
 
     let exit = tokio::select! {
@@ -210,6 +218,10 @@ async fn serve(listen: Endpoint, shared: Arc<Shared>, lifetime: Lifetime) -> any
         _ = idle_for(activity, Duration::from_secs(idle.unwrap_or(0))), if idle.is_some() => Exit {
             code: 0,
             reason: format!("no client for {}s", idle.unwrap_or(0)),
+        },
+        _ = no_first_client(first_activity, Duration::from_secs(first.unwrap_or(0))), if first.is_some() => Exit {
+            code: 0,
+            reason: format!("no client came within {}s", first.unwrap_or(0)),
         },
         _ = wait_target(target_exit), if pid.is_some() => Exit {
             code: 1,
@@ -291,9 +303,43 @@ async fn idle_for(mut activity: watch::Receiver<Activity>, limit: Duration) {
     }
 }
 
+/// Resolves if no client has come within `limit`; never once one has.
+async fn no_first_client(mut activity: watch::Receiver<Activity>, limit: Duration) {
+    let deadline = tokio::time::sleep(limit);
+    tokio::pin!(deadline);
+    loop {
+        if activity.borrow_and_update().ever {
+            return std::future::pending().await;
+        }
+        tokio::select! {
+            _ = &mut deadline => return,
+            r = activity.changed() => if r.is_err() { return std::future::pending().await },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn without_a_first_client_the_agent_gives_up_and_with_one_never() {
+        let (_tx, rx) = watch::channel(Activity::default());
+        let alone = tokio::spawn(no_first_client(rx, Duration::from_secs(5)));
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        assert!(!alone.is_finished());
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(alone.is_finished(), "no client within 5 s");
+
+        let (tx, rx) = watch::channel(Activity::default());
+        let served = tokio::spawn(no_first_client(rx, Duration::from_secs(5)));
+        tx.send_replace(Activity {
+            connected: 1,
+            ever: true,
+        });
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert!(!served.is_finished(), "a client came");
+    }
 
     #[tokio::test(start_paused = true)]
     async fn idle_timer_starts_after_the_first_client_and_resets() {

@@ -239,14 +239,15 @@ impl LedgerCluster {
 
     /// Waits until no agent Job, pod or process is left.
     fn assert_nothing_left(&self) {
+        let processes =
+            || mirrord_tests::run::processes_mentioning(&container_id("payments", "ledger", "app"));
         let deadline = Instant::now() + Duration::from_secs(10);
-        while self.agents() > 0 && Instant::now() < deadline {
+        while (self.agents() > 0 || !processes().is_empty()) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(100));
         }
         assert_eq!(self.agents(), 0, "an agent Job or pod is left");
-        let processes =
-            mirrord_tests::run::processes_mentioning(&container_id("payments", "ledger", "app"));
-        assert!(processes.is_empty(), "agent processes left: {processes:?}");
+        let left = processes();
+        assert!(left.is_empty(), "agent processes left: {left:?}");
     }
 }
 
@@ -338,5 +339,168 @@ fn two_sessions_on_one_target_run_at_once_and_ctrl_c_leaves_nothing() {
     // SAFETY: plain syscall on our child.
     unsafe { libc::kill(long.0.id() as i32, libc::SIGINT) };
     drop(long);
+    cluster.assert_nothing_left();
+}
+
+#[test]
+fn a_killed_intproxy_leaves_the_job_to_the_agents_timeout_and_the_ttl() {
+    let cluster = LedgerCluster::start();
+    let scratch = Scratch::new("kube-kill-9");
+    let kubeconfig = scratch.path().join("kubeconfig");
+    cluster
+        .server
+        .write_kubeconfig(&kubeconfig, "shop")
+        .expect("kubeconfig");
+    let config = scratch.write(
+        "mirrord.json",
+        r#"{"agent": {"ttl": 1, "communication_timeout": 1, "startup_timeout": 2}}"#,
+    );
+    let mut args = vec!["exec", "-f", config.to_str().expect("utf-8 path")];
+    args.extend_from_slice(LEDGER);
+    args.extend_from_slice(&["--", "sleep", "30"]);
+    let mut program = Command::new(mirrord_tests::bin_path("mirrord"))
+        .args(&args)
+        .env("KUBECONFIG", &kubeconfig)
+        .env("HOME", scratch.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("mirrord");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while cluster.agents() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(cluster.agents(), 2, "the session's Job and pod");
+    // kill -9 of the intproxy: nobody deletes the Job.
+    let watch = format!("--watch-pid {}", program.id());
+    let intproxy: Vec<u32> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+                .is_ok_and(|c| c.contains(" intproxy ") && c.contains(&watch))
+        })
+        .collect();
+    assert_eq!(intproxy.len(), 1, "one intproxy for the session");
+    // SAFETY: plain syscalls on processes this test started.
+    unsafe { libc::kill(intproxy[0] as i32, libc::SIGKILL) };
+    let _ = program.kill();
+    let _ = program.wait();
+    // The agent exits a second after its client is gone (or 3 s after its
+    // start if the intproxy died before connecting); the Job's TTL (1 s)
+    // then removes the Job, and with it the pod.
+    cluster.assert_nothing_left();
+}
+
+#[test]
+fn every_workload_kind_runs_the_program_in_its_picked_pod() {
+    use mirrord_tests::kube::cgroup::ContainerCgroup;
+    use mirrord_tests::pod::{Pod, PodSpec};
+    let server = FakeApiServer::start_with_agent(CLUSTER, mirrord_tests::bin_path("mirrord-agent"))
+        .expect("server");
+    let scratch = Scratch::new("kube-kinds");
+    // Each picked pod's container is a stand-in pod that says its name.
+    let pods = [
+        ("web-7d9f-bbbbb", "main"),
+        ("db-0", "postgres"),
+        ("log-agent-x1", "fluent"),
+        ("migrate-q2x", "migrate"),
+        ("nightly-29000000-abcde", "report"),
+        ("checkout-5c4b-zzzzz", "app"),
+    ];
+    let mut running = Vec::new();
+    for (pod, container) in pods {
+        let cgroup =
+            ContainerCgroup::new(&container_id("shop", pod, container)).expect("cgroup (root)");
+        let spec = PodSpec {
+            env: vec![("POD_NAME".into(), pod.into())],
+            ..PodSpec::default()
+        };
+        let standin = Pod::start(&spec).expect("stand-in pod");
+        cgroup
+            .add(standin.pid)
+            .expect("move the pod into its cgroup");
+        running.push((standin, cgroup));
+    }
+    for (target, pod) in [
+        ("deployment/web", "web-7d9f-bbbbb"),
+        ("service/web", "web-7d9f-bbbbb"),
+        ("statefulset/db", "db-0"),
+        ("daemonset/log-agent", "log-agent-x1"),
+        ("job/migrate", "migrate-q2x"),
+        ("cronjob/nightly", "nightly-29000000-abcde"),
+        ("rollout/checkout", "checkout-5c4b-zzzzz"),
+    ] {
+        let out = mirrord(
+            &server,
+            &scratch,
+            &[
+                "exec",
+                "--target",
+                target,
+                "--",
+                "sh",
+                "-c",
+                "echo POD_NAME=$POD_NAME",
+            ],
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{target}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(stdout.trim(), format!("POD_NAME={pod}"), "{target}");
+    }
+    // Pods before their cgroups: a cgroup goes only once it is empty.
+    for (standin, cgroup) in running {
+        drop(standin);
+        drop(cgroup);
+    }
+}
+
+#[test]
+fn the_ephemeral_container_mode_runs_the_agent_in_the_target_pod() {
+    let cluster = LedgerCluster::start();
+    let scratch = Scratch::new("kube-ephemeral");
+    let config = scratch.write(
+        "mirrord.json",
+        r#"{"agent": {"ephemeral": true, "communication_timeout": 1}}"#,
+    );
+    let mut args = vec!["exec", "-f", config.to_str().expect("utf-8 path")];
+    args.extend_from_slice(LEDGER);
+    args.extend_from_slice(&["--", "sh", "-c", "echo POD_NAME=$POD_NAME"]);
+    let out = mirrord(&cluster.server, &scratch, &args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.trim(), "POD_NAME=standin-pod");
+    // No Job: the agent was a container added to the target pod.
+    assert_eq!(cluster.agents(), 0);
+    let pods = Kind::by_plural("", "v1", "pods").expect("pods");
+    let ledger = cluster
+        .server
+        .store()
+        .get(pods, Some("payments"), "ledger")
+        .expect("ledger");
+    let added = ledger["spec"]["ephemeralContainers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(added.len(), 1, "{ledger}");
+    assert!(
+        added[0]["name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("mirrord-agent-")),
+        "{ledger}"
+    );
+    assert_eq!(added[0]["targetContainerName"], "app");
+    // Its agent exits a second after the session (it cannot be removed).
     cluster.assert_nothing_left();
 }

@@ -9,6 +9,22 @@ use anyhow::Context;
 use super::agent::{self, AgentClient};
 use crate::kube::{self, launch::AgentPod, KubeSettings};
 
+/// Logs how long each start-up phase took (`MIRRORD_LOG=mirrord::timing=info`;
+/// the Kubernetes benchmark reads these lines).
+struct Phase(std::time::Instant);
+
+impl Phase {
+    fn start() -> Phase {
+        Phase(std::time::Instant::now())
+    }
+
+    fn done(&mut self, name: &str) {
+        let ms = self.0.elapsed().as_secs_f64() * 1000.0;
+        tracing::info!(target: "mirrord::timing", "phase {name}: {ms:.1} ms");
+        self.0 = std::time::Instant::now();
+    }
+}
+
 /// Starts the agent for the Kubernetes target of `config_json` (the
 /// resolved config `mirrord exec` passed). Returns the Job (to delete),
 /// the connected client and the target PID the agent found.
@@ -22,17 +38,29 @@ pub async fn start(
         .path
         .as_ref()
         .context("no Kubernetes target in the config")?;
+    let mut phase = Phase::start();
     let cluster = kube::connect(&KubeSettings::from_config(&config)).await?;
     let resolved = kube::resolve(&cluster, target, config.target.namespace.as_deref())
         .await?
         .with_context(|| format!("{target} is not a Kubernetes target"))?;
-    let pod = kube::launch::launch(&cluster, Some(&resolved), &config.agent, &|_| {}).await?;
+    phase.done("resolve");
+    let progress = |step: &str| {
+        super::print_ready(&super::Announce::Progress {
+            step: step.to_owned(),
+        });
+    };
+    let pod = kube::launch::launch(&cluster, Some(&resolved), &config.agent, &progress).await?;
+    phase.done("agent ready");
+    progress("connecting to the agent");
     let connected = async {
         let stream = pod.connect().await?;
         agent::connect_stream(stream, Some(pod.secret.clone())).await
     };
     match tokio::time::timeout(timeout, connected).await {
-        Ok(Ok((client, target_pid))) => Ok((pod, client, target_pid)),
+        Ok(Ok((client, target_pid))) => {
+            phase.done("connected");
+            Ok((pod, client, target_pid))
+        }
         failed => {
             let _ = pod.delete().await;
             match failed {

@@ -8,7 +8,7 @@
 //! 2. Start the agent (a local process for `pid/N` and `targetless`),
 //!    connect, handshake, fetch the target's environment.
 //! 3. Listen on the local loopback for layers and print one JSON line
-//!    ([`Ready`]) on stdout; `mirrord exec` waits for it.
+//!    ([`Announce::Ready`]) on stdout; `mirrord exec` waits for it.
 //! 4. Serve until no layer is connected and the watched program has exited
 //!    (after a short grace period, so an exec'd child can reconnect), or
 //!    SIGTERM. Then stop the agent.
@@ -41,9 +41,14 @@ use tokio::net::UnixListener;
 use crate::local_socket;
 use tracing::{info, warn};
 
-/// The one line the intproxy prints on stdout once it can serve layers.
+/// What the intproxy prints on stdout, one JSON line each: progress steps
+/// (a cluster agent's start), then `Ready` or `Error`.
 #[derive(Serialize, Deserialize, Debug)]
-pub enum Ready {
+pub enum Announce {
+    /// A start-up step, for the CLI's progress display.
+    Progress {
+        step: String,
+    },
     Ready {
         /// Where layers connect (`unix:@NAME`).
         addr: String,
@@ -151,7 +156,7 @@ fn detach() -> anyhow::Result<()> {
     }
 }
 
-fn print_ready(ready: &Ready) {
+pub(crate) fn print_ready(ready: &Announce) {
     use std::io::Write;
     let line = serde_json::to_string(ready).unwrap_or_else(|_| "{}".into());
     let mut out = std::io::stdout().lock();
@@ -163,7 +168,7 @@ async fn serve(args: IntproxyArgs) -> anyhow::Result<()> {
     let started = match start(&args).await {
         Ok(started) => started,
         Err(e) => {
-            print_ready(&Ready::Error {
+            print_ready(&Announce::Error {
                 message: format!("{e:#}"),
             });
             return Err(e);
@@ -286,7 +291,7 @@ async fn start(args: &IntproxyArgs) -> anyhow::Result<Started> {
     let supervisor_name = local_socket::unique_name("supervisor");
     let supervisor = local_socket::bind_abstract(&supervisor_name)
         .context("cannot listen for seccomp listeners")?;
-    print_ready(&Ready::Ready {
+    print_ready(&Announce::Ready {
         addr: mirrord_protocol::Endpoint::Unix(name).to_string(),
         env,
         target_pid,

@@ -47,6 +47,51 @@ pub struct JobRequest<'a> {
     pub secret: &'a str,
 }
 
+/// The agent's container listening on `port`, without name, ports or
+/// resources (what a Job's container and an ephemeral one share).
+fn agent_container(request: &JobRequest<'_>, port: u16) -> Value {
+    let agent = request.agent;
+    let timeout = agent
+        .communication_timeout
+        .unwrap_or(DEFAULT_COMMUNICATION_TIMEOUT);
+    let mut args = vec![
+        "--listen".to_owned(),
+        format!("0.0.0.0:{port}"),
+        "--idle-timeout".to_owned(),
+        timeout.to_string(),
+        // The CLI gives up (and deletes the Job) after its startup timeout;
+        // if it died instead, the agent must not wait forever.
+        "--first-client-timeout".to_owned(),
+        (agent.startup_timeout + timeout).to_string(),
+        "--log-level".to_owned(),
+        agent.log_level.to_string(),
+    ];
+    if let Some(target) = request.target {
+        args.extend(["--container-id".to_owned(), target.container_id.clone()]);
+    }
+    json!({
+        "image": agent.image.clone().unwrap_or_else(default_image),
+        "imagePullPolicy": "IfNotPresent",
+        "args": args,
+        "env": [{"name": "MIRRORD_AGENT_SECRET", "value": request.secret}],
+        "securityContext": {
+            "privileged": agent.privileged,
+            "capabilities": {"add": CAPABILITIES},
+        },
+    })
+}
+
+/// The ephemeral container (`agent.ephemeral`) for the target pod: named
+/// `request.name`, sharing the target container's process namespace,
+/// listening on `port` (ephemeral containers declare no ports, and two
+/// sessions in one pod need two).
+pub fn ephemeral_container(request: &JobRequest<'_>, target: &Resolved, port: u16) -> Value {
+    let mut container = agent_container(request, port);
+    container["name"] = json!(request.name);
+    container["targetContainerName"] = json!(target.container);
+    container
+}
+
 /// Builds the Job.
 pub fn job(request: &JobRequest<'_>) -> Result<Job, serde_json::Error> {
     let agent = request.agent;
@@ -64,32 +109,9 @@ pub fn job(request: &JobRequest<'_>) -> Result<Job, serde_json::Error> {
     for (k, v) in NO_SIDECARS {
         annotations.insert((*k).into(), json!(v));
     }
-    let timeout = agent
-        .communication_timeout
-        .unwrap_or(DEFAULT_COMMUNICATION_TIMEOUT);
-    let mut args = vec![
-        "--listen".to_owned(),
-        format!("0.0.0.0:{AGENT_PORT}"),
-        "--idle-timeout".to_owned(),
-        timeout.to_string(),
-        "--log-level".to_owned(),
-        agent.log_level.to_string(),
-    ];
-    if let Some(target) = request.target {
-        args.extend(["--container-id".to_owned(), target.container_id.clone()]);
-    }
-    let mut container = json!({
-        "name": "mirrord-agent",
-        "image": agent.image.clone().unwrap_or_else(default_image),
-        "imagePullPolicy": "IfNotPresent",
-        "args": args,
-        "env": [{"name": "MIRRORD_AGENT_SECRET", "value": request.secret}],
-        "ports": [{"containerPort": AGENT_PORT, "name": "agent"}],
-        "securityContext": {
-            "privileged": agent.privileged,
-            "capabilities": {"add": CAPABILITIES},
-        },
-    });
+    let mut container = agent_container(request, AGENT_PORT);
+    container["name"] = json!("mirrord-agent");
+    container["ports"] = json!([{"containerPort": AGENT_PORT, "name": "agent"}]);
     if let Some(resources) = &agent.resources {
         container["resources"] = resources.clone();
     }
@@ -173,6 +195,8 @@ mod tests {
                 "0.0.0.0:44128",
                 "--idle-timeout",
                 "30",
+                "--first-client-timeout",
+                "60",
                 "--log-level",
                 "info",
                 "--container-id",
@@ -187,6 +211,28 @@ mod tests {
             c["securityContext"],
             json!({"privileged": false, "capabilities": {"add": ["NET_ADMIN", "NET_RAW", "SYS_PTRACE", "SYS_ADMIN"]}})
         );
+    }
+
+    #[test]
+    fn the_ephemeral_container_joins_the_target_container() {
+        let target = target();
+        let agent = AgentConfig::default();
+        let request = JobRequest {
+            name: "mirrord-agent-e",
+            namespace: "shop",
+            target: Some(&target),
+            agent: &agent,
+            secret: "s3cret",
+        };
+        let c = ephemeral_container(&request, &target, 40_001);
+        assert_eq!(c["name"], "mirrord-agent-e");
+        assert_eq!(c["targetContainerName"], "main");
+        assert_eq!(c["args"][1], "0.0.0.0:40001");
+        assert!(
+            c.get("ports").is_none() && c.get("resources").is_none(),
+            "{c}"
+        );
+        assert_eq!(c["env"][0]["value"], "s3cret");
     }
 
     #[test]

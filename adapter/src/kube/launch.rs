@@ -21,7 +21,9 @@ use futures::{StreamExt, TryStreamExt};
 
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Event, Pod};
-use kube::api::{Api, DeleteParams, ListParams, PostParams, WatchEvent, WatchParams};
+use kube::api::{
+    Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
+};
 use mirrord_config::AgentConfig;
 
 use super::agent_job::{job, JobRequest, AGENT_PORT};
@@ -41,9 +43,14 @@ const PULL_FAILURES: &[&str] = &[
 /// A started agent Job and its ready pod.
 pub struct AgentPod {
     cluster: Cluster,
+    /// The Job's name, or the ephemeral container's.
     pub job: String,
     pub namespace: String,
     pub pod: String,
+    /// The agent's port in the pod.
+    pub port: u16,
+    /// An ephemeral container in the target pod (`agent.ephemeral`), not a Job.
+    pub ephemeral: bool,
     /// What the client must present in its Hello.
     pub secret: String,
 }
@@ -62,6 +69,16 @@ pub async fn launch(
         .unwrap_or_else(|| cluster.default_namespace.clone());
     let name = format!("mirrord-agent-{}", random_hex(5)?);
     let secret = random_hex(16)?;
+    if agent.ephemeral {
+        let target = target.ok_or_else(|| {
+            KubeError::Target(
+                "agent.ephemeral needs a target pod to add the agent to; targetless runs need a Job \
+                 (set agent.ephemeral to false)"
+                    .to_owned(),
+            )
+        })?;
+        return launch_ephemeral(cluster, target, agent, name, secret, progress).await;
+    }
     let spec = job(&JobRequest {
         name: &name,
         namespace: &namespace,
@@ -90,6 +107,8 @@ pub async fn launch(
         job: name,
         namespace,
         pod: String::new(),
+        port: AGENT_PORT,
+        ephemeral: false,
         secret,
     };
     progress("waiting for the agent pod");
@@ -115,10 +134,10 @@ impl AgentPod {
             url: &self.cluster.url,
         };
         let mut forwarder = pods
-            .portforward(&self.pod, &[AGENT_PORT])
+            .portforward(&self.pod, &[self.port])
             .await
             .map_err(|e| KubeError::from_api(e, request))?;
-        forwarder.take_stream(AGENT_PORT).ok_or_else(|| {
+        forwarder.take_stream(self.port).ok_or_else(|| {
             KubeError::Target(format!(
                 "the port-forward to agent pod {} has no stream",
                 self.pod
@@ -126,8 +145,12 @@ impl AgentPod {
         })
     }
 
-    /// Deletes the Job and, with it, its pod.
+    /// Deletes the Job and, with it, its pod. An ephemeral container
+    /// cannot be removed: its agent exits once its client is gone.
     pub async fn delete(&self) -> Result<(), KubeError> {
+        if self.ephemeral {
+            return Ok(());
+        }
         let jobs: Api<Job> = Api::namespaced(self.cluster.client.clone(), &self.namespace);
         match jobs.delete(&self.job, &DeleteParams::background()).await {
             Ok(_) => Ok(()),
@@ -149,7 +172,12 @@ impl AgentPod {
 async fn wait_ready(agent: &AgentPod, timeout: Duration) -> Result<String, KubeError> {
     let ns = agent.namespace.as_str();
     let pods: Api<Pod> = Api::namespaced(agent.cluster.client.clone(), ns);
-    let selector = format!("batch.kubernetes.io/job-name={}", agent.job);
+    let params = WatchParams::default().timeout(timeout.as_secs().clamp(1, 290) as u32);
+    let params = if agent.ephemeral {
+        params.fields(&format!("metadata.name={}", agent.pod))
+    } else {
+        params.labels(&format!("batch.kubernetes.io/job-name={}", agent.job))
+    };
     let request = Request {
         verb: "watch",
         resource: "pods",
@@ -158,9 +186,6 @@ async fn wait_ready(agent: &AgentPod, timeout: Duration) -> Result<String, KubeE
     };
     let mut last: Option<Pod> = None;
     let watching = async {
-        let params = WatchParams::default()
-            .labels(&selector)
-            .timeout(timeout.as_secs().clamp(1, 290) as u32);
         let mut events = pods
             .watch(&params, "0")
             .await
@@ -181,10 +206,20 @@ async fn wait_ready(agent: &AgentPod, timeout: Duration) -> Result<String, KubeE
                 }
                 _ => continue,
             };
-            if pods::is_ready(&pod) {
+            let ready = match agent.ephemeral {
+                true => ephemeral_state(&pod, &agent.job).is_some_and(|s| s.running.is_some()),
+                false => pods::is_ready(&pod),
+            };
+            if ready {
                 return Ok(pod.metadata.name.unwrap_or_default());
             }
-            if let Some(reason) = pull_failure(&pod) {
+            let failure = match agent.ephemeral {
+                true => ephemeral_state(&pod, &agent.job)
+                    .and_then(|s| s.waiting.as_ref()?.reason.clone())
+                    .filter(|r| PULL_FAILURES.contains(&r.as_str())),
+                false => pull_failure(&pod),
+            };
+            if let Some(reason) = failure {
                 return Err(image_error(agent, &pod, &reason).await);
             }
             last = Some(pod);
@@ -216,6 +251,74 @@ fn not_ready(agent: &AgentPod, pod: Option<&Pod>, timeout: Duration) -> KubeErro
     ))
 }
 
+/// The state of the ephemeral container `name` of `pod`.
+fn ephemeral_state<'a>(
+    pod: &'a Pod,
+    name: &str,
+) -> Option<&'a k8s_openapi::api::core::v1::ContainerState> {
+    pod.status
+        .as_ref()?
+        .ephemeral_container_statuses
+        .as_ref()?
+        .iter()
+        .find(|c| c.name == name)?
+        .state
+        .as_ref()
+}
+
+/// Adds the agent as an ephemeral container of the target pod and waits
+/// until it runs.
+async fn launch_ephemeral(
+    cluster: &Cluster,
+    target: &Resolved,
+    agent: &AgentConfig,
+    name: String,
+    secret: String,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<AgentPod, KubeError> {
+    let port = 30_000 + u16::from_str_radix(&random_hex(2)?, 16).unwrap_or(0) % 30_000;
+    let request = JobRequest {
+        name: &name,
+        namespace: &target.namespace,
+        target: Some(target),
+        agent,
+        secret: &secret,
+    };
+    let container = super::agent_job::ephemeral_container(&request, target, port);
+    progress("adding the agent to the target pod");
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), &target.namespace);
+    let patch = serde_json::json!({"spec": {"ephemeralContainers": [container]}});
+    pods.patch_ephemeral_containers(
+        &target.pod,
+        &PatchParams::default(),
+        &Patch::Strategic(patch),
+    )
+    .await
+    .map_err(|e| {
+        KubeError::from_api(
+            e,
+            Request {
+                verb: "patch",
+                resource: "pods/ephemeralcontainers",
+                namespace: Some(&target.namespace),
+                url: &cluster.url,
+            },
+        )
+    })?;
+    let agent_pod = AgentPod {
+        cluster: cluster.clone(),
+        job: name,
+        namespace: target.namespace.clone(),
+        pod: target.pod.clone(),
+        port,
+        ephemeral: true,
+        secret,
+    };
+    progress("waiting for the agent container");
+    wait_ready(&agent_pod, Duration::from_secs(agent.startup_timeout)).await?;
+    Ok(agent_pod)
+}
+
 fn pull_failure(pod: &Pod) -> Option<String> {
     pod.status
         .as_ref()?
@@ -229,12 +332,17 @@ fn pull_failure(pod: &Pod) -> Option<String> {
 /// The pull failure with the pod's Warning events.
 async fn image_error(agent: &AgentPod, pod: &Pod, reason: &str) -> KubeError {
     let name = pod.metadata.name.clone().unwrap_or_default();
-    let image = pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.containers.first())
-        .and_then(|c| c.image.clone())
-        .unwrap_or_default();
+    let spec = pod.spec.as_ref();
+    let image = match agent.ephemeral {
+        true => spec
+            .and_then(|s| s.ephemeral_containers.as_ref())
+            .and_then(|cs| cs.iter().find(|c| c.name == agent.job))
+            .and_then(|c| c.image.clone()),
+        false => spec
+            .and_then(|s| s.containers.first())
+            .and_then(|c| c.image.clone()),
+    }
+    .unwrap_or_default();
     let events: Api<Event> = Api::namespaced(agent.cluster.client.clone(), &agent.namespace);
     let params = ListParams::default().fields(&format!("involvedObject.name={name}"));
     let messages: Vec<String> = match events.list(&params).await {

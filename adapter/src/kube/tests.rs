@@ -469,3 +469,31 @@ async fn an_agent_that_is_not_ready_in_time_is_named_and_removed() {
     );
     assert_eq!(agent_jobs(&server), 0, "the Job is deleted");
 }
+
+#[tokio::test]
+async fn ephemeral_agents_need_a_target_and_report_pull_failures() {
+    let (_server, _dir, settings) = setup(CLUSTER, "shop");
+    let cluster = connect(&settings).await.unwrap();
+    let agent = mirrord_config::AgentConfig {
+        ephemeral: true,
+        image: Some("registry.example/does-not-exist:2".into()),
+        ..Default::default()
+    };
+    let Err(err) = super::launch::launch(&cluster, None, &agent, &|_| {}).await else {
+        panic!("an ephemeral agent without a target pod");
+    };
+    assert!(
+        err.to_string()
+            .starts_with("agent.ephemeral needs a target pod"),
+        "{err}"
+    );
+    let target = resolve_in(&settings, "pod/db-0", None).await.unwrap();
+    let Err(err) = super::launch::launch(&cluster, Some(&target), &agent, &|_| {}).await else {
+        panic!("an ephemeral agent with an image that does not exist");
+    };
+    let message = err.to_string();
+    assert!(
+        message.starts_with("the agent image \"registry.example/does-not-exist:2\" cannot be pulled (ErrImagePull, pod db-0"),
+        "{message}"
+    );
+}

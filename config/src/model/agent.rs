@@ -40,6 +40,12 @@ pub struct AgentConfig {
     #[schemars(range(min = 1))]
     pub communication_timeout: Option<u64>,
 
+    /// Kubernetes: run the agent as an ephemeral container in the target
+    /// pod instead of as a Job on its node (no new pod is scheduled; the
+    /// container stays in the pod's spec, stopped, after the session).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ephemeral: bool,
+
     /// Kubernetes: run the agent's container privileged (needed on SELinux
     /// or Bottlerocket nodes, where its capabilities are not enough).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -75,6 +81,7 @@ impl Default for AgentConfig {
             namespace: None,
             ttl: None,
             communication_timeout: None,
+            ephemeral: false,
             privileged: false,
             labels: BTreeMap::new(),
             annotations: BTreeMap::new(),

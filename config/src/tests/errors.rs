@@ -167,7 +167,7 @@ fn all_problems_are_reported_with_original_indexes() {
                       "network": {"dns": {"filter": {"remote": ["a b"]}}}}
         }"#,
         &[
-            r#"agent: unknown key "extra"; known keys: log_level, startup_timeout, image, namespace, ttl, communication_timeout, privileged, labels, annotations, tolerations, resources"#,
+            r#"agent: unknown key "extra"; known keys: log_level, startup_timeout, image, namespace, ttl, communication_timeout, ephemeral, privileged, labels, annotations, tolerations, resources"#,
             r#"agent.log_level: unknown variant "loud", expected one of error, warn, info, debug, trace"#,
             r#"feature.fs.read_only[0]: invalid regex "(": unclosed group"#,
             r#"feature.fs.read_only[2]: invalid regex "[": unclosed character class"#,

@@ -4,9 +4,11 @@
 //! args and env (listening on loopback, which the pod's port-forward
 //! annotation points at). An image named `…does-not-exist…` fails to pull,
 //! with the Warning event a kubelet writes; one named `…never-ready…`
-//! stays `Pending`. Deleting the Job deletes its
+//! stays `Pending`. An ephemeral container patched into a pod runs the
+//! same way, its status in `ephemeralContainerStatuses`. Deleting the Job deletes its
 //! pod and kills the process; a process that exits marks the pod
-//! `Succeeded`.
+//! `Succeeded` and the Job complete, and `ttlSecondsAfterFinished` later
+//! the Job is deleted, as the TTL controller does.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -34,6 +36,12 @@ pub async fn run(state: Arc<State>, agent: Option<PathBuf>) {
             Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
             Err(_) => return,
         };
+        if change.kind.plural == "pods" && change.event != EventType::Deleted {
+            for (key, child) in start_ephemeral(&state, &change.object, agent.as_ref()).await {
+                running.insert(key, child);
+            }
+            continue;
+        }
         if change.kind != jobs {
             continue;
         }
@@ -148,20 +156,22 @@ async fn start_pod(
             return None;
         }
     };
-    let ports: Vec<u64> = container["ports"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|p| p["containerPort"].as_u64())
-        .collect();
+    let port = listen_port(container);
     let _ = state.store.update(pods, Some(ns), &pod_name, |p| {
-        for port in &ports {
-            p["metadata"]["annotations"][port_annotation(*port as u16)] = json!(addr);
+        if let Some(port) = port {
+            p["metadata"]["annotations"][port_annotation(port)] = json!(addr);
         }
         super::fixture::complete_pod_status(p);
     });
-    // The process's exit ends the pod (the agent's idle timeout).
-    let (state, ns, pod_name) = (state.clone(), ns.to_owned(), pod_name.clone());
+    // The process's exit ends the pod (the agent's idle timeout), and the
+    // Job's TTL then deletes the Job (the TTL controller).
+    let ttl = job["spec"]["ttlSecondsAfterFinished"].as_u64();
+    let (state, ns, pod_name, job_name) = (
+        state.clone(),
+        ns.to_owned(),
+        pod_name.clone(),
+        name.to_owned(),
+    );
     let pid = child.id();
     let exited = async move {
         if let Some(pid) = pid {
@@ -174,10 +184,103 @@ async fn start_pod(
             p["status"]["phase"] = json!("Succeeded");
             p["status"]["conditions"] = json!([{"type": "Ready", "status": "False"}]);
         });
+        let jobs = kind("batch", "v1", "jobs");
+        let _ = state.store.update(jobs, Some(&ns), &job_name, |j| {
+            j["status"] =
+                json!({"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]});
+        });
+        if let Some(ttl) = ttl {
+            tokio::time::sleep(std::time::Duration::from_secs(ttl)).await;
+            let _ = state.store.delete(jobs, Some(&ns), &job_name);
+        }
     };
     tokio::spawn(exited);
     let _ = child.stdout.take();
     Some(child)
+}
+
+/// The port of the container's `--listen 0.0.0.0:PORT` argument.
+fn listen_port(container: &Value) -> Option<u16> {
+    let args = container["args"].as_array()?;
+    let i = args.iter().position(|a| a == "--listen")?;
+    args.get(i + 1)?.as_str()?.rsplit(':').next()?.parse().ok()
+}
+
+/// Starts the ephemeral containers of `pod` that have no status yet (an
+/// `ephemeralcontainers` patch just added them); returns their processes.
+async fn start_ephemeral(
+    state: &Arc<State>,
+    pod: &Value,
+    agent: Option<&PathBuf>,
+) -> Vec<((String, String), Child)> {
+    let pods = kind("", "v1", "pods");
+    let ns = pod["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or("default")
+        .to_owned();
+    let name = pod["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let known: Vec<String> = pod["status"]["ephemeralContainerStatuses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["name"].as_str().map(str::to_owned))
+        .collect();
+    let new: Vec<Value> = pod["spec"]["ephemeralContainers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| {
+            c["name"]
+                .as_str()
+                .is_some_and(|n| !known.iter().any(|k| k == n))
+        })
+        .cloned()
+        .collect();
+    let mut started = Vec::new();
+    for container in new {
+        let cname = container["name"].as_str().unwrap_or_default().to_owned();
+        let image = container["image"].as_str().unwrap_or_default().to_owned();
+        let status = |state: Value| {
+            json!({"name": cname, "image": image, "imageID": "", "ready": false,
+                                           "restartCount": 0, "state": state})
+        };
+        let spawned = match agent {
+            _ if image.contains("does-not-exist") => {
+                Err(json!({"waiting": {"reason": "ErrImagePull"}}))
+            }
+            Some(agent) => spawn_agent(agent, &container)
+                .await
+                .map_err(|e| json!({"terminated": {"exitCode": 1, "message": e.to_string()}})),
+            None => Err(json!({"waiting": {"reason": "ContainerCreating"}})),
+        };
+        let (entry, addr) = match spawned {
+            Ok((child, addr)) => {
+                started.push(((ns.clone(), format!("{name}/{cname}")), child));
+                (
+                    status(json!({"running": {"startedAt": "2026-01-01T00:00:00Z"}})),
+                    Some(addr),
+                )
+            }
+            Err(state) => (status(state), None),
+        };
+        let port = listen_port(&container);
+        let _ = state.store.update(pods, Some(&ns), &name, |p| {
+            if let (Some(addr), Some(port)) = (&addr, port) {
+                p["metadata"]["annotations"][port_annotation(port)] = json!(addr);
+            }
+            let list = &mut p["status"]["ephemeralContainerStatuses"];
+            if !list.is_array() {
+                *list = json!([]);
+            }
+            if let Some(list) = list.as_array_mut() {
+                list.push(entry);
+            }
+        });
+    }
+    started
 }
 
 fn is_zombie(pid: u32) -> bool {

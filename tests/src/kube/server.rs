@@ -102,6 +102,7 @@ async fn object(
         (&Method::GET, Some(_), _) => "get",
         (&Method::POST, None, _) => "create",
         (&Method::DELETE, Some(_), _) => "delete",
+        (&Method::PATCH, Some(_), Some(sub)) if sub == "ephemeralcontainers" => "patch",
         (method, _, _) => {
             return Err(ApiError {
                 code: 405,
@@ -195,16 +196,30 @@ async fn object(
             Ok(json_response(StatusCode::OK, &object))
         }
         ("create", None, None) => {
-            let body = req
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| ApiError::bad_request(format!("reading the body: {e}")))?
-                .to_bytes();
-            let object: Value = serde_json::from_slice(&body)
-                .map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))?;
+            let object = json_body(req).await?;
             let created = state.store.create(kind, ns, object)?;
             Ok(json_response(StatusCode::CREATED, &created))
+        }
+        ("patch", Some(name), Some("ephemeralcontainers")) => {
+            let patch = json_body(req).await?;
+            let added = patch["spec"]["ephemeralContainers"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let patched = state.store.update(kind, ns, name, |pod| {
+                let list = &mut pod["spec"]["ephemeralContainers"];
+                if !list.is_array() {
+                    *list = json!([]);
+                }
+                if let Some(list) = list.as_array_mut() {
+                    for container in added {
+                        if !list.iter().any(|c| c["name"] == container["name"]) {
+                            list.push(container);
+                        }
+                    }
+                }
+            })?;
+            Ok(json_response(StatusCode::OK, &patched))
         }
         ("delete", Some(name), None) => {
             let deleted = state.store.delete(kind, ns, name)?;
@@ -262,6 +277,18 @@ fn watch(
         .header("content-type", "application/json")
         .body(BodyExt::boxed(StreamBody::new(stream)))
         .map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+/// The request's body as JSON.
+async fn json_body(req: Request<hyper::body::Incoming>) -> Result<Value, ApiError> {
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| ApiError::bad_request(format!("reading the body: {e}")))?
+        .to_bytes();
+    serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))
 }
 
 fn json_response(status: StatusCode, value: &Value) -> Response<Body> {
