@@ -158,8 +158,13 @@ fn session_processes(pid: u32, target_pid: Option<u32>) -> Vec<String> {
 /// The PIDs of running agents for the local target `target_pid`.
 pub fn agent_pids(target_pid: u32) -> Vec<i32> {
     let target = format!("--target-pid\0{target_pid}\0");
+    // The agent itself, not the intproxy (whose arguments name the agent's
+    // path and the same target).
     live_processes()
-        .filter(|(_, cmdline)| cmdline.contains("mirrord-agent") && cmdline.contains(&target))
+        .filter(|(_, cmdline)| {
+            let program = cmdline.split('\0').next().unwrap_or_default();
+            program.ends_with("mirrord-agent") && cmdline.contains(&target)
+        })
         .map(|(pid, _)| pid)
         .collect()
 }

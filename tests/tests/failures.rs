@@ -91,12 +91,14 @@ fn missing_program_is_a_clear_error_and_the_session_ends() {
     assert!(left.is_empty(), "left running: {left:?}");
 }
 
-/// The program reads a remote file, says so, waits for `go`, then reads
-/// again: after the part under test died, the second read must fail fast.
+/// The program reads a remote file, says so (and marks `go.ready`), waits
+/// for `go`, then reads again: after the part under test died, the second
+/// read must fail fast.
 const READ_TWICE: &str = r#"
 import os, sys, time, errno
 go = sys.argv[1]
 print("first=" + open("/app/config/message.txt").read().strip(), flush=True)
+open(go + ".ready", "w").close()
 while not os.path.exists(go):
     time.sleep(0.05)
 start = time.time()
@@ -119,12 +121,14 @@ fn survive(kill: impl FnOnce(&mut Pod)) {
         .arg(&go);
     let pod_pid = pod.pid;
     let waiter = std::thread::spawn(move || run(cmd, Duration::from_secs(60)));
-    // Wait for the first read, then kill, then let the program go on.
+    // Wait for the first read (however loaded the machine), then kill,
+    // then let the program go on.
+    let ready = scratch.path().join("go.ready");
     let started = Instant::now();
-    while !agent_running(pod_pid) && started.elapsed() < Duration::from_secs(20) {
+    while !ready.exists() && started.elapsed() < Duration::from_secs(45) {
         std::thread::sleep(Duration::from_millis(50));
     }
-    std::thread::sleep(Duration::from_millis(1500));
+    assert!(agent_running(pod_pid), "no agent runs for the pod");
     kill(&mut pod);
     std::fs::write(&go, "").expect("go");
     let out = waiter.join().expect("runner");
