@@ -334,6 +334,29 @@ pub struct Subscription {
     pub http_filter: Option<HttpFilter>,
 }
 
+impl Subscription {
+    /// `port` stolen (else mirrored), taken over from another session
+    /// with `take_over`, and with `http_filter` = `(header, path)` only the
+    /// matching HTTP requests.
+    pub fn new(
+        port: u16,
+        steal: bool,
+        take_over: bool,
+        http_filter: Option<(Option<String>, Option<String>)>,
+    ) -> Subscription {
+        Subscription {
+            port,
+            mode: if steal {
+                IncomingMode::Steal
+            } else {
+                IncomingMode::Mirror
+            },
+            take_over,
+            http_filter: http_filter.map(|(header, path)| HttpFilter { header, path }),
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IncomingMode {
     /// The client gets a copy of each connection; the target answers.

@@ -61,6 +61,55 @@ pub struct IncomingConfig {
     pub on_concurrent_steal: ConcurrentSteal,
 }
 
+/// What a listening socket subscribes to in the target, by the config
+/// (the layer and the syscall path turn it into the protocol's message).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wanted {
+    /// The target's port.
+    pub port: u16,
+    /// Steal (else mirror).
+    pub steal: bool,
+    /// Take the port over from another session stealing it.
+    pub take_over: bool,
+    /// `(header_filter, path_filter)` when only matching HTTP requests are
+    /// stolen on this port.
+    pub http_filter: Option<(Option<String>, Option<String>)>,
+}
+
+impl IncomingConfig {
+    /// What a socket listening at `bound` subscribes to, or `None` when it
+    /// stays local (mode `off`, `ignore_localhost`, `ports`,
+    /// `ignore_ports`). Debugger ports are the caller's to keep local.
+    pub fn wanted(&self, bound: std::net::SocketAddr) -> Option<Wanted> {
+        let ip = match bound.ip() {
+            std::net::IpAddr::V6(v6) => v6
+                .to_ipv4_mapped()
+                .map_or(std::net::IpAddr::V6(v6), std::net::IpAddr::V4),
+            v4 => v4,
+        };
+        if self.ignore_localhost && ip.is_loopback() {
+            return None;
+        }
+        let port = self.remote_port(bound.port())?;
+        let http_filter = self
+            .http_filter
+            .as_ref()
+            .filter(|f| f.ports.contains(&port))
+            .map(|f| {
+                (
+                    f.header_filter.as_ref().map(|p| p.as_str().to_owned()),
+                    f.path_filter.as_ref().map(|p| p.as_str().to_owned()),
+                )
+            });
+        Some(Wanted {
+            port,
+            steal: self.mode == IncomingMode::Steal,
+            take_over: self.on_concurrent_steal == ConcurrentSteal::Continue,
+            http_filter,
+        })
+    }
+}
+
 impl IncomingConfig {
     /// The remote port a local listening port subscribes to, or `None` when
     /// it stays local (mode `off`, `ports`, `ignore_ports`).

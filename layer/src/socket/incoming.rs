@@ -18,10 +18,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::raw::c_int;
 
 use libc::{sockaddr, sockaddr_storage, socklen_t};
-use mirrord_config::{ConcurrentSteal, IncomingMode as ConfigMode};
-use mirrord_protocol::{
-    HttpFilter, IncomingMode, LayerRequest, LayerResponse, NetProtocol, Subscription,
-};
+use mirrord_config::IncomingMode as ConfigMode;
+use mirrord_protocol::{IncomingMode, LayerRequest, LayerResponse, NetProtocol, Subscription};
 
 use super::{addr, ops, Link, Listening, Tracked, TABLES};
 use crate::detour::run;
@@ -129,10 +127,6 @@ fn subscribe(fd: c_int) -> Result<(), HookError> {
     let Some(bound) = bound_address(fd) else {
         return Ok(());
     };
-    let ip = addr::canonical_ip(bound.ip());
-    if config.ignore_localhost && ip.is_loopback() {
-        return Ok(());
-    }
     // A debugger's port stays the debugger's.
     if setup::keeps_local(SocketAddr::new(
         IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -140,26 +134,11 @@ fn subscribe(fd: c_int) -> Result<(), HookError> {
     )) {
         return Ok(());
     }
-    let Some(port) = config.remote_port(bound.port()) else {
+    let Some(wanted) = config.wanted(bound) else {
         return Ok(());
     };
-    let http_filter = config
-        .http_filter
-        .as_ref()
-        .filter(|f| f.ports.contains(&port))
-        .map(|f| HttpFilter {
-            header: f.header_filter.as_ref().map(|p| p.as_str().to_owned()),
-            path: f.path_filter.as_ref().map(|p| p.as_str().to_owned()),
-        });
-    let subscription = Subscription {
-        port,
-        mode: match config.mode {
-            ConfigMode::Steal => IncomingMode::Steal,
-            _ => IncomingMode::Mirror,
-        },
-        take_over: config.on_concurrent_steal == ConcurrentSteal::Continue,
-        http_filter,
-    };
+    let port = wanted.port;
+    let subscription = Subscription::new(port, wanted.steal, wanted.take_over, wanted.http_filter);
     let app = reachable(bound);
     let mirror = subscription.mode == IncomingMode::Mirror;
     match client::request(LayerRequest::Listen { subscription, app }) {
