@@ -11,6 +11,8 @@ command -v gcc >/dev/null || need_apt+=(gcc)
 command -v javac >/dev/null || need_apt+=(openjdk-17-jdk-headless)
 command -v node >/dev/null || need_apt+=(nodejs)
 command -v curl >/dev/null || need_apt+=(curl)
+# A real kubectl drives the Kubernetes test API server (tests/tests/kube_api.rs).
+command -v kubectl >/dev/null || need_apt+=(kubernetes-client)
 # Debug adapters for the `mirrord dap` tests.
 command -v lldb-vscode-14 >/dev/null || need_apt+=(lldb)
 command -v go >/dev/null || need_apt+=(golang-go)

@@ -25,6 +25,8 @@ pub enum Commands {
     /// The IDE service: a language server on stdio for editors (config
     /// diagnostics, completion, hover; launches prepared for mirrord).
     Ide(crate::ide::IdeArgs),
+    /// List the Kubernetes targets (pods, workloads, services) to pick from.
+    Ls(crate::ls::LsArgs),
     /// Pick a target from a list in the terminal (the DAP proxy runs this
     /// in the editor's terminal when the editor has no picker).
     Pick {

@@ -5,8 +5,10 @@ mod dap;
 mod exec;
 mod ide;
 mod intproxy;
+mod kube;
 mod launch;
 mod local_socket;
+mod ls;
 mod pick;
 mod progress;
 mod session;
@@ -27,6 +29,7 @@ fn main() -> ExitCode {
         Commands::Exec(args) => exec::run(args),
         Commands::Dap(args) => dap::run(args),
         Commands::Ide(args) => ide::run(args),
+        Commands::Ls(args) => ls::run(args),
         Commands::Pick { out } => pick::run(out.as_deref()),
         Commands::Intproxy(args) => intproxy::run(args),
         Commands::Sip(command) => sip_cmd::run(command),

@@ -31,7 +31,9 @@ pub const ENV_AGENT_FILE: &str = "MIRRORD_AGENT_FILE";
 
 /// A started session.
 pub struct Session {
-    pub target: LocalTarget,
+    /// What the session runs in, for messages: `pid/42`, or the resolved
+    /// Kubernetes target.
+    pub target: String,
     /// Where layers connect (`unix:@NAME`).
     pub intproxy: String,
     /// Where the syscall path hands its seccomp listener (abstract name).
@@ -72,10 +74,29 @@ impl Session {
         owner_pid: Option<u32>,
         progress: &Progress,
     ) -> anyhow::Result<Self> {
-        let target = target::resolve(config.target.path.as_ref())?;
+        let kube_target = config
+            .target
+            .path
+            .as_ref()
+            .filter(|t| target::is_kubernetes(t));
+        let (target, local) = match kube_target {
+            Some(kube_target) => {
+                progress.step(&format!("resolving {kube_target}"));
+                let resolved = crate::kube::resolve_blocking(config, kube_target)?;
+                progress.step(&format!(
+                    "{}; starting the agent in the cluster",
+                    resolved.summary()
+                ));
+                (resolved.summary(), None)
+            }
+            None => {
+                let local = target::resolve(config.target.path.as_ref())?;
+                progress.step(&format!("starting the agent for {local}"));
+                (local.to_string(), Some(local))
+            }
+        };
         let layer = sibling(ENV_LAYER_FILE, LAYER_FILE)?;
         let agent = sibling(ENV_AGENT_FILE, AGENT_FILE)?;
-        progress.step(&format!("starting the agent for {target}"));
         let mut cmd =
             Command::new(std::env::current_exe().context("cannot find the mirrord binary")?);
         cmd.arg("intproxy")
@@ -90,8 +111,16 @@ impl Session {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
-        if let LocalTarget::Pid(pid) = target {
-            cmd.args(["--target-pid", &pid.to_string()]);
+        match local {
+            Some(LocalTarget::Pid(pid)) => {
+                cmd.args(["--target-pid", &pid.to_string()]);
+            }
+            Some(LocalTarget::Targetless) => {}
+            // The intproxy resolves again and starts the agent's Job.
+            None => {
+                cmd.arg("--kube-config-json")
+                    .arg(mirrord_config::to_json(config));
+            }
         }
         if let Some(pid) = watch_pid {
             cmd.args(["--watch-pid", &pid.to_string()]);
@@ -137,6 +166,11 @@ impl Session {
         }
     }
 
+    /// The resolved config, as the syscall path's supervisor takes it.
+    pub fn config_json(&self) -> &str {
+        &self.config_json
+    }
+
     /// The intproxy's PID (it owns the agent).
     pub fn intproxy_pid(&self) -> u32 {
         self.intproxy_pid
@@ -176,20 +210,23 @@ impl Session {
         local: Vec<(OsString, OsString)>,
     ) -> Vec<(OsString, OsString)> {
         let mut env = local;
-        let remote =
-            mirrord_config::policy::env::merge(&[], &self.remote_env, &self.config.feature.env);
-        for (key, value) in remote {
+        for (key, value) in self.remote_vars() {
             set(&mut env, key, value);
         }
         env
     }
 
+    /// The target's variables a program of this session gets on top of its
+    /// own (by `feature.env`, overrides included).
+    pub fn remote_vars(&self) -> Vec<(OsString, OsString)> {
+        mirrord_config::policy::env::merge(&[], &self.remote_env, &self.config.feature.env)
+    }
+
     /// The variables a program of this session needs on top of its own: the
-    /// target's (by `feature.env`), overrides, and the layer's. `preload` is
+    /// target's ([`Session::remote_vars`]) and the layer's. `preload` is
     /// the program's own `LD_PRELOAD`, kept after the layer.
     pub fn injected(&self, preload: Option<&std::ffi::OsStr>) -> Vec<(OsString, OsString)> {
-        let mut env =
-            mirrord_config::policy::env::merge(&[], &self.remote_env, &self.config.feature.env);
+        let mut env = self.remote_vars();
         let mut value = self.layer.clone().into_os_string();
         if let Some(existing) = preload.filter(|p| !p.is_empty()) {
             value.push(":");

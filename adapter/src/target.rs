@@ -37,6 +37,12 @@ pub enum TargetError {
     Kubernetes(String),
 }
 
+/// Whether the target names a Kubernetes object (resolved through the API
+/// server, `crate::kube`).
+pub fn is_kubernetes(target: &Target) -> bool {
+    !matches!(target, Target::Pid(_) | Target::Targetless)
+}
+
 /// Checks the target and says what the agent will join.
 pub fn resolve(target: Option<&Target>) -> Result<LocalTarget, TargetError> {
     match target {

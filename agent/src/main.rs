@@ -1,6 +1,7 @@
 //! `mirrord-agent`: the CLI and the agent's lifetime (start, readiness line,
 //! the reasons to exit, and a clean exit on each of them).
 
+mod container;
 mod dns;
 mod env;
 mod files;
@@ -37,8 +38,13 @@ use mirrord_protocol::Endpoint;
 struct Cli {
     /// The process whose root and network namespace to serve; without it
     /// the agent is targetless (its own namespace, root `/`, empty env).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "container_id")]
     target_pid: Option<u32>,
+    /// The target container's ID as its pod's status names it
+    /// (`containerd://<id>`, `cri-o://<id>`, `docker://<id>`): its main
+    /// process is found in `/proc/*/cgroup` and becomes the target PID.
+    #[arg(long)]
+    container_id: Option<String>,
     /// Where to listen for clients.
     /// `IP:PORT`, or `unix:@NAME` for an abstract Unix socket.
     #[arg(long, default_value = "127.0.0.1:0")]
@@ -94,7 +100,15 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     // SAFETY: umask cannot fail.
     unsafe { libc::umask(0) };
     raise_fd_limit();
-    let target = match cli.target_pid {
+    let target_pid = match (&cli.container_id, cli.target_pid) {
+        (Some(id), _) => {
+            let pid = container::find_pid(std::path::Path::new("/proc"), id)?;
+            tracing::info!(container = %id, pid, "found the target container's process");
+            Some(pid)
+        }
+        (None, pid) => pid,
+    };
+    let target = match target_pid {
         Some(pid) => Target::attach(pid)?,
         None => Target::targetless()?,
     };

@@ -345,3 +345,33 @@ fn a_slow_nameserver_holds_up_nothing_else_and_is_eagain() {
     assert_eq!(errno(r), libc::EAGAIN);
     assert!(started.elapsed() >= Duration::from_millis(900));
 }
+
+#[test]
+fn the_target_is_found_by_its_container_id() {
+    let id = format!("{:064x}", (u128::from(std::process::id()) << 64) | 0xa9e7);
+    let cgroup = mirrord_tests::kube::cgroup::ContainerCgroup::new(&id).expect("a cgroup (root)");
+    let target = NsTarget::spawn();
+    cgroup
+        .add(target.pid)
+        .expect("move the target into its cgroup");
+    let agent = Agent::start(&["--container-id", &format!("containerd://{id}")]);
+    let (mut c, ack) = common::Client::hello(agent.addr, mirrord_protocol::PROTOCOL_VERSION, None);
+    assert_eq!(
+        ack,
+        AgentMessage::HelloAck {
+            version: mirrord_protocol::PROTOCOL_VERSION,
+            target_pid: Some(target.pid)
+        }
+    );
+    let Ok(Response::Env(env)) = c.request(Request::GetEnv) else {
+        panic!("getenv failed")
+    };
+    assert!(env.contains(&(
+        TARGET_VAR.0.as_bytes().to_vec(),
+        TARGET_VAR.1.as_bytes().to_vec()
+    )));
+    drop(c);
+    drop(agent);
+    drop(target);
+    drop(cgroup);
+}

@@ -45,6 +45,7 @@ pub mod policy;
 pub mod schema;
 
 pub use crate::{
+    de::error::edit_distance,
     error::{split_key_path, ConfigError, KeySegment, Origin, Problem},
     load::{
         check_document, from_json, load, parse_document, verify_file, CliOverrides, Format,

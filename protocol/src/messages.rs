@@ -344,6 +344,26 @@ pub struct OpenFlags {
     pub nofollow: bool,
 }
 
+#[cfg(feature = "libc")]
+impl OpenFlags {
+    /// The flags for `open(2)` flags: `write` when the file is opened for
+    /// writing in the target (else only read), `read_content` when its
+    /// content is needed even if the program only writes.
+    pub fn from_open(flags: i32, write: bool, read_content: bool) -> OpenFlags {
+        let acc = flags & libc::O_ACCMODE;
+        OpenFlags {
+            read: acc != libc::O_WRONLY || read_content,
+            write: write && acc != libc::O_RDONLY,
+            append: write && flags & libc::O_APPEND != 0,
+            create: write && flags & libc::O_CREAT != 0,
+            truncate: write && flags & libc::O_TRUNC != 0,
+            exclusive: write && flags & libc::O_EXCL != 0,
+            directory: flags & libc::O_DIRECTORY != 0,
+            nofollow: flags & libc::O_NOFOLLOW != 0,
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Timestamp {
     pub secs: i64,

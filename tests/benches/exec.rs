@@ -9,6 +9,11 @@
 //! | remote 4 KiB writes | throughput into the target / into a local file | >= 0.25 |
 //! | outgoing TCP bulk | throughput through the agent / direct loopback | >= 0.5 |
 //! | exec start | the time `mirrord exec` adds before the program starts | <= 150 ms |
+//!
+//! The syscall path (Go and static binaries) is measured on the same
+//! program forced onto it (`--interception syscall`), next to the layer's
+//! figures: a stopped call that continues locally (a `stat`, against the
+//! bare syscall), the local file loop, and the remote small read.
 
 use std::process::Command;
 
@@ -45,14 +50,17 @@ fn main() {
     let pid = pod.pid.to_string();
 
     let plain = |args: &[&str]| seconds(Command::new(&bench).args(args));
-    let under = |fs: &str, args: &[&str]| {
+    let under_path = |interception: &str, fs: &str, args: &[&str]| {
         seconds(
             Command::new(&mirrord)
-                .args(["exec", "--fs-mode", fs, "--target", &target, "--"])
+                .args(["exec", "--fs-mode", fs, "--target", &target])
+                .args(["--interception", interception, "--"])
                 .arg(&bench)
                 .args(args),
         )
     };
+    let under = |fs: &str, args: &[&str]| under_path("layer", fs, args);
+    let syscall = |fs: &str, args: &[&str]| under_path("syscall", fs, args);
     let in_pod = |args: &[&str]| {
         seconds(
             Command::new("nsenter")
@@ -89,6 +97,30 @@ fn main() {
         format!("{:.2} us per iteration", us(read_mode, n)),
     );
 
+    let n = "20000";
+    let (bare, stopped) = best_pair(
+        || plain(&["stats", &local_file, n]),
+        || syscall("local", &["stats", &local_file, n]),
+    );
+    report(
+        "syscall path: a stopped call that continues (stat / bare stat)",
+        stopped / bare,
+        "(info)",
+        format!("{:.2} us vs {:.2} us per call", us(stopped, n), us(bare, n)),
+    );
+    let n = "100000";
+    let file_loop = best(|| syscall("local", &["files", &local_file, n]));
+    report(
+        "syscall path: local file loop, fs local (syscall / plain)",
+        file_loop / base,
+        "(info)",
+        format!(
+            "{:.2} us vs layer {:.2} us per stat+open+read+close",
+            us(file_loop, n),
+            us(layer, n)
+        ),
+    );
+
     let n = "2000";
     let (rtt, remote) = best_pair(
         || in_pod(&["rtt", "127.0.0.1", "7001", n]),
@@ -99,6 +131,17 @@ fn main() {
         remote / rtt,
         "<= 3",
         format!("{:.1} us vs {:.1} us", us(remote, n), us(rtt, n)),
+    );
+    let remote_syscall = best(|| syscall("read", &["reads", "/app/bench/small.txt", n]));
+    report(
+        "syscall path: remote small read (open+read+close / round trip)",
+        remote_syscall / rtt,
+        "(info)",
+        format!(
+            "{:.1} us vs layer {:.1} us",
+            us(remote_syscall, n),
+            us(remote, n)
+        ),
     );
 
     let blocks = "8192"; // 32 MiB

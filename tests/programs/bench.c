@@ -41,6 +41,17 @@ static double file_loop(const char *path, long n) {
     return now() - start;
 }
 
+/* stat of one file, n times: one syscall, the cheapest the syscall path
+ * stops. */
+static double stat_loop(const char *path, long n) {
+    struct stat st;
+    double start = now();
+    for (long i = 0; i < n; i++) {
+        if (stat(path, &st) != 0) die("stat");
+    }
+    return now() - start;
+}
+
 /* open + read + close of one file, n times: the latency of a small read. */
 static double read_loop(const char *path, long n) {
     char buf[4096];
@@ -136,6 +147,7 @@ int main(int argc, char **argv) {
     }
     double t;
     if (!strcmp(argv[1], "files")) t = file_loop(argv[2], atol(argv[3]));
+    else if (!strcmp(argv[1], "stats")) t = stat_loop(argv[2], atol(argv[3]));
     else if (!strcmp(argv[1], "reads")) t = read_loop(argv[2], atol(argv[3]));
     else if (!strcmp(argv[1], "write")) t = write_blocks(argv[2], atol(argv[3]));
     else if (!strcmp(argv[1], "rtt") && argc > 4) t = round_trips(argv[2], atoi(argv[3]), atol(argv[4]));

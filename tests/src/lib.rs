@@ -2,6 +2,7 @@
 //! the workspace's binaries.
 
 pub mod dap;
+pub mod kube;
 pub mod pod;
 pub mod run;
 

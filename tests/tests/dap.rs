@@ -194,7 +194,7 @@ fn free_port() -> u16 {
 }
 
 #[test]
-fn delve_through_connect_sees_the_pods_env() {
+fn delve_through_connect_sees_the_pods_env_files_and_network() {
     let pod = Pod::start(&PodSpec::default()).expect("pod");
     let scratch = Scratch::new("dap-delve");
     let source = copy_program(&scratch, "debuggee.go");
@@ -217,6 +217,12 @@ fn delve_through_connect_sees_the_pods_env() {
     assert_eq!(launched["success"], true, "{launched:#}");
     let (thread, locals) = run_to_breakpoint(&mut client, &source);
     assert_eq!(local(&locals, "podName"), "\"standin-pod\"", "{locals:?}");
+    assert_eq!(
+        local(&locals, "message"),
+        "\"this file exists only in the pod\"",
+        "{locals:?}"
+    );
+    assert_eq!(local(&locals, "echo"), "\"dap-ping\"", "{locals:?}");
     client.call("continue", json!({"threadId": thread}));
     // dlv 1.20 leaves the program's stdout on its own stdout: no output check.
     client.event("terminated", LONG);

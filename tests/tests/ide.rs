@@ -224,7 +224,10 @@ fn config_diagnostics_completion_and_hover_over_stdio() {
             .collect()
     };
     // `target` and `feature` are already written.
-    assert_eq!(labels("root_keys"), vec!["agent", "skip_processes"]);
+    assert_eq!(
+        labels("root_keys"),
+        vec!["agent", "kube_context", "kubeconfig", "skip_processes"]
+    );
     assert_eq!(
         labels("fs_mode"),
         vec![
@@ -247,7 +250,15 @@ fn config_diagnostics_completion_and_hover_over_stdio() {
     );
     assert_eq!(
         labels("launch_keys"),
-        vec!["agent", "feature", "skip_processes", "target", "configFile"]
+        vec![
+            "agent",
+            "feature",
+            "kube_context",
+            "kubeconfig",
+            "skip_processes",
+            "target",
+            "configFile"
+        ]
     );
     let agent = &report["completions"]["root_keys"][0];
     assert!(

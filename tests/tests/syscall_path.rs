@@ -2,7 +2,8 @@
 //! and a `gcc -static` C program, which `LD_PRELOAD` never reaches, see the
 //! stand-in pod's environment, files, hosts entries and loopback services
 //! through `mirrord exec`, and so do their children; a system without user
-//! notification gets an error naming the requirement.
+//! notification gets an error naming the requirement; Go's own `os` and
+//! `net` package tests give the same results on the path as without it.
 
 use std::os::unix::process::CommandExt;
 use std::process::Command;
@@ -44,19 +45,26 @@ fn probe(name: &str) -> String {
 
 /// Builds `probe.go` into `scratch`; `cgo` false gives a static binary.
 fn go_probe(scratch: &Scratch, cgo: bool) -> String {
+    go_build(scratch, "probe.go", cgo)
+}
+
+/// Builds the Go program `source` (in the programs directory) into
+/// `scratch`, named after it.
+fn go_build(scratch: &Scratch, source: &str, cgo: bool) -> String {
+    let name = source.trim_end_matches(".go");
     let exe = scratch
         .path()
-        .join(if cgo { "probe-cgo" } else { "probe-go" });
+        .join(format!("{name}-{}", if cgo { "cgo" } else { "go" }));
     let status = Command::new("go")
         .args(["build", "-o"])
         .arg(&exe)
-        .arg(probe("probe.go"))
+        .arg(probe(source))
         .env("GOCACHE", scratch.path().join("gocache"))
         .env("GO111MODULE", "off")
         .env("CGO_ENABLED", if cgo { "1" } else { "0" })
         .status()
         .expect("go runs");
-    assert!(status.success(), "go build failed");
+    assert!(status.success(), "go build {source} failed");
     exe.display().to_string()
 }
 
@@ -164,6 +172,148 @@ fn without_user_notification_the_error_names_the_requirement() {
         "{out:#?}"
     );
     assert!(!out.stdout.contains("env="), "the program ran: {out:#?}");
+    let left = leftovers(out.pid, Some(pod.pid), Duration::from_secs(3));
+    assert!(left.is_empty(), "left running: {left:?}");
+}
+
+/// Go's own `os` and `net` package tests (`go test -c`, short mode), run
+/// in their source directories: the same tests pass, skip and fail under
+/// the syscall path, with every file and network call routed locally, as
+/// without mirrord. This keeps the path transparent for what it does not
+/// redirect.
+#[test]
+fn go_os_and_net_package_tests_give_the_same_results_under_the_syscall_path() {
+    let scratch = Scratch::new("go-suites");
+    let config = scratch.write(
+        "local.json",
+        r#"{"feature": {"interception": "syscall", "fs": {"mode": "local"},
+            "network": {"outgoing": {"tcp": false, "udp": false}, "dns": false}}}"#,
+    );
+    // The filter is really installed under this config.
+    let status = mirrord_exec(
+        "targetless",
+        Some(&config),
+        &["cat", "/proc/self/status"],
+        Duration::from_secs(60),
+    );
+    assert!(status.status.success(), "{status:#?}");
+    assert!(
+        status.stdout.contains("Seccomp_filters:\t1"),
+        "{}",
+        status.stdout
+    );
+    let goroot = Command::new("go")
+        .args(["env", "GOROOT"])
+        .output()
+        .expect("go runs");
+    let goroot = String::from_utf8_lossy(&goroot.stdout).trim().to_owned();
+    for package in ["os", "net"] {
+        let binary = scratch.path().join(format!("{package}.test"));
+        let status = Command::new("go")
+            .args(["test", "-c", "-o"])
+            .arg(&binary)
+            .arg(package)
+            .env("GOCACHE", scratch.path().join("gocache"))
+            .env("GO111MODULE", "off")
+            .status()
+            .expect("go runs");
+        assert!(status.success(), "go test -c {package} failed");
+        let dir = std::path::Path::new(&goroot).join("src").join(package);
+        let suite = |under_mirrord: bool| {
+            let mut command = if under_mirrord {
+                let mut c = Command::new(mirrord_tests::bin_path("mirrord"));
+                c.args(["exec", "--target", "targetless", "-f"])
+                    .arg(&config)
+                    .arg("--")
+                    .arg(&binary);
+                c
+            } else {
+                Command::new(&binary)
+            };
+            command
+                .args(["-test.short", "-test.v", "-test.count=1"])
+                .current_dir(&dir);
+            let out = run(command, Duration::from_secs(300));
+            (out.status.success(), outcomes(&out.stdout), out)
+        };
+        let (plain_ok, plain, plain_out) = suite(false);
+        assert!(plain_ok, "{package} fails without mirrord: {plain_out:#?}");
+        assert!(
+            plain.len() > 100,
+            "{package}: too few tests seen: {plain:?}"
+        );
+        let (ok, under, out) = suite(true);
+        let differ: Vec<_> = plain
+            .iter()
+            .filter(|(name, result)| under.get(*name) != Some(*result))
+            .map(|(name, result)| (name, result, under.get(name)))
+            .collect();
+        assert!(
+            ok && differ.is_empty() && under.len() == plain.len(),
+            "{package}: results differ under the syscall path: {differ:?}\n{out:#?}"
+        );
+        let left = leftovers(out.pid, None, Duration::from_secs(3));
+        assert!(left.is_empty(), "left running: {left:?}");
+    }
+}
+
+/// `--- PASS: Name (0.00s)` lines: test name → PASS, SKIP or FAIL.
+fn outcomes(verbose: &str) -> std::collections::BTreeMap<String, String> {
+    verbose
+        .lines()
+        .filter_map(|line| {
+            let rest = line.trim_start().strip_prefix("--- ")?;
+            let (result, rest) = rest.split_once(": ")?;
+            let name = rest.split_whitespace().next()?;
+            Some((name.to_owned(), result.to_owned()))
+        })
+        .collect()
+}
+
+/// A static Go program writes files in the pod (fs `write`): whole files,
+/// a file it reads back through the same fd, an append to an existing
+/// file. Each is in the pod's root once closed, and reading it back after
+/// the close sees what was written; the directory lists what is in the
+/// pod, and a path under its open fd is the pod's.
+#[test]
+fn static_go_writes_and_lists_files_in_the_pod() {
+    let spec = PodSpec {
+        files: vec![
+            ("/app/out/log.txt".into(), "first line\n".into()),
+            ("/app/out/sub/inner.txt".into(), "inner\n".into()),
+        ],
+        ..PodSpec::default()
+    };
+    let pod = Pod::start(&spec).expect("pod");
+    let scratch = Scratch::new("go-writer");
+    let exe = go_build(&scratch, "writer.go", false);
+    let config = scratch.write("mirrord.json", r#"{"feature": {"fs": {"mode": "write"}}}"#);
+    let out = mirrord_exec(
+        &pod.target(),
+        Some(&config),
+        &[&exe, "/app/out"],
+        Duration::from_secs(120),
+    );
+    assert!(out.status.success(), "{out:#?}");
+    for line in [
+        r#"readback="created and read back\n""#,
+        r#"whole.txt="written whole\n""#,
+        r#"created.txt="created and read back\n""#,
+        r#"log.txt="first line\nsecond line\n""#,
+        "entries=created.txt:file,log.txt:file,sub:dir,whole.txt:file",
+        r#"inner="inner\n" err=<nil>"#,
+    ] {
+        assert!(out.stdout.contains(line), "{line} in {out:#?}");
+    }
+    let in_pod = |name: &str| {
+        std::fs::read_to_string(format!("/proc/{}/root/app/out/{name}", pod.pid))
+            .unwrap_or_else(|e| format!("<{e}>"))
+    };
+    assert_eq!(in_pod("whole.txt"), "written whole\n");
+    assert_eq!(in_pod("created.txt"), "created and read back\n");
+    assert_eq!(in_pod("log.txt"), "first line\nsecond line\n");
+    // Nothing was written on this machine.
+    assert!(!std::path::Path::new("/app/out/whole.txt").exists());
     let left = leftovers(out.pid, Some(pod.pid), Duration::from_secs(3));
     assert!(left.is_empty(), "left running: {left:?}");
 }

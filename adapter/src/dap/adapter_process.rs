@@ -1,5 +1,7 @@
 //! The real debug adapter as our child: started in its own process group,
-//! killed with us if we die, and stopped with everything it started.
+//! killed with us if we die, and stopped with everything it started. A Go
+//! debugger is started under the syscall path's seccomp filter, so the
+//! program it starts inherits it ([`crate::syscall::standby`]).
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -7,16 +9,22 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
+use crate::syscall::{filter, standby};
+
 pub struct AdapterProcess {
     child: Child,
     pid: u32,
+    /// The filter's listener, when started under it.
+    standby: Option<standby::Standby>,
 }
 
 impl AdapterProcess {
-    /// Starts `command`; with `piped`, its stdin/stdout are the DAP stream.
+    /// Starts `command`; with `piped`, its stdin/stdout are the DAP stream;
+    /// with `filtered`, under the syscall path's filter.
     pub fn spawn(
         command: &[String],
         piped: bool,
+        filtered: bool,
     ) -> anyhow::Result<(Self, Option<(ChildStdout, ChildStdin)>)> {
         let (program, args) = command
             .split_first()
@@ -28,10 +36,27 @@ impl AdapterProcess {
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
             .process_group(0);
-        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+        let sockets = if filtered {
+            let (ours, theirs) = std::os::unix::net::UnixStream::pair()
+                .context("cannot make a socket pair for the seccomp listener")?;
+            Some((ours, theirs))
+        } else {
+            None
+        };
+        let filter = sockets.as_ref().map(|(_, theirs)| {
+            use std::os::fd::AsRawFd;
+            (filter::program(filter::INTERCEPTED), theirs.as_raw_fd())
+        });
+        // SAFETY: only async-signal-safe syscalls run between fork and
+        // exec (prctl, seccomp, sendmsg); the filter program was built
+        // before the fork.
         unsafe {
-            cmd.pre_exec(|| {
+            cmd.pre_exec(move || {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                if let Some((prog, socket)) = &filter {
+                    let listener = filter::install_program(prog)?;
+                    standby::send_listener_from_child(*socket, listener)?;
+                }
                 Ok(())
             });
         }
@@ -39,11 +64,32 @@ impl AdapterProcess {
             .spawn()
             .with_context(|| format!("cannot start the debug adapter `{program}`"))?;
         let pid = child.id().context("the debug adapter exited at once")?;
+        let standby = match sockets {
+            Some((ours, theirs)) => {
+                drop(theirs);
+                let listener = standby::receive_listener(&ours)
+                    .context("cannot take the debug adapter's seccomp listener")?;
+                Some(standby::Standby::start(listener).context("cannot start the standby")?)
+            }
+            None => None,
+        };
         let pipes = match (piped, child.stdout.take(), child.stdin.take()) {
             (true, Some(out), Some(input)) => Some((out, input)),
             _ => None,
         };
-        Ok((AdapterProcess { child, pid }, pipes))
+        Ok((
+            AdapterProcess {
+                child,
+                pid,
+                standby,
+            },
+            pipes,
+        ))
+    }
+
+    /// The seccomp listener, for the session that starts.
+    pub fn take_standby(&mut self) -> Option<standby::Standby> {
+        self.standby.take()
     }
 
     /// Gives the adapter `grace` to exit on its own, then ends it and every
@@ -126,7 +172,7 @@ mod tests {
             .iter()
             .map(|s| s.to_string())
             .collect();
-        let (adapter, _) = AdapterProcess::spawn(&command, true).unwrap();
+        let (adapter, _) = AdapterProcess::spawn(&command, true, false).unwrap();
         let pid = adapter.pid;
         let mut below = Vec::new();
         for _ in 0..100 {

@@ -40,6 +40,7 @@ use self::adapter_process::AdapterProcess;
 use self::proxy::{End, Input, Proxy, Writer};
 use self::sessions::Sessions;
 use crate::cli::ConfigArgs;
+use crate::syscall::standby::Standby;
 
 #[derive(clap::Args, Debug)]
 pub struct DapArgs {
@@ -66,6 +67,10 @@ pub struct Context {
     pub sessions: Sessions,
     /// On macOS, how protected programs are swapped for patched copies.
     pub sip_host: Option<mirrord_sip::Host>,
+    /// Whether adapters start under the syscall path's filter.
+    pub filtered: bool,
+    /// The listening adapter's seccomp listener, for the first session.
+    pub standby: std::sync::Mutex<Option<Standby>>,
 }
 
 impl Context {
@@ -104,18 +109,21 @@ pub fn run(args: DapArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(args: DapArgs) -> anyhow::Result<()> {
+    let filtered = filtered(&args.config, &args.command);
+    // An adapter that listens is started once and serves every stream.
+    let mut server = match (&args.connect, args.command.is_empty()) {
+        (Some(_), false) => Some(AdapterProcess::spawn(&args.command, false, filtered)?.0),
+        _ => None,
+    };
     let ctx = Arc::new(Context {
         config: args.config,
         command: args.command,
         connect: args.connect,
         sessions: Sessions::default(),
         sip_host: mirrord_sip::Host::current(),
+        filtered,
+        standby: std::sync::Mutex::new(server.as_mut().and_then(AdapterProcess::take_standby)),
     });
-    // An adapter that listens is started once and serves every stream.
-    let server = match (&ctx.connect, ctx.command.is_empty()) {
-        (Some(_), false) => Some(AdapterProcess::spawn(&ctx.command, false)?.0),
-        _ => None,
-    };
     let (shutdown_tx, shutdown) = watch::channel(false);
     tokio::spawn(async move {
         wait_for_signal().await;
@@ -135,6 +143,36 @@ async fn serve(args: DapArgs) -> anyhow::Result<()> {
     }
     ctx.sessions.end_all();
     result
+}
+
+/// Whether the adapter starts under the syscall path's filter, decided
+/// before any launch: `--interception` (or the config file's
+/// `feature.interception`) `syscall`, or under `auto` a Go debugger
+/// (`dlv`), whose debuggees the layer cannot enter. Without seccomp user
+/// notification the adapter starts without it (the debuggee then gets the
+/// pod's environment only).
+fn filtered(config: &ConfigArgs, command: &[String]) -> bool {
+    use mirrord_config::Interception;
+    let mode = config.interception.or_else(|| {
+        crate::exec::load_config(config)
+            .ok()
+            .map(|c| c.feature.interception)
+    });
+    let wanted = match mode {
+        Some(Interception::Syscall) => true,
+        Some(Interception::Layer) => false,
+        _ => command
+            .first()
+            .and_then(|program| std::path::Path::new(program).file_name())
+            .is_some_and(|name| name == "dlv" || name == "dlv-dap"),
+    };
+    if wanted {
+        if let Err(e) = crate::syscall::filter::check_available() {
+            warn!("the debuggee gets the target's environment only: {e}");
+            return false;
+        }
+    }
+    wanted
 }
 
 /// The client's stdio: non-blocking pipes when they are pipes (as editors
@@ -223,6 +261,9 @@ async fn stream<R>(
 where
     R: AsyncRead + Unpin + Send + 'static,
 {
+    // The seccomp listener of the adapter this stream uses, if any: the
+    // listening adapter's goes to the first stream that takes it.
+    let mut standby = ctx.standby.lock().ok().and_then(|mut s| s.take());
     let (adapter_in, adapter_out, process): (Box<dyn AsyncRead + Unpin + Send>, Writer, _) =
         match &ctx.connect {
             Some(addr) => {
@@ -237,8 +278,9 @@ where
                 let (read, write) = socket.into_split();
                 (Box::new(read), Box::new(write), None)
             }
-            None => match AdapterProcess::spawn(&ctx.command, true) {
-                Ok((process, Some((out, input)))) => {
+            None => match AdapterProcess::spawn(&ctx.command, true, ctx.filtered) {
+                Ok((mut process, Some((out, input)))) => {
+                    standby = process.take_standby();
                     (Box::new(out), Box::new(input), Some(process))
                 }
                 Ok((_, None)) => bail!("the debug adapter has no pipes"),
@@ -255,6 +297,7 @@ where
         tokio::spawn(read_frames(adapter_in, tx.clone(), Input::Adapter)),
     ];
     let (end, lease) = Proxy::new(ctx.clone(), client_out, adapter_out, tx)
+        .with_standby(standby)
         .run(rx, shutdown)
         .await;
     info!(?end, "DAP stream ended");

@@ -25,6 +25,7 @@ use super::Context;
 use crate::launch::{self, MirrordSetting};
 use crate::progress::Progress;
 use crate::session::Session;
+use crate::syscall::standby::Standby;
 
 /// The custom reverse request that asks the client for a target.
 pub const PICK_TARGET: &str = "mirrord/pickTarget";
@@ -100,6 +101,11 @@ pub struct Proxy {
     /// Client `seq` of an outstanding `disconnect`/`terminate`.
     disconnect: Option<i64>,
     disconnected: bool,
+    /// The adapter's seccomp listener, handed to the session that starts.
+    standby: Option<Standby>,
+    /// The adapter runs under the filter: its debuggees get the syscall
+    /// path, not the layer.
+    filtered: bool,
 }
 
 impl Proxy {
@@ -124,7 +130,17 @@ impl Proxy {
             picker: None,
             disconnect: None,
             disconnected: false,
+            standby: None,
+            filtered: false,
         }
+    }
+
+    /// The adapter runs under the syscall path's filter: its listener goes
+    /// to the session the launch starts.
+    pub fn with_standby(mut self, standby: Option<Standby>) -> Proxy {
+        self.filtered = standby.is_some();
+        self.standby = standby;
+        self
     }
 
     /// Serves the stream until it ends; returns the session lease to give
@@ -500,19 +516,24 @@ impl Proxy {
         };
         let config = launch.config.clone();
         let key = mirrord_config::to_json(&config);
-        if let Some(lease) = self.ctx.sessions.join(&key) {
-            return self.on_started(Ok(lease)).await;
+        let joined = self.ctx.sessions.join(&key);
+        let standby = self.standby.take();
+        let (joined, standby) = match (joined, standby) {
+            (Some(lease), None) => return self.on_started(Ok(lease)).await,
+            other => other,
+        };
+        if joined.is_none() {
+            self.progress_begin(&format!(
+                "starting a session for {}",
+                config
+                    .target
+                    .path
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default()
+            ))
+            .await?;
         }
-        self.progress_begin(&format!(
-            "starting a session for {}",
-            config
-                .target
-                .path
-                .as_ref()
-                .map(ToString::to_string)
-                .unwrap_or_default()
-        ))
-        .await?;
         let ctx = self.ctx.clone();
         let inputs = self.inputs.clone();
         tokio::task::spawn_blocking(move || {
@@ -520,8 +541,25 @@ impl Proxy {
             let progress = Progress::to_sink(Box::new(move |step: &str| {
                 let _ = steps.blocking_send(Input::Step(step.to_owned()));
             }));
-            let result = Session::start(&config, Some(std::process::id()), &progress)
-                .map(|session| ctx.sessions.add(key, session));
+            let result = match joined {
+                Some(lease) => Ok(lease),
+                None => Session::start(&config, Some(std::process::id()), &progress)
+                    .map(|session| ctx.sessions.add(key, session)),
+            };
+            let result = match (result, standby) {
+                (Ok(lease), Some(standby)) => {
+                    let session = &lease.session;
+                    match standby.hand_off(&session.supervisor, session.config_json()) {
+                        Ok(()) => Ok(lease),
+                        Err(e) => {
+                            ctx.sessions.release(lease);
+                            Err(anyhow::Error::new(e)
+                                .context("the Go debugger's programs cannot join the session"))
+                        }
+                    }
+                }
+                (result, _) => result,
+            };
             let _ = inputs.blocking_send(Input::Started(result));
         });
         Ok(())
@@ -553,6 +591,7 @@ impl Proxy {
                 debug_type.as_deref(),
                 self.ctx.adapter_command(),
                 &lease.session,
+                !self.filtered,
             );
             let swapped = launch::sip::swap_protected(
                 args,
@@ -588,7 +627,7 @@ impl Proxy {
         let Some(args) = request["arguments"].as_object_mut() else {
             return body;
         };
-        launch::inject_env(args, Some("runInTerminal"), None, &lease.session);
+        launch::inject_env(args, Some("runInTerminal"), None, &lease.session, true);
         if let Err(e) =
             launch::sip::swap_protected(args, Some("runInTerminal"), self.ctx.sip_host.as_ref())
         {
@@ -620,6 +659,7 @@ impl Proxy {
             debug_type.as_deref(),
             self.ctx.adapter_command(),
             &lease.session,
+            !self.filtered,
         );
         if let Err(e) = launch::sip::swap_protected(
             configuration,
@@ -712,6 +752,8 @@ mod tests {
             connect: None,
             sessions: Default::default(),
             sip_host: None,
+            filtered: false,
+            standby: Default::default(),
         })
     }
 

@@ -186,7 +186,13 @@ mod tests {
     fn keys_and_values_complete_from_the_schema() {
         assert_eq!(
             labels(JSON, r#"{"target": "targetless", |}"#),
-            vec!["agent", "feature", "skip_processes"]
+            vec![
+                "agent",
+                "feature",
+                "kube_context",
+                "kubeconfig",
+                "skip_processes"
+            ]
         );
         assert_eq!(
             labels(JSON, r#"{"feature": {"fs": {"mode": "|"}}}"#),
@@ -207,7 +213,15 @@ mod tests {
                 DocKind::Launch,
                 r#"{"configurations": [{"type": "node", "mirrord": {|}}]}"#
             ),
-            vec!["agent", "feature", "skip_processes", "target", "configFile"]
+            vec![
+                "agent",
+                "feature",
+                "kube_context",
+                "kubeconfig",
+                "skip_processes",
+                "target",
+                "configFile"
+            ]
         );
         assert!(labels(DocKind::Launch, r#"{"configurations": [{|}]}"#).is_empty());
     }

@@ -71,7 +71,7 @@ pub async fn prepare_launch(
     let progress_id = format!("launch-{}", NEXT_PROGRESS.fetch_add(1, Ordering::Relaxed));
     let session = start(client, &progress_id, config).await?;
     let debug_type = args.get("type").and_then(Value::as_str).map(str::to_owned);
-    launch::inject_env(&mut args, debug_type.as_deref(), None, &session);
+    launch::inject_env(&mut args, debug_type.as_deref(), None, &session, true);
     if let Err(e) = launch::sip::swap_protected(
         &mut args,
         debug_type.as_deref(),
@@ -83,7 +83,7 @@ pub async fn prepare_launch(
     // Marked as prepared: a DAP proxy or a child configuration that sees
     // it again does not start a second session.
     args.insert(launch::MIRRORD_KEY.into(), Value::Bool(false));
-    let target = session.target;
+    let target = session.target.clone();
     let session_id = sessions.add(session);
     progress_step(client, &progress_id, &format!("running in {target}"), true).await;
     Ok(PrepareLaunchResult {

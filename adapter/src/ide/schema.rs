@@ -213,7 +213,14 @@ mod tests {
         };
         assert_eq!(
             names(""),
-            vec!["agent", "feature", "skip_processes", "target"]
+            vec![
+                "agent",
+                "feature",
+                "kube_context",
+                "kubeconfig",
+                "skip_processes",
+                "target"
+            ]
         );
         assert!(names("feature.fs").contains(&"mode".to_owned()));
         assert!(names("target").contains(&"namespace".to_owned()));

@@ -322,6 +322,18 @@ pub async fn connect(
     }
 }
 
+/// As [`connect`], over an established stream (a port-forward).
+pub async fn connect_stream<S>(
+    stream: S,
+    secret: Option<String>,
+) -> anyhow::Result<(AgentClient, Option<u32>)>
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (reader, writer) = tokio::io::split(stream);
+    start(reader, writer, secret).await
+}
+
 async fn start<R, W>(
     reader: R,
     writer: W,

@@ -16,11 +16,15 @@
 //! # Guarantees
 //!
 //! - The agent never outlives the intproxy: it is stopped on every normal
-//!   exit, and its stdin lifeline ends it if the intproxy is killed.
+//!   exit, and its stdin lifeline ends it if the intproxy is killed. A
+//!   cluster agent's Job is deleted on every normal exit and on SIGTERM;
+//!   if the intproxy is killed, the agent's idle timeout ends the Job and
+//!   its TTL removes it.
 //! - When the agent dies, every waiting and later request fails at once
 //!   with an errno and a logged reason; the program never hangs on it.
 
 pub(crate) mod agent;
+mod cluster;
 mod layers;
 mod lifetime;
 pub(crate) mod outgoing;
@@ -83,6 +87,38 @@ pub struct IntproxyArgs {
     /// Fork into the background first (used by `mirrord exec`).
     #[arg(long)]
     pub detach: bool,
+    /// The resolved config (JSON) of a Kubernetes target: the agent runs
+    /// as a Job in the cluster instead of as a local process.
+    #[arg(long)]
+    pub kube_config_json: Option<String>,
+}
+
+/// The agent the intproxy started, and stops.
+enum AgentHandle {
+    Local(agent::AgentProcess),
+    Cluster(crate::kube::launch::AgentPod),
+}
+
+impl AgentHandle {
+    fn last_words(&self) -> String {
+        match self {
+            AgentHandle::Local(process) => process.last_words(),
+            AgentHandle::Cluster(pod) => {
+                format!(" (agent pod {} in namespace {})", pod.pod, pod.namespace)
+            }
+        }
+    }
+
+    async fn stop(self) {
+        match self {
+            AgentHandle::Local(process) => process.stop().await,
+            AgentHandle::Cluster(pod) => {
+                if let Err(e) = pod.delete().await {
+                    warn!("cannot delete the agent's Job {}: {e}", pod.job);
+                }
+            }
+        }
+    }
 }
 
 /// Runs the intproxy; the process exits when this returns.
@@ -138,7 +174,7 @@ async fn serve(args: IntproxyArgs) -> anyhow::Result<()> {
         }
     };
     let Started {
-        agent_process,
+        agent,
         client,
         listener,
         supervisor,
@@ -174,26 +210,26 @@ async fn serve(args: IntproxyArgs) -> anyhow::Result<()> {
             }
         }
     };
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot handle SIGTERM")?;
     tokio::select! {
         () = accept => {}
         () = supervise => {}
         reason = watch.until_done() => info!("exiting: {reason}"),
+        _ = sigterm.recv() => info!("exiting: SIGTERM"),
     }
     if let Some(reason) = client.lost_reason() {
-        info!(
-            "agent was lost earlier: {reason}{}",
-            agent_process.last_words()
-        );
+        info!("agent was lost earlier: {reason}{}", agent.last_words());
     }
     client
         .stopping_flag()
         .store(true, std::sync::atomic::Ordering::Relaxed);
-    agent_process.stop().await;
+    agent.stop().await;
     Ok(())
 }
 
 struct Started {
-    agent_process: agent::AgentProcess,
+    agent: AgentHandle,
     client: agent::AgentClient,
     listener: UnixListener,
     supervisor: UnixListener,
@@ -225,19 +261,26 @@ async fn supervise(stream: tokio::net::UnixStream, client: agent::AgentClient, h
 
 async fn start(args: &IntproxyArgs) -> anyhow::Result<Started> {
     let timeout = Duration::from_secs(args.agent_startup_timeout);
-    let (agent_process, agent_addr) = agent::AgentProcess::spawn(
-        &args.agent_path,
-        args.target_pid,
-        &args.agent_log_level,
-        timeout,
-    )
-    .await?;
-    let (client, target_pid) =
-        match tokio::time::timeout(timeout, agent::connect(&agent_addr, None)).await {
-            Ok(Ok(connected)) => connected,
-            Ok(Err(e)) => return Err(e.context(agent_process.last_words())),
-            Err(_) => anyhow::bail!("the agent did not answer within {} s", timeout.as_secs()),
-        };
+    let (agent, client, target_pid) = match &args.kube_config_json {
+        Some(config_json) => {
+            let (pod, client, target_pid) = cluster::start(config_json, timeout).await?;
+            (AgentHandle::Cluster(pod), client, target_pid)
+        }
+        None => {
+            let (agent_process, agent_addr) = agent::AgentProcess::spawn(
+                &args.agent_path,
+                args.target_pid,
+                &args.agent_log_level,
+                timeout,
+            )
+            .await?;
+            match tokio::time::timeout(timeout, agent::connect(&agent_addr, None)).await {
+                Ok(Ok((client, pid))) => (AgentHandle::Local(agent_process), client, pid),
+                Ok(Err(e)) => return Err(e.context(agent_process.last_words())),
+                Err(_) => anyhow::bail!("the agent did not answer within {} s", timeout.as_secs()),
+            }
+        }
+    };
     let env = match client.request(Request::GetEnv).await {
         Ok(Response::Env(env)) => env,
         Ok(other) => anyhow::bail!("the agent answered GetEnv with {other:?}"),
@@ -256,7 +299,7 @@ async fn start(args: &IntproxyArgs) -> anyhow::Result<Started> {
         supervisor: supervisor_name,
     });
     Ok(Started {
-        agent_process,
+        agent,
         client,
         listener,
         supervisor,

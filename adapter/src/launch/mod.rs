@@ -153,11 +153,14 @@ fn program_dir(args: &Map<String, Value>, cwd: &Path) -> Option<PathBuf> {
 
 /// Writes the session's environment into the configuration, in the shape
 /// its adapter reads, keeping the user's variables; returns the shape.
+/// Without `layer` (a debuggee on the syscall path), only the target's
+/// variables.
 pub fn inject_env(
     args: &mut Map<String, Value>,
     debug_type: Option<&str>,
     adapter_command: Option<&str>,
     session: &Session,
+    layer: bool,
 ) -> EnvShape {
     let shape = env_shape::shape_of(debug_type, adapter_command, args);
     let user = env_shape::user_env(args, shape);
@@ -165,8 +168,12 @@ pub fn inject_env(
         Some((_, value)) => value.clone().map(Into::into),
         None => std::env::var_os("LD_PRELOAD"),
     };
-    let vars: Vec<(String, String)> = session
-        .injected(preload.as_deref())
+    let vars = if layer {
+        session.injected(preload.as_deref())
+    } else {
+        session.remote_vars()
+    };
+    let vars: Vec<(String, String)> = vars
         .into_iter()
         .map(|(k, v)| {
             (

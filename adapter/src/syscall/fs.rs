@@ -41,6 +41,7 @@ fn route(
         return Err(Outcome::Reply(Reply::Continue));
     }
     let abs = memory::absolute(pid, dirfd, &path).map_err(|_| Outcome::Reply(Reply::Continue))?;
+    let abs = sup.listings.to_remote(abs);
     if !sup.listener.id_valid(n.id) {
         return Err(Outcome::Gone);
     }
@@ -50,48 +51,53 @@ fn route(
         FileRoute::Remote { writable: false } if write => {
             Err(Outcome::Reply(Reply::Errno(libc::EROFS)))
         }
-        FileRoute::Remote { .. } if write => {
-            warn!(
-                path = %String::from_utf8_lossy(&abs),
-                "writing a remote file is not supported on the syscall path yet"
-            );
-            Err(Outcome::Reply(Reply::Errno(libc::EROFS)))
-        }
         FileRoute::Remote { .. } => Ok(abs),
     }
 }
 
+/// Whether the path call runs locally as made (the policy keeps the path
+/// local, or the path cannot be read: the kernel reports that).
+pub fn is_local(sup: &Supervisor, n: &Notification, dirfd: i32, path: u64, write: bool) -> bool {
+    matches!(
+        route(sup, n, dirfd, path, write),
+        Err(Outcome::Reply(Reply::Continue))
+    )
+}
+
 /// Whether `open(2)` flags may write.
-fn wants_write(flags: i32) -> bool {
+pub fn wants_write(flags: i32) -> bool {
     flags & libc::O_ACCMODE != libc::O_RDONLY
         || flags & (libc::O_CREAT | libc::O_TRUNC | libc::O_APPEND) != 0
 }
 
-/// `open`, `openat`, `openat2` (with the flags of its `open_how`).
+/// `open`, `openat`, `openat2` (with the flags and mode of its
+/// `open_how`). A file opened for reading becomes a read-only memfd with
+/// its content; one opened for writing a memfd written back to the target
+/// when the program closes it ([`super::writeback`]).
 pub async fn open(
     sup: &Supervisor,
     n: &Notification,
     dirfd: i32,
     path: u64,
     flags: i32,
+    mode: u32,
 ) -> Outcome {
     if flags & libc::O_TMPFILE == libc::O_TMPFILE {
         return Outcome::Reply(Reply::Continue);
     }
-    let abs = match route(sup, n, dirfd, path, wants_write(flags)) {
+    let write = wants_write(flags);
+    let abs = match route(sup, n, dirfd, path, write) {
         Ok(abs) => abs,
         Err(outcome) => return outcome,
     };
-    debug!(path = %String::from_utf8_lossy(&abs), "open on the target");
+    sup.writebacks.settle(&abs, &sup.agent).await;
+    debug!(path = %String::from_utf8_lossy(&abs), write, "open on the target");
     let request = Request::Open {
         path: abs.clone(),
-        flags: OpenFlags {
-            read: true,
-            directory: flags & libc::O_DIRECTORY != 0,
-            nofollow: flags & libc::O_NOFOLLOW != 0,
-            ..OpenFlags::default()
-        },
-        mode: 0,
+        // A file written back whole needs its content, and is written at
+        // offsets: no `O_APPEND` in the target (the program's fd has it).
+        flags: OpenFlags::from_open(flags & !libc::O_APPEND, write, true),
+        mode,
         read_ahead: READ_AHEAD,
     };
     let (handle, stat, mut data, mut eof) = match sup.agent.request(request).await {
@@ -110,10 +116,11 @@ pub async fn open(
         }
     };
     if stat.mode & libc::S_IFMT == libc::S_IFDIR {
-        // Directory listings are not served on this path yet: the local
-        // directory (or its absence) answers.
         close(sup);
-        return Outcome::Reply(Reply::Continue);
+        if write {
+            return Outcome::Reply(Reply::Errno(libc::EISDIR));
+        }
+        return open_dir(sup, n, abs, flags).await;
     }
     while !eof {
         let read = Request::Read {
@@ -140,8 +147,66 @@ pub async fn open(
             }
         }
     }
-    close(sup);
-    let fd = match placeholder(&abs, &data) {
+    let errno =
+        |e: std::io::Error| Outcome::Reply(Reply::Errno(e.raw_os_error().unwrap_or(libc::EIO)));
+    let memfd = match memfd_with(&abs, &data) {
+        Ok(memfd) => memfd,
+        Err(e) => {
+            close(sup);
+            return errno(e);
+        }
+    };
+    // The program's own open file description of the memfd, so that its
+    // last close is the one the kernel reports.
+    let access = if write {
+        flags & (libc::O_ACCMODE | libc::O_APPEND)
+    } else {
+        libc::O_RDONLY
+    };
+    let theirs = match reopen(&memfd, access) {
+        Ok(fd) => fd,
+        Err(e) => {
+            close(sup);
+            return errno(e);
+        }
+    };
+    let tracked = if write {
+        match sup.writebacks.track(abs, handle, memfd) {
+            Ok(wd) => Some(wd),
+            Err(e) => {
+                close(sup);
+                return errno(e);
+            }
+        }
+    } else {
+        close(sup);
+        None
+    };
+    let cloexec = flags & libc::O_CLOEXEC != 0;
+    match sup.listener.send_fd(n.id, theirs.as_fd(), cloexec) {
+        Ok(_) => Outcome::Answered,
+        // The caller died or was interrupted: our copy closes here.
+        Err(_) => {
+            if let Some(wd) = tracked {
+                sup.writebacks.forget(wd, &sup.agent);
+            }
+            Outcome::Gone
+        }
+    }
+}
+
+/// A remote directory: its listing laid out locally, opened.
+async fn open_dir(sup: &Supervisor, n: &Notification, abs: Vec<u8>, flags: i32) -> Outcome {
+    let entries = match sup
+        .agent
+        .request(Request::ReadDir { path: abs.clone() })
+        .await
+    {
+        Ok(Response::DirEntries(entries)) => entries,
+        Ok(other) => return unexpected(&other),
+        Err(e) => return Outcome::Reply(Reply::Errno(e.errno)),
+    };
+    let fd = match sup.listings.open(&abs, &entries) {
         Ok(fd) => fd,
         Err(e) => return Outcome::Reply(Reply::Errno(e.raw_os_error().unwrap_or(libc::EIO))),
     };
@@ -150,13 +215,12 @@ pub async fn open(
         .send_fd(n.id, fd.as_fd(), flags & libc::O_CLOEXEC != 0)
     {
         Ok(_) => Outcome::Answered,
-        // The caller died or was interrupted: our copy closes here.
         Err(_) => Outcome::Gone,
     }
 }
 
-/// A read-only fd holding `data`, named after the file (as the layer's).
-fn placeholder(path: &[u8], data: &[u8]) -> std::io::Result<OwnedFd> {
+/// A memfd holding `data`, named after the file (as the layer's).
+fn memfd_with(path: &[u8], data: &[u8]) -> std::io::Result<std::fs::File> {
     let base = path.rsplit(|b| *b == b'/').next().unwrap_or_default();
     let mut name = b"mirrord:".to_vec();
     name.extend(base.iter().take(200).filter(|b| **b != 0));
@@ -170,10 +234,21 @@ fn placeholder(path: &[u8], data: &[u8]) -> std::io::Result<OwnedFd> {
     let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
     file.write_all(data)?;
     file.seek(SeekFrom::Start(0))?;
-    // A read-only open file description of the same memfd: the program's
-    // fd then behaves like a file opened `O_RDONLY`.
-    let read_only = std::fs::File::open(format!("/proc/self/fd/{fd}"))?;
-    Ok(OwnedFd::from(read_only))
+    Ok(file)
+}
+
+/// A new open file description of `memfd` (at offset 0) with `flags`
+/// (`O_RDONLY`: the program's fd behaves like a file opened read-only).
+fn reopen(memfd: &std::fs::File, flags: i32) -> std::io::Result<OwnedFd> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let acc = flags & libc::O_ACCMODE;
+    let file = std::fs::OpenOptions::new()
+        .read(acc != libc::O_WRONLY)
+        .write(acc != libc::O_RDONLY)
+        .custom_flags(flags & libc::O_APPEND)
+        .open(format!("/proc/self/fd/{}", memfd.as_raw_fd()))?;
+    Ok(OwnedFd::from(file))
 }
 
 /// `stat`, `lstat`, `newfstatat`, `statx`.
@@ -189,6 +264,7 @@ pub async fn stat(
         Ok(abs) => abs,
         Err(outcome) => return outcome,
     };
+    sup.writebacks.settle(&abs, &sup.agent).await;
     match sup.agent.request(Request::Stat { path: abs, follow }).await {
         Ok(Response::Stat(s)) => {
             let (addr, bytes) = match out {
@@ -214,6 +290,7 @@ pub async fn access(
         Ok(abs) => abs,
         Err(outcome) => return outcome,
     };
+    sup.writebacks.settle(&abs, &sup.agent).await;
     match sup.agent.request(Request::Access { path: abs, mode }).await {
         Ok(Response::Done) => Outcome::Reply(Reply::Value(0)),
         Ok(other) => unexpected(&other),
@@ -234,6 +311,7 @@ pub async fn readlink(
         Ok(abs) => abs,
         Err(outcome) => return outcome,
     };
+    sup.writebacks.settle(&abs, &sup.agent).await;
     if size <= 0 {
         return Outcome::Reply(Reply::Errno(libc::EINVAL));
     }

@@ -8,7 +8,7 @@
 //! only uses `sendmsg`, `write` and `read`, which the filter lets through.
 
 use std::io::{self, IoSlice};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 
@@ -131,34 +131,40 @@ impl Received {
     }
 }
 
-/// Reads one hand-off from `stream`.
-pub async fn receive(mut stream: tokio::net::UnixStream) -> Result<Received, HandoffError> {
+/// One `recvmsg` into `buf`; the first fd that came with it (`SCM_RIGHTS`,
+/// close-on-exec), if any.
+pub fn recv_with_fd(socket: RawFd, buf: &mut [u8]) -> io::Result<(usize, Option<OwnedFd>)> {
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
     use std::os::fd::FromRawFd;
+    let mut iov = [io::IoSliceMut::new(buf)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<()>(
+        socket,
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(io::Error::from)?;
+    let mut fd = None;
+    for cmsg in msg.cmsgs().map_err(io::Error::from)? {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg {
+            for raw in fds {
+                // SAFETY: the kernel gave us this fd.
+                let owned = unsafe { OwnedFd::from_raw_fd(raw) };
+                fd.get_or_insert(owned);
+            }
+        }
+    }
+    Ok((msg.bytes, fd))
+}
+
+/// Reads one hand-off from `stream`.
+pub async fn receive(mut stream: tokio::net::UnixStream) -> Result<Received, HandoffError> {
     let mut header = [0u8; 4];
     let (got, listener) = loop {
         stream.readable().await?;
         let result = stream.try_io(Interest::READABLE, || {
-            let mut iov = [io::IoSliceMut::new(&mut header)];
-            let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-            let msg = recvmsg::<()>(
-                stream.as_raw_fd(),
-                &mut iov,
-                Some(&mut space),
-                MsgFlags::MSG_CMSG_CLOEXEC,
-            )
-            .map_err(io::Error::from)?;
-            let mut fd = None;
-            for cmsg in msg.cmsgs().map_err(io::Error::from)? {
-                if let ControlMessageOwned::ScmRights(fds) = cmsg {
-                    for raw in fds {
-                        // SAFETY: the kernel gave us this fd.
-                        let owned = unsafe { OwnedFd::from_raw_fd(raw) };
-                        fd.get_or_insert(owned);
-                    }
-                }
-            }
-            Ok((msg.bytes, fd))
+            recv_with_fd(stream.as_raw_fd(), &mut header)
         });
         match result {
             Ok(done) => break done,

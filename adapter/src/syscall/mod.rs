@@ -7,19 +7,28 @@
 //! - [`detect`]: which path a program gets (`feature.interception`);
 //! - [`filter`]: the BPF program and its installation;
 //! - [`handoff`]: the listener and config from `exec` to the intproxy;
+//! - [`standby`]: a listener answered "continue" until its session starts
+//!   (a debugger started before the launch);
 //! - [`notify`]: the kernel's user-notification ABI;
 //! - [`memory`]: the stopped process's memory and paths;
-//! - [`supervisor`], [`fs`], [`net`], [`stat`]: answering the calls.
+//! - [`supervisor`], [`fs`], [`net`], [`stat`]: answering the calls;
+//! - [`callers`]: whose calls are left alone (skipped programs, debuggers);
+//! - [`writeback`]: remote files opened for writing, written back on close;
+//! - [`listings`]: remote directories, laid out locally for `getdents64`.
 
+pub mod callers;
 pub mod detect;
 pub mod filter;
 pub mod fs;
 pub mod handoff;
+pub mod listings;
 pub mod memory;
 pub mod net;
 pub mod notify;
+pub mod standby;
 pub mod stat;
 pub mod supervisor;
+pub mod writeback;
 
 use std::os::fd::OwnedFd;
 

@@ -42,6 +42,10 @@ impl Listener {
         self.0.as_fd()
     }
 
+    pub fn into_fd(self) -> OwnedFd {
+        self.0
+    }
+
     /// Receives the next notification. Blocks while none is queued: call it
     /// after `poll` said readable. `ENOENT` means the caller died meanwhile.
     pub fn recv(&self) -> io::Result<Notification> {

@@ -15,10 +15,13 @@ use mirrord_config::policy::Policy;
 use tokio::sync::mpsc;
 use tracing::{debug, info, Instrument};
 
+use super::callers::Callers;
 use super::filter::AUDIT_ARCH;
 use super::fs::{self, StatOut};
+use super::listings::Listings;
 use super::net;
 use super::notify::{Listener, Notification, Reply};
+use super::writeback::Writebacks;
 use crate::intproxy::agent::AgentClient;
 use crate::intproxy::outgoing::UdpRelay;
 
@@ -36,6 +39,9 @@ pub enum Outcome {
 pub struct Supervisor {
     pub listener: Listener,
     pub policy: Policy,
+    callers: Callers,
+    pub writebacks: Writebacks,
+    pub listings: Listings,
     pub agent: AgentClient,
     relays: Mutex<Vec<UdpRelay>>,
 }
@@ -56,8 +62,18 @@ pub async fn serve<H: Send + 'static>(
     agent: AgentClient,
     hold: H,
 ) {
+    let writebacks = match Writebacks::new() {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!("cannot watch written files (inotify): {e}");
+            return;
+        }
+    };
     let sup = Arc::new(Supervisor {
+        writebacks,
+        listings: Listings::new(),
         listener: Listener::new(listener),
+        callers: Callers::new(policy.skip.clone()),
         policy,
         agent,
         relays: Mutex::new(Vec::new()),
@@ -66,26 +82,33 @@ pub async fn serve<H: Send + 'static>(
     let receiver = sup.clone();
     let spawned = std::thread::Builder::new()
         .name("seccomp-recv".into())
-        .spawn(move || receive(&receiver.listener, &tx));
+        .spawn(move || receive(&receiver, &tx));
     if let Err(e) = spawned {
         tracing::warn!("cannot start the seccomp receiver: {e}");
         return;
     }
     info!("supervising");
+    let writing = sup.clone();
+    let writebacks = tokio::spawn(async move { writing.writebacks.run(&writing.agent).await });
     while let Some(n) = rx.recv().await {
         let span = tracing::debug_span!("syscall", nr = n.nr, pid = n.pid, id = n.id);
         tokio::spawn(handle(sup.clone(), n).instrument(span));
     }
     info!("no process left under the filter");
+    writebacks.abort();
+    sup.writebacks.finish(&sup.agent).await;
+    sup.listings.clear();
     drop(hold);
 }
 
 /// Forwards notifications until the listener hangs up (every process
-/// under the filter has exited) or the receiving side is gone.
-fn receive(listener: &Listener, tx: &mpsc::UnboundedSender<Notification>) {
+/// under the filter has exited) or the receiving side is gone. Calls that
+/// continue locally are answered here at once, without a hop to the
+/// runtime thread: they are most of the stopped calls.
+fn receive(sup: &Supervisor, tx: &mpsc::UnboundedSender<Notification>) {
     loop {
         let mut pfd = libc::pollfd {
-            fd: listener.fd().as_raw_fd(),
+            fd: sup.listener.fd().as_raw_fd(),
             events: libc::POLLIN,
             revents: 0,
         };
@@ -99,7 +122,11 @@ fn receive(listener: &Listener, tx: &mpsc::UnboundedSender<Notification>) {
         }
         if pfd.revents & libc::POLLIN != 0 {
             // POLLIN means a notification is queued, so this does not block.
-            match listener.recv() {
+            match sup.listener.recv() {
+                Ok(n) if continues_at_once(sup, &n) => {
+                    // ENOENT: the caller died or was interrupted meanwhile.
+                    let _ = sup.listener.respond(n.id, Reply::Continue);
+                }
                 Ok(n) => {
                     if tx.send(n).is_err() {
                         return;
@@ -118,12 +145,42 @@ fn receive(listener: &Listener, tx: &mpsc::UnboundedSender<Notification>) {
     }
 }
 
-async fn handle(sup: Arc<Supervisor>, n: Notification) {
-    let outcome = if n.arch == AUDIT_ARCH {
-        dispatch(&sup, &n).await
-    } else {
-        Outcome::Reply(Reply::Continue)
+/// Whether the call runs as made, decided without waiting on anything:
+/// another ABI, a path the policy keeps local, or a caller left alone
+/// (asked last: it reads `/proc`). Continuing is right even if the caller
+/// changed meanwhile: the call runs as it was made.
+fn continues_at_once(sup: &Supervisor, n: &Notification) -> bool {
+    if n.arch != AUDIT_ARCH {
+        return true;
+    }
+    let a = n.args;
+    let at = libc::AT_FDCWD;
+    let int = |v: u64| v as i32;
+    let path_call = match n.nr {
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_open => Some((at, a[0], fs::wants_write(int(a[1])))),
+        libc::SYS_openat => Some((int(a[0]), a[1], fs::wants_write(int(a[2])))),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_stat | libc::SYS_lstat | libc::SYS_access | libc::SYS_readlink => {
+            Some((at, a[0], false))
+        }
+        libc::SYS_newfstatat
+        | libc::SYS_statx
+        | libc::SYS_faccessat
+        | libc::SYS_faccessat2
+        | libc::SYS_readlinkat => Some((int(a[0]), a[1], false)),
+        _ => None,
     };
+    if let Some((dirfd, path, write)) = path_call {
+        if fs::is_local(sup, n, dirfd, path, write) {
+            return true;
+        }
+    }
+    sup.callers.left_alone(n.pid)
+}
+
+async fn handle(sup: Arc<Supervisor>, n: Notification) {
+    let outcome = dispatch(&sup, &n).await;
     debug!(?outcome);
     if let Outcome::Reply(reply) = outcome {
         if let Err(e) = sup.listener.respond(n.id, reply) {
@@ -139,16 +196,22 @@ async fn dispatch(sup: &Supervisor, n: &Notification) -> Outcome {
     let int = |v: u64| v as i32;
     match n.nr {
         #[cfg(target_arch = "x86_64")]
-        libc::SYS_open => fs::open(sup, n, at, a[0], int(a[1])).await,
-        libc::SYS_openat => fs::open(sup, n, int(a[0]), a[1], int(a[2])).await,
+        libc::SYS_open => fs::open(sup, n, at, a[0], int(a[1]), a[2] as u32).await,
+        libc::SYS_openat => fs::open(sup, n, int(a[0]), a[1], int(a[2]), a[3] as u32).await,
         libc::SYS_openat2 => {
-            let flags = super::memory::read(n.pid, a[2], 8)
-                .ok()
-                .and_then(|b| b.try_into().ok())
-                .map(u64::from_ne_bytes);
-            match flags {
-                Some(flags) => fs::open(sup, n, int(a[0]), a[1], flags as i32).await,
-                None => Outcome::Reply(Reply::Continue),
+            // struct open_how { u64 flags; u64 mode; u64 resolve; }
+            let how = super::memory::read(n.pid, a[2], 16).ok();
+            let field = |i: usize| {
+                how.as_ref()
+                    .and_then(|b| b.get(i * 8..i * 8 + 8))
+                    .and_then(|b| b.try_into().ok())
+                    .map(u64::from_ne_bytes)
+            };
+            match (field(0), field(1)) {
+                (Some(flags), Some(mode)) => {
+                    fs::open(sup, n, int(a[0]), a[1], flags as i32, mode as u32).await
+                }
+                _ => Outcome::Reply(Reply::Continue),
             }
         }
         #[cfg(target_arch = "x86_64")]

@@ -154,7 +154,8 @@ fn suggestion(bad: &str, allowed: &[&str]) -> String {
 }
 
 /// Edit distance where swapping two neighbours counts as one edit ("raed" -> "read").
-fn edit_distance(a: &str, b: &str) -> usize {
+/// Also used for "did you mean" on Kubernetes names in the CLI.
+pub fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
     let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];

@@ -1,6 +1,6 @@
 //! `agent`: how the agent that serves the target is run.
 
-use std::{fmt, str::FromStr};
+use std::{collections::BTreeMap, fmt, str::FromStr};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -17,6 +17,53 @@ pub struct AgentConfig {
     #[serde(default = "default_startup_timeout")]
     #[schemars(range(min = 1))]
     pub startup_timeout: u64,
+
+    /// Kubernetes: the agent's container image (default: `mirrord-agent:<the
+    /// CLI's version>`; build it from `agent/Dockerfile` and push it where
+    /// your nodes can pull it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+
+    /// Kubernetes: the namespace of the agent's Job (default: the target's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+
+    /// Kubernetes: seconds a finished agent Job is kept before the cluster
+    /// deletes it (`ttlSecondsAfterFinished`, default 60); it also covers a
+    /// CLI that was killed before it could delete the Job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<u32>,
+
+    /// Seconds the agent waits for its client after the connection is lost
+    /// before it exits (default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub communication_timeout: Option<u64>,
+
+    /// Kubernetes: run the agent's container privileged (needed on SELinux
+    /// or Bottlerocket nodes, where its capabilities are not enough).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub privileged: bool,
+
+    /// Kubernetes: extra labels of the agent's Job and pod (`app: mirrord`
+    /// is always set).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+
+    /// Kubernetes: extra annotations of the agent's Job and pod (service
+    /// mesh sidecar injection is always turned off).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+
+    /// Kubernetes: tolerations of the agent's pod, as in a pod spec, e.g.
+    /// `[{"operator": "Exists"}]` to run on tainted nodes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<serde_json::Value>,
+
+    /// Kubernetes: the agent container's `resources` (requests and limits),
+    /// as in a pod spec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<serde_json::Value>,
 }
 
 impl Default for AgentConfig {
@@ -24,6 +71,15 @@ impl Default for AgentConfig {
         AgentConfig {
             log_level: LogLevel::default(),
             startup_timeout: default_startup_timeout(),
+            image: None,
+            namespace: None,
+            ttl: None,
+            communication_timeout: None,
+            privileged: false,
+            labels: BTreeMap::new(),
+            annotations: BTreeMap::new(),
+            tolerations: Vec::new(),
+            resources: None,
         }
     }
 }

@@ -45,6 +45,17 @@ pub struct MirrordConfig {
     #[serde(default)]
     pub agent: AgentConfig,
 
+    /// The kubeconfig context to use, e.g. `"staging"`. Default: the
+    /// kubeconfig's `current-context`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kube_context: Option<String>,
+
+    /// The kubeconfig file. Default: as kubectl finds it (the files in
+    /// `KUBECONFIG`, else `~/.kube/config`, else the in-cluster service
+    /// account).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubeconfig: Option<String>,
+
     /// Programs mirrord leaves alone (it does not hook them or their
     /// children), by executable name, e.g. `"bash"` or `["bash", "node"]`.
     /// A `;`-separated string is also accepted.

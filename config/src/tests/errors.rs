@@ -23,7 +23,7 @@ fn every_error_names_key_value_and_allowed() {
     check_err(
         r#"{"feture": {}}"#,
         &[
-            r#"unknown key "feture" at the top level; known keys: target, feature, agent, skip_processes (did you mean "feature"?)"#,
+            r#"unknown key "feture" at the top level; known keys: target, feature, agent, kube_context, kubeconfig, skip_processes (did you mean "feature"?)"#,
         ],
     );
     check_err(
@@ -127,13 +127,13 @@ fn all_problems_are_reported_with_original_indexes() {
                       "network": {"dns": {"filter": {"remote": ["a b"]}}}}
         }"#,
         &[
-            r#"agent: unknown key "extra"; known keys: log_level, startup_timeout"#,
+            r#"agent: unknown key "extra"; known keys: log_level, startup_timeout, image, namespace, ttl, communication_timeout, privileged, labels, annotations, tolerations, resources"#,
             r#"agent.log_level: unknown variant "loud", expected one of error, warn, info, debug, trace"#,
             r#"feature.fs.read_only[0]: invalid regex "(": unclosed group"#,
             r#"feature.fs.read_only[2]: invalid regex "[": unclosed character class"#,
             r#"feature.fs.read_only[4]: invalid regex "*": repetition operator missing expression"#,
             r#"feature.network.dns.filter.remote[0]: invalid hostname pattern "a b", expected a name like db.internal or a suffix like *.internal"#,
-            r#"unknown key "feture" at the top level; known keys: target, feature, agent, skip_processes (did you mean "feature"?)"#,
+            r#"unknown key "feture" at the top level; known keys: target, feature, agent, kube_context, kubeconfig, skip_processes (did you mean "feature"?)"#,
         ],
     );
 }

@@ -82,7 +82,10 @@ fn long_forms() {
         agent: AgentConfig {
             log_level: LogLevel::Trace,
             startup_timeout: 90,
+            ..Default::default()
         },
+        kube_context: Some("staging".into()),
+        kubeconfig: Some("/etc/kube/config".into()),
         skip_processes: vec!["bash".into(), "node".into()],
     };
     check_ok(
@@ -99,10 +102,14 @@ fn long_forms() {
             "interception": "syscall"
           },
           "agent": {"log_level": "trace", "startup_timeout": 90},
+          "kube_context": "staging",
+          "kubeconfig": "/etc/kube/config",
           "skip_processes": ["bash", "node"]
         }"#,
         r#"
 skip_processes = ["bash", "node"]
+kube_context = "staging"
+kubeconfig = "/etc/kube/config"
 [target]
 path = "pid/1234"
 namespace = "dev"
@@ -129,6 +136,8 @@ startup_timeout = 90
 "#,
         r#"
 target: {path: pid/1234, namespace: dev}
+kube_context: staging
+kubeconfig: /etc/kube/config
 feature:
   interception: syscall
   env: {include: "DB_*;API", exclude: [DB_PASSWORD], override: {MODE: local}}

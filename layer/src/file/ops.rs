@@ -156,21 +156,6 @@ pub fn open(
     }
 }
 
-/// The protocol's flags for `open(2)` flags.
-pub fn open_flags(flags: c_int, write: bool, read_content: bool) -> OpenFlags {
-    let acc = flags & libc::O_ACCMODE;
-    OpenFlags {
-        read: acc != libc::O_WRONLY || read_content,
-        write: write && acc != libc::O_RDONLY,
-        append: write && flags & libc::O_APPEND != 0,
-        create: write && flags & libc::O_CREAT != 0,
-        truncate: write && flags & libc::O_TRUNC != 0,
-        exclusive: write && flags & libc::O_EXCL != 0,
-        directory: flags & libc::O_DIRECTORY != 0,
-        nofollow: flags & libc::O_NOFOLLOW != 0,
-    }
-}
-
 fn open_remote(
     path: &[u8],
     flags: c_int,
@@ -185,7 +170,7 @@ fn open_remote(
     let content = !truncate && (acc != libc::O_WRONLY || stdio);
     let (handle, stat, data, eof) = remote_open(
         path,
-        open_flags(flags, write, content),
+        OpenFlags::from_open(flags, write, content),
         mode,
         if content { READ_AHEAD } else { 0 },
     )?;
@@ -650,12 +635,12 @@ mod tests {
 
     #[test]
     fn protocol_flags() {
-        let f = open_flags(libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT, true, false);
+        let f = OpenFlags::from_open(libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT, true, false);
         assert!(!f.read && f.write && f.append && f.create && !f.truncate);
-        let f = open_flags(libc::O_WRONLY | libc::O_CREAT, true, true);
+        let f = OpenFlags::from_open(libc::O_WRONLY | libc::O_CREAT, true, true);
         assert!(f.read && f.write);
         // Read-only routing never asks the target to create or truncate.
-        let f = open_flags(libc::O_RDONLY | libc::O_DIRECTORY, false, true);
+        let f = OpenFlags::from_open(libc::O_RDONLY | libc::O_DIRECTORY, false, true);
         assert!(f.read && !f.write && f.directory && !f.create);
     }
 

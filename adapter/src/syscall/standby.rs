@@ -1,0 +1,171 @@
+//! A seccomp listener whose supervisor does not exist yet. The DAP proxy
+//! starts a Go debugger (`dlv`) under the filter before any session is
+//! up, so that the program the debugger later starts inherits it; until
+//! the launch starts the session, every stopped call of the debugger
+//! continues at once. Then the listener goes to the session's supervisor
+//! ([`Standby::hand_off`]), which answers the debuggee's calls from then
+//! on and lets the debugger's own through.
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::thread::JoinHandle;
+
+use super::handoff::{self, HandoffError};
+use super::notify::{Listener, Reply};
+
+/// The listener, answered "continue" by a thread of its own.
+pub struct Standby {
+    /// Writing a byte (or closing it) stops the thread.
+    stop: OwnedFd,
+    thread: JoinHandle<OwnedFd>,
+}
+
+impl Standby {
+    pub fn start(listener: OwnedFd) -> io::Result<Standby> {
+        let (wake, stop) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        let thread = std::thread::Builder::new()
+            .name("seccomp-standby".into())
+            .spawn(move || continue_all(Listener::new(listener), wake))?;
+        Ok(Standby { stop, thread })
+    }
+
+    /// Stops answering and hands the listener, with the session's config,
+    /// to the supervisor at `supervisor`. Blocks until it has taken over.
+    pub fn hand_off(self, supervisor: &str, config_json: &str) -> Result<(), HandoffError> {
+        let sender = handoff::Sender::connect(supervisor)?;
+        let listener = self.stop_thread()?;
+        sender.send(listener, config_json)
+    }
+
+    fn stop_thread(self) -> io::Result<OwnedFd> {
+        drop(self.stop);
+        self.thread
+            .join()
+            .map_err(|_| io::Error::other("the seccomp standby thread panicked"))
+    }
+}
+
+/// Answers every notification with "continue" until `wake` is readable
+/// or closed; returns the listener.
+fn continue_all(listener: Listener, wake: OwnedFd) -> OwnedFd {
+    let mut listening = true;
+    loop {
+        let mut fds = [
+            libc::pollfd {
+                fd: wake.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: listener.fd().as_raw_fd(),
+                events: if listening { libc::POLLIN } else { 0 },
+                revents: 0,
+            },
+        ];
+        // SAFETY: two valid pollfds.
+        let rc = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if rc < 0 {
+            if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            break;
+        }
+        if fds[0].revents != 0 {
+            break;
+        }
+        let events = fds[1].revents;
+        if events & libc::POLLIN != 0 {
+            // POLLIN: a notification is queued, so this does not block.
+            if let Ok(n) = listener.recv() {
+                // ENOENT: the caller died meanwhile; nothing to answer.
+                let _ = listener.respond(n.id, Reply::Continue);
+            }
+        } else if events & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+            // No process left under the filter: wait for the stop alone.
+            listening = false;
+        }
+    }
+    listener.into_fd()
+}
+
+/// The child's half of passing the listener to the parent across `exec`:
+/// run between `fork` and `exec`, so it allocates nothing.
+pub fn send_listener_from_child(socket: i32, listener: i32) -> io::Result<()> {
+    let byte = [0u8; 1];
+    let mut iov = libc::iovec {
+        iov_base: byte.as_ptr() as *mut libc::c_void,
+        iov_len: 1,
+    };
+    // Room for one cmsghdr carrying one int, aligned.
+    let mut space = [0u64; 4];
+    // SAFETY: CMSG_SPACE of one int fits in `space` (32 bytes); the
+    // header and data are written inside it.
+    unsafe {
+        let space_len = libc::CMSG_SPACE(std::mem::size_of::<i32>() as u32) as usize;
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = space.as_mut_ptr().cast();
+        msg.msg_controllen = space_len as _;
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<i32>() as u32) as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<i32>(), listener);
+        if libc::sendmsg(socket, &msg, 0) != 1 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// The parent's half: the listener the child sent on `socket`.
+pub fn receive_listener(socket: &std::os::unix::net::UnixStream) -> io::Result<OwnedFd> {
+    let mut byte = [0u8; 1];
+    let (_, listener) = handoff::recv_with_fd(socket.as_raw_fd(), &mut byte)?;
+    listener.ok_or_else(|| io::Error::other("the child sent no seccomp listener"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::process::CommandExt;
+    use std::process::Command;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::syscall::filter;
+
+    /// A child under the filter runs normally while the standby answers,
+    /// and the listener comes back when it stops.
+    #[test]
+    fn a_filtered_child_runs_while_on_standby_and_the_listener_comes_back() {
+        let prog = filter::program(filter::INTERCEPTED);
+        let (parent, child) = std::os::unix::net::UnixStream::pair().unwrap();
+        let child_fd = child.as_raw_fd();
+        let mut cmd = Command::new("sh");
+        // `cat` opens a file (a stopped call) and `sh` stats PATH entries.
+        cmd.args(["-c", "cat /etc/hostname >/dev/null && echo ran"]);
+        cmd.stdout(std::process::Stdio::piped());
+        // SAFETY: only async-signal-safe syscalls between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                let listener = filter::install_program(&prog)?;
+                send_listener_from_child(child_fd, listener)
+            });
+        }
+        let running = cmd.spawn().unwrap();
+        drop(child);
+        let listener = receive_listener(&parent).unwrap();
+        let standby = Standby::start(listener).unwrap();
+        let output = running.wait_with_output().unwrap();
+        assert!(output.status.success());
+        assert_eq!(output.stdout, b"ran\n");
+        // Every process under the filter is gone; the stop still returns
+        // the listener, promptly.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(standby.stop_thread().map(|_| ())));
+        rx.recv_timeout(Duration::from_secs(5))
+            .expect("the standby thread did not stop")
+            .unwrap();
+    }
+}
