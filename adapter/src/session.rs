@@ -54,6 +54,26 @@ impl Session {
         watch_pid: Option<u32>,
         progress: &Progress,
     ) -> anyhow::Result<Self> {
+        Self::launch(config, watch_pid, None, progress)
+    }
+
+    /// Starts a session for a program started later by someone else (the
+    /// IDE service's launches): the intproxy waits for its first layer
+    /// while `owner_pid` lives, and exits after its last layer is gone.
+    pub fn start_owned(
+        config: &MirrordConfig,
+        owner_pid: u32,
+        progress: &Progress,
+    ) -> anyhow::Result<Self> {
+        Self::launch(config, None, Some(owner_pid), progress)
+    }
+
+    fn launch(
+        config: &MirrordConfig,
+        watch_pid: Option<u32>,
+        owner_pid: Option<u32>,
+        progress: &Progress,
+    ) -> anyhow::Result<Self> {
         let kube_target = config
             .target
             .path
@@ -104,6 +124,9 @@ impl Session {
         }
         if let Some(pid) = watch_pid {
             cmd.args(["--watch-pid", &pid.to_string()]);
+        }
+        if let Some(pid) = owner_pid {
+            cmd.args(["--owner-pid", &pid.to_string()]);
         }
         let mut child = cmd.spawn().context("cannot start the intproxy")?;
         let stdout = child.stdout.take().context("intproxy stdout")?;

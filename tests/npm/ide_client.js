@@ -43,6 +43,19 @@ function waitFor(check, ms, what) {
   }));
 }
 
+function childrenOf(pid) {
+  const out = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (parent === pid) out.push(Number(entry));
+    } catch (_) { /* exited meanwhile */ }
+  }
+  return out;
+}
+
 function runDebuggee(command, env, cwd) {
   return new Promise((resolve) => {
     const child = spawn(command[0], command.slice(1), { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -125,10 +138,20 @@ async function main() {
   if (scenario.endSession) await endOne(connection);
   if (scenario.debuggee) await runOne(connection);
 
-  // The editor goes away without `shutdown`: stdin closes.
-  connection.dispose();
-  service.stdin.end();
+  // Each session's processes (its intproxy's children: the agent), for
+  // the test to check they are gone too.
+  report.sessionChildren = (report.sessionsAfterLaunch ? report.sessionsAfterLaunch.sessions : [])
+    .flatMap((session) => childrenOf(session.pid));
+  if (scenario.killService) {
+    // The service dies without a chance to clean up.
+    process.kill(service.pid, 'SIGKILL');
+  } else {
+    // The editor goes away without `shutdown`: stdin closes.
+    connection.dispose();
+    service.stdin.end();
+  }
   report.serviceExit = await within(15000, 'the service to exit', exited);
+  connection.dispose();
 }
 
 async function endOne(connection) {

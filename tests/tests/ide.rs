@@ -6,7 +6,7 @@
 //! one ended by its debuggee exiting, and the rest ended when stdin closes,
 //! with nothing left running.
 
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use mirrord_tests::pod::{Pod, PodSpec};
 use mirrord_tests::run::{agent_pids, alive, npm_dir, processes_mentioning, Scratch};
@@ -15,9 +15,13 @@ use serde_json::{json, Value};
 /// Runs the client on `scenario` and returns its report.
 fn drive(scratch: &Scratch, scenario: Value) -> Value {
     let file = scratch.write("scenario.json", &scenario.to_string());
+    let scenario = &scenario;
     let output = Command::new("node")
         .arg(npm_dir("vscode-languageserver-protocol").join("ide_client.js"))
         .arg(&file)
+        // Only stdout is captured: a session process that outlived the
+        // service keeps its stderr open, and must fail the test, not hang it.
+        .stderr(Stdio::inherit())
         .output()
         .expect("node");
     let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
@@ -27,10 +31,14 @@ fn drive(scratch: &Scratch, scenario: Value) -> Value {
         )
     });
     assert!(report["failure"].is_null(), "the client failed: {report:#}");
+    let exit = if scenario["killService"] == true {
+        json!({"code": null, "signal": "SIGKILL"})
+    } else {
+        json!({"code": 0, "signal": null})
+    };
     assert_eq!(
-        report["serviceExit"],
-        json!({"code": 0, "signal": null}),
-        "the service did not exit cleanly when stdin closed: {report:#}"
+        report["serviceExit"], exit,
+        "the service did not exit as expected: {report:#}"
     );
     report
 }
@@ -449,4 +457,51 @@ fn launches_are_prepared_for_each_debug_type_and_their_sessions_end() {
     assert!(!alive(service as u32));
     let strays = processes_mentioning(&scratch.path().display().to_string());
     assert!(strays.is_empty(), "left running: {strays:?}");
+}
+
+#[test]
+fn a_killed_service_leaves_no_session_of_a_launch_that_never_ran() {
+    let scratch = Scratch::new("ide-killed");
+    let scenario = json!({
+        "binary": mirrord_tests::bin_path("mirrord"),
+        "workspace": scratch.path(),
+        "documents": [],
+        "completions": [],
+        "hovers": [],
+        "launches": [
+            {"name": "never_run", "configuration": {"type": "node", "request": "launch", "mirrord": {"target": "targetless"}}},
+        ],
+        "killService": true,
+    });
+    let report = drive(&scratch, scenario);
+    let sessions = report["sessionsAfterLaunch"]["sessions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(sessions.len(), 1, "{report:#}");
+    let pid = sessions[0]["pid"].as_u64().unwrap_or_default() as u32;
+    // The intproxy waits for its debuggee only while the service lives:
+    // its grace period and a few ticks, not forever.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while alive(pid) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let outlived = alive(pid);
+    if outlived {
+        // SAFETY: ending the intproxy this test's service started, so a
+        // failure leaves nothing behind.
+        unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    }
+    assert!(!outlived, "intproxy {pid} outlived the killed service");
+    let agents: Vec<u64> = report["sessionChildren"]
+        .as_array()
+        .map(|l| l.iter().filter_map(Value::as_u64).collect())
+        .unwrap_or_default();
+    assert!(!agents.is_empty(), "the session had no agent: {report:#}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while agents.iter().any(|a| alive(*a as u32)) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let left: Vec<&u64> = agents.iter().filter(|a| alive(**a as u32)).collect();
+    assert!(left.is_empty(), "agents left: {left:?}");
 }

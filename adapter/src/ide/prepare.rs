@@ -153,8 +153,9 @@ async fn start(
             let _ = steps_tx.send(step.to_owned());
         }));
         // No watched PID: the intproxy ends after the debuggee's last
-        // layer disconnects, which is how the service sees the debuggee go.
-        Session::start(&config, None, &progress)
+        // layer disconnects, which is how the service sees the debuggee go;
+        // before the debuggee connects, it waits only while we live.
+        Session::start_owned(&config, std::process::id(), &progress)
     })
     .await;
     // The sink was dropped with the blocking closure: the forwarder drains and ends.

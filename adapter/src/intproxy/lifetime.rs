@@ -1,6 +1,8 @@
 //! When the intproxy may exit: no layer connected, the watched program gone
 //! (or never given), and that has lasted a grace period, so an exec'd child
-//! that is between its old and its new layer is not cut off.
+//! that is between its old and its new layer is not cut off. Without a
+//! watched program it waits for the first layer, for as long as its owner
+//! (if given) lives.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -12,6 +14,8 @@ use tokio::sync::watch;
 pub struct Watch {
     pub count: watch::Receiver<usize>,
     pub main_pid: Option<u32>,
+    /// Before the first layer: wait only while this process lives.
+    pub owner_pid: Option<u32>,
     pub grace: Duration,
     /// True while nothing is connected and the program is gone: losing the
     /// agent then is part of ending, not news for the user.
@@ -35,7 +39,8 @@ impl Watch {
             let connected = *self.count.borrow();
             had_layer |= connected > 0;
             let program_alive = self.main_pid.is_some_and(alive);
-            let waiting_for_first = self.main_pid.is_none() && !had_layer;
+            let waiting_for_first =
+                self.main_pid.is_none() && !had_layer && self.owner_pid.is_none_or(alive);
             let idle = connected == 0 && !program_alive && !waiting_for_first;
             self.idle.store(idle, Ordering::Relaxed);
             if idle {
@@ -80,6 +85,7 @@ mod tests {
         let watch = Watch {
             count,
             main_pid: None,
+            owner_pid: None,
             grace: Duration::from_millis(500),
             idle: Arc::default(),
         };
@@ -91,5 +97,29 @@ mod tests {
         assert!(!done.is_finished(), "exited before the grace period");
         tokio::time::sleep(Duration::from_millis(400)).await;
         assert!(done.is_finished());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waits_for_the_first_layer_only_while_its_owner_lives() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let gone = child.id();
+        child.wait().unwrap();
+        // The senders stay alive for the whole test, as the layer table's does.
+        let (tx, count) = watch::channel(0usize);
+        for (owner, exits) in [(std::process::id(), false), (gone, true)] {
+            let count = count.clone();
+            let watch = Watch {
+                count,
+                main_pid: None,
+                owner_pid: Some(owner),
+                grace: Duration::from_millis(500),
+                idle: Arc::default(),
+            };
+            let done = tokio::spawn(watch.until_done());
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            assert_eq!(done.is_finished(), exits, "owner {owner}");
+            done.abort();
+        }
+        drop(tx);
     }
 }

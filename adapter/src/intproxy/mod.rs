@@ -82,6 +82,11 @@ pub struct IntproxyArgs {
     /// Stay up while this process lives (the program `mirrord exec` ran).
     #[arg(long)]
     pub watch_pid: Option<u32>,
+    /// Until the first layer connects, stay up only while this process
+    /// lives (the IDE service that prepared a launch): a launch that never
+    /// runs leaves nothing once its owner is gone.
+    #[arg(long)]
+    pub owner_pid: Option<u32>,
     /// Milliseconds to wait, once nothing is connected, before exiting.
     #[arg(long, default_value_t = 500)]
     pub grace_ms: u64,
@@ -186,6 +191,7 @@ async fn serve(args: IntproxyArgs) -> anyhow::Result<()> {
     let watch = lifetime::Watch {
         count,
         main_pid: args.watch_pid,
+        owner_pid: args.owner_pid,
         grace: Duration::from_millis(args.grace_ms),
         idle: client.stopping_flag(),
     };
