@@ -53,7 +53,8 @@ public final class JsonRpcConnection implements AutoCloseable {
         void handle(String method, JsonElement params);
     }
 
-    private static final Gson GSON = new Gson();
+    /** Keeps {@code null} members: in an {@code env} map they unset a variable. */
+    private static final Gson GSON = new com.google.gson.GsonBuilder().serializeNulls().create();
 
     private final String peer;
     private final InputStream in;
@@ -112,7 +113,7 @@ public final class JsonRpcConnection implements AutoCloseable {
         message.addProperty("id", id);
         message.addProperty("method", method);
         if (params != null) {
-            message.add("params", GSON.toJsonTree(params));
+            message.add("params", params instanceof JsonElement tree ? tree : GSON.toJsonTree(params));
         }
         future.whenComplete((result, error) -> {
             pending.remove(id);
@@ -152,7 +153,7 @@ public final class JsonRpcConnection implements AutoCloseable {
         message.addProperty("jsonrpc", "2.0");
         message.addProperty("method", method);
         if (params != null) {
-            message.add("params", GSON.toJsonTree(params));
+            message.add("params", params instanceof JsonElement tree ? tree : GSON.toJsonTree(params));
         }
         send(message);
     }

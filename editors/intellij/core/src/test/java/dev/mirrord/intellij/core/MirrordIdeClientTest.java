@@ -26,7 +26,7 @@ import org.junit.jupiter.api.io.TempDir;
 /** The client against {@link FakeService}: every failure ends in a named exception, never a hang. */
 class MirrordIdeClientTest {
     private static final Duration NO_HANG = Duration.ofSeconds(10);
-    private static final String LAUNCH = "{\"type\":\"java\",\"request\":\"launch\",\"env\":{\"USER_VAR\":\"kept\"}}";
+    private static final String LAUNCH = "{\"type\":\"java\",\"request\":\"launch\",\"env\":{\"USER_VAR\":\"kept\",\"DROP_ME\":null}}";
 
     private FakeService fake;
     private MirrordIdeClient client;
@@ -116,6 +116,8 @@ class MirrordIdeClientTest {
                 JsonObject launch = fake.receive("mirrord/prepareLaunch");
                 assertEquals("kept", launch.getAsJsonObject("params").getAsJsonObject("configuration")
                         .getAsJsonObject("env").get("USER_VAR").getAsString());
+                JsonObject sentEnv = launch.getAsJsonObject("params").getAsJsonObject("configuration").getAsJsonObject("env");
+                assertTrue(sentEnv.has("DROP_ME") && sentEnv.get("DROP_ME").isJsonNull(), "a null (unset) reaches the service: " + sentEnv);
                 fake.send("{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"mirrord/pickTarget\",\"params\":{\"targets\":[{\"path\":\"pid/7\",\"description\":\"standin\"}]}}");
                 JsonObject picked = fake.receive();
                 answer.complete(picked);
