@@ -1,8 +1,10 @@
 //! The IntelliJ plugin's core (`editors/intellij/core`, plain Java) against
 //! the real `mirrord ide` and a stand-in pod: this file starts the pod,
-//! runs the JUnit class `MirrordIdeIntegrationTest` through Maven (Debian's
-//! local repository, no network), reads its Surefire report, and checks
-//! that the service, its intproxies and their agents are all gone.
+//! runs the JUnit classes `MirrordIdeIntegrationTest` and
+//! `Lsp4ijTemplatesTest` (the LSP4IJ templates' command lines answer the LSP
+//! and DAP handshakes) through Maven (Debian's local repository, no
+//! network), reads their Surefire reports, and checks that the service, its
+//! intproxies and their agents are all gone.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -10,7 +12,11 @@ use std::process::Command;
 use mirrord_tests::pod::{Pod, PodSpec};
 use mirrord_tests::run::{agent_pids, alive, Scratch};
 
-const CLASS: &str = "dev.mirrord.intellij.core.MirrordIdeIntegrationTest";
+/// The JUnit classes this test runs, and how many tests each has.
+const CLASSES: [(&str, u32); 2] = [
+    ("dev.mirrord.intellij.core.MirrordIdeIntegrationTest", 1),
+    ("dev.mirrord.intellij.core.Lsp4ijTemplatesTest", 3),
+];
 
 fn core_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../editors/intellij/core")
@@ -36,7 +42,10 @@ fn the_intellij_core_prepares_launches_against_the_stand_in_pod() {
     let output = Command::new("mvn")
         .current_dir(core_dir())
         .args(["-q", "-s", "settings.xml", "test"])
-        .arg(format!("-Dtest={CLASS}"))
+        .arg(format!(
+            "-Dtest={}",
+            CLASSES.map(|(class, _)| class).join(",")
+        ))
         .arg(format!("-Dmirrord.build.dir={}", build.display()))
         .env("MIRRORD_BIN", mirrord_tests::bin_path("mirrord"))
         .env("MIRRORD_TEST_TARGET", pod.target())
@@ -48,24 +57,26 @@ fn the_intellij_core_prepares_launches_against_the_stand_in_pod() {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    let report_path = build
-        .join("surefire-reports")
-        .join(format!("TEST-{CLASS}.xml"));
-    let report = std::fs::read_to_string(&report_path).unwrap_or_else(|e| {
-        panic!(
-            "no Surefire report at {}: {e}\n{log}",
-            report_path.display()
-        )
-    });
     assert!(output.status.success(), "mvn failed:\n{log}");
-    // Ran, not skipped: a skipped class would pass Maven too.
-    assert_eq!(suite_count(&report, "tests"), Some(1), "{report}");
-    for counter in ["failures", "errors", "skipped"] {
-        assert_eq!(
-            suite_count(&report, counter),
-            Some(0),
-            "{counter}: {report}"
-        );
+    for (class, tests) in CLASSES {
+        let report_path = build
+            .join("surefire-reports")
+            .join(format!("TEST-{class}.xml"));
+        let report = std::fs::read_to_string(&report_path).unwrap_or_else(|e| {
+            panic!(
+                "no Surefire report at {}: {e}\n{log}",
+                report_path.display()
+            )
+        });
+        // Ran, not skipped: a skipped test passes Maven too.
+        assert_eq!(suite_count(&report, "tests"), Some(tests), "{report}");
+        for counter in ["failures", "errors", "skipped"] {
+            assert_eq!(
+                suite_count(&report, counter),
+                Some(0),
+                "{counter}: {report}"
+            );
+        }
     }
 
     // The service and every intproxy it started are gone, and so are the agents.
