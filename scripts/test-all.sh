@@ -17,6 +17,13 @@ command -v kubectl >/dev/null || need_apt+=(kubernetes-client)
 command -v lldb-vscode-14 >/dev/null || need_apt+=(lldb)
 command -v go >/dev/null || need_apt+=(golang-go)
 command -v dlv >/dev/null || need_apt+=(delve)
+# The IntelliJ plugin's core: Maven, JUnit 5, Gson and Maven's plugins from
+# Debian's local repository (/usr/share/maven-repo; no network).
+command -v mvn >/dev/null || need_apt+=(maven)
+for pkg in junit5 libgoogle-gson-java libsurefire-java libmaven-compiler-plugin-java \
+  libmaven-resources-plugin-java libmaven-jar-plugin-java; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
 if [ ${#need_apt[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
@@ -35,4 +42,8 @@ cargo build --workspace --quiet
 # The VS Code extension: strict TypeScript, eslint, mocha (its client tests
 # run the mirrord just built: MIRRORD_BIN, else target/debug/mirrord) and a VSIX.
 (cd editors/vscode && npm ci --no-audit --no-fund --silent && npm run lint && npm test && npm run package)
+# The IntelliJ core's unit tests (its integration test against the real
+# service and a stand-in pod runs from tests/tests/intellij.rs below); mvn
+# fails on any failed Surefire test.
+(cd editors/intellij/core && mvn -q -s settings.xml test)
 cargo test --workspace --quiet -- --test-threads 2

@@ -1,0 +1,103 @@
+//! The IntelliJ plugin's core (`editors/intellij/core`, plain Java) against
+//! the real `mirrord ide` and a stand-in pod: this file starts the pod,
+//! runs the JUnit classes `MirrordIdeIntegrationTest` and
+//! `Lsp4ijTemplatesTest` (the LSP4IJ templates' command lines answer the LSP
+//! and DAP handshakes) through Maven (Debian's local repository, no
+//! network), reads their Surefire reports, and checks that the service, its
+//! intproxies and their agents are all gone.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use mirrord_tests::pod::{Pod, PodSpec};
+use mirrord_tests::run::{agent_pids, alive, Scratch};
+
+/// The JUnit classes this test runs, and how many tests each has.
+const CLASSES: [(&str, u32); 2] = [
+    ("dev.mirrord.intellij.core.MirrordIdeIntegrationTest", 1),
+    ("dev.mirrord.intellij.core.Lsp4ijTemplatesTest", 3),
+];
+
+fn core_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../editors/intellij/core")
+}
+
+/// One attribute of the `<testsuite>` element of a Surefire report.
+fn suite_count(report: &str, attribute: &str) -> Option<u32> {
+    let suite = &report[report.find("<testsuite")?..];
+    let suite = &suite[..suite.find('>')?];
+    let key = format!(" {attribute}=\"");
+    let start = suite.find(&key)? + key.len();
+    let rest = &suite[start..];
+    rest[..rest.find('"')?].parse().ok()
+}
+
+#[test]
+fn the_intellij_core_prepares_launches_against_the_stand_in_pod() {
+    let pod = Pod::start(&PodSpec::default()).expect("pod");
+    let scratch = Scratch::new("intellij");
+    let workspace = scratch.path().join("workspace");
+    let build = scratch.path().join("build");
+    std::fs::create_dir_all(&workspace).expect("workspace");
+    let output = Command::new("mvn")
+        .current_dir(core_dir())
+        .args(["-q", "-s", "settings.xml", "test"])
+        .arg(format!(
+            "-Dtest={}",
+            CLASSES.map(|(class, _)| class).join(",")
+        ))
+        .arg(format!("-Dmirrord.build.dir={}", build.display()))
+        .env("MIRRORD_BIN", mirrord_tests::bin_path("mirrord"))
+        .env("MIRRORD_TEST_TARGET", pod.target())
+        .env("MIRRORD_TEST_WORKSPACE", &workspace)
+        .output()
+        .expect("mvn (apt-get install maven junit5 libgoogle-gson-java libsurefire-java; scripts/test-all.sh does)");
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "mvn failed:\n{log}");
+    for (class, tests) in CLASSES {
+        let report_path = build
+            .join("surefire-reports")
+            .join(format!("TEST-{class}.xml"));
+        let report = std::fs::read_to_string(&report_path).unwrap_or_else(|e| {
+            panic!(
+                "no Surefire report at {}: {e}\n{log}",
+                report_path.display()
+            )
+        });
+        // Ran, not skipped: a skipped test passes Maven too.
+        assert_eq!(suite_count(&report, "tests"), Some(tests), "{report}");
+        for counter in ["failures", "errors", "skipped"] {
+            assert_eq!(
+                suite_count(&report, counter),
+                Some(0),
+                "{counter}: {report}"
+            );
+        }
+    }
+
+    // The service and every intproxy it started are gone, and so are the agents.
+    let pids = std::fs::read_to_string(workspace.join("pids.txt")).expect("pids.txt");
+    let pids: Vec<u32> = pids.lines().filter_map(|l| l.parse().ok()).collect();
+    assert!(pids.len() >= 3, "the service and two intproxies: {pids:?}");
+    for pid in pids {
+        assert!(!alive(pid), "{pid} is still running");
+    }
+    assert!(
+        agent_pids(pod.pid).is_empty(),
+        "agents left: {:?}",
+        agent_pids(pod.pid)
+    );
+}
+
+#[test]
+fn surefire_counts_are_read_from_the_testsuite_element() {
+    let report = r#"<?xml version="1.0"?><testsuite xmlns:xsi="x" name="A" time="0.1" tests="3" errors="0" skipped="1" failures="2"><testcase/></testsuite>"#;
+    assert_eq!(suite_count(report, "tests"), Some(3));
+    assert_eq!(suite_count(report, "skipped"), Some(1));
+    assert_eq!(suite_count(report, "failures"), Some(2));
+    assert_eq!(suite_count(report, "nope"), None);
+}
