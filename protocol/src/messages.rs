@@ -125,6 +125,18 @@ pub fn unmapped(addr: SocketAddr) -> SocketAddr {
     }
 }
 
+/// Where the intproxy can connect to a listener bound to `bound`: the
+/// wildcard addresses become the loopback of their family.
+pub fn reachable(bound: SocketAddr) -> SocketAddr {
+    let bound = unmapped(bound);
+    let ip = match bound.ip() {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, bound.port())
+}
+
 /// An incoming connection as the target saw it.
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IncomingPeer {
@@ -821,6 +833,23 @@ mod tests {
         fn layer_messages_round_trip(msg in layer_message()) { round_trips(msg) }
         #[test]
         fn proxy_messages_round_trip(msg in proxy_message()) { round_trips(msg) }
+    }
+
+    #[test]
+    fn the_intproxy_reaches_wildcard_listeners_on_loopback() {
+        let rows = [
+            ("0.0.0.0:80", "127.0.0.1:80"),
+            ("[::]:80", "[::1]:80"),
+            ("[::ffff:0.0.0.0]:80", "127.0.0.1:80"),
+            ("10.0.0.5:80", "10.0.0.5:80"),
+        ];
+        for (bound, expected) in rows {
+            assert_eq!(
+                crate::reachable(bound.parse().unwrap()),
+                expected.parse::<SocketAddr>().unwrap(),
+                "{bound}"
+            );
+        }
     }
 
     /// Pins the wire form: if this changes, bump `PROTOCOL_VERSION` (see the

@@ -59,18 +59,32 @@ impl Server {
 
     /// [`Server::start`], or why the server did not start.
     fn try_start(pod: &Pod, config: Option<&Path>, port: u16) -> Result<Server, String> {
+        let program = programs_dir().join("http_echo_server.py");
+        let program = [
+            "python3".to_owned(),
+            program.display().to_string(),
+            port.to_string(),
+        ];
+        Server::try_start_program(pod, config, &program)
+    }
+
+    /// `program` (which prints `listening` once it listens) under `mirrord
+    /// exec --steal` (plus `config`), or why it did not start.
+    fn try_start_program(
+        pod: &Pod,
+        config: Option<&Path>,
+        program: &[String],
+    ) -> Result<Server, String> {
         let mut cmd = Command::new(mirrord_tests::bin_path("mirrord"));
         cmd.args(["exec", "--steal", "--target", &pod.target()]);
         if let Some(config) = config {
             cmd.arg("-f").arg(config);
         }
-        let program = programs_dir().join("http_echo_server.py");
         let scratch = Scratch::new("incoming-server");
         let stderr_path = scratch.path().join("stderr");
         let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
-        cmd.args(["--", "python3"])
-            .arg(program)
-            .arg(port.to_string())
+        cmd.arg("--")
+            .args(program)
             .stdin(Stdio::null())
             .stderr(stderr);
         let child =
@@ -484,4 +498,37 @@ fn a_client_outside_the_pod_is_stolen_and_seen_by_its_own_address() {
     );
     stop_normally(server, &pod);
     assert_eq!(outside.get("/"), POD_ANSWER);
+}
+
+/// A static Go HTTP server (the syscall path: its `listen` stops in the
+/// supervisor) answers the pod's clients under steal, with its port
+/// mapped; the pod serves itself again once it exits.
+#[test]
+fn a_static_go_server_on_the_syscall_path_is_stolen() {
+    let pod = Pod::start(&PodSpec::default()).expect("pod");
+    let scratch = Scratch::new("incoming-go");
+    let exe = scratch.path().join("http_server");
+    let status = Command::new("go")
+        .args(["build", "-o"])
+        .arg(&exe)
+        .arg(programs_dir().join("http_server.go"))
+        .env("GOCACHE", scratch.path().join("gocache"))
+        .env("GO111MODULE", "off")
+        .env("CGO_ENABLED", "0")
+        .status()
+        .expect("go runs");
+    assert!(status.success(), "go build failed");
+    let port = 9781;
+    let config = scratch.write(
+        "mirrord.json",
+        &format!(r#"{{"feature": {{"network": {{"incoming": {{"port_mapping": [[{port}, {HTTP_PORT}]]}}}}}}}}"#),
+    );
+    let program = [exe.display().to_string(), port.to_string()];
+    let server =
+        Server::try_start_program(&pod, Some(&config), &program).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        pod_get(&pod, HTTP_PORT, "/from-the-pod"),
+        "local-go /from-the-pod"
+    );
+    stop_normally(server, &pod);
 }

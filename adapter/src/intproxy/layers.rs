@@ -219,6 +219,15 @@ impl Layers {
 
     /// Counts as a connected layer until the value is dropped (a seccomp
     /// supervisor, while processes use its filter).
+    /// What a seccomp supervisor subscribes its programs' listeners with:
+    /// an id of its own, as a layer has.
+    pub fn subscriber(&self) -> (Arc<Incoming>, LayerId) {
+        (
+            self.incoming.clone(),
+            self.next_id.fetch_add(1, Ordering::Relaxed),
+        )
+    }
+
     pub fn hold(self: &Arc<Self>) -> Held {
         self.count.send_modify(|c| *c += 1);
         Held(self.clone())

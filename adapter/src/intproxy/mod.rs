@@ -25,7 +25,7 @@
 
 pub(crate) mod agent;
 mod cluster;
-mod incoming;
+pub(crate) mod incoming;
 mod layers;
 mod lifetime;
 pub(crate) mod outgoing;
@@ -210,7 +210,8 @@ async fn serve(args: IntproxyArgs) -> anyhow::Result<()> {
             match supervisor.accept().await {
                 Ok((stream, _)) => {
                     let hold = layers.hold();
-                    tokio::spawn(supervise(stream, client.clone(), hold));
+                    let subscriber = layers.subscriber();
+                    tokio::spawn(supervise(stream, client.clone(), subscriber, hold));
                 }
                 Err(e) => warn!("accept failed: {e}"),
             }
@@ -243,17 +244,27 @@ struct Started {
 
 /// Takes one seccomp listener from `mirrord exec` and supervises it; the
 /// hold keeps the intproxy up until no process uses that filter.
-async fn supervise(stream: tokio::net::UnixStream, client: agent::AgentClient, hold: layers::Held) {
+async fn supervise(
+    stream: tokio::net::UnixStream,
+    client: agent::AgentClient,
+    subscriber: crate::syscall::supervisor::Subscriber,
+    hold: layers::Held,
+) {
     use crate::syscall::{handoff, supervisor};
     let received = match handoff::receive(stream).await {
         Ok(received) => received,
         Err(e) => return warn!("{e}"),
     };
-    let policy = mirrord_config::from_json(&received.config_json)
-        .map_err(|e| e.to_string())
-        .and_then(|config| mirrord_config::policy::Policy::new(&config).map_err(|e| e.to_string()));
-    let policy = match policy {
-        Ok(policy) => policy,
+    let config = mirrord_config::from_json(&received.config_json).map_err(|e| e.to_string());
+    let setup = config.and_then(|config| {
+        let policy = mirrord_config::policy::Policy::new(&config).map_err(|e| e.to_string())?;
+        Ok(supervisor::Setup {
+            policy,
+            incoming: Some((subscriber, config.feature.network.incoming)),
+        })
+    });
+    let setup = match setup {
+        Ok(setup) => setup,
         Err(e) => return received.refuse(&format!("bad config: {e}")).await,
     };
     let listener = received.listener.try_clone();
@@ -262,7 +273,7 @@ async fn supervise(stream: tokio::net::UnixStream, client: agent::AgentClient, h
         Err(e) => return received.refuse(&e.to_string()).await,
     };
     received.accept().await;
-    supervisor::serve(listener, policy, client, hold).await;
+    supervisor::serve(listener, setup, client, hold).await;
 }
 
 async fn start(args: &IntproxyArgs) -> anyhow::Result<Started> {

@@ -22,6 +22,7 @@ pub const INTERCEPTED: &[i64] = &[
     libc::SYS_readlinkat,
     libc::SYS_connect,
     libc::SYS_getpeername,
+    libc::SYS_listen,
 ];
 
 #[cfg(target_arch = "aarch64")]
@@ -35,6 +36,7 @@ pub const INTERCEPTED: &[i64] = &[
     libc::SYS_readlinkat,
     libc::SYS_connect,
     libc::SYS_getpeername,
+    libc::SYS_listen,
 ];
 
 /// `AUDIT_ARCH_*` of this build: calls of another ABI (x32, compat) pass.

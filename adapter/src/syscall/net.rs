@@ -1,4 +1,4 @@
-//! `connect` and `getpeername` stopped by the filter. The route comes from the layer's
+//! `connect`, `getpeername` and `listen` stopped by the filter. The route comes from the layer's
 //! [`OutgoingPolicy`](mirrord_config::policy::OutgoingPolicy); a remote
 //! connection is made by the agent, and the program's own socket (a copy
 //! of it taken with `pidfd_getfd`, the same open socket) is connected to
@@ -114,6 +114,77 @@ pub async fn getpeername(sup: &Supervisor, n: &Notification) -> Outcome {
         Ok(()) => Outcome::Reply(Reply::Value(0)),
         Err(e) => Outcome::Reply(Reply::Errno(e.raw_os_error().unwrap_or(libc::EFAULT))),
     }
+}
+
+/// `listen(fd, backlog)`: the socket listens for real (local clients still
+/// reach it), then its port is subscribed in the target as the config
+/// says (`IncomingConfig::wanted`, as for the layer); stolen connections
+/// arrive at it from the intproxy. A mirror subscription the agent lacks
+/// keeps the listener local; a refused steal fails the call.
+pub async fn listen(sup: &Supervisor, n: &Notification) -> Outcome {
+    let continue_ = Outcome::Reply(Reply::Continue);
+    let Some(((incoming, id), config)) = &sup.incoming else {
+        return continue_;
+    };
+    let Ok(socket) = socket_of(n.pid, n.args[0] as i32) else {
+        return continue_;
+    };
+    if sockopt(&socket, libc::SO_TYPE) != Some(libc::SOCK_STREAM) {
+        return continue_;
+    }
+    let Some(bound) = local_addr(&socket) else {
+        return continue_;
+    };
+    let Some(wanted) = config.wanted(bound) else {
+        return continue_;
+    };
+    if !sup.listener.id_valid(n.id) {
+        return Outcome::Gone;
+    }
+    // SAFETY: plain syscall on our copy of the program's socket.
+    if unsafe { libc::listen(socket.as_raw_fd(), n.args[1] as i32) } != 0 {
+        let errno = std::io::Error::last_os_error().raw_os_error();
+        return Outcome::Reply(Reply::Errno(errno.unwrap_or(libc::EINVAL)));
+    }
+    let steal = wanted.steal;
+    let subscription = mirrord_protocol::Subscription::new(
+        wanted.port,
+        steal,
+        wanted.take_over,
+        wanted.http_filter,
+    );
+    let app = mirrord_protocol::reachable(bound);
+    debug!(%bound, port = wanted.port, steal, "listen in the target");
+    match incoming.listen(*id, subscription, app).await {
+        Ok(_) => Outcome::Reply(Reply::Value(0)),
+        Err(e) if e.errno == libc::ENOTSUP || !steal => Outcome::Reply(Reply::Value(0)),
+        Err(e) => Outcome::Reply(Reply::Errno(e.errno)),
+    }
+}
+
+fn local_addr(socket: &OwnedFd) -> Option<SocketAddr> {
+    // SAFETY: all-zero is a valid sockaddr_storage.
+    let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: `addr` and `len` are valid for the call.
+    let rc = unsafe {
+        libc::getsockname(
+            socket.as_raw_fd(),
+            (&mut addr as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: the kernel filled `len` bytes of `addr`.
+    let bytes = unsafe {
+        std::slice::from_raw_parts(
+            (&addr as *const libc::sockaddr_storage).cast::<u8>(),
+            len as usize,
+        )
+    };
+    parse_sockaddr(bytes)
 }
 
 /// The remote peers of the sockets connected to relays, by socket inode

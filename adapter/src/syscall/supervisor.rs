@@ -15,6 +15,9 @@ use mirrord_config::policy::Policy;
 use tokio::sync::mpsc;
 use tracing::{debug, info, Instrument};
 
+use mirrord_config::IncomingConfig;
+use mirrord_protocol::LayerId;
+
 use super::callers::Callers;
 use super::filter::AUDIT_ARCH;
 use super::fs::{self, StatOut};
@@ -23,6 +26,7 @@ use super::net;
 use super::notify::{Listener, Notification, Reply};
 use super::writeback::Writebacks;
 use crate::intproxy::agent::AgentClient;
+use crate::intproxy::incoming::Incoming;
 use crate::intproxy::outgoing::UdpRelay;
 
 /// How a stopped call was dealt with.
@@ -36,9 +40,21 @@ pub enum Outcome {
     Gone,
 }
 
+/// Where the supervisor subscribes its programs' listeners: the
+/// intproxy's incoming side, under an id of its own.
+pub type Subscriber = (Arc<Incoming>, LayerId);
+
+/// What a supervisor answers with.
+pub struct Setup {
+    pub policy: Policy,
+    /// Incoming traffic: where to subscribe, and the config's rules.
+    pub incoming: Option<(Subscriber, IncomingConfig)>,
+}
+
 pub struct Supervisor {
     pub listener: Listener,
     pub policy: Policy,
+    pub incoming: Option<(Subscriber, IncomingConfig)>,
     callers: Callers,
     pub writebacks: Writebacks,
     pub listings: Listings,
@@ -59,10 +75,11 @@ impl Supervisor {
 /// is dropped then (it keeps the intproxy up).
 pub async fn serve<H: Send + 'static>(
     listener: OwnedFd,
-    policy: Policy,
+    setup: Setup,
     agent: AgentClient,
     hold: H,
 ) {
+    let Setup { policy, incoming } = setup;
     let writebacks = match Writebacks::new() {
         Ok(w) => w,
         Err(e) => {
@@ -77,6 +94,7 @@ pub async fn serve<H: Send + 'static>(
         listener: Listener::new(listener),
         callers: Callers::new(policy.skip.clone()),
         policy,
+        incoming,
         agent,
         relays: Mutex::new(Vec::new()),
     });
@@ -100,6 +118,10 @@ pub async fn serve<H: Send + 'static>(
     writebacks.abort();
     sup.writebacks.finish(&sup.agent).await;
     sup.listings.clear();
+    // The listeners' ports go back to the target.
+    if let Some(((incoming, id), _)) = &sup.incoming {
+        incoming.layer_gone(*id);
+    }
     drop(hold);
 }
 
@@ -238,6 +260,7 @@ async fn dispatch(sup: &Supervisor, n: &Notification) -> Outcome {
         libc::SYS_readlinkat => fs::readlink(sup, n, int(a[0]), a[1], a[2], a[3] as i64).await,
         libc::SYS_connect => net::connect(sup, n).await,
         libc::SYS_getpeername => net::getpeername(sup, n).await,
+        libc::SYS_listen => net::listen(sup, n).await,
         _ => Outcome::Reply(Reply::Continue),
     }
 }
@@ -298,7 +321,11 @@ mod tests {
         let (agent, mut sent) = AgentClient::detached();
         let policy = Policy::new(&mirrord_config::MirrordConfig::default()).unwrap();
         let (released, was_released) = tokio::sync::oneshot::channel();
-        let serving = tokio::spawn(serve(listener, policy, agent, Released(Some(released))));
+        let setup = Setup {
+            policy,
+            incoming: None,
+        };
+        let serving = tokio::spawn(serve(listener, setup, agent, Released(Some(released))));
         // The open reaches the agent, which never answers: a call in flight.
         let mut asked = None;
         for _ in 0..200 {

@@ -14,7 +14,7 @@
 //! is one bitmap load; `listen` is the real call plus, with incoming off,
 //! one flag check.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::raw::c_int;
 
 use libc::{sockaddr, sockaddr_storage, socklen_t};
@@ -139,7 +139,7 @@ fn subscribe(fd: c_int) -> Result<(), HookError> {
     };
     let port = wanted.port;
     let subscription = Subscription::new(port, wanted.steal, wanted.take_over, wanted.http_filter);
-    let app = reachable(bound);
+    let app = mirrord_protocol::reachable(bound);
     let mirror = subscription.mode == IncomingMode::Mirror;
     match client::request(LayerRequest::Listen { subscription, app }) {
         Ok(_) => {}
@@ -233,37 +233,4 @@ fn bound_address(fd: c_int) -> Option<SocketAddr> {
     }
     // SAFETY: the kernel filled `len` bytes.
     unsafe { addr::read(std::ptr::addr_of!(storage).cast(), len) }
-}
-
-/// Where the intproxy can connect to a listener bound to `bound`.
-fn reachable(bound: SocketAddr) -> SocketAddr {
-    let bound = addr::canonical(bound);
-    let ip = match bound.ip() {
-        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-        ip => ip,
-    };
-    SocketAddr::new(ip, bound.port())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_intproxy_reaches_wildcard_listeners_on_loopback() {
-        let rows = [
-            ("0.0.0.0:80", "127.0.0.1:80"),
-            ("[::]:80", "[::1]:80"),
-            ("[::ffff:0.0.0.0]:80", "127.0.0.1:80"),
-            ("10.0.0.5:80", "10.0.0.5:80"),
-        ];
-        for (bound, expected) in rows {
-            assert_eq!(
-                reachable(bound.parse().unwrap()),
-                expected.parse::<SocketAddr>().unwrap(),
-                "{bound}"
-            );
-        }
-    }
 }

@@ -1,0 +1,24 @@
+// A Go HTTP server for the incoming tests on the syscall path (a plain
+// `go build` is static: LD_PRELOAD never reaches it). Answers every
+// request with `local-go <path>`; prints `listening <port>` once it
+// listens.
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+)
+
+func main() {
+	listener, err := net.Listen("tcp", ":"+os.Args[1])
+	if err != nil {
+		fmt.Println("listen error:", err)
+		os.Exit(1)
+	}
+	fmt.Printf("listening %s\n", os.Args[1])
+	http.Serve(listener, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "local-go %s\n", r.URL.Path)
+	}))
+}
