@@ -3,12 +3,8 @@
 
 use std::{fmt, str::FromStr};
 
-use schemars::{
-    gen::SchemaGenerator,
-    schema::{InstanceType, Schema, SchemaObject},
-    JsonSchema,
-};
-use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+use schemars::JsonSchema;
+use serde::{de, Deserialize, Deserializer, Serialize};
 
 use crate::de::shapes::{string_or_map, FromShortString};
 
@@ -125,75 +121,16 @@ impl fmt::Display for FsMode {
     }
 }
 
-/// A regular expression over absolute paths, checked when the config is read.
-///
-/// Patterns search anywhere in the path (`log` matches `/var/log/x`); anchor
-/// them with `^` and `$` to match whole paths.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct PathPattern(String);
-
-impl PathPattern {
-    /// Checks that `pattern` compiles as a byte regex.
-    pub fn new(pattern: &str) -> Result<Self, String> {
-        match regex::bytes::Regex::new(pattern) {
-            Ok(_) => Ok(PathPattern(pattern.to_owned())),
-            Err(error) => Err(format!(
-                "invalid regex \"{pattern}\": {}",
-                one_line_regex_error(&error)
-            )),
-        }
-    }
-
-    /// The pattern as written.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// `regex::Error`'s text spans several lines with a caret diagram; keep its
-/// `error: ...` line.
-pub(crate) fn one_line_regex_error(error: &regex::Error) -> String {
-    let text = error.to_string();
-    text.lines()
-        .find_map(|line| line.trim().strip_prefix("error: "))
-        .map(str::to_owned)
-        .unwrap_or_else(|| text.split_whitespace().collect::<Vec<_>>().join(" "))
-}
-
-impl Serialize for PathPattern {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for PathPattern {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(deserializer)?;
-        PathPattern::new(&s).map_err(de::Error::custom)
-    }
-}
-
-impl JsonSchema for PathPattern {
-    fn schema_name() -> String {
-        "PathPattern".to_owned()
-    }
-
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        SchemaObject {
-            instance_type: Some(InstanceType::String.into()),
-            metadata: Some(Box::new(schemars::schema::Metadata {
-                description: Some(
-                    "A regular expression (Rust `regex` syntax) searched for in the absolute path; \
-                     anchor it with `^` and `$` to match whole paths."
-                        .to_owned(),
-                ),
-                ..Default::default()
-            })),
-            ..Default::default()
-        }
-        .into()
-    }
-}
+super::pattern::checked_regex!(
+    /// A regular expression over absolute paths, checked when the config is read.
+    ///
+    /// Patterns search anywhere in the path (`log` matches `/var/log/x`); anchor
+    /// them with `^` and `$` to match whole paths.
+    PathPattern,
+    regex::bytes::Regex,
+    "A regular expression (Rust `regex` syntax) searched for in the absolute path; \
+     anchor it with `^` and `$` to match whole paths."
+);
 
 #[cfg(test)]
 mod tests {

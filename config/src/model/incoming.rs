@@ -3,14 +3,9 @@
 
 use std::{fmt, str::FromStr};
 
-use schemars::{
-    gen::SchemaGenerator,
-    schema::{InstanceType, Schema, SchemaObject},
-    JsonSchema,
-};
-use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+use schemars::JsonSchema;
+use serde::{de, Deserialize, Deserializer, Serialize};
 
-use super::fs::one_line_regex_error;
 use crate::{
     de::shapes::{string_or_map, FromShortString},
     error::{Origin, Problem},
@@ -278,58 +273,12 @@ fn default_http_ports() -> Vec<u16> {
     vec![80, 8080]
 }
 
-/// A regular expression for an HTTP filter, checked when the config is read.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct HttpPattern(String);
-
-impl HttpPattern {
-    /// Checks that `pattern` compiles.
-    pub fn new(pattern: &str) -> Result<Self, String> {
-        match regex::Regex::new(pattern) {
-            Ok(_) => Ok(HttpPattern(pattern.to_owned())),
-            Err(error) => Err(format!(
-                "invalid regex \"{pattern}\": {}",
-                one_line_regex_error(&error)
-            )),
-        }
-    }
-
-    /// The pattern as written.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl Serialize for HttpPattern {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for HttpPattern {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(deserializer)?;
-        HttpPattern::new(&s).map_err(de::Error::custom)
-    }
-}
-
-impl JsonSchema for HttpPattern {
-    fn schema_name() -> String {
-        "HttpPattern".to_owned()
-    }
-
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        SchemaObject {
-            instance_type: Some(InstanceType::String.into()),
-            metadata: Some(Box::new(schemars::schema::Metadata {
-                description: Some("A regular expression (Rust `regex` syntax).".to_owned()),
-                ..Default::default()
-            })),
-            ..Default::default()
-        }
-        .into()
-    }
-}
+super::pattern::checked_regex!(
+    /// A regular expression for an HTTP filter, checked when the config is read.
+    HttpPattern,
+    regex::Regex,
+    "A regular expression (Rust `regex` syntax)."
+);
 
 #[cfg(test)]
 mod tests {

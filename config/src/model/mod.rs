@@ -11,6 +11,7 @@ pub mod fs;
 pub mod incoming;
 pub mod interception;
 pub mod network;
+pub(crate) mod pattern;
 pub mod target;
 
 use schemars::JsonSchema;

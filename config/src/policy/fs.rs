@@ -5,7 +5,8 @@ use regex::bytes::RegexSet;
 
 use crate::{
     error::{ConfigError, Origin, Problem},
-    model::fs::{one_line_regex_error, FsConfig, FsMode, PathPattern},
+    model::fs::{FsConfig, FsMode, PathPattern},
+    model::pattern::one_line_regex_error,
 };
 
 /// Where an open of a path goes.
