@@ -28,6 +28,8 @@
 pub mod codec;
 pub mod endpoint;
 pub mod messages;
+#[cfg(feature = "libc")]
+pub mod stat;
 #[cfg(feature = "tokio")]
 pub mod transport;
 

@@ -5,53 +5,12 @@ use mirrord_protocol::FileStat;
 
 /// `struct stat` of this architecture.
 pub fn stat_bytes(s: &FileStat) -> Vec<u8> {
-    // SAFETY: all-zero is a valid `struct stat`.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    st.st_dev = s.dev;
-    st.st_ino = s.ino;
-    st.st_mode = s.mode;
-    st.st_nlink = s.nlink as _;
-    st.st_uid = s.uid;
-    st.st_gid = s.gid;
-    st.st_rdev = s.rdev;
-    st.st_size = s.size as i64;
-    st.st_blksize = s.blksize as _;
-    st.st_blocks = s.blocks as i64;
-    st.st_atime = s.atime.secs;
-    st.st_atime_nsec = i64::from(s.atime.nanos);
-    st.st_mtime = s.mtime.secs;
-    st.st_mtime_nsec = i64::from(s.mtime.nanos);
-    st.st_ctime = s.ctime.secs;
-    st.st_ctime_nsec = i64::from(s.ctime.nanos);
-    as_bytes(&st)
+    as_bytes(&mirrord_protocol::stat::to_stat(s))
 }
 
 /// `struct statx` with the basic fields (`STATX_BASIC_STATS`).
 pub fn statx_bytes(s: &FileStat) -> Vec<u8> {
-    // SAFETY: all-zero is a valid `struct statx`.
-    let mut st: libc::statx = unsafe { std::mem::zeroed() };
-    st.stx_mask = libc::STATX_BASIC_STATS;
-    st.stx_blksize = s.blksize as u32;
-    st.stx_nlink = s.nlink as u32;
-    st.stx_uid = s.uid;
-    st.stx_gid = s.gid;
-    st.stx_mode = s.mode as u16;
-    st.stx_ino = s.ino;
-    st.stx_size = s.size;
-    st.stx_blocks = s.blocks;
-    for (field, t) in [
-        (&mut st.stx_atime, s.atime),
-        (&mut st.stx_mtime, s.mtime),
-        (&mut st.stx_ctime, s.ctime),
-    ] {
-        field.tv_sec = t.secs;
-        field.tv_nsec = t.nanos;
-    }
-    st.stx_rdev_major = libc::major(s.rdev);
-    st.stx_rdev_minor = libc::minor(s.rdev);
-    st.stx_dev_major = libc::major(s.dev);
-    st.stx_dev_minor = libc::minor(s.dev);
-    as_bytes(&st)
+    as_bytes(&mirrord_protocol::stat::to_statx(s))
 }
 
 fn as_bytes<T>(value: &T) -> Vec<u8> {
