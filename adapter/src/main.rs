@@ -23,6 +23,16 @@ use clap::Parser;
 use crate::cli::{Cli, Commands};
 
 fn main() -> ExitCode {
+    // Run through the `dlv` link of a Go configuration the IDE service
+    // prepared: the filter, then the real dlv.
+    if launch::go::invoked_as_dlv() {
+        init_tracing();
+        let Err(e) = launch::go::run_as_dlv() else {
+            return ExitCode::SUCCESS;
+        };
+        eprintln!("mirrord (as dlv): {e:#}");
+        return ExitCode::FAILURE;
+    }
     let cli = Cli::parse();
     init_tracing();
     let result = match cli.command {

@@ -170,8 +170,11 @@ async function endOne(connection) {
 async function runOne(connection) {
   const run = scenario.debuggee;
   const launched = report.launches[run.launch].result;
-  report.debuggee = await within(30000, 'the debuggee',
-    runDebuggee(run.command, { ...launched.configuration.env, PATH: process.env.PATH },
+  // `${dlvToolPath}` stands for the debugger the configuration names (a Go
+  // configuration's is rewritten).
+  const command = run.command.map((arg) => arg.split('${dlvToolPath}').join(launched.configuration.dlvToolPath));
+  report.debuggee = await within(60000, 'the debuggee',
+    runDebuggee(command, { ...launched.configuration.env, PATH: process.env.PATH },
       launched.configuration.cwd || scenario.workspace));
   await waitFor(() => report.ended.find((e) => e.sessionId === launched.sessionId), 10000,
     'the debuggee\'s session to end').catch((e) => { report.debuggeeEndError = e.message; });

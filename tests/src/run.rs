@@ -285,3 +285,24 @@ pub fn npm_dir(package: &str) -> PathBuf {
 pub fn programs_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("programs")
 }
+
+/// Builds the Go program `source` (in the programs directory) into
+/// `scratch` (its build cache there too) and returns the binary's path;
+/// `cgo` false gives a static binary, as a plain `go build` does.
+pub fn go_build(scratch: &Scratch, source: &str, cgo: bool) -> String {
+    let name = source.trim_end_matches(".go");
+    let exe = scratch
+        .path()
+        .join(format!("{name}-{}", if cgo { "cgo" } else { "go" }));
+    let status = Command::new("go")
+        .args(["build", "-o"])
+        .arg(&exe)
+        .arg(programs_dir().join(source))
+        .env("GOCACHE", scratch.path().join("gocache"))
+        .env("GO111MODULE", "off")
+        .env("CGO_ENABLED", if cgo { "1" } else { "0" })
+        .status()
+        .expect("go runs");
+    assert!(status.success(), "go build {source} failed");
+    exe.display().to_string()
+}

@@ -505,3 +505,56 @@ fn a_killed_service_leaves_no_session_of_a_launch_that_never_ran() {
     let left: Vec<&u64> = agents.iter().filter(|a| alive(**a as u32)).collect();
     assert!(left.is_empty(), "agents left: {left:?}");
 }
+
+/// A Go configuration (VS Code's Go extension starts `dlv` itself): the
+/// prepared configuration's `dlvToolPath` runs the real dlv under the
+/// syscall path, so the static Go program it debugs reads the pod's file,
+/// resolves and reaches its services; dlv itself (and what it runs) stays
+/// local, and the session ends with the debugger.
+#[test]
+fn a_go_configuration_debugs_through_the_syscall_path() {
+    let pod = Pod::start(&PodSpec::default()).expect("pod");
+    let scratch = Scratch::new("ide-go");
+    let program = mirrord_tests::run::go_build(&scratch, "probe.go", false);
+    // dlv's own terminal, driven from stdin: run to the end, then quit.
+    let dlv_session = format!(
+        "printf 'continue\\nexit\\n' | \"$0\" exec --allow-non-terminal-interactive=true {program}"
+    );
+    let scenario = json!({
+        "binary": mirrord_tests::bin_path("mirrord"),
+        "workspace": scratch.path(),
+        "pickAnswer": pod.target(),
+        "documents": [], "completions": [], "hovers": [],
+        "launches": [
+            {"name": "go", "configuration": {"type": "go", "request": "launch", "mode": "exec",
+             "program": program, "mirrord": {"target": pod.target(),
+             "feature": {"fs": {"mode": "read", "not_found": ["^/app/secrets"]}}}}},
+        ],
+        "debuggee": {"launch": "go", "command": ["sh", "-c", dlv_session, "${dlvToolPath}"]},
+    });
+    let report = drive(&scratch, scenario);
+    let go = &report["launches"]["go"]["result"];
+    let tool = go["configuration"]["dlvToolPath"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(tool.ends_with("/dlv"), "{report:#}");
+    assert!(
+        go["configuration"]["env"]["LD_PRELOAD"].is_null(),
+        "{report:#}"
+    );
+    let stdout = report["debuggee"]["stdout"].as_str().unwrap_or_default();
+    for line in [
+        "env=standin-pod",
+        "file=this file exists only in the pod",
+        "notfound=ERR:ENOENT",
+        "dns=127.0.0.2",
+        "tcp=tcp-ping",
+        "tcp.peer=127.0.0.2:7001",
+    ] {
+        assert!(stdout.contains(line), "{line} in {report:#}");
+    }
+    assert!(report["debuggeeEndError"].is_null(), "{report:#}");
+    let strays = processes_mentioning(&scratch.path().display().to_string());
+    assert!(strays.is_empty(), "left running: {strays:?}");
+    assert!(agent_pids(pod.pid).is_empty(), "agents left");
+}

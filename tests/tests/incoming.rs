@@ -507,23 +507,13 @@ fn a_client_outside_the_pod_is_stolen_and_seen_by_its_own_address() {
 fn a_static_go_server_on_the_syscall_path_is_stolen() {
     let pod = Pod::start(&PodSpec::default()).expect("pod");
     let scratch = Scratch::new("incoming-go");
-    let exe = scratch.path().join("http_server");
-    let status = Command::new("go")
-        .args(["build", "-o"])
-        .arg(&exe)
-        .arg(programs_dir().join("http_server.go"))
-        .env("GOCACHE", scratch.path().join("gocache"))
-        .env("GO111MODULE", "off")
-        .env("CGO_ENABLED", "0")
-        .status()
-        .expect("go runs");
-    assert!(status.success(), "go build failed");
+    let exe = mirrord_tests::run::go_build(&scratch, "http_server.go", false);
     let port = 9781;
     let config = scratch.write(
         "mirrord.json",
         &format!(r#"{{"feature": {{"network": {{"incoming": {{"port_mapping": [[{port}, {HTTP_PORT}]]}}}}}}}}"#),
     );
-    let program = [exe.display().to_string(), port.to_string()];
+    let program = [exe, port.to_string()];
     let server =
         Server::try_start_program(&pod, Some(&config), &program).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(

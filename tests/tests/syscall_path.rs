@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use mirrord_tests::pod::{Pod, PodSpec};
-use mirrord_tests::run::{leftovers, mirrord_exec, programs_dir, run, Scratch};
+use mirrord_tests::run::{go_build, leftovers, mirrord_exec, programs_dir, run, Scratch};
 
 const CONFIG: &str = r#"{"feature": {"fs": {"mode": "read", "not_found": ["^/app/secrets"]}}}"#;
 
@@ -61,26 +61,6 @@ fn probe(name: &str) -> String {
 /// Builds `probe.go` into `scratch`; `cgo` false gives a static binary.
 fn go_probe(scratch: &Scratch, cgo: bool) -> String {
     go_build(scratch, "probe.go", cgo)
-}
-
-/// Builds the Go program `source` (in the programs directory) into
-/// `scratch`, named after it.
-fn go_build(scratch: &Scratch, source: &str, cgo: bool) -> String {
-    let name = source.trim_end_matches(".go");
-    let exe = scratch
-        .path()
-        .join(format!("{name}-{}", if cgo { "cgo" } else { "go" }));
-    let status = Command::new("go")
-        .args(["build", "-o"])
-        .arg(&exe)
-        .arg(probe(source))
-        .env("GOCACHE", scratch.path().join("gocache"))
-        .env("GO111MODULE", "off")
-        .env("CGO_ENABLED", if cgo { "1" } else { "0" })
-        .status()
-        .expect("go runs");
-    assert!(status.success(), "go build {source} failed");
-    exe.display().to_string()
 }
 
 fn static_c_probe(scratch: &Scratch) -> String {

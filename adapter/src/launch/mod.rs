@@ -9,6 +9,7 @@
 //! removed before the adapter sees the configuration.
 
 pub mod env_shape;
+pub mod go;
 pub mod sip;
 
 use std::path::{Path, PathBuf};
