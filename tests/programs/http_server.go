@@ -1,6 +1,7 @@
 // A Go HTTP server for the incoming tests on the syscall path (a plain
 // `go build` is static: LD_PRELOAD never reaches it). Answers every
-// request with `local-go <path>`; prints `listening <port>` once it
+// request with `local <path> peer=<client> go` (the client as accept
+// reported it); prints `listening <port>` once it
 // listens.
 package main
 
@@ -19,6 +20,6 @@ func main() {
 	}
 	fmt.Printf("listening %s\n", os.Args[1])
 	http.Serve(listener, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "local-go %s\n", r.URL.Path)
+		fmt.Fprintf(w, "local %s peer=%s go\n", r.URL.Path, r.RemoteAddr)
 	}))
 }

@@ -500,9 +500,10 @@ fn a_client_outside_the_pod_is_stolen_and_seen_by_its_own_address() {
     assert_eq!(outside.get("/"), POD_ANSWER);
 }
 
-/// A static Go HTTP server (the syscall path: its `listen` stops in the
-/// supervisor) answers the pod's clients under steal, with its port
-/// mapped; the pod serves itself again once it exits.
+/// A static Go HTTP server (the syscall path: its `listen` and `accept`
+/// stop in the supervisor) answers the pod's clients under steal, with its
+/// port mapped, and sees each client's own address; the pod serves itself
+/// again once it exits.
 #[test]
 fn a_static_go_server_on_the_syscall_path_is_stolen() {
     let pod = Pod::start(&PodSpec::default()).expect("pod");
@@ -516,9 +517,15 @@ fn a_static_go_server_on_the_syscall_path_is_stolen() {
     let program = [exe, port.to_string()];
     let server =
         Server::try_start_program(&pod, Some(&config), &program).unwrap_or_else(|e| panic!("{e}"));
+    // The program sees the real client (accept's address): the load
+    // client's own port, not the intproxy's.
+    let result = pod_load(&pod, HTTP_PORT, 1, 2);
+    assert_eq!(value(&result, "ok"), "2", "{result:?}");
+    let client_port = value(&result, "client_port");
     assert_eq!(
-        pod_get(&pod, HTTP_PORT, "/from-the-pod"),
-        "local-go /from-the-pod"
+        value(&result, "first"),
+        format!("local /c0/r0 peer=127.0.0.1:{client_port} go"),
+        "{result:?}"
     );
     stop_normally(server, &pod);
 }

@@ -23,6 +23,8 @@ pub const INTERCEPTED: &[i64] = &[
     libc::SYS_connect,
     libc::SYS_getpeername,
     libc::SYS_listen,
+    libc::SYS_accept,
+    libc::SYS_accept4,
 ];
 
 #[cfg(target_arch = "aarch64")]
@@ -37,6 +39,7 @@ pub const INTERCEPTED: &[i64] = &[
     libc::SYS_connect,
     libc::SYS_getpeername,
     libc::SYS_listen,
+    libc::SYS_accept4,
 ];
 
 /// `AUDIT_ARCH_*` of this build: calls of another ABI (x32, compat) pass.

@@ -1,4 +1,4 @@
-//! `connect`, `getpeername` and `listen` stopped by the filter. The route comes from the layer's
+//! `connect`, `getpeername`, `listen` and `accept` stopped by the filter. The route comes from the layer's
 //! [`OutgoingPolicy`](mirrord_config::policy::OutgoingPolicy); a remote
 //! connection is made by the agent, and the program's own socket (a copy
 //! of it taken with `pidfd_getfd`, the same open socket) is connected to
@@ -7,7 +7,7 @@
 //! such a socket names the remote peer, not the relay.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 
 use mirrord_config::policy::{Protocol, Route};
 use mirrord_protocol::{LayerResponse, NetProtocol};
@@ -66,7 +66,7 @@ pub async fn connect(sup: &Supervisor, n: &Notification) -> Outcome {
     let result = connect_fd(&socket, relay, v6);
     if matches!(result, Ok(()) | Err(libc::EINPROGRESS)) {
         if let Some(inode) = inode(&socket) {
-            sup.peers.remember(inode, remote);
+            sup.sockets.remember(inode, remote);
         }
     }
     match result {
@@ -82,7 +82,7 @@ pub async fn getpeername(sup: &Supervisor, n: &Notification) -> Outcome {
     let Ok(socket) = socket_of(n.pid, n.args[0] as i32) else {
         return continue_;
     };
-    let Some(remote) = inode(&socket).and_then(|i| sup.peers.get(i)) else {
+    let Some(remote) = inode(&socket).and_then(|i| sup.sockets.get(i)) else {
         return continue_;
     };
     if !is_connected(&socket) {
@@ -156,9 +156,100 @@ pub async fn listen(sup: &Supervisor, n: &Notification) -> Outcome {
     let app = mirrord_protocol::reachable(bound);
     debug!(%bound, port = wanted.port, steal, "listen in the target");
     match incoming.listen(*id, subscription, app).await {
-        Ok(_) => Outcome::Reply(Reply::Value(0)),
+        Ok(_) => {
+            if let Some(inode) = inode(&socket) {
+                sup.sockets.listen(inode);
+            }
+            Outcome::Reply(Reply::Value(0))
+        }
         Err(e) if e.errno == libc::ENOTSUP || !steal => Outcome::Reply(Reply::Value(0)),
         Err(e) => Outcome::Reply(Reply::Errno(e.errno)),
+    }
+}
+
+/// `accept(fd, addr, len)` and `accept4(…, flags)` on a listener subscribed
+/// in the target: the supervisor accepts on its copy of the socket and
+/// installs the connection as the call's result, with the real client's
+/// address (a delivered connection's kernel peer is the intproxy). Only
+/// non-blocking listeners (as Go's): accepting on a blocking one could
+/// block the supervisor; those, and every other listener, continue.
+pub async fn accept(sup: &Supervisor, n: &Notification, flags: i32) -> Outcome {
+    let continue_ = Outcome::Reply(Reply::Continue);
+    let Some(((incoming, _), _)) = &sup.incoming else {
+        return continue_;
+    };
+    let Ok(listener) = socket_of(n.pid, n.args[0] as i32) else {
+        return continue_;
+    };
+    if !inode(&listener).is_some_and(|i| sup.sockets.is_listening(i)) {
+        return continue_;
+    }
+    // SAFETY: plain fcntl on our copy.
+    let status = unsafe { libc::fcntl(listener.as_raw_fd(), libc::F_GETFL) };
+    if status < 0 || status & libc::O_NONBLOCK == 0 {
+        return continue_;
+    }
+    if !sup.listener.id_valid(n.id) {
+        return Outcome::Gone;
+    }
+    // SAFETY: all-zero is a valid sockaddr_storage.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: `storage` and `len` are valid for the call.
+    let fd = unsafe {
+        libc::accept4(
+            listener.as_raw_fd(),
+            (&mut storage as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+            libc::SOCK_CLOEXEC | (flags & libc::SOCK_NONBLOCK),
+        )
+    };
+    if fd < 0 {
+        let errno = std::io::Error::last_os_error().raw_os_error();
+        return Outcome::Reply(Reply::Errno(errno.unwrap_or(libc::EINVAL)));
+    }
+    // SAFETY: a fresh fd that we own.
+    let connection = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: the kernel filled `len` bytes of `storage`.
+    let raw = unsafe {
+        std::slice::from_raw_parts(
+            (&storage as *const libc::sockaddr_storage).cast::<u8>(),
+            len as usize,
+        )
+    };
+    let real = parse_sockaddr(raw).and_then(|kernel| match incoming.peer(kernel) {
+        LayerResponse::Peer(Some(peer)) => Some(peer.remote),
+        _ => None,
+    });
+    let (addr, addr_len) = (n.args[1], n.args[2]);
+    if addr != 0 && addr_len != 0 {
+        let v6 = sockopt(&listener, libc::SO_DOMAIN) == Some(libc::AF_INET6);
+        let (peer_storage, size) = match real {
+            Some(peer) => sockaddr(peer, v6),
+            None => (storage, len as usize),
+        };
+        let room = memory::read(n.pid, addr_len, 4)
+            .ok()
+            .and_then(|b| <[u8; 4]>::try_from(b.as_slice()).ok())
+            .map_or(0, |b| u32::from_ne_bytes(b) as usize);
+        // SAFETY: `peer_storage` is plain data of at least `size` bytes.
+        let bytes = unsafe {
+            std::slice::from_raw_parts(
+                (&peer_storage as *const libc::sockaddr_storage).cast::<u8>(),
+                size,
+            )
+        };
+        let wrote = memory::write(n.pid, addr, &bytes[..size.min(room)])
+            .and_then(|()| memory::write(n.pid, addr_len, &(size as u32).to_ne_bytes()));
+        if let Err(e) = wrote {
+            return Outcome::Reply(Reply::Errno(e.raw_os_error().unwrap_or(libc::EFAULT)));
+        }
+    }
+    let cloexec = flags & libc::SOCK_CLOEXEC != 0;
+    match sup.listener.send_fd(n.id, connection.as_fd(), cloexec) {
+        Ok(_) => Outcome::Answered,
+        // The caller is gone: the connection closes with our copy.
+        Err(_) => Outcome::Gone,
     }
 }
 
@@ -187,20 +278,37 @@ fn local_addr(socket: &OwnedFd) -> Option<SocketAddr> {
     parse_sockaddr(bytes)
 }
 
-/// The remote peers of the sockets connected to relays, by socket inode
-/// (the same socket under any fd number, in any process).
+/// What the supervisor knows of the programs' sockets, by socket inode
+/// (the same socket under any fd number, in any process): the remote peers
+/// of those connected to relays, and the listeners subscribed in the
+/// target.
 #[derive(Default)]
-pub struct Peers(std::sync::Mutex<std::collections::HashMap<u64, SocketAddr>>);
+pub struct Sockets {
+    peers: std::sync::Mutex<std::collections::HashMap<u64, SocketAddr>>,
+    listening: std::sync::Mutex<std::collections::HashSet<u64>>,
+}
 
-impl Peers {
+impl Sockets {
     fn remember(&self, inode: u64, peer: SocketAddr) {
-        if let Ok(mut peers) = self.0.lock() {
+        if let Ok(mut peers) = self.peers.lock() {
             peers.insert(inode, peer);
         }
     }
 
     fn get(&self, inode: u64) -> Option<SocketAddr> {
-        self.0.lock().ok()?.get(&inode).copied()
+        self.peers.lock().ok()?.get(&inode).copied()
+    }
+
+    fn listen(&self, inode: u64) {
+        if let Ok(mut listening) = self.listening.lock() {
+            listening.insert(inode);
+        }
+    }
+
+    fn is_listening(&self, inode: u64) -> bool {
+        self.listening
+            .lock()
+            .is_ok_and(|listening| listening.contains(&inode))
     }
 }
 

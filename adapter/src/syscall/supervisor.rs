@@ -58,7 +58,7 @@ pub struct Supervisor {
     callers: Callers,
     pub writebacks: Writebacks,
     pub listings: Listings,
-    pub peers: net::Peers,
+    pub sockets: net::Sockets,
     pub agent: AgentClient,
     relays: Mutex<Vec<UdpRelay>>,
 }
@@ -90,7 +90,7 @@ pub async fn serve<H: Send + 'static>(
     let sup = Arc::new(Supervisor {
         writebacks,
         listings: Listings::new(),
-        peers: net::Peers::default(),
+        sockets: net::Sockets::default(),
         listener: Listener::new(listener),
         callers: Callers::new(policy.skip.clone()),
         policy,
@@ -261,6 +261,9 @@ async fn dispatch(sup: &Supervisor, n: &Notification) -> Outcome {
         libc::SYS_connect => net::connect(sup, n).await,
         libc::SYS_getpeername => net::getpeername(sup, n).await,
         libc::SYS_listen => net::listen(sup, n).await,
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_accept => net::accept(sup, n, 0).await,
+        libc::SYS_accept4 => net::accept(sup, n, a[3] as i32).await,
         _ => Outcome::Reply(Reply::Continue),
     }
 }
