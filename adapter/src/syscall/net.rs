@@ -88,32 +88,58 @@ pub async fn getpeername(sup: &Supervisor, n: &Notification) -> Outcome {
     if !is_connected(&socket) {
         return continue_;
     }
-    let Ok(len) = memory::read(n.pid, n.args[2], 4) else {
-        return continue_;
-    };
-    let Ok(len) = <[u8; 4]>::try_from(len.as_slice()) else {
-        return continue_;
-    };
-    let room = u32::from_ne_bytes(len) as usize;
     if !sup.listener.id_valid(n.id) {
         return Outcome::Gone;
     }
     let v6 = sockopt(&socket, libc::SO_DOMAIN) == Some(libc::AF_INET6);
     let (storage, size) = sockaddr(remote, v6);
-    // SAFETY: `storage` is plain data of at least `size` bytes.
-    let bytes = unsafe {
-        std::slice::from_raw_parts(
-            (&storage as *const libc::sockaddr_storage).cast::<u8>(),
-            size,
-        )
-    };
-    // Truncated to the caller's room; the length says the whole size.
-    let wrote = memory::write(n.pid, n.args[1], &bytes[..size.min(room)])
-        .and_then(|()| memory::write(n.pid, n.args[2], &(size as u32).to_ne_bytes()));
-    match wrote {
+    match write_sockaddr(n, n.args[1], n.args[2], &storage, size) {
         Ok(()) => Outcome::Reply(Reply::Value(0)),
-        Err(e) => Outcome::Reply(Reply::Errno(e.raw_os_error().unwrap_or(libc::EFAULT))),
+        Err(errno) => Outcome::Reply(Reply::Errno(errno)),
     }
+}
+
+/// Writes the address (`size` bytes of `storage`) where the caller's
+/// `addr`/`addrlen` pair says, as the kernel does: truncated to the room
+/// `*addrlen` gives, and `*addrlen` set to the whole size.
+fn write_sockaddr(
+    n: &Notification,
+    addr: u64,
+    addr_len: u64,
+    storage: &libc::sockaddr_storage,
+    size: usize,
+) -> Result<(), i32> {
+    let errno = |e: std::io::Error| e.raw_os_error().unwrap_or(libc::EFAULT);
+    let room = memory::read(n.pid, addr_len, 4).map_err(errno)?;
+    let room = <[u8; 4]>::try_from(room.as_slice()).map_err(|_| libc::EFAULT)?;
+    let room = u32::from_ne_bytes(room) as usize;
+    let bytes = sockaddr_bytes(storage, size);
+    memory::write(n.pid, addr, &bytes[..size.min(room)]).map_err(errno)?;
+    memory::write(n.pid, addr_len, &(size as u32).to_ne_bytes()).map_err(errno)
+}
+
+/// The first `len` bytes of `storage`.
+fn sockaddr_bytes(storage: &libc::sockaddr_storage, len: usize) -> &[u8] {
+    let len = len.min(std::mem::size_of::<libc::sockaddr_storage>());
+    // SAFETY: `storage` is plain data of at least `len` bytes.
+    unsafe {
+        std::slice::from_raw_parts((storage as *const libc::sockaddr_storage).cast::<u8>(), len)
+    }
+}
+
+/// Runs a call that fills a socket address (`getsockname`, `accept4`...)
+/// with room for any; its result and the address with its length.
+fn filled_sockaddr(
+    call: impl FnOnce(*mut libc::sockaddr, *mut libc::socklen_t) -> libc::c_int,
+) -> (libc::c_int, libc::sockaddr_storage, usize) {
+    // SAFETY: all-zero is a valid sockaddr_storage.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    let rc = call(
+        (&mut storage as *mut libc::sockaddr_storage).cast(),
+        &mut len,
+    );
+    (rc, storage, len as usize)
 }
 
 /// `listen(fd, backlog)`: the socket listens for real (local clients still
@@ -192,57 +218,36 @@ pub async fn accept(sup: &Supervisor, n: &Notification, flags: i32) -> Outcome {
     if !sup.listener.id_valid(n.id) {
         return Outcome::Gone;
     }
-    // SAFETY: all-zero is a valid sockaddr_storage.
-    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    // SAFETY: `storage` and `len` are valid for the call.
-    let fd = unsafe {
+    // SAFETY: the pointers are valid for the call (`filled_sockaddr`).
+    let (fd, storage, len) = filled_sockaddr(|addr, len| unsafe {
         libc::accept4(
             listener.as_raw_fd(),
-            (&mut storage as *mut libc::sockaddr_storage).cast(),
-            &mut len,
+            addr,
+            len,
             libc::SOCK_CLOEXEC | (flags & libc::SOCK_NONBLOCK),
         )
-    };
+    });
     if fd < 0 {
         let errno = std::io::Error::last_os_error().raw_os_error();
         return Outcome::Reply(Reply::Errno(errno.unwrap_or(libc::EINVAL)));
     }
     // SAFETY: a fresh fd that we own.
     let connection = unsafe { OwnedFd::from_raw_fd(fd) };
-    // SAFETY: the kernel filled `len` bytes of `storage`.
-    let raw = unsafe {
-        std::slice::from_raw_parts(
-            (&storage as *const libc::sockaddr_storage).cast::<u8>(),
-            len as usize,
-        )
-    };
-    let real = parse_sockaddr(raw).and_then(|kernel| match incoming.peer(kernel) {
-        LayerResponse::Peer(Some(peer)) => Some(peer.remote),
-        _ => None,
+    let real = parse_sockaddr(sockaddr_bytes(&storage, len)).and_then(|kernel| {
+        match incoming.peer(kernel) {
+            LayerResponse::Peer(Some(peer)) => Some(peer.remote),
+            _ => None,
+        }
     });
     let (addr, addr_len) = (n.args[1], n.args[2]);
     if addr != 0 && addr_len != 0 {
         let v6 = sockopt(&listener, libc::SO_DOMAIN) == Some(libc::AF_INET6);
         let (peer_storage, size) = match real {
             Some(peer) => sockaddr(peer, v6),
-            None => (storage, len as usize),
+            None => (storage, len),
         };
-        let room = memory::read(n.pid, addr_len, 4)
-            .ok()
-            .and_then(|b| <[u8; 4]>::try_from(b.as_slice()).ok())
-            .map_or(0, |b| u32::from_ne_bytes(b) as usize);
-        // SAFETY: `peer_storage` is plain data of at least `size` bytes.
-        let bytes = unsafe {
-            std::slice::from_raw_parts(
-                (&peer_storage as *const libc::sockaddr_storage).cast::<u8>(),
-                size,
-            )
-        };
-        let wrote = memory::write(n.pid, addr, &bytes[..size.min(room)])
-            .and_then(|()| memory::write(n.pid, addr_len, &(size as u32).to_ne_bytes()));
-        if let Err(e) = wrote {
-            return Outcome::Reply(Reply::Errno(e.raw_os_error().unwrap_or(libc::EFAULT)));
+        if let Err(errno) = write_sockaddr(n, addr, addr_len, &peer_storage, size) {
+            return Outcome::Reply(Reply::Errno(errno));
         }
     }
     let cloexec = flags & libc::SOCK_CLOEXEC != 0;
@@ -254,28 +259,10 @@ pub async fn accept(sup: &Supervisor, n: &Notification, flags: i32) -> Outcome {
 }
 
 fn local_addr(socket: &OwnedFd) -> Option<SocketAddr> {
-    // SAFETY: all-zero is a valid sockaddr_storage.
-    let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    // SAFETY: `addr` and `len` are valid for the call.
-    let rc = unsafe {
-        libc::getsockname(
-            socket.as_raw_fd(),
-            (&mut addr as *mut libc::sockaddr_storage).cast(),
-            &mut len,
-        )
-    };
-    if rc != 0 {
-        return None;
-    }
-    // SAFETY: the kernel filled `len` bytes of `addr`.
-    let bytes = unsafe {
-        std::slice::from_raw_parts(
-            (&addr as *const libc::sockaddr_storage).cast::<u8>(),
-            len as usize,
-        )
-    };
-    parse_sockaddr(bytes)
+    // SAFETY: the pointers are valid for the call (`filled_sockaddr`).
+    let (rc, storage, len) =
+        filled_sockaddr(|addr, len| unsafe { libc::getsockname(socket.as_raw_fd(), addr, len) });
+    (rc == 0).then(|| parse_sockaddr(sockaddr_bytes(&storage, len)))?
 }
 
 /// What the supervisor knows of the programs' sockets, by socket inode
@@ -371,17 +358,8 @@ fn sockopt(socket: &OwnedFd, name: i32) -> Option<i32> {
 }
 
 fn is_connected(socket: &OwnedFd) -> bool {
-    // SAFETY: all-zero is a valid sockaddr_storage.
-    let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    // SAFETY: `addr` and `len` are valid for the call.
-    unsafe {
-        libc::getpeername(
-            socket.as_raw_fd(),
-            (&mut addr as *mut libc::sockaddr_storage).cast(),
-            &mut len,
-        ) == 0
-    }
+    // SAFETY: the pointers are valid for the call (`filled_sockaddr`).
+    filled_sockaddr(|addr, len| unsafe { libc::getpeername(socket.as_raw_fd(), addr, len) }).0 == 0
 }
 
 /// `to` as a socket address of the socket's family (v4-mapped on an
