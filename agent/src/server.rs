@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use mirrord_protocol::transport::split;
 use mirrord_protocol::{
-    AgentCodec, AgentMessage, ClientMessage, CodecError, RemoteError, PROTOCOL_VERSION,
+    codec, AgentCodec, AgentMessage, ClientMessage, CodecError, RemoteError, PROTOCOL_VERSION,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, watch};
@@ -131,8 +131,8 @@ async fn serve<R, W>(
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let mut source = FramedRead::new(reader, AgentCodec::default());
-    let mut sink = FramedWrite::new(writer, AgentCodec::default());
+    let mut source: FramedRead<R, AgentCodec> = codec::framed_read(reader);
+    let mut sink: FramedWrite<W, AgentCodec> = codec::framed_write(writer);
 
     let hello = match tokio::time::timeout(HELLO_TIMEOUT, source.next()).await {
         Ok(Some(Ok(ClientMessage::Hello(hello)))) => hello,
@@ -174,12 +174,14 @@ async fn serve<R, W>(
     let (out, mut out_rx) = mpsc::channel::<AgentMessage>(OUT_QUEUE);
     let mut writer = tokio::spawn(
         async move {
-            while let Some(msg) = out_rx.recv().await {
+            // Frames are fed into the sink's buffer and flushed once the
+            // queue is empty: a burst of `ConnData` goes out in one write.
+            while let Some(msg) = next_frame(&mut sink, &mut out_rx).await {
                 let id = match &msg {
                     AgentMessage::Response { id, .. } => Some(*id),
                     _ => None,
                 };
-                match (sink.send(msg).await, id) {
+                match (sink.feed(msg).await, id) {
                     (Ok(()), _) => {}
                     // An answer too large for one frame was not written at all:
                     // the client still gets an answer for that id.
@@ -191,7 +193,7 @@ async fn serve<R, W>(
                             format!("answer cannot be sent: {e}"),
                         );
                         if sink
-                            .send(AgentMessage::Response {
+                            .feed(AgentMessage::Response {
                                 id,
                                 result: Err(err),
                             })
@@ -253,6 +255,24 @@ async fn serve<R, W>(
         open_conns = conns,
         "client disconnected"
     );
+}
+
+/// The next queued frame; when none is queued, flushes what was fed so
+/// far and waits. `None` once the queue is closed or a flush fails.
+async fn next_frame<S>(
+    sink: &mut S,
+    queue: &mut mpsc::Receiver<AgentMessage>,
+) -> Option<AgentMessage>
+where
+    S: futures::Sink<AgentMessage> + Unpin,
+{
+    match queue.try_recv() {
+        Ok(msg) => Some(msg),
+        Err(_) => {
+            sink.flush().await.ok()?;
+            queue.recv().await
+        }
+    }
 }
 
 /// The shutdown reason, once there is one (`None` if the agent vanished).

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use mirrord_protocol::{
-    AgentMessage, ClientCodec, ClientHello, ClientMessage, ConnId, Endpoint, IncomingPeer,
+    codec, AgentMessage, ClientCodec, ClientHello, ClientMessage, ConnId, Endpoint, IncomingPeer,
     NetProtocol, RemoteError, Request, RequestId, Response, PROTOCOL_VERSION,
 };
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -361,8 +361,8 @@ where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let mut stream = FramedRead::new(reader, ClientCodec::default());
-    let mut sink = FramedWrite::new(writer, ClientCodec::default());
+    let mut stream: FramedRead<R, ClientCodec> = codec::framed_read(reader);
+    let mut sink: FramedWrite<W, ClientCodec> = codec::framed_write(writer);
     sink.send(ClientMessage::Hello(ClientHello {
         version: PROTOCOL_VERSION,
         secret,
