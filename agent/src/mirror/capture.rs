@@ -29,17 +29,10 @@ pub struct Capture {
 }
 
 impl Capture {
-    /// Opens the socket in the target's namespace (needs `CAP_NET_RAW`).
+    /// Opens the socket in the target's namespace (needs `CAP_NET_RAW`);
+    /// errors keep their errno, the caller names the step.
     pub async fn open(factory: &SocketFactory) -> io::Result<Capture> {
-        let fd = factory
-            .packet(libc::SOCK_DGRAM, ETH_P_IP)
-            .await
-            .map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!("cannot open the capture socket (AF_PACKET needs CAP_NET_RAW): {e}"),
-                )
-            })?;
+        let fd = factory.packet(libc::SOCK_DGRAM, ETH_P_IP).await?;
         // Filter before anything queues: drop all until the ports are set.
         set_filter(&fd, &[])?;
         // SAFETY: a valid socket and an int option; the FORCE variant
@@ -116,13 +109,7 @@ fn set_filter(fd: &OwnedFd, ports: &[u16]) -> io::Result<()> {
         )
     };
     if rc != 0 {
-        return Err(io::Error::new(
-            io::ErrorKind::Other,
-            format!(
-                "cannot attach the capture filter: {}",
-                io::Error::last_os_error()
-            ),
-        ));
+        return Err(io::Error::last_os_error());
     }
     Ok(())
 }

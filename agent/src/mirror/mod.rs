@@ -81,9 +81,12 @@ impl Mirrorer {
     ) -> Result<(), RemoteError> {
         let mut active = self.active.lock().await;
         if active.is_none() {
-            let capture = Capture::open(&self.factory)
-                .await
-                .map_err(|e| RemoteError::from_io(&e))?;
+            let capture = Capture::open(&self.factory).await.map_err(|e| {
+                remote(
+                    &e,
+                    "cannot open the capture socket (AF_PACKET in the target's network namespace needs CAP_NET_RAW)",
+                )
+            })?;
             let capture = Arc::new(capture);
             let task = tokio::spawn(run(capture.clone(), self.ports.clone()));
             info!("mirror capture started");
@@ -95,7 +98,7 @@ impl Mirrorer {
             .insert(session, deliver);
         if let Err(e) = self.refilter(active.as_ref()) {
             self.remove(session, port);
-            return Err(RemoteError::from_io(&e));
+            return Err(remote(&e, "cannot set the capture filter"));
         }
         info!(port, "mirroring");
         Ok(())
@@ -227,11 +230,7 @@ fn dispatch(
             let mut senders = Vec::new();
             for deliver in sessions {
                 let (tx, data) = mpsc::channel(QUEUE);
-                let mirrored = Mirrored {
-                    port,
-                    peer: peer.clone(),
-                    data,
-                };
+                let mirrored = Mirrored { port, peer, data };
                 if deliver.send(mirrored).is_ok() {
                     senders.push(tx);
                 }
@@ -255,6 +254,15 @@ fn dispatch(
             conns.remove(&key);
         }
     }
+}
+
+/// `e` with its errno, after what was being done.
+fn remote(e: &std::io::Error, doing: &str) -> RemoteError {
+    let errno = match e.kind() {
+        std::io::ErrorKind::InvalidInput => libc::EINVAL,
+        _ => libc::EIO,
+    };
+    RemoteError::new(e.raw_os_error().unwrap_or(errno), format!("{doing}: {e}"))
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
