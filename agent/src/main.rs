@@ -8,6 +8,7 @@ mod files;
 mod fs_kind;
 mod handles;
 mod listener;
+mod mirror;
 mod netns;
 mod outgoing;
 mod root;
@@ -144,8 +145,10 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     .context("cannot start the async runtime")?;
     let root = Arc::new(target.root);
     let stealer = steal::Stealer::new(target.pid, factory.clone());
+    let mirrorer = mirror::Mirrorer::new(factory.clone());
     let shared = Arc::new(Shared {
         stealer: stealer.clone(),
+        mirrorer: mirrorer.clone(),
         target_pid: target.pid,
         resolver: dns::Resolver::new(root.clone(), factory.clone()),
         root,
@@ -165,6 +168,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         // Every exit path that reaches here (signals, the lifeline, the
         // target's exit, errors) gives the target its ports back.
         stealer.shutdown().await;
+        mirrorer.shutdown().await;
         code
     })?;
     // Blocking threads (a stdin read, a stuck file operation) must not keep

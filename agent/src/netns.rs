@@ -27,6 +27,7 @@ pub enum NetnsError {
 struct Job {
     domain: i32,
     kind: i32,
+    protocol: i32,
     reply: oneshot::Sender<io::Result<OwnedFd>>,
 }
 
@@ -54,7 +55,9 @@ impl SocketFactory {
                 }
                 let _ = ready_tx.send(Ok(()));
                 while let Ok(job) = rx.recv() {
-                    let _ = job.reply.send(new_socket(job.domain, job.kind));
+                    let _ = job
+                        .reply
+                        .send(new_socket(job.domain, job.kind, job.protocol));
                 }
             })
             .map_err(NetnsError::Spawn)?;
@@ -69,15 +72,35 @@ impl SocketFactory {
     pub async fn socket(&self, v6: bool, kind: i32) -> io::Result<OwnedFd> {
         let (reply, rx) = oneshot::channel();
         let domain = if v6 { libc::AF_INET6 } else { libc::AF_INET };
+        self.raw(domain, kind, 0, reply)?;
+        rx.await
+            .map_err(|_| io::Error::other("socket factory stopped"))?
+    }
+
+    /// An `AF_PACKET` socket of `kind` for the EtherType `protocol` (host
+    /// order), in the target's namespace: the mirror's capture socket.
+    pub async fn packet(&self, kind: i32, protocol: u16) -> io::Result<OwnedFd> {
+        let (reply, rx) = oneshot::channel();
+        self.raw(libc::AF_PACKET, kind, i32::from(protocol.to_be()), reply)?;
+        rx.await
+            .map_err(|_| io::Error::other("socket factory stopped"))?
+    }
+
+    fn raw(
+        &self,
+        domain: i32,
+        kind: i32,
+        protocol: i32,
+        reply: oneshot::Sender<io::Result<OwnedFd>>,
+    ) -> io::Result<()> {
         self.jobs
             .send(Job {
                 domain,
                 kind,
+                protocol,
                 reply,
             })
-            .map_err(|_| io::Error::other("socket factory stopped"))?;
-        rx.await
-            .map_err(|_| io::Error::other("socket factory stopped"))?
+            .map_err(|_| io::Error::other("socket factory stopped"))
     }
 
     pub async fn tcp(&self, v6: bool) -> io::Result<tokio::net::TcpSocket> {
@@ -93,9 +116,15 @@ impl SocketFactory {
     }
 }
 
-fn new_socket(domain: i32, kind: i32) -> io::Result<OwnedFd> {
+fn new_socket(domain: i32, kind: i32, protocol: i32) -> io::Result<OwnedFd> {
     // SAFETY: plain syscall.
-    let fd = unsafe { libc::socket(domain, kind | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, 0) };
+    let fd = unsafe {
+        libc::socket(
+            domain,
+            kind | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            protocol,
+        )
+    };
     if fd < 0 {
         Err(io::Error::last_os_error())
     } else {

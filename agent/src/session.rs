@@ -14,6 +14,7 @@ use tracing::Instrument;
 
 use crate::dns::Resolver;
 use crate::handles::{HandleOp, Handles};
+use crate::mirror::{Mirrored, Mirrorer};
 use crate::netns::SocketFactory;
 use crate::outgoing::{Outgoing, ToPeer};
 use crate::steal::{SessionId, Stealer, Stolen};
@@ -38,6 +39,8 @@ pub struct Shared {
     pub inline_paths: bool,
     /// Ports stolen by every session, and the iptables chain.
     pub stealer: Arc<Stealer>,
+    /// Ports mirrored by every session, and the capture socket.
+    pub mirrorer: Arc<Mirrorer>,
 }
 
 pub struct Session {
@@ -55,14 +58,21 @@ pub struct Session {
     /// stealer with each subscription.
     stolen_tx: mpsc::UnboundedSender<Stolen>,
     stolen_rx: mpsc::UnboundedReceiver<Stolen>,
+    /// Mirrored connections for this session.
+    mirrored_tx: mpsc::UnboundedSender<Mirrored>,
+    mirrored_rx: mpsc::UnboundedReceiver<Mirrored>,
 }
 
 impl Drop for Session {
     fn drop(&mut self) {
         // The client is gone: what it stole goes back to the target now.
         let (stealer, id) = (self.shared.stealer.clone(), self.id);
+        let mirrorer = self.shared.mirrorer.clone();
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move { stealer.release_session(id).await });
+            runtime.spawn(async move {
+                stealer.release_session(id).await;
+                mirrorer.release_session(id).await;
+            });
         }
     }
 }
@@ -70,6 +80,7 @@ impl Drop for Session {
 impl Session {
     pub fn new(shared: Arc<Shared>, out: mpsc::Sender<AgentMessage>) -> Self {
         let (stolen_tx, stolen_rx) = mpsc::unbounded_channel();
+        let (mirrored_tx, mirrored_rx) = mpsc::unbounded_channel();
         Self {
             handles: Handles::new(out.clone()),
             outgoing: Outgoing::new(shared.factory.clone(), out.clone()),
@@ -80,6 +91,8 @@ impl Session {
             id: NEXT_SESSION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             stolen_tx,
             stolen_rx,
+            mirrored_tx,
+            mirrored_rx,
         }
     }
 
@@ -96,7 +109,50 @@ impl Session {
                 }
             }
             Some(stolen) = self.stolen_rx.recv() => self.adopt(stolen),
+            Some(mirrored) = self.mirrored_rx.recv() => self.adopt_mirrored(mirrored),
         }
+    }
+
+    /// Announces a mirrored connection to the client and feeds it the
+    /// captured bytes; what the program answers is read and dropped.
+    fn adopt_mirrored(&mut self, mirrored: Mirrored) {
+        use tokio::io::AsyncWriteExt;
+        let Mirrored {
+            port,
+            peer,
+            mut data,
+        } = mirrored;
+        let (ours, theirs) = tokio::io::duplex(256 * 1024);
+        let (conn, relay) = self.outgoing.adopt_local(theirs);
+        let out = self.out.clone();
+        self.tasks.spawn(async move {
+            if out
+                .send(AgentMessage::IncomingConn { conn, port, peer })
+                .await
+                .is_err()
+            {
+                return;
+            }
+            let (mut answers, mut copy) = tokio::io::split(ours);
+            let feed = async move {
+                while let Some(bytes) = data.recv().await {
+                    if copy.write_all(&bytes).await.is_err() {
+                        return;
+                    }
+                }
+                let _ = copy.shutdown().await;
+                // The write half stays open until the relay ends, so the
+                // program's answers can still be drained.
+                std::future::pending::<()>().await;
+            };
+            let mut sink = tokio::io::sink();
+            let discard = tokio::io::copy(&mut answers, &mut sink);
+            tokio::select! {
+                () = relay.run() => {}
+                () = feed => {}
+                _ = discard => {}
+            }
+        });
     }
 
     /// Announces a stolen connection to the client, then relays it; with an
@@ -207,6 +263,7 @@ impl Session {
         let handles = self.handles.clone();
         let outgoing = self.outgoing.clone();
         let (session, stolen_tx) = (self.id, self.stolen_tx.clone());
+        let mirrored_tx = self.mirrored_tx.clone();
         let task = async move {
             let respond = |result| AgentMessage::Response { id, result };
             match request {
@@ -272,11 +329,13 @@ impl Session {
                     }
                 }
                 Request::Subscribe(subscription) => {
-                    let result = subscribe(&shared, session, subscription, stolen_tx).await;
+                    let result =
+                        subscribe(&shared, session, subscription, stolen_tx, mirrored_tx).await;
                     let _ = out.send(respond(result.map(|()| Response::Done))).await;
                 }
                 Request::Unsubscribe { port } => {
                     shared.stealer.unsubscribe(session, port).await;
+                    shared.mirrorer.unsubscribe(session, port).await;
                     let _ = out.send(respond(Ok(Response::Done))).await;
                 }
                 Request::Resolve { host, family } => {
@@ -309,14 +368,17 @@ async fn subscribe(
     session: SessionId,
     subscription: mirrord_protocol::Subscription,
     deliver: mpsc::UnboundedSender<Stolen>,
+    mirrored: mpsc::UnboundedSender<Mirrored>,
 ) -> Result<(), RemoteError> {
     use mirrord_protocol::IncomingMode;
     let port = subscription.port;
     match subscription.mode {
-        IncomingMode::Mirror => Err(RemoteError::new(
+        // Targetless, there is no target's traffic to copy.
+        IncomingMode::Mirror if shared.target_pid.is_none() => Err(RemoteError::new(
             libc::ENOTSUP,
-            "this agent cannot mirror incoming traffic yet; use steal mode",
+            "a targetless session has no incoming traffic to mirror",
         )),
+        IncomingMode::Mirror => shared.mirrorer.subscribe(session, port, mirrored).await,
         // Targetless, the agent's own namespace is this machine's: never
         // redirect its ports.
         IncomingMode::Steal if shared.target_pid.is_none() => Err(RemoteError::new(

@@ -7,12 +7,19 @@
 //! |---|---|---|
 //! | throughput | requests/s through steal / direct | >= 0.5 |
 //! | latency p50 | through steal - direct | <= +200 us |
+//! | mirror | the pod's own server's requests/s with a session mirroring its port / without | >= 0.9 |
 //!
 //! The baseline is the same Python server on the host's loopback without
 //! mirrord (the pod's own server closes every connection, so it is not a
 //! like-for-like baseline); the stolen path adds the pod's NAT redirect,
 //! the agent, the intproxy and their two hops each way.
+//!
+//! The mirror row measures what mirroring costs the target itself: the
+//! pod's own server (one connection per request) loaded from the pod,
+//! before a session mirrors its port and while one does (the agent
+//! capturing and reassembling, the local program receiving copies).
 
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -21,12 +28,14 @@ use mirrord_tests::run::{programs_dir, spawn_until_line, Scratch};
 
 const DIRECT_PORT: u16 = 18_191;
 const STOLEN_PORT: u16 = 18_190;
+const MIRROR_PORT: u16 = 18_192;
 
 fn main() {
     let mirrord = mirrord_tests::bench_binary("mirrord");
     let server = programs_dir().join("http_echo_server.py");
     let load = programs_dir().join("http_load.py");
     let pod = Pod::start(&PodSpec::default()).expect("pod");
+    mirror_row(&mirrord, &server, &pod);
     let scratch = Scratch::new("bench-incoming");
     let config = scratch.write(
         "mirrord.json",
@@ -45,21 +54,7 @@ fn main() {
         )
         .expect("direct server"),
     );
-    let stolen = Running(
-        spawn_until_line(
-            Command::new(&mirrord)
-                .args(["exec", "--target", &pod.target(), "-f"])
-                .arg(&config)
-                .args(["--", "python3"])
-                .arg(&server)
-                .arg(STOLEN_PORT.to_string())
-                .stdin(Stdio::null())
-                .stderr(Stdio::null()),
-            "listening",
-            Duration::from_secs(60),
-        )
-        .expect("stolen server"),
-    );
+    let stolen = under_mirrord(&mirrord, &pod, &config, &server, STOLEN_PORT);
     println!("| load | direct req/s | steal req/s | ratio | direct p50/p99 us | steal p50/p99 us | p50 added |");
     println!("|---|---|---|---|---|---|---|");
     for (conns, requests) in [(1u32, 2000u32), (20, 200)] {
@@ -80,6 +75,59 @@ fn main() {
     }
     drop(stolen);
     drop(direct);
+}
+
+/// The pod's own server's requests/s without a mirroring session, then
+/// with one, in this run.
+fn mirror_row(mirrord: &Path, server: &Path, pod: &Pod) {
+    let load = programs_dir().join("http_close_load.py");
+    let scratch = Scratch::new("bench-mirror");
+    let config = scratch.write(
+        "mirrord.json",
+        &format!(
+            r#"{{"feature": {{"network": {{"incoming": {{"mode": "mirror", "port_mapping": [[{MIRROR_PORT}, {HTTP_PORT}]]}}}}}}}}"#
+        ),
+    );
+    let (conns, requests) = (10u32, 300u32);
+    let run = || {
+        let args = [
+            HTTP_PORT.to_string(),
+            conns.to_string(),
+            requests.to_string(),
+        ];
+        measure(pod.net_command("python3").arg(&load).args(args)).rps
+    };
+    run(); // warm-up
+    let without = run();
+    let mirrored = under_mirrord(mirrord, pod, &config, server, MIRROR_PORT);
+    let with = run();
+    drop(mirrored);
+    println!("| load ({conns} x {requests}, a connection per request) | pod's server req/s | with mirror req/s | ratio |");
+    println!("|---|---|---|---|");
+    println!(
+        "| pod's own server | {without:.0} | {with:.0} | {:.2} |",
+        with / without
+    );
+    println!();
+}
+
+/// `python3 SERVER PORT` under `mirrord exec -f CONFIG`, once it listens.
+fn under_mirrord(mirrord: &Path, pod: &Pod, config: &Path, server: &Path, port: u16) -> Running {
+    Running(
+        spawn_until_line(
+            Command::new(mirrord)
+                .args(["exec", "--target", &pod.target(), "-f"])
+                .arg(config)
+                .args(["--", "python3"])
+                .arg(server)
+                .arg(port.to_string())
+                .stdin(Stdio::null())
+                .stderr(Stdio::null()),
+            "listening",
+            Duration::from_secs(60),
+        )
+        .expect("the server under mirrord"),
+    )
 }
 
 /// A server process, stopped with SIGTERM when dropped.

@@ -59,24 +59,25 @@ impl Server {
 
     /// [`Server::start`], or why the server did not start.
     fn try_start(pod: &Pod, config: Option<&Path>, port: u16) -> Result<Server, String> {
-        let program = programs_dir().join("http_echo_server.py");
-        let program = [
-            "python3".to_owned(),
-            program.display().to_string(),
-            port.to_string(),
-        ];
-        Server::try_start_program(pod, config, &program)
+        let program = python("http_echo_server.py", &[port.to_string()]);
+        Server::try_start_program(pod, true, config, &program)
     }
 
-    /// `program` (which prints `listening` once it listens) under `mirrord
-    /// exec --steal` (plus `config`), or why it did not start.
+    /// `program` (a command that prints `listening` once it listens) under
+    /// `mirrord exec` (`--steal` when `steal`, else the default mode:
+    /// mirror) and waits until it listens.
     fn try_start_program(
         pod: &Pod,
+        steal: bool,
         config: Option<&Path>,
         program: &[String],
     ) -> Result<Server, String> {
         let mut cmd = Command::new(mirrord_tests::bin_path("mirrord"));
-        cmd.args(["exec", "--steal", "--target", &pod.target()]);
+        cmd.arg("exec");
+        if steal {
+            cmd.arg("--steal");
+        }
+        cmd.args(["--target", &pod.target()]);
         if let Some(config) = config {
             cmd.arg("-f").arg(config);
         }
@@ -115,6 +116,16 @@ impl Drop for Server {
             self.signal(libc::SIGTERM);
         }
     }
+}
+
+/// `python3 SCRIPT ARGS` for a test program of the programs directory.
+fn python(script: &str, args: &[String]) -> Vec<String> {
+    let mut command = vec![
+        "python3".to_owned(),
+        programs_dir().join(script).display().to_string(),
+    ];
+    command.extend(args.iter().cloned());
+    command
 }
 
 /// `GET path` from the pod's loopback to its HTTP port; the body, or the
@@ -515,8 +526,8 @@ fn a_static_go_server_on_the_syscall_path_is_stolen() {
         &format!(r#"{{"feature": {{"network": {{"incoming": {{"port_mapping": [[{port}, {HTTP_PORT}]]}}}}}}}}"#),
     );
     let program = [exe, port.to_string()];
-    let server =
-        Server::try_start_program(&pod, Some(&config), &program).unwrap_or_else(|e| panic!("{e}"));
+    let server = Server::try_start_program(&pod, true, Some(&config), &program)
+        .unwrap_or_else(|e| panic!("{e}"));
     // The program sees the real client (accept's address): the load
     // client's own port, not the intproxy's.
     let result = pod_load(&pod, HTTP_PORT, 1, 2);
@@ -528,4 +539,128 @@ fn a_static_go_server_on_the_syscall_path_is_stolen() {
         "{result:?}"
     );
     stop_normally(server, &pod);
+}
+
+/// A local `http_record_server.py` under `mirrord exec` in the default
+/// mode (mirror), listening on `local` and mirroring the pod's `remote`
+/// port; the file it records requests in.
+fn start_recorder(pod: &Pod, local: u16, remote: u16) -> (Server, Scratch, std::path::PathBuf) {
+    let scratch = Scratch::new("incoming-mirror");
+    let config = scratch.write(
+        "mirrord.json",
+        &format!(
+            r#"{{"feature": {{"network": {{"incoming": {{"port_mapping": [[{local}, {remote}]]}}}}}}}}"#
+        ),
+    );
+    let record = scratch.path().join("record");
+    let args = [local.to_string(), record.to_string_lossy().into_owned()];
+    let server = Server::try_start_program(
+        pod,
+        false,
+        Some(&config),
+        &python("http_record_server.py", &args),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    (server, scratch, record)
+}
+
+/// The recorded requests (`path length sha256 peer`), once `count` are in.
+fn recorded(record: &Path, count: usize) -> Vec<Vec<String>> {
+    let started = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(record).unwrap_or_default();
+        let lines: Vec<Vec<String>> = text
+            .lines()
+            .map(|l| l.split(' ').map(str::to_owned).collect())
+            .collect();
+        if lines.len() >= count || started.elapsed() > Duration::from_secs(20) {
+            return lines;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Packet sockets open in the pod's network namespace.
+fn packet_sockets(pod: &Pod) -> usize {
+    let out = pod
+        .net_command("cat")
+        .arg("/proc/net/packet")
+        .output()
+        .expect("cat runs");
+    String::from_utf8_lossy(&out.stdout).lines().skip(1).count()
+}
+
+/// POSTs a 1-byte and a 10 MiB body from the pod's loopback to `port`;
+/// for each, `path=answer length sha256`.
+const POST_BODIES: &str = r#"
+import hashlib, http.client, sys
+port = int(sys.argv[1])
+for path, body in [("/one", b"x"), ("/big", bytes(range(256)) * 40960)]:
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    c.request("POST", path, body=body)
+    answer = c.getresponse().read().decode().strip()
+    c.close()
+    print("%s=%s|%d %s" % (path, answer, len(body), hashlib.sha256(body).hexdigest()))
+"#;
+
+#[test]
+fn mirror_copies_each_request_to_the_local_server_while_the_pod_answers() {
+    let pod = Pod::start(&PodSpec::default()).expect("pod");
+    assert_eq!(packet_sockets(&pod), 0);
+    let (server, _scratch, record) = start_recorder(&pod, 18_090, HTTP_PORT);
+    assert_eq!(packet_sockets(&pod), 1, "the capture socket is open");
+    // Mirror changes no rule: the pod's server is still the one answering.
+    assert!(pod.mirrord_nat_rules().is_empty());
+    let sent = pod_python(
+        &pod,
+        &["-c".into(), POST_BODIES.into(), HTTP_PORT.to_string()],
+    );
+    let mut expected = Vec::new();
+    for path in ["/one", "/big"] {
+        let (answer, body) = value(&sent, path)
+            .split_once('|')
+            .unwrap_or_else(|| panic!("{sent:?}"));
+        assert_eq!(answer, POD_ANSWER, "the pod's server answers {path}");
+        let (length, sha) = body.split_once(' ').expect("length and hash");
+        expected.push((path, length.to_owned(), sha.to_owned()));
+    }
+    let lines = recorded(&record, 2);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    for (line, (path, length, sha)) in lines.iter().zip(&expected) {
+        assert_eq!(line[0], *path, "{lines:?}");
+        assert_eq!(line[1], *length, "{path}: the copy's length");
+        assert_eq!(line[2], *sha, "{path}: the copy's bytes");
+        assert!(line[3].starts_with("127.0.0.1:"), "the real peer: {line:?}");
+        assert_ne!(line[3], "127.0.0.1:0");
+    }
+    let pid = server.pid();
+    drop(server);
+    assert!(leftovers(pid, Some(pod.pid), Duration::from_secs(5)).is_empty());
+    assert_eq!(packet_sockets(&pod), 0, "the capture socket is closed");
+    assert_eq!(pod_get(&pod, HTTP_PORT, "/"), POD_ANSWER);
+}
+
+#[test]
+fn mirroring_a_port_nobody_serves_breaks_nothing() {
+    let pod = Pod::start(&PodSpec::default()).expect("pod");
+    let (server, _scratch, record) = start_recorder(&pod, 18_091, 18_091);
+    // The pod refuses the connection (SYN, RST): nothing reaches the copy.
+    let refused = pod_get(&pod, 18_091, "/nobody");
+    assert!(refused.starts_with("curl failed"), "{refused}");
+    // Local clients still reach the local listener, and the pod serves.
+    let local = Command::new("curl")
+        .args(["-s", "-m", "5", "http://127.0.0.1:18091/local"])
+        .output()
+        .expect("curl runs");
+    assert_eq!(
+        String::from_utf8_lossy(&local.stdout).trim(),
+        "local /local"
+    );
+    assert_eq!(pod_get(&pod, HTTP_PORT, "/"), POD_ANSWER);
+    let lines = recorded(&record, 1);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0][0], "/local");
+    let pid = server.pid();
+    drop(server);
+    assert!(leftovers(pid, Some(pod.pid), Duration::from_secs(5)).is_empty());
 }

@@ -64,10 +64,28 @@ fn echo(mut stream: TcpStream) {
 fn http(mut stream: TcpStream, body: &str) {
     let mut request = Vec::new();
     let mut buf = [0u8; 4096];
-    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+    let head_end = loop {
+        if let Some(at) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
         match stream.read(&mut buf) {
             Ok(0) | Err(_) => return,
             Ok(n) => request.extend_from_slice(&buf[..n]),
+        }
+    };
+    // Read the body before answering, as a real server does: closing with
+    // unread bytes would reset the connection.
+    let head = String::from_utf8_lossy(&request[..head_end]).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    let mut body_left = length.saturating_sub(request.len() - head_end);
+    while body_left > 0 {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => body_left = body_left.saturating_sub(n),
         }
     }
     let _ = write!(

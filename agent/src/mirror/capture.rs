@@ -1,0 +1,200 @@
+//! The capture socket: `AF_PACKET`/`SOCK_DGRAM` for IPv4 in the target's
+//! network namespace (every interface, `lo` included), with a classic BPF
+//! filter so the kernel copies to user space only TCP packets *to* a
+//! mirrored port (and RSTs *from* one), never a fragment, and on loopback
+//! only one of the two copies of each packet (the outgoing one is dropped).
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use tokio::io::unix::AsyncFd;
+
+use crate::netns::SocketFactory;
+
+/// Bytes the kernel keeps for captured packets waiting to be read: a
+/// 10 MiB request over loopback must fit while the reader catches up.
+const RCVBUF: libc::c_int = 64 << 20;
+
+/// At most this many ports in one filter (its jumps are 8-bit).
+pub const MAX_PORTS: usize = 100;
+
+const ETH_P_IP: u16 = 0x0800;
+const ARPHRD_LOOPBACK: u32 = 772;
+const PACKET_OUTGOING: u32 = 4;
+/// The largest IPv4 packet, plus room: what a capture asks the kernel for.
+pub const SNAPLEN: usize = 65536 + 512;
+
+pub struct Capture {
+    fd: AsyncFd<OwnedFd>,
+}
+
+impl Capture {
+    /// Opens the socket in the target's namespace (needs `CAP_NET_RAW`);
+    /// errors keep their errno, the caller names the step.
+    pub async fn open(factory: &SocketFactory) -> io::Result<Capture> {
+        let fd = factory.packet(libc::SOCK_DGRAM, ETH_P_IP).await?;
+        // Filter before anything queues: drop all until the ports are set.
+        set_filter(&fd, &[])?;
+        // SAFETY: a valid socket and an int option; the FORCE variant
+        // passes the rmem_max limit (the agent runs as root).
+        let size = RCVBUF;
+        let rc = unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUFFORCE,
+                std::ptr::addr_of!(size).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            tracing::warn!(
+                "cannot enlarge the capture buffer ({}); a burst may drop mirrored packets",
+                io::Error::last_os_error()
+            );
+        }
+        // SAFETY: the OwnedFd moves into the AsyncFd and stays open, the
+        // same descriptor, until the AsyncFd is dropped.
+        let fd = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
+            .map_err(|e| io::Error::other(format!("cannot watch the capture socket: {e}")))?;
+        Ok(Capture { fd })
+    }
+
+    /// Mirrors `ports` from now on.
+    pub fn set_ports(&self, ports: &[u16]) -> io::Result<()> {
+        set_filter(self.fd.get_ref(), ports)
+    }
+
+    /// Waits for the next packet and reads it into `buf`; its length.
+    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let mut guard = self.fd.readable().await?;
+            match guard.try_io(|fd| recv(fd.get_ref(), buf)) {
+                Ok(result) => return result,
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    /// The next packet already queued, without waiting.
+    pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        recv(self.fd.get_ref(), buf)
+    }
+}
+
+fn recv(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is writable for its length.
+    let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+fn set_filter(fd: &OwnedFd, ports: &[u16]) -> io::Result<()> {
+    let mut program = filter(ports)?;
+    let prog = libc::sock_fprog {
+        len: program.len() as u16,
+        filter: program.as_mut_ptr(),
+    };
+    // SAFETY: `prog` points at `program`, alive for the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            std::ptr::addr_of!(prog).cast(),
+            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+// Classic BPF opcodes (linux/filter.h).
+const LD_W_ABS: u16 = 0x20;
+const LD_H_ABS: u16 = 0x28;
+const LD_B_ABS: u16 = 0x30;
+const LD_H_IND: u16 = 0x48;
+const LD_B_IND: u16 = 0x50;
+const LDX_B_MSH: u16 = 0xb1;
+const JEQ_K: u16 = 0x15;
+const JSET_K: u16 = 0x45;
+const RET_K: u16 = 0x06;
+/// Ancillary loads: the packet type and the device's hardware type.
+const SKF_AD_PKTTYPE: u32 = 0xffff_f000 + 4;
+const SKF_AD_HATYPE: u32 = 0xffff_f000 + 28;
+
+fn op(code: u16, jt: u8, jf: u8, k: u32) -> libc::sock_filter {
+    libc::sock_filter { code, jt, jf, k }
+}
+
+/// The filter program for `ports` (the packet starts at the IP header).
+pub fn filter(ports: &[u16]) -> io::Result<Vec<libc::sock_filter>> {
+    if ports.len() > MAX_PORTS {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("at most {MAX_PORTS} ports can be mirrored at once"),
+        ));
+    }
+    let n = ports.len();
+    // Layout: 0..=9 header checks and the destination port load, n
+    // compares, the source port load, n compares, drop, the RST check (2),
+    // accept, drop.
+    let len = 10 + n + 1 + n + 1 + 2 + 2;
+    let (accept, drop) = (len - 2, len - 1);
+    let rst = len - 4;
+    let to = |at: usize, target: usize| (target - at - 1) as u8;
+    let mut p = Vec::with_capacity(len);
+    p.push(op(LD_W_ABS, 0, 0, SKF_AD_PKTTYPE)); // 0
+    p.push(op(JEQ_K, 0, 2, PACKET_OUTGOING)); // 1
+    p.push(op(LD_W_ABS, 0, 0, SKF_AD_HATYPE)); // 2
+    p.push(op(JEQ_K, to(3, drop), 0, ARPHRD_LOOPBACK)); // 3
+    p.push(op(LD_B_ABS, 0, 0, 9)); // 4: protocol
+    p.push(op(JEQ_K, 0, to(5, drop), 6)); // 5: TCP
+    p.push(op(LD_H_ABS, 0, 0, 6)); // 6: flags + fragment offset
+    p.push(op(JSET_K, to(7, drop), 0, 0x3fff)); // 7: a fragment
+    p.push(op(LDX_B_MSH, 0, 0, 0)); // 8: X = IP header length
+    p.push(op(LD_H_IND, 0, 0, 2)); // 9: destination port
+    for (i, port) in ports.iter().enumerate() {
+        let at = 10 + i;
+        p.push(op(JEQ_K, to(at, accept), 0, u32::from(*port)));
+    }
+    p.push(op(LD_H_IND, 0, 0, 0)); // source port
+    for (i, port) in ports.iter().enumerate() {
+        let at = 11 + n + i;
+        p.push(op(JEQ_K, to(at, rst), 0, u32::from(*port)));
+    }
+    p.push(op(RET_K, 0, 0, 0)); // neither port: drop
+    p.push(op(LD_B_IND, 0, 0, 13)); // rst: TCP flags
+    p.push(op(JSET_K, 0, 1, 0x04)); // RST → accept
+    p.push(op(RET_K, 0, 0, SNAPLEN as u32)); // accept
+    p.push(op(RET_K, 0, 0, 0)); // drop
+    debug_assert_eq!(p.len(), len);
+    Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_jump_lands_inside_the_program() {
+        for n in [0, 1, 3, MAX_PORTS] {
+            let ports: Vec<u16> = (1..=n as u16).collect();
+            let p = filter(&ports).unwrap();
+            for (i, ins) in p.iter().enumerate() {
+                if ins.code & 0x07 == 0x05 {
+                    assert!(i + 1 + (ins.jt as usize) < p.len(), "jt at {i}");
+                    assert!(i + 1 + (ins.jf as usize) < p.len(), "jf at {i}");
+                }
+            }
+            assert_eq!(p[p.len() - 1].k, 0);
+            assert_eq!(p[p.len() - 2].k, SNAPLEN as u32);
+        }
+        assert!(filter(&vec![1; MAX_PORTS + 1]).is_err());
+    }
+}

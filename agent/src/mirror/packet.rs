@@ -1,0 +1,124 @@
+//! Parsing one captured IPv4 packet (the capture socket is `SOCK_DGRAM`, so
+//! the buffer starts at the IP header) into the TCP segment it carries.
+//! Fragments, IPv6 and non-TCP packets are not segments. TCP options are
+//! skipped, not read (no window scaling or SACK is needed to reassemble
+//! one direction of a stream).
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+/// One TCP segment, borrowing the packet's payload.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Segment<'a> {
+    pub src: SocketAddrV4,
+    pub dst: SocketAddrV4,
+    pub seq: u32,
+    pub syn: bool,
+    pub ack: bool,
+    pub fin: bool,
+    pub rst: bool,
+    pub payload: &'a [u8],
+}
+
+const FIN: u8 = 0x01;
+const SYN: u8 = 0x02;
+const RST: u8 = 0x04;
+const ACK: u8 = 0x10;
+
+/// The TCP segment in `packet`, or `None` for anything else (or a packet
+/// too short for the lengths its headers claim).
+pub fn parse(packet: &[u8]) -> Option<Segment<'_>> {
+    let first = *packet.first()?;
+    if first >> 4 != 4 {
+        return None;
+    }
+    let ihl = usize::from(first & 0x0f) * 4;
+    let total = usize::from(u16::from_be_bytes([*packet.get(2)?, *packet.get(3)?]));
+    let frag = u16::from_be_bytes([*packet.get(6)?, *packet.get(7)?]);
+    // More fragments, or a fragment offset: not a whole segment.
+    if frag & 0x3fff != 0 || *packet.get(9)? != 6 || ihl < 20 || total < ihl {
+        return None;
+    }
+    let ip = packet.get(..total)?;
+    let addr = |at: usize| Some(Ipv4Addr::new(ip[at], ip[at + 1], ip[at + 2], ip[at + 3]));
+    let (src_ip, dst_ip) = (addr(12)?, addr(16)?);
+    let tcp = ip.get(ihl..)?;
+    let be16 = |at: usize| Some(u16::from_be_bytes([*tcp.get(at)?, *tcp.get(at + 1)?]));
+    let seq = u32::from_be_bytes(tcp.get(4..8)?.try_into().ok()?);
+    let offset = usize::from(*tcp.get(12)? >> 4) * 4;
+    let flags = *tcp.get(13)?;
+    if offset < 20 {
+        return None;
+    }
+    Some(Segment {
+        src: SocketAddrV4::new(src_ip, be16(0)?),
+        dst: SocketAddrV4::new(dst_ip, be16(2)?),
+        seq,
+        syn: flags & SYN != 0,
+        ack: flags & ACK != 0,
+        fin: flags & FIN != 0,
+        rst: flags & RST != 0,
+        payload: tcp.get(offset..)?,
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// An IPv4/TCP packet (`options` words of TCP options), padded with
+    /// `trailer` bytes past the IP total length (as Ethernet padding is).
+    pub(crate) fn packet(
+        src: u16,
+        dst: u16,
+        seq: u32,
+        flags: u8,
+        payload: &[u8],
+        options: usize,
+        trailer: usize,
+    ) -> Vec<u8> {
+        let tcp_len = 20 + options * 4;
+        let total = 20 + tcp_len + payload.len();
+        let mut p = vec![0u8; total + trailer];
+        p[0] = 0x45;
+        p[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+        p[9] = 6;
+        p[12..16].copy_from_slice(&[10, 0, 0, 1]);
+        p[16..20].copy_from_slice(&[127, 0, 0, 1]);
+        p[20..22].copy_from_slice(&src.to_be_bytes());
+        p[22..24].copy_from_slice(&dst.to_be_bytes());
+        p[24..28].copy_from_slice(&seq.to_be_bytes());
+        p[32] = ((tcp_len / 4) as u8) << 4;
+        p[33] = flags;
+        p[20 + tcp_len..total].copy_from_slice(payload);
+        p
+    }
+
+    #[test]
+    fn a_segment_with_options_and_padding() {
+        let p = packet(40000, 8080, 7, ACK | FIN, b"hello", 3, 6);
+        let s = parse(&p).unwrap();
+        assert_eq!(s.src, "10.0.0.1:40000".parse().unwrap());
+        assert_eq!(s.dst, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(
+            (s.seq, s.syn, s.ack, s.fin, s.rst),
+            (7, false, true, true, false)
+        );
+        assert_eq!(s.payload, b"hello");
+    }
+
+    #[test]
+    fn not_segments() {
+        let mut udp = packet(1, 2, 0, 0, b"x", 0, 0);
+        udp[9] = 17;
+        assert_eq!(parse(&udp), None);
+        let mut fragment = packet(1, 2, 0, 0, b"x", 0, 0);
+        fragment[6] = 0x20;
+        assert_eq!(parse(&fragment), None);
+        let mut v6 = packet(1, 2, 0, 0, b"x", 0, 0);
+        v6[0] = 0x60;
+        assert_eq!(parse(&v6), None);
+        let whole = packet(1, 2, 0, 0, b"abc", 0, 0);
+        assert_eq!(parse(&whole[..whole.len() - 1]), None);
+        assert_eq!(parse(&[]), None);
+    }
+}
