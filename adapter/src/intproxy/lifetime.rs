@@ -30,10 +30,13 @@ impl Watch {
         let mut term = signal(SignalKind::terminate()).ok();
         let mut idle_for = Duration::ZERO;
         let mut had_layer = false;
+        // Once the count's sender is gone `changed` fails at once: stop
+        // waiting on it then, or this loop would spin.
+        let mut counting = true;
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(TICK) => {}
-                _ = self.count.changed() => {}
+                changed = self.count.changed(), if counting => counting = changed.is_ok(),
                 _ = async { term.as_mut()?.recv().await }, if term.is_some() => return "SIGTERM".into(),
             }
             let connected = *self.count.borrow();
@@ -93,6 +96,30 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(5)).await;
         assert!(!done.is_finished(), "exited while a layer was connected");
         tx.send(0).unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!done.is_finished(), "exited before the grace period");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(done.is_finished());
+    }
+
+    /// A count whose sender is gone is not waited on again: the grace
+    /// period still takes its time (a loop spinning on the closed channel
+    /// would count it off at once).
+    #[tokio::test(start_paused = true)]
+    async fn a_dropped_count_sender_neither_spins_nor_cuts_the_grace() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let gone = child.id();
+        child.wait().unwrap();
+        let (tx, count) = watch::channel(0usize);
+        drop(tx);
+        let watch = Watch {
+            count,
+            main_pid: Some(gone),
+            owner_pid: None,
+            grace: Duration::from_millis(500),
+            idle: Arc::default(),
+        };
+        let done = tokio::spawn(watch.until_done());
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(!done.is_finished(), "exited before the grace period");
         tokio::time::sleep(Duration::from_millis(400)).await;
