@@ -654,15 +654,8 @@ mod tests {
                 proptest::option::of(".{0,20}"),
             )),
         )
-            .prop_map(|(port, steal, take_over, filter)| Subscription {
-                port,
-                mode: if steal {
-                    IncomingMode::Steal
-                } else {
-                    IncomingMode::Mirror
-                },
-                take_over,
-                http_filter: filter.map(|(header, path)| HttpFilter { header, path }),
+            .prop_map(|(port, steal, take_over, filter)| {
+                Subscription::new(port, steal, take_over, filter)
             })
     }
 
