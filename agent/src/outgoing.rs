@@ -8,16 +8,21 @@
 //! peer or a slow client makes the other side wait instead of buffering
 //! without limit. The price is head-of-line blocking: while one peer's
 //! queue is full the client connection's reader waits for it.
+//!
+//! With a client that speaks flow control (protocol 1.2), a stream's reader
+//! also stops once [`CONN_WINDOW`] bytes are unacknowledged, and the
+//! writer acknowledges what it wrote to the peer (`ConnAck`).
 
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mirrord_protocol::{AgentMessage, ConnId, NetProtocol, RemoteError};
+use mirrord_protocol::{AgentMessage, ConnId, NetProtocol, RemoteError, CONN_WINDOW};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 
 use crate::netns::SocketFactory;
 
@@ -33,24 +38,74 @@ pub enum ToPeer {
     Shutdown,
 }
 
+/// The bytes a stream connection sent the client that the client has not
+/// acknowledged yet.
+#[derive(Default)]
+struct Window {
+    unacked: AtomicU64,
+    room: Notify,
+}
+
+impl Window {
+    /// Waits until fewer than [`CONN_WINDOW`] bytes are unacknowledged.
+    async fn room(&self) {
+        loop {
+            // Registered before the check: an ack in between still wakes us.
+            let acked = self.room.notified();
+            if self.unacked.load(Ordering::Acquire) < CONN_WINDOW {
+                return;
+            }
+            acked.await;
+        }
+    }
+
+    fn sent(&self, bytes: usize) {
+        self.unacked.fetch_add(bytes as u64, Ordering::AcqRel);
+    }
+
+    /// A client's ack; one acknowledging more than was sent cannot wrap
+    /// the count around.
+    fn acked(&self, bytes: u64) {
+        let _ = self
+            .unacked
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |unacked| {
+                Some(unacked.saturating_sub(bytes))
+            });
+        self.room.notify_waiters();
+    }
+}
+
+/// One connection as the client's messages reach it.
+struct Slot {
+    tx: mpsc::Sender<ToPeer>,
+    window: Arc<Window>,
+}
+
 /// The outgoing connections of one client connection.
 pub struct Outgoing {
     /// A std mutex: plain map operations, never held across an `.await`.
-    conns: Mutex<HashMap<ConnId, mpsc::Sender<ToPeer>>>,
+    conns: Mutex<HashMap<ConnId, Slot>>,
     next: Mutex<ConnId>,
     factory: SocketFactory,
     out: mpsc::Sender<AgentMessage>,
     connect_timeout: Duration,
+    /// The client acknowledges stream data and expects acks (1.2+).
+    flow_control: bool,
 }
 
 impl Outgoing {
-    pub fn new(factory: SocketFactory, out: mpsc::Sender<AgentMessage>) -> Arc<Self> {
-        Self::with_timeout(factory, out, CONNECT_TIMEOUT)
+    pub fn new(
+        factory: SocketFactory,
+        out: mpsc::Sender<AgentMessage>,
+        flow_control: bool,
+    ) -> Arc<Self> {
+        Self::with_timeout(factory, out, flow_control, CONNECT_TIMEOUT)
     }
 
     pub fn with_timeout(
         factory: SocketFactory,
         out: mpsc::Sender<AgentMessage>,
+        flow_control: bool,
         connect_timeout: Duration,
     ) -> Arc<Self> {
         Arc::new(Self {
@@ -59,6 +114,7 @@ impl Outgoing {
             factory,
             out,
             connect_timeout,
+            flow_control,
         })
     }
 
@@ -115,13 +171,23 @@ impl Outgoing {
             c
         };
         let (tx, rx) = mpsc::channel(PEER_QUEUE);
-        lock(&self.conns).insert(conn, tx);
+        let window = Arc::new(Window::default());
+        let slot = Slot {
+            tx,
+            window: window.clone(),
+        };
+        lock(&self.conns).insert(conn, slot);
+        let window = match peer {
+            Peer::Tcp(_) | Peer::Local(_) if self.flow_control => Some(window),
+            _ => None,
+        };
         (
             conn,
             Relay {
                 conn,
                 peer,
                 rx,
+                window,
                 owner: self.clone(),
             },
         )
@@ -130,12 +196,20 @@ impl Outgoing {
     /// Queues bytes (or a half-close) for the peer; unknown ids are ignored
     /// (the connection may have just closed).
     pub async fn send(&self, conn: ConnId, msg: ToPeer) {
-        let tx = lock(&self.conns).get(&conn).cloned();
+        let tx = lock(&self.conns).get(&conn).map(|slot| slot.tx.clone());
         match tx {
             Some(tx) => {
                 let _ = tx.send(msg).await;
             }
             None => tracing::debug!(conn, "data for an unknown connection dropped"),
+        }
+    }
+
+    /// The client wrote `bytes` more of a connection's data: its reader may
+    /// go on. Unknown ids are ignored (closed, or not ours to count).
+    pub fn ack(&self, conn: ConnId, bytes: u64) {
+        if let Some(slot) = lock(&self.conns).get(&conn) {
+            slot.window.acked(bytes);
         }
     }
 
@@ -171,6 +245,8 @@ pub struct Relay {
     conn: ConnId,
     peer: Peer,
     rx: mpsc::Receiver<ToPeer>,
+    /// Set when the stream is flow-controlled.
+    window: Option<Arc<Window>>,
     owner: Arc<Outgoing>,
 }
 
@@ -180,18 +256,20 @@ impl Relay {
             conn,
             peer,
             rx,
+            window,
             owner,
         } = self;
         {
             let out = owner.out.clone();
+            let window = window.as_deref();
             let error = match peer {
                 Peer::Tcp(stream) => {
                     let (rd, wr) = stream.into_split();
-                    relay_stream(conn, rd, wr, rx, &out).await
+                    relay_stream(conn, rd, wr, rx, &out, window).await
                 }
                 Peer::Local(stream) => {
                     let (rd, wr) = tokio::io::split(stream);
-                    relay_stream(conn, rd, wr, rx, &out).await
+                    relay_stream(conn, rd, wr, rx, &out, window).await
                 }
                 Peer::Udp(sock) => relay_udp(conn, sock, rx, &out).await,
             };
@@ -206,33 +284,39 @@ impl Relay {
 }
 
 /// Relays a byte stream until the client closes the connection (`None`)
-/// or I/O fails.
+/// or I/O fails. With a `window`, the reader waits for the client's acks
+/// and the writer sends them.
 async fn relay_stream<R, W>(
     conn: ConnId,
     mut rd: R,
     mut wr: W,
     mut rx: mpsc::Receiver<ToPeer>,
     out: &mpsc::Sender<AgentMessage>,
+    window: Option<&Window>,
 ) -> Option<io::Error>
 where
     R: tokio::io::AsyncRead + Unpin,
     W: tokio::io::AsyncWrite + Unpin,
 {
     let reader = async {
-        let mut buf = vec![0u8; CHUNK];
+        let mut chunks = mirrord_protocol::chunk::Chunks::new(CHUNK);
         loop {
-            match rd.read(&mut buf).await {
+            if let Some(window) = window {
+                window.room().await;
+            }
+            match rd.read_buf(chunks.buffer()).await {
                 Ok(0) => {
                     let _ = out.send(AgentMessage::ConnEof { conn }).await;
                     // Keep the writing side open until the client is done.
                     std::future::pending::<()>().await;
                 }
                 Ok(n) => {
+                    if let Some(window) = window {
+                        window.sent(n);
+                    }
+                    let data = chunks.take();
                     if out
-                        .send(AgentMessage::ConnData {
-                            conn,
-                            data: buf[..n].to_vec(),
-                        })
+                        .send(AgentMessage::ConnData { conn, data })
                         .await
                         .is_err()
                     {
@@ -246,7 +330,14 @@ where
     let writer = async {
         while let Some(msg) = rx.recv().await {
             let r = match msg {
-                ToPeer::Data(data) => wr.write_all(&data).await,
+                ToPeer::Data(data) => {
+                    let written = wr.write_all(&data).await;
+                    if written.is_ok() && window.is_some() {
+                        let bytes = data.len() as u64;
+                        let _ = out.send(AgentMessage::ConnAck { conn, bytes }).await;
+                    }
+                    written
+                }
                 ToPeer::Shutdown => wr.shutdown().await,
             };
             if let Err(e) = r {
@@ -303,7 +394,7 @@ mod tests {
         let (tx, rx) = mpsc::channel(16);
         let factory = SocketFactory::start(None).unwrap();
         (
-            Outgoing::with_timeout(factory, tx, Duration::from_millis(500)),
+            Outgoing::with_timeout(factory, tx, true, Duration::from_millis(500)),
             rx,
         )
     }
@@ -375,5 +466,77 @@ mod tests {
         let mut buf = [0u8; 8];
         assert_eq!(peer.read(&mut buf).await.unwrap(), 0);
         assert!(rx.try_recv().is_err());
+    }
+
+    /// Collects `ConnData` bytes of `conn` until nothing arrives for a
+    /// while; acks from the agent's writer are counted apart.
+    async fn drain(rx: &mut mpsc::Receiver<AgentMessage>) -> (usize, u64) {
+        let (mut data, mut acked) = (0, 0);
+        while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_millis(300), rx.recv()).await
+        {
+            match msg {
+                AgentMessage::ConnData { data: d, .. } => data += d.len(),
+                AgentMessage::ConnAck { bytes, .. } => acked += bytes,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        (data, acked)
+    }
+
+    #[tokio::test]
+    async fn a_stream_reads_one_window_ahead_of_the_acks_and_acks_what_it_writes() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (out, mut rx) = outgoing();
+        let (conn, _, relay) = out
+            .connect(NetProtocol::Tcp, listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (mut peer, _) = listener.accept().await.unwrap();
+        let relay = tokio::spawn(relay.run());
+        // The peer has far more to say than one window.
+        let total = 4 * CONN_WINDOW as usize;
+        let writer = tokio::spawn(async move {
+            let _ = peer.write_all(&vec![1u8; total]).await;
+            peer
+        });
+        let (first, _) = drain(&mut rx).await;
+        assert!(
+            first as u64 >= CONN_WINDOW && first as u64 <= CONN_WINDOW + CHUNK as u64,
+            "read {first} bytes with nothing acknowledged"
+        );
+        out.ack(conn, first as u64);
+        let (second, _) = drain(&mut rx).await;
+        assert!(second > 0, "an ack lets the reader go on");
+        assert!(second as u64 <= CONN_WINDOW + CHUNK as u64, "{second}");
+
+        // The other way: what the agent writes to the peer is acknowledged.
+        out.send(conn, ToPeer::Data(b"hello".to_vec())).await;
+        let (_, acked) = drain(&mut rx).await;
+        assert_eq!(acked, 5);
+        out.close(conn);
+        relay.await.unwrap();
+        writer.abort();
+    }
+
+    #[tokio::test]
+    async fn without_flow_control_nothing_waits_and_nothing_is_acknowledged() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (tx, mut rx) = mpsc::channel(1024);
+        let factory = SocketFactory::start(None).unwrap();
+        let out = Outgoing::new(factory, tx, false);
+        let (conn, _, relay) = out
+            .connect(NetProtocol::Tcp, listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (mut peer, _) = listener.accept().await.unwrap();
+        let relay = tokio::spawn(relay.run());
+        let total = 2 * CONN_WINDOW as usize;
+        peer.write_all(&vec![1u8; total]).await.unwrap();
+        out.send(conn, ToPeer::Data(b"hi".to_vec())).await;
+        let (data, acked) = drain(&mut rx).await;
+        assert_eq!(data, total, "an old client is sent everything");
+        assert_eq!(acked, 0, "an old client cannot decode acks");
+        out.close(conn);
+        relay.await.unwrap();
     }
 }

@@ -214,7 +214,8 @@ async fn serve<R, W>(
         .instrument(tracing::Span::current()),
     );
 
-    let mut session = Session::new(shared, out.clone());
+    let flow_control = hello.version.has_flow_control();
+    let mut session = Session::new(shared, out.clone(), flow_control);
     let mut writer_ended = false;
     let closing = loop {
         tokio::select! {
@@ -298,6 +299,7 @@ fn name(msg: &ClientMessage) -> &'static str {
         ClientMessage::ConnShutdown { .. } => "ConnShutdown",
         ClientMessage::ConnClose { .. } => "ConnClose",
         ClientMessage::Ping => "Ping",
+        ClientMessage::ConnAck { .. } => "ConnAck",
     }
 }
 

@@ -78,12 +78,13 @@ impl Drop for Session {
 }
 
 impl Session {
-    pub fn new(shared: Arc<Shared>, out: mpsc::Sender<AgentMessage>) -> Self {
+    /// `flow_control`: the client acknowledges stream data (protocol 1.2+).
+    pub fn new(shared: Arc<Shared>, out: mpsc::Sender<AgentMessage>, flow_control: bool) -> Self {
         let (stolen_tx, stolen_rx) = mpsc::unbounded_channel();
         let (mirrored_tx, mirrored_rx) = mpsc::unbounded_channel();
         Self {
             handles: Handles::new(out.clone()),
-            outgoing: Outgoing::new(shared.factory.clone(), out.clone()),
+            outgoing: Outgoing::new(shared.factory.clone(), out.clone(), flow_control),
             shared,
             out,
             tasks: JoinSet::new(),
@@ -216,6 +217,7 @@ impl Session {
                 self.outgoing.send(conn, ToPeer::Shutdown).await
             }
             ClientMessage::ConnClose { conn } => self.outgoing.close(conn),
+            ClientMessage::ConnAck { conn, bytes } => self.outgoing.ack(conn, bytes),
             ClientMessage::Ping => {
                 let _ = self.out.send(AgentMessage::Pong).await;
             }

@@ -25,6 +25,7 @@
 //! A test in `messages.rs` pins the encoding of a few messages so a change
 //! that breaks the wire without a version bump fails CI.
 
+pub mod chunk;
 pub mod codec;
 pub mod endpoint;
 pub mod messages;
@@ -45,7 +46,19 @@ use serde::{Deserialize, Serialize};
 /// The protocol version this build speaks.
 /// 1.1: incoming traffic (`Subscribe`, `Unsubscribe`, `IncomingConn`, and
 /// the layer's `Listen`, `Unlisten`, `IncomingPeer`).
-pub const PROTOCOL_VERSION: Version = Version { major: 1, minor: 1 };
+/// 1.2: per-connection flow control (`ConnAck` both ways).
+pub const PROTOCOL_VERSION: Version = Version { major: 1, minor: 2 };
+
+/// How many bytes of `ConnData` one side may have sent on a stream
+/// connection (TCP, or a stolen or mirrored one) and not yet seen
+/// acknowledged by a `ConnAck`: the sender stops reading its local socket
+/// at this mark, so a fast sender and a slow reader cost at most this much
+/// memory per connection on each side, and one busy connection never
+/// stalls the others sharing the hop. Datagram (UDP) connections are not
+/// counted. Only used when both sides speak 1.2 or later
+/// ([`Version::has_flow_control`]); an older peer neither sends nor
+/// expects acks.
+pub const CONN_WINDOW: u64 = 1 << 20;
 
 /// A protocol version: peers with the same `major` understand each other.
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +82,13 @@ impl Version {
     }
 }
 
+impl Version {
+    /// Whether a peer speaking `self` sends and honours `ConnAck`.
+    pub fn has_flow_control(self) -> bool {
+        (self.major, self.minor) >= (1, 2)
+    }
+}
+
 impl std::fmt::Display for Version {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}.{}", self.major, self.minor)
@@ -78,6 +98,16 @@ impl std::fmt::Display for Version {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flow_control_starts_with_1_2() {
+        let v = |major, minor| Version { major, minor };
+        assert!(!v(1, 1).has_flow_control());
+        assert!(v(1, 2).has_flow_control());
+        assert!(v(1, 9).has_flow_control());
+        assert!(v(2, 0).has_flow_control());
+        assert!(PROTOCOL_VERSION.has_flow_control());
+    }
 
     #[test]
     fn same_major_is_compatible() {

@@ -174,6 +174,13 @@ pub enum ClientMessage {
         conn: ConnId,
     },
     Ping,
+    /// Since 1.2: `bytes` more bytes of the agent's `ConnData` on `conn`
+    /// were written to the local side; the agent may send that much more
+    /// (see [`crate::CONN_WINDOW`]).
+    ConnAck {
+        conn: ConnId,
+        bytes: u64,
+    },
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -228,6 +235,12 @@ pub enum AgentMessage {
         /// The subscribed port (the original destination port).
         port: u16,
         peer: IncomingPeer,
+    },
+    /// Since 1.2: `bytes` more bytes of the client's `ConnData` on `conn`
+    /// were written to the peer; the client may send that much more.
+    ConnAck {
+        conn: ConnId,
+        bytes: u64,
     },
 }
 
@@ -717,6 +730,8 @@ mod tests {
             any::<u64>().prop_map(|conn| ClientMessage::ConnShutdown { conn }),
             any::<u64>().prop_map(|conn| ClientMessage::ConnClose { conn }),
             Just(ClientMessage::Ping),
+            (any::<u64>(), any::<u64>())
+                .prop_map(|(conn, bytes)| ClientMessage::ConnAck { conn, bytes }),
         ]
     }
 
@@ -736,6 +751,8 @@ mod tests {
             ".{0,30}".prop_map(|reason| AgentMessage::Closing { reason }),
             (any::<u64>(), any::<u16>(), peer())
                 .prop_map(|(conn, port, peer)| AgentMessage::IncomingConn { conn, port, peer }),
+            (any::<u64>(), any::<u64>())
+                .prop_map(|(conn, bytes)| AgentMessage::ConnAck { conn, bytes }),
         ]
     }
 
@@ -854,7 +871,7 @@ mod tests {
             secret: None,
         }))
         .unwrap();
-        assert_eq!(frame, [0, 0, 0, 4, 0, 1, 1, 0], "wire form changed");
+        assert_eq!(frame, [0, 0, 0, 4, 0, 1, 2, 0], "wire form changed");
         let frame = encode_frame(&ClientMessage::Request {
             id: 7,
             request: Request::Stat {

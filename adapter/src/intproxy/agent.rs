@@ -35,6 +35,8 @@ const STDERR_TAIL: usize = 40;
 #[derive(Debug)]
 pub enum ConnEvent {
     Data(Vec<u8>),
+    /// The agent wrote this many more of our bytes to the peer.
+    Ack(u64),
     Eof,
     Closed(Option<RemoteError>),
 }
@@ -78,6 +80,8 @@ pub struct AgentClient {
     /// expected and not worth a warning.
     stopping: Arc<AtomicBool>,
     incoming: IncomingSlot,
+    /// The agent acknowledges stream data and expects acks (1.2+).
+    flow_control: bool,
 }
 
 impl AgentClient {
@@ -91,6 +95,7 @@ impl AgentClient {
             lost: Arc::default(),
             stopping: Arc::default(),
             incoming: Arc::default(),
+            flow_control: true,
         };
         (client, Sent(rx))
     }
@@ -136,6 +141,13 @@ impl AgentClient {
     /// Sends connection traffic (data, shutdown, close).
     pub fn send(&self, msg: ClientMessage) {
         let _ = self.commands.send(Command::Send(msg));
+    }
+
+    /// Whether stream connections are flow-controlled: read at most
+    /// [`mirrord_protocol::CONN_WINDOW`] unacknowledged bytes ahead, and
+    /// acknowledge what was written.
+    pub fn flow_control(&self) -> bool {
+        self.flow_control
     }
 
     /// Set it to mark a coming end of the connection as expected (the
@@ -368,7 +380,7 @@ where
         secret,
     }))
     .await?;
-    let target_pid = match stream.next().await {
+    let (target_pid, agent_version) = match stream.next().await {
         Some(Ok(AgentMessage::HelloAck {
             version,
             target_pid,
@@ -376,7 +388,7 @@ where
             PROTOCOL_VERSION
                 .check_compatible(version)
                 .map_err(anyhow::Error::msg)?;
-            target_pid
+            (target_pid, version)
         }
         Some(Ok(AgentMessage::Refused { reason })) => {
             anyhow::bail!("the agent refused us: {reason}")
@@ -403,6 +415,7 @@ where
             lost,
             stopping,
             incoming: Arc::new(Mutex::new(Some(incoming_rx))),
+            flow_control: agent_version.has_flow_control(),
         },
         target_pid,
     ))
@@ -543,6 +556,11 @@ fn dispatch(
         AgentMessage::ConnEof { conn } => {
             if let Some(tx) = conns.get(&conn) {
                 let _ = tx.send(ConnEvent::Eof);
+            }
+        }
+        AgentMessage::ConnAck { conn, bytes } => {
+            if let Some(tx) = conns.get(&conn) {
+                let _ = tx.send(ConnEvent::Ack(bytes));
             }
         }
         AgentMessage::ConnClosed { conn, error } => {

@@ -230,6 +230,7 @@ mod tests {
         assert_eq!(
             messages,
             [
+                ClientMessage::ConnAck { conn: 5, bytes: 5 },
                 ClientMessage::ConnData {
                     conn: 5,
                     data: b"200".to_vec()

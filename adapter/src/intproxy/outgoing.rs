@@ -3,15 +3,19 @@
 //! connects the program's own socket to. Bytes flow program <-> relay <->
 //! agent connection <-> target peer.
 //!
-//! Buffers towards the program are unbounded: a bounded queue would stall
-//! the one agent connection (and every file request behind it) whenever a
-//! program stops reading a socket. Per-connection flow control in the
-//! protocol is the proper fix, noted in ARCHITECTURE.md.
+//! A TCP relay is flow-controlled (protocol 1.2, [`CONN_WINDOW`]): it reads
+//! the program's socket at most a window ahead of the agent's acks, and
+//! acknowledges what it wrote to the program, so neither side buffers more
+//! than a window per connection and a program that stops reading never
+//! stalls the one agent connection. UDP relays are not counted.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use mirrord_protocol::{ClientMessage, ConnId, LayerResponse, NetProtocol, RemoteError};
+use mirrord_protocol::chunk::Chunks;
+use mirrord_protocol::{
+    ClientMessage, ConnId, LayerResponse, NetProtocol, RemoteError, CONN_WINDOW,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
@@ -121,17 +125,24 @@ pub(crate) async fn pump(
 ) {
     let _ = stream.set_nodelay(true);
     let (mut reader, mut writer) = stream.into_split();
-    let mut buf = vec![0u8; RELAY_BUF];
+    let mut chunks = Chunks::new(RELAY_BUF);
+    let flow_control = agent.flow_control();
+    // Bytes sent to the agent that it has not acknowledged yet.
+    let mut unacked: u64 = 0;
     let mut local_open = true;
     let mut remote_open = true;
     while local_open || remote_open {
+        let room = !flow_control || unacked < CONN_WINDOW;
         tokio::select! {
-            read = reader.read(&mut buf), if local_open => match read {
+            read = reader.read_buf(chunks.buffer()), if local_open && room => match read {
                 Ok(0) => {
                     local_open = false;
                     agent.send(ClientMessage::ConnShutdown { conn });
                 }
-                Ok(n) => agent.send(ClientMessage::ConnData { conn, data: buf[..n].to_vec() }),
+                Ok(n) => {
+                    unacked += n as u64;
+                    agent.send(ClientMessage::ConnData { conn, data: chunks.take() });
+                }
                 Err(_) => break,
             },
             event = events.recv() => match event {
@@ -139,7 +150,11 @@ pub(crate) async fn pump(
                     if writer.write_all(&data).await.is_err() {
                         break;
                     }
+                    if flow_control {
+                        agent.send(ClientMessage::ConnAck { conn, bytes: data.len() as u64 });
+                    }
                 }
+                Some(ConnEvent::Ack(bytes)) => unacked = unacked.saturating_sub(bytes),
                 Some(ConnEvent::Eof) => {
                     remote_open = false;
                     let _ = writer.shutdown().await;
@@ -179,7 +194,7 @@ async fn relay_udp(
                         let _ = socket.send_to(&data, to).await;
                     }
                 }
-                Some(ConnEvent::Eof) => {}
+                Some(ConnEvent::Eof | ConnEvent::Ack(_)) => {}
                 Some(ConnEvent::Closed(_)) | None => return,
             },
         }
@@ -213,5 +228,68 @@ mod tests {
             sent.try_recv_message(),
             Some(ClientMessage::ConnClose { conn: 7 })
         );
+    }
+
+    /// What the relay sent the agent until it has been quiet for a while:
+    /// data bytes and acknowledged bytes.
+    async fn quiet_total(sent: &mut crate::intproxy::agent::Sent) -> (usize, u64) {
+        let (mut data, mut acked) = (0, 0);
+        let mut idle = 0;
+        while idle < 10 {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            idle += 1;
+            while let Some(msg) = sent.try_recv_message() {
+                idle = 0;
+                match msg {
+                    ClientMessage::ConnData { data: d, .. } => data += d.len(),
+                    ClientMessage::ConnAck { bytes, .. } => acked += bytes,
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+        }
+        (data, acked)
+    }
+
+    #[tokio::test]
+    async fn a_tcp_relay_reads_one_window_ahead_of_the_agent_and_acks_what_it_writes() {
+        let (agent, mut sent) = AgentClient::detached();
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        let mut program = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (relay_side, _) = listener.accept().await.unwrap();
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let pump = tokio::spawn(async move { pump(relay_side, &agent, 3, events).await });
+
+        // The program has far more to send than one window and the
+        // kernel's socket buffers together.
+        let (mut program_rd, mut program_wr) = program.split();
+        let total = 64 * CONN_WINDOW as usize;
+        let bytes = vec![2u8; total];
+        let send = program_wr.write_all(&bytes);
+        let check = async {
+            let (first, _) = quiet_total(&mut sent).await;
+            assert!(
+                first as u64 >= CONN_WINDOW && first as u64 <= CONN_WINDOW + RELAY_BUF as u64,
+                "read {first} bytes with nothing acknowledged"
+            );
+            events_tx.send(ConnEvent::Ack(first as u64)).unwrap();
+            let (second, _) = quiet_total(&mut sent).await;
+            assert!(second > 0, "an ack lets the relay read on");
+
+            // The agent's bytes reach the program and are acknowledged.
+            events_tx.send(ConnEvent::Data(b"xyz".to_vec())).unwrap();
+            let mut got = [0u8; 3];
+            program_rd.read_exact(&mut got).await.unwrap();
+            assert_eq!(&got, b"xyz");
+            let (_, acked) = quiet_total(&mut sent).await;
+            assert_eq!(acked, 3);
+        };
+        tokio::select! {
+            _ = send => panic!("the relay took everything without acks"),
+            () = check => {}
+        }
+        events_tx.send(ConnEvent::Closed(None)).unwrap();
+        pump.await.unwrap();
     }
 }

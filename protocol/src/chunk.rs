@@ -1,0 +1,67 @@
+//! The buffer a relay reads a socket into before the bytes travel as a
+//! `ConnData` payload.
+//!
+//! A large read is handed over as it is (the buffer becomes the payload and
+//! a fresh one takes its place), so bulk data is not copied in user space
+//! on its way into a frame; a small read is copied out into a payload of
+//! its own size, so a queue of small messages does not pin a large buffer
+//! each. The buffer is never zeroed: reads fill its spare capacity.
+
+/// A reusable read buffer of a fixed capacity.
+pub struct Chunks {
+    buf: Vec<u8>,
+    size: usize,
+}
+
+impl Chunks {
+    pub fn new(size: usize) -> Self {
+        Self {
+            buf: Vec::with_capacity(size),
+            size,
+        }
+    }
+
+    /// The empty buffer to read into (its spare capacity is `size` bytes):
+    /// `AsyncReadExt::read_buf` fills it.
+    pub fn buffer(&mut self) -> &mut Vec<u8> {
+        self.buf.clear();
+        &mut self.buf
+    }
+
+    /// What the last read put in the buffer, as a payload.
+    pub fn take(&mut self) -> Vec<u8> {
+        if self.buf.len() >= self.size / 2 {
+            std::mem::replace(&mut self.buf, Vec::with_capacity(self.size))
+        } else {
+            let small = self.buf.as_slice().to_vec();
+            self.buf.clear();
+            small
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_reads_are_copied_out_and_large_ones_handed_over() {
+        let mut chunks = Chunks::new(64);
+        chunks.buffer().extend_from_slice(b"abc");
+        let small = chunks.take();
+        assert_eq!(small, b"abc");
+        assert_eq!(small.capacity(), 3, "a small payload pins no large buffer");
+        assert!(chunks.buffer().capacity() >= 64, "the buffer is kept");
+
+        chunks.buffer().extend_from_slice(&[7; 40]);
+        let ptr = chunks.buf.as_ptr();
+        let large = chunks.take();
+        assert_eq!(large, [7; 40]);
+        assert_eq!(large.as_ptr(), ptr, "handed over, not copied");
+        assert!(chunks.buffer().is_empty());
+        assert!(
+            chunks.buffer().capacity() >= 64,
+            "a fresh buffer took its place"
+        );
+    }
+}
