@@ -6,10 +6,14 @@
 //! one ended by its debuggee exiting, and the rest ended when stdin closes,
 //! with nothing left running.
 
+use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use mirrord_tests::pod::{Pod, PodSpec};
-use mirrord_tests::run::{agent_pids, alive, npm_dir, processes_mentioning, Scratch};
+use mirrord_tests::run::{
+    agent_pids, alive, mirrord_exec, mirrord_verify_config, npm_dir, processes_mentioning, Scratch,
+};
 use serde_json::{json, Value};
 
 /// Runs the client on `scenario` and returns its report.
@@ -88,8 +92,14 @@ const DOCS: &[Doc] = &[
     Doc {
         name: "syntax",
         path: "mirrord.json",
-        text: "{\n  \"agent\": {\"startup_timeout\": 5,}\n}",
-        expected: &[("}", "trailing comma", 1)],
+        text: "{\n  \"agent\": {\"startup_timeout\": 5 6}\n}",
+        expected: &[("6", "expected \",\" or \"}\"", 1)],
+    },
+    Doc {
+        name: "commented",
+        path: ".mirrord/commented.json",
+        text: "// JSONC, as VS Code writes it\n{\n  /* a */ \"agnet\": {},\n}\n",
+        expected: &[("\"agnet\"", "did you mean \"agent\"", 1)],
     },
     Doc {
         name: "unknown_key_and_value",
@@ -283,6 +293,46 @@ fn config_diagnostics_completion_and_hover_over_stdio() {
     assert_eq!(
         report["hovers"]["mode_key"]["range"],
         range_of(COMPLETE_ME, "\"mode\"")
+    );
+}
+
+/// The commented template the VS Code extension's "Open or Create Config"
+/// copies, read where the extension keeps it: `mirrord verify-config` and
+/// `mirrord exec -f` accept it, and an error in a commented file is
+/// reported at its line and column in the text as written.
+#[test]
+fn the_extensions_commented_config_template_is_accepted_by_the_cli() {
+    let template =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../editors/vscode/templates/mirrord.json");
+    let text = std::fs::read_to_string(&template).expect("the extension's config template");
+    assert!(
+        text.contains("//") && text.contains("/*") && text.contains(",\n    }"),
+        "the template is expected to have comments and trailing commas: {text}"
+    );
+    let ok = mirrord_verify_config(&template);
+    assert!(
+        ok.status.success() && ok.stdout.starts_with("OK"),
+        "{ok:#?}"
+    );
+    let exec = mirrord_exec(
+        "targetless",
+        Some(&template),
+        &["true"],
+        Duration::from_secs(60),
+    );
+    assert!(exec.status.success(), "{exec:#?}");
+
+    let scratch = Scratch::new("ide-template");
+    let broken_text = text.replacen("\"mode\": \"read\",", "\"mode\": \"read\" \"x\",", 1);
+    let (line, column) = after(&broken_text, "\"mode\": \"read\" ");
+    let broken = scratch.write("mirrord.json", &broken_text);
+    let err = mirrord_verify_config(&broken);
+    assert_eq!(err.status.code(), Some(1), "{err:#?}");
+    let place = format!("{}:{}:{}", broken.display(), line + 1, column + 1);
+    assert!(
+        err.stderr.contains(&place),
+        "expected {place} in {}",
+        err.stderr
     );
 }
 

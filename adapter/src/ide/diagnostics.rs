@@ -9,7 +9,7 @@ use mirrord_config::{split_key_path, ConfigError, Format, KeySegment, Problem, T
 use tower_lsp::lsp_types::{Diagnostic, DiagnosticSeverity, Range};
 
 use super::documents::DocKind;
-use super::json::tree::{self, Dialect, Kind, Node};
+use super::json::tree::{self, Kind, Node};
 use super::line_index::LineIndex;
 
 /// What the editor shows as the diagnostics' source.
@@ -40,12 +40,13 @@ fn error(range: Range, message: impl Into<String>) -> Diagnostic {
 }
 
 fn json_config(text: &str, index: &LineIndex) -> Vec<Diagnostic> {
-    let root = match tree::parse(text, Dialect::Json) {
+    let root = match tree::parse(text) {
         Ok(root) => root,
         Err(e) => return vec![error(index.range(e.start, e.end), e.message)],
     };
-    // The CLI reads the file with serde_json: anything it refuses is an
-    // error here too, even where this parser was more lenient.
+    // The CLI reads the file with its own JSONC pass and serde_json:
+    // anything it refuses is an error here too, even where this parser
+    // was more lenient.
     if let Err(ConfigError::Syntax {
         line,
         column,
@@ -127,7 +128,7 @@ fn target_warning(node: Option<&Node>, index: &LineIndex) -> Option<Diagnostic> 
 }
 
 fn launch(text: &str, index: &LineIndex) -> Vec<Diagnostic> {
-    let root = match tree::parse(text, Dialect::Jsonc) {
+    let root = match tree::parse(text) {
         Ok(Some(root)) => root,
         Ok(None) => return Vec::new(),
         Err(e) => return vec![error(index.range(e.start, e.end), e.message)],
@@ -297,7 +298,12 @@ mod tests {
             r#"{"feature": {"network": {"outgoing": {"filter": {"remote": ["1.2.3.4:99999"]}}}}}"#,
             &[("\"1.2.3.4:99999\"", "out of range")],
         );
-        assert_marks(JSON, "{\"a\": 1,\n}", &[("}", "trailing comma")]);
+        assert_marks(JSON, "{\"a\": 1 2\n}", &[("2", "expected")]);
+        assert_marks(
+            JSON,
+            "// c\n{\"agnet\": 1, /* d */}\n",
+            &[("\"agnet\"", "unknown key")],
+        );
         assert_marks(JSON, "{}", &[]);
         assert_marks(JSON, "", &[]);
     }

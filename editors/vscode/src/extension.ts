@@ -9,7 +9,7 @@ import * as vscode from 'vscode';
 import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
 
 import { findBinary } from './binary';
-import { configPath, TEMPLATE } from './config_file';
+import { configPath, templatePath } from './config_file';
 import { resolveLaunch, sessionOf, type Ui } from './launch';
 import { PICK_TARGET, PROGRESS, SESSION_ENDED, type ProgressParams, type SessionEndedParams, type TargetList } from './protocol';
 import { MirrordService } from './service';
@@ -89,7 +89,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     const file = configPath(folder);
     if (!fs.existsSync(file)) {
       await fs.promises.mkdir(path.dirname(file), { recursive: true });
-      await fs.promises.writeFile(file, TEMPLATE);
+      await fs.promises.copyFile(templatePath(context.extensionPath), file);
     }
     await vscode.window.showTextDocument(vscode.Uri.file(file));
   };

@@ -2,9 +2,11 @@
 // template and the sessions view.
 
 import * as assert from 'assert';
+import * as fs from 'fs';
+import * as path from 'path';
 
 import { findBinary } from '../src/binary';
-import { TEMPLATE } from '../src/config_file';
+import { templatePath } from '../src/config_file';
 import { describeSession } from '../src/sessions_view';
 import { LAST_TARGET_KEY, pickTarget, type Memento, type PickItem } from '../src/targets';
 import { Toggle } from '../src/toggle';
@@ -71,9 +73,13 @@ describe('findBinary', () => {
 });
 
 describe('config template', () => {
-  it('is strict JSON, as mirrord reads it', () => {
-    const parsed = JSON.parse(TEMPLATE) as { target: string };
-    assert.strictEqual(parsed.target, 'targetless');
+  // `tests/tests/ide.rs` checks that `mirrord verify-config` accepts it.
+  it('is the commented file shipped beside the extension', () => {
+    const extensionDir = path.join(__dirname, '..', '..');
+    const text = fs.readFileSync(templatePath(extensionDir), 'utf8');
+    assert.match(text, /^\/\/ /);
+    assert.match(text, /"target": "targetless"/);
+    assert.throws(() => JSON.parse(text), SyntaxError);
   });
 });
 
