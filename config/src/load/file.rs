@@ -63,7 +63,11 @@ pub(crate) fn parse_tree(text: &str, format: Format, path: &Path) -> Result<Valu
             })?;
             serde_json::from_str::<Value>(&strict).map_err(|e| {
                 let message = strip_location(&e.to_string());
-                syntax(Some(e.line()), Some(e.column()), &message)
+                syntax(
+                    Some(e.line()),
+                    char_column(text, e.line(), e.column()),
+                    &message,
+                )
             })?
         }
         Format::Toml => toml::from_str::<Value>(text).map_err(|e| {
@@ -93,6 +97,18 @@ fn line_column(text: &str, offset: usize) -> (Option<usize>, Option<usize>) {
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (Some(line), Some(column))
+}
+
+/// serde_json's 1-based byte column on 1-based `line` as a 1-based
+/// character column, as the other formats and editors count.
+fn char_column(text: &str, line: usize, byte_column: usize) -> Option<usize> {
+    let content = text.split('\n').nth(line.saturating_sub(1))?;
+    let upto = byte_column.saturating_sub(1).min(content.len());
+    let chars = content
+        .char_indices()
+        .take_while(|(i, _)| *i < upto)
+        .count();
+    Some(chars + 1)
 }
 
 /// Drops the parser's own " at line L column C"; we print it as `file:L:C`.
