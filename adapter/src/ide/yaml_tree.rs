@@ -86,14 +86,10 @@ pub fn parse(text: &str) -> Result<Option<Node>, (Range<usize>, String)> {
                     value: done,
                 }),
                 None => {
+                    // A key that is not a string (`8080:`) is named as JSON writes it.
                     let name = match &done.kind {
                         Kind::String(s) => s.clone(),
-                        other => Node {
-                            kind: other.clone(),
-                            ..done
-                        }
-                        .to_value()
-                        .to_string(),
+                        _ => done.to_value().to_string(),
                     };
                     *key = Some((name, done.start, done.end));
                 }
