@@ -363,4 +363,25 @@ mod tests {
         let yaml = "feature:\n  fs: read\n";
         assert!(hover(&Schema::default(), YAML, yaml, yaml.find("fs").unwrap()).is_some());
     }
+
+    proptest::proptest! {
+        /// Any text, any cursor, any format: completion and hover answer
+        /// or decline, never panic; the positioned parsers likewise.
+        #[test]
+        fn any_text_at_any_cursor_never_panics(text in super::super::test_support::config_like_text()) {
+            let schema = Schema::default();
+            for kind in [
+                DocKind::Config(Format::Json),
+                DocKind::Config(Format::Toml),
+                DocKind::Config(Format::Yaml),
+                DocKind::Launch,
+            ] {
+                for offset in super::super::test_support::boundaries(&text) {
+                    let _ = complete(&schema, kind, &text, offset);
+                    let _ = hover(&schema, kind, &text, offset);
+                }
+                let _ = super::super::diagnostics::check(kind, &text);
+            }
+        }
+    }
 }

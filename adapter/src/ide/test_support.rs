@@ -22,3 +22,17 @@ pub fn text_at<'a>(text: &'a str, root: &Node, path: &str) -> &'a str {
     assert_eq!(depth, split_key_path(path).len(), "{path}");
     &text[node.start..node.end]
 }
+
+/// Text made of the characters config documents are written with, plus a
+/// few multi-byte ones, for the never-panics properties.
+pub fn config_like_text() -> impl proptest::strategy::Strategy<Value = String> {
+    proptest::string::string_regex("[a-z_\\-\\[\\]{}:=,.\"'# \\n\\té€]{0,80}")
+        .expect("a valid regex")
+}
+
+/// Every character boundary of `text`, the end included.
+pub fn boundaries(text: &str) -> impl Iterator<Item = usize> + '_ {
+    text.char_indices()
+        .map(|(i, _)| i)
+        .chain(std::iter::once(text.len()))
+}
