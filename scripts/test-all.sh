@@ -40,8 +40,10 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 # libmirrord_layer.so, standin-pod): build them all first.
 cargo build --workspace --quiet
 # The VS Code extension: strict TypeScript, eslint, mocha (its client tests
-# run the mirrord just built: MIRRORD_BIN, else target/debug/mirrord) and a VSIX.
-(cd editors/vscode && npm ci --no-audit --no-fund --silent && npm run lint && npm test && npm run package)
+# run the mirrord just built: MIRRORD_BIN, else target/debug/mirrord) and a
+# VSIX that carries that mirrord (with its layer and agent, stripped) in
+# bin/, checked in the VSIX's own listing.
+(cd editors/vscode && npm ci --no-audit --no-fund --silent && npm run lint && npm test && npm run package -- --require-bin)
 # The IntelliJ core's unit tests (its integration test against the real
 # service and a stand-in pod runs from tests/tests/intellij.rs below); mvn
 # fails on any failed Surefire test.

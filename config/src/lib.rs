@@ -13,8 +13,10 @@
 //! - [`policy::Policy`] (layer, seccomp supervisor): compiled decisions;
 //! - [`policy::env::merge`] (adapter, layer): the program's environment.
 //!
-//! How a file becomes a [`MirrordConfig`]: JSON, TOML and YAML are parsed into
-//! one `serde_json::Value` tree (syntax errors carry file, line and column);
+//! How a file becomes a [`MirrordConfig`]: JSON (with comments and trailing
+//! commas, which `load/jsonc.rs` blanks to spaces so every offset stays),
+//! TOML and YAML are parsed into one `serde_json::Value` tree (syntax errors
+//! carry file, line and column);
 //! the typed model is deserialized from that tree through our own
 //! deserializer, whose structured error lets messages name the bad value and
 //! the allowed ones, and `serde_path_to_error` supplies the key path. After

@@ -82,6 +82,13 @@ pub fn mirrord_exec(
     run(command, timeout)
 }
 
+/// `mirrord verify-config FILE`, with a deadline.
+pub fn mirrord_verify_config(file: &Path) -> Output {
+    let mut command = Command::new(crate::bin_path("mirrord"));
+    command.arg("verify-config").arg(file);
+    run(command, Duration::from_secs(30))
+}
+
 /// Runs a command to completion (killing it at the deadline) and captures
 /// its output. stderr is read to its end, which also waits for every
 /// process that inherited it (the intproxy does).

@@ -4,7 +4,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use mirrord_tests::pod::{Pod, PodSpec};
-use mirrord_tests::run::{agent_pids, leftovers, mirrord_exec, run, Scratch};
+use mirrord_tests::run::{
+    agent_pids, leftovers, mirrord_exec, mirrord_verify_config, run, Scratch,
+};
 
 #[test]
 fn bad_config_names_the_key_and_starts_nothing() {
@@ -33,17 +35,12 @@ fn verify_config_prints_ok_or_every_problem() {
         "bad.json",
         r#"{"feture": {}, "agent": {"log_level": "loud"}}"#,
     );
-    let verify = |file: &std::path::Path| {
-        let mut c = Command::new(mirrord_tests::bin_path("mirrord"));
-        c.arg("verify-config").arg(file);
-        run(c, Duration::from_secs(30))
-    };
-    let ok = verify(&good);
+    let ok = mirrord_verify_config(&good);
     assert!(
         ok.status.success() && ok.stdout.starts_with("OK"),
         "{ok:#?}"
     );
-    let err = verify(&bad);
+    let err = mirrord_verify_config(&bad);
     assert_eq!(err.status.code(), Some(1));
     assert!(
         err.stderr.contains("feture") && err.stderr.contains("loud"),

@@ -1,15 +1,20 @@
 //! `mirrord ide` driven over stdio by a real LSP client (npm's
 //! `vscode-languageserver-protocol`, through `npm/ide_client.js`): config
-//! diagnostics with their exact ranges, completion, hover, and the
+//! diagnostics with their exact ranges, completion and hover in JSON, TOML
+//! and YAML documents, and the
 //! `mirrord/*` methods: launches prepared for four debug types against a
 //! stand-in pod, a target picked by the editor, a session ended on request,
 //! one ended by its debuggee exiting, and the rest ended when stdin closes,
 //! with nothing left running.
 
+use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use mirrord_tests::pod::{Pod, PodSpec};
-use mirrord_tests::run::{agent_pids, alive, npm_dir, processes_mentioning, Scratch};
+use mirrord_tests::run::{
+    agent_pids, alive, mirrord_exec, mirrord_verify_config, npm_dir, processes_mentioning, Scratch,
+};
 use serde_json::{json, Value};
 
 /// Runs the client on `scenario` and returns its report.
@@ -88,8 +93,14 @@ const DOCS: &[Doc] = &[
     Doc {
         name: "syntax",
         path: "mirrord.json",
-        text: "{\n  \"agent\": {\"startup_timeout\": 5,}\n}",
-        expected: &[("}", "trailing comma", 1)],
+        text: "{\n  \"agent\": {\"startup_timeout\": 5 6}\n}",
+        expected: &[("6", "expected \",\" or \"}\"", 1)],
+    },
+    Doc {
+        name: "commented",
+        path: ".mirrord/commented.json",
+        text: "// JSONC, as VS Code writes it\n{\n  /* a */ \"agnet\": {},\n}\n",
+        expected: &[("\"agnet\"", "did you mean \"agent\"", 1)],
     },
     Doc {
         name: "unknown_key_and_value",
@@ -148,18 +159,38 @@ const DOCS: &[Doc] = &[
     Doc {
         name: "toml",
         path: ".mirrord/mirrord.toml",
-        text: "[feature]\nfs = \"raed\"\n",
-        expected: &[("fs", "unknown variant \"raed\"", 1)],
+        text: "[feature]\nfs = \"raed\"\n\n[agnet]\nstartup_timeout = 5\n",
+        expected: &[
+            ("agnet", "did you mean \"agent\"", 1),
+            ("\"raed\"", "unknown variant \"raed\"", 1),
+        ],
+    },
+    Doc {
+        name: "toml_syntax",
+        path: "mirrord.toml",
+        text: "[agent]\nstartup_timeout = 5 x\n",
+        expected: &[("x", "expected newline", 1)],
     },
     Doc {
         name: "yaml",
         path: ".mirrord/mirrord.yaml",
-        text: "agent:\n  log_level: loud\n",
-        expected: &[("log_level", "unknown variant \"loud\"", 1)],
+        text: "agent:\n  log_level: loud\nfeature:\n  fs:\n    mdoe: read\n",
+        expected: &[
+            ("loud", "unknown variant \"loud\"", 1),
+            ("mdoe", "did you mean \"mode\"", 1),
+        ],
+    },
+    Doc {
+        name: "yml_regex",
+        path: "api.mirrord.yml",
+        text: "feature:\n  fs:\n    local:\n      - ^/ok\n      - \"(unclosed\"\n",
+        expected: &[("\"(unclosed\"", "invalid regex", 1)],
     },
 ];
 
 const COMPLETE_ME: &str = r#"{"target": "targetless", "feature": {"fs": {"mode": ""}}, }"#;
+const COMPLETE_TOML: &str = "[feature.fs]\nmode = \"read\"\n\n";
+const COMPLETE_YAML: &str = "agent:\n  startup_timeout: 5\n  \nfeature:\n  fs:\n    mode: \n";
 
 #[test]
 fn config_diagnostics_completion_and_hover_over_stdio() {
@@ -171,6 +202,8 @@ fn config_diagnostics_completion_and_hover_over_stdio() {
         .map(|d| json!({"name": d.name, "uri": uri(d.path), "languageId": "json", "text": d.text}))
         .collect();
     documents.push(json!({"name": "complete", "uri": uri("c.mirrord.json"), "languageId": "json", "text": COMPLETE_ME}));
+    documents.push(json!({"name": "complete_toml", "uri": uri(".mirrord/c.toml"), "languageId": "toml", "text": COMPLETE_TOML}));
+    documents.push(json!({"name": "complete_yaml", "uri": uri("mirrord.yaml"), "languageId": "yaml", "text": COMPLETE_YAML}));
     let at = |doc: &str, text: &str, marker: &str| {
         let (line, character) = after(text, marker);
         json!({"uri": uri(doc), "line": line, "character": character})
@@ -187,10 +220,14 @@ fn config_diagnostics_completion_and_hover_over_stdio() {
             with_name(at("c.mirrord.json", COMPLETE_ME, "}}, "), "root_keys"),
             with_name(at("c.mirrord.json", COMPLETE_ME, "\"mode\": \""), "fs_mode"),
             with_name(at(".vscode/launch.json", LAUNCH_JSON, "\"mirrord\": {"), "launch_keys"),
+            with_name(json!({"uri": uri(".mirrord/c.toml"), "line": 2, "character": 0}), "toml_fs_keys"),
+            with_name(json!({"uri": uri("mirrord.yaml"), "line": 2, "character": 2}), "yaml_agent_keys"),
+            with_name(at("mirrord.yaml", COMPLETE_YAML, "mode: "), "yaml_fs_mode"),
         ],
         "hovers": [
             with_name(at("c.mirrord.json", COMPLETE_ME, "\"mo"), "mode_key"),
             with_name(at("c.mirrord.json", COMPLETE_ME, "{\"targ"), "target_key"),
+            with_name(at(".mirrord/c.toml", COMPLETE_TOML, "mo"), "toml_mode_key"),
         ],
         "launches": [],
     });
@@ -268,6 +305,29 @@ fn config_diagnostics_completion_and_hover_over_stdio() {
         "{agent:#}"
     );
 
+    assert_eq!(
+        labels("toml_fs_keys"),
+        vec!["local", "not_found", "read_only", "read_write"]
+    );
+    let local = &report["completions"]["toml_fs_keys"][0];
+    assert_eq!(local["insertText"], "local = ", "{local:#}");
+    let yaml_agent = labels("yaml_agent_keys");
+    assert!(
+        yaml_agent.contains(&"log_level".to_owned())
+            && !yaml_agent.contains(&"startup_timeout".to_owned()),
+        "{yaml_agent:?}"
+    );
+    let level = report["completions"]["yaml_agent_keys"]
+        .as_array()
+        .and_then(|items| items.iter().find(|i| i["label"] == "log_level"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(level["insertText"], "log_level: ", "{level:#}");
+    assert_eq!(
+        labels("yaml_fs_mode"),
+        vec!["local", "localwithoverrides", "read", "write"]
+    );
+
     let hover = |name: &str| {
         report["hovers"][name]["contents"]["value"]
             .as_str()
@@ -280,9 +340,54 @@ fn config_diagnostics_completion_and_hover_over_stdio() {
         "{report:#}"
     );
     assert!(hover("target_key").starts_with("**target**"), "{report:#}");
+    assert!(hover("toml_mode_key").starts_with("**mode**"), "{report:#}");
+    assert_eq!(
+        report["hovers"]["toml_mode_key"]["range"],
+        range_of(COMPLETE_TOML, "mode")
+    );
     assert_eq!(
         report["hovers"]["mode_key"]["range"],
         range_of(COMPLETE_ME, "\"mode\"")
+    );
+}
+
+/// The commented template the VS Code extension's "Open or Create Config"
+/// copies, read where the extension keeps it: `mirrord verify-config` and
+/// `mirrord exec -f` accept it, and an error in a commented file is
+/// reported at its line and column in the text as written.
+#[test]
+fn the_extensions_commented_config_template_is_accepted_by_the_cli() {
+    let template =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../editors/vscode/templates/mirrord.json");
+    let text = std::fs::read_to_string(&template).expect("the extension's config template");
+    assert!(
+        text.contains("//") && text.contains("/*") && text.contains(",\n    }"),
+        "the template is expected to have comments and trailing commas: {text}"
+    );
+    let ok = mirrord_verify_config(&template);
+    assert!(
+        ok.status.success() && ok.stdout.starts_with("OK"),
+        "{ok:#?}"
+    );
+    let exec = mirrord_exec(
+        "targetless",
+        Some(&template),
+        &["true"],
+        Duration::from_secs(60),
+    );
+    assert!(exec.status.success(), "{exec:#?}");
+
+    let scratch = Scratch::new("ide-template");
+    let broken_text = text.replacen("\"mode\": \"read\",", "\"mode\": \"read\" \"x\",", 1);
+    let (line, column) = after(&broken_text, "\"mode\": \"read\" ");
+    let broken = scratch.write("mirrord.json", &broken_text);
+    let err = mirrord_verify_config(&broken);
+    assert_eq!(err.status.code(), Some(1), "{err:#?}");
+    let place = format!("{}:{}:{}", broken.display(), line + 1, column + 1);
+    assert!(
+        err.stderr.contains(&place),
+        "expected {place} in {}",
+        err.stderr
     );
 }
 

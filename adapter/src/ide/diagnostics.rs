@@ -5,12 +5,13 @@
 
 use std::path::Path;
 
-use mirrord_config::{split_key_path, ConfigError, Format, KeySegment, Problem, Target};
+use mirrord_config::{split_key_path, ConfigError, Format, Problem, Target};
 use tower_lsp::lsp_types::{Diagnostic, DiagnosticSeverity, Range};
 
 use super::documents::DocKind;
-use super::json::tree::{self, Dialect, Kind, Node};
+use super::json::tree::{self, Kind, Node};
 use super::line_index::LineIndex;
+use super::{toml_tree, yaml_tree};
 
 /// What the editor shows as the diagnostics' source.
 pub const SOURCE: &str = "mirrord";
@@ -40,12 +41,13 @@ fn error(range: Range, message: impl Into<String>) -> Diagnostic {
 }
 
 fn json_config(text: &str, index: &LineIndex) -> Vec<Diagnostic> {
-    let root = match tree::parse(text, Dialect::Json) {
+    let root = match tree::parse(text) {
         Ok(root) => root,
         Err(e) => return vec![error(index.range(e.start, e.end), e.message)],
     };
-    // The CLI reads the file with serde_json: anything it refuses is an
-    // error here too, even where this parser was more lenient.
+    // The CLI reads the file with its own JSONC pass and serde_json:
+    // anything it refuses is an error here too, even where this parser
+    // was more lenient.
     if let Err(ConfigError::Syntax {
         line,
         column,
@@ -65,7 +67,13 @@ fn json_config(text: &str, index: &LineIndex) -> Vec<Diagnostic> {
 /// The problems of a config held in `node` (a whole document or a
 /// `mirrord` object of a launch configuration).
 fn config_object(node: &Node, index: &LineIndex) -> Vec<Diagnostic> {
-    let problems = mirrord_config::check_document(node.to_value());
+    problems_at(node, node.to_value(), index)
+}
+
+/// The problems of `tree` (the config as read), placed in `node` (where
+/// its keys and values are written).
+fn problems_at(node: &Node, tree: serde_json::Value, index: &LineIndex) -> Vec<Diagnostic> {
+    let problems = mirrord_config::check_document(tree);
     let mut out: Vec<Diagnostic> = problems
         .iter()
         .map(|problem| error(locate(node, problem, index), &problem.message))
@@ -127,7 +135,7 @@ fn target_warning(node: Option<&Node>, index: &LineIndex) -> Option<Diagnostic> 
 }
 
 fn launch(text: &str, index: &LineIndex) -> Vec<Diagnostic> {
-    let root = match tree::parse(text, Dialect::Jsonc) {
+    let root = match tree::parse(text) {
         Ok(Some(root)) => root,
         Ok(None) => return Vec::new(),
         Err(e) => return vec![error(index.range(e.start, e.end), e.message)],
@@ -171,9 +179,9 @@ fn launch_mirrord(node: &Node, index: &LineIndex) -> Vec<Diagnostic> {
     }
 }
 
-/// TOML and YAML: syntax errors at their line and column; other problems
-/// at the line of their key, found in the text (the typed check runs on a
-/// format-neutral tree that has no positions).
+/// TOML and YAML: read by the config crate (syntax errors and the tree
+/// checked), placed by a positioned parse of the same text
+/// ([`toml_tree`], [`yaml_tree`]).
 fn other_format(text: &str, format: Format, index: &LineIndex) -> Vec<Diagnostic> {
     let tree = match mirrord_config::parse_document(text, format, Path::new("mirrord")) {
         Ok(tree) => tree,
@@ -183,62 +191,32 @@ fn other_format(text: &str, format: Format, index: &LineIndex) -> Vec<Diagnostic
             message,
             ..
         }) => {
-            let range = index.rest_of_line(line.unwrap_or(1), column.unwrap_or(1));
+            // TOML's parser gives the error's span; YAML's only a point.
+            let span = match format {
+                Format::Toml => toml_tree::parse(text).err().map(|(span, _)| span),
+                _ => None,
+            };
+            let range = match span {
+                Some(span) if !span.is_empty() => index.range(span.start, span.end),
+                _ => index.rest_of_line(line.unwrap_or(1), column.unwrap_or(1)),
+            };
             return vec![error(range, message)];
         }
         Err(other) => return vec![error(index.range(0, 0), other.to_string())],
     };
-    mirrord_config::check_document(tree)
-        .iter()
-        .map(|problem| {
-            let mut keys: Vec<String> = split_key_path(problem.origin.key().unwrap_or(""))
-                .into_iter()
-                .filter_map(|s| match s {
-                    KeySegment::Key(k) => Some(k),
-                    KeySegment::Index(_) => None,
-                })
-                .collect();
-            keys.extend(problem.unknown_key.clone());
-            let range = find_key(text, &keys, format)
-                .map_or(index.range(0, 0), |(start, end)| index.range(start, end));
-            error(range, &problem.message)
-        })
-        .collect()
-}
-
-/// The byte range of the last of `keys` written as a key (`key =`,
-/// `[a.key]`, `key:`), each searched for after the previous one.
-fn find_key(text: &str, keys: &[String], format: Format) -> Option<(usize, usize)> {
-    let mut from = 0;
-    let mut found = None;
-    for key in keys {
-        let (start, end) = text[from..]
-            .match_indices(key.as_str())
-            .map(|(i, _)| (from + i, from + i + key.len()))
-            .find(|&(start, end)| is_key_at(text, start, end, format))?;
-        found = Some((start, end));
-        from = end;
-    }
-    found
-}
-
-fn is_key_at(text: &str, start: usize, end: usize, format: Format) -> bool {
-    let before = text[..start].chars().next_back();
-    let after = text[end..].trim_start_matches([' ', '\t', '"', '\'']);
-    let word_start = !before.is_some_and(|c| c.is_alphanumeric() || c == '_');
-    let quote = |c: Option<char>| matches!(c, Some('"' | '\''));
-    let unquoted = before.is_none_or(|c| c.is_whitespace() || c == '-' || quote(Some(c)));
-    match format {
-        Format::Toml => {
-            word_start
-                && (after.starts_with('=')
-                    || after.starts_with('.')
-                    || after.starts_with(']')
-                    || before == Some('.')
-                    || before == Some('['))
-        }
-        Format::Yaml | Format::Json => word_start && unquoted && after.starts_with(':'),
-    }
+    let positioned = match format {
+        Format::Toml => toml_tree::parse(text).ok(),
+        Format::Yaml => yaml_tree::parse(text).ok().flatten(),
+        Format::Json => tree::parse(text).ok().flatten(),
+    };
+    // Both parsers read what the config crate read; should one still
+    // fail, the problems are listed at the top rather than lost.
+    let root = positioned.unwrap_or(Node {
+        start: 0,
+        end: 0,
+        kind: Kind::Null,
+    });
+    problems_at(&root, tree, index)
 }
 
 #[cfg(test)]
@@ -297,7 +275,12 @@ mod tests {
             r#"{"feature": {"network": {"outgoing": {"filter": {"remote": ["1.2.3.4:99999"]}}}}}"#,
             &[("\"1.2.3.4:99999\"", "out of range")],
         );
-        assert_marks(JSON, "{\"a\": 1,\n}", &[("}", "trailing comma")]);
+        assert_marks(JSON, "{\"a\": 1 2\n}", &[("2", "expected")]);
+        assert_marks(
+            JSON,
+            "// c\n{\"agnet\": 1, /* d */}\n",
+            &[("\"agnet\"", "unknown key")],
+        );
         assert_marks(JSON, "{}", &[]);
         assert_marks(JSON, "", &[]);
     }
@@ -335,19 +318,42 @@ mod tests {
     }
 
     #[test]
-    fn toml_and_yaml_problems_are_on_their_key() {
+    fn toml_and_yaml_problems_are_marked_where_they_are() {
+        const TOML: DocKind = DocKind::Config(Format::Toml);
+        const YAML: DocKind = DocKind::Config(Format::Yaml);
         assert_marks(
-            DocKind::Config(Format::Toml),
-            "[feature]\nfs = \"raed\"\n",
-            &[("fs", "unknown variant")],
+            TOML,
+            "[feature]\nfs = \"raed\"\n[agnet]\n",
+            &[("agnet", "unknown key"), ("\"raed\"", "unknown variant")],
         );
         assert_marks(
-            DocKind::Config(Format::Yaml),
+            TOML,
+            "[feature.fs]\nlocal = [\"^/a\", \"(\"]\n",
+            &[("\"(\"", "invalid regex")],
+        );
+        // The parser's span: the line break where a value was expected.
+        assert_marks(
+            TOML,
+            "[agent]\nstartup_timeout = \n",
+            &[("\n", "invalid string")],
+        );
+        assert_marks(TOML, "[feature\n", &[("\n", "invalid table header")]);
+        assert_marks(
+            YAML,
             "feature:\n  fs:\n    mode: raed\nagnet: 1\n",
-            &[("agnet", "unknown key"), ("mode", "unknown variant")],
+            &[("agnet", "unknown key"), ("raed", "unknown variant")],
         );
-        let syntax = check(DocKind::Config(Format::Toml), "[feature\n");
-        assert_eq!(syntax.len(), 1);
-        assert_eq!(syntax[0].range.start.line, 0);
+        assert_marks(
+            YAML,
+            "target:\n  path: pot/x\nagent:\n  startup_timeout: soon\n",
+            &[("soon", "invalid type"), ("pot/x", "is not a valid target")],
+        );
+        assert_marks(
+            YAML,
+            "agent:\n  - a\n  b: c\n",
+            &[("b: c", "did not find expected")],
+        );
+        assert_marks(TOML, "", &[]);
+        assert_marks(YAML, "# nothing\n", &[]);
     }
 }

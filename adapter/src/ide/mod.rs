@@ -21,11 +21,18 @@ mod diagnostics;
 mod documents;
 mod json;
 mod line_index;
+mod line_scan;
 mod prepare;
 mod protocol;
 mod schema;
 mod server;
 mod sessions;
+#[cfg(test)]
+mod test_support;
+mod toml_context;
+mod toml_tree;
+mod yaml_context;
+mod yaml_tree;
 
 use std::sync::Arc;
 

@@ -255,7 +255,12 @@ mod tests {
     fn launch_config_wins_over_the_proxy_flags_and_keeps_cwd_local() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("m.json");
-        std::fs::write(&file, r#"{"feature": {"fs": "write"}}"#).unwrap();
+        // A configFile is read like any config file: comments and trailing commas are fine.
+        std::fs::write(
+            &file,
+            "// the launch's config\n{\"feature\": {\"fs\": \"write\",},}",
+        )
+        .unwrap();
         let base = ConfigArgs {
             target: Some(Target::Pid(1)),
             ..Default::default()

@@ -1,5 +1,6 @@
-//! Reading a config file (JSON, TOML or YAML, by extension) into a JSON tree,
-//! with syntax errors that name the file, line and column.
+//! Reading a config file (JSON with comments and trailing commas, TOML or
+//! YAML, by extension) into a JSON tree, with syntax errors that name the
+//! file, line and column.
 
 use std::path::Path;
 
@@ -54,10 +55,21 @@ pub(crate) fn parse_tree(text: &str, format: Format, path: &Path) -> Result<Valu
         message: one_line(message),
     };
     let tree = match format {
-        Format::Json => serde_json::from_str::<Value>(text).map_err(|e| {
-            let message = strip_location(&e.to_string());
-            syntax(Some(e.line()), Some(e.column()), &message)
-        })?,
+        Format::Json => {
+            // Comments and trailing commas become spaces: every offset stays.
+            let strict = super::jsonc::to_strict(text).map_err(|e| {
+                let (line, column) = line_column(text, e.offset);
+                syntax(line, column, "comment `/*` is never closed with `*/`")
+            })?;
+            serde_json::from_str::<Value>(&strict).map_err(|e| {
+                let message = strip_location(&e.to_string());
+                syntax(
+                    Some(e.line()),
+                    char_column(text, e.line(), e.column()),
+                    &message,
+                )
+            })?
+        }
         Format::Toml => toml::from_str::<Value>(text).map_err(|e| {
             let (line, column) = match e.span() {
                 Some(span) => line_column(text, span.start),
@@ -85,6 +97,18 @@ fn line_column(text: &str, offset: usize) -> (Option<usize>, Option<usize>) {
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (Some(line), Some(column))
+}
+
+/// serde_json's 1-based byte column on 1-based `line` as a 1-based
+/// character column, as the other formats and editors count.
+fn char_column(text: &str, line: usize, byte_column: usize) -> Option<usize> {
+    let content = text.split('\n').nth(line.saturating_sub(1))?;
+    let upto = byte_column.saturating_sub(1).min(content.len());
+    let chars = content
+        .char_indices()
+        .take_while(|(i, _)| *i < upto)
+        .count();
+    Some(chars + 1)
 }
 
 /// Drops the parser's own " at line L column C"; we print it as `file:L:C`.
@@ -135,15 +159,25 @@ mod tests {
             r#"{"agent":{"startup_timeout":5}}"#,
         );
         check("  \n", Format::Json, "{}");
+        check(
+            "// VS Code style\n{\"agent\": {/* s */ \"startup_timeout\": 5,},}\n",
+            Format::Json,
+            r#"{"agent":{"startup_timeout":5}}"#,
+        );
         check("# nothing\n", Format::Yaml, "{}");
     }
 
     #[test]
     fn syntax_errors_name_file_line_and_column() {
         check(
-            "{\n  \"a\": 1,\n}",
+            "{\n  // why\n  \"a\": 1 2\n}",
             Format::Json,
-            "m.cfg:3:1: trailing comma",
+            "m.cfg:3:10: expected `,` or `}`",
+        );
+        check(
+            "{\n  \"a\": 1, /* open\n}",
+            Format::Json,
+            "m.cfg:2:11: comment `/*` is never closed with `*/`",
         );
         check(
             "[agent]\nstartup_timeout = \n",

@@ -3,6 +3,7 @@
 
 mod collect;
 pub(crate) mod file;
+mod jsonc;
 mod overrides;
 
 use std::path::{Path, PathBuf};

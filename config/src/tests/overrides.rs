@@ -204,3 +204,18 @@ fn inline_config_replaces_the_file_and_flags_still_win() {
         "{err}"
     );
 }
+
+#[test]
+fn the_default_file_may_be_jsonc_and_its_errors_point_into_it() {
+    let dir = workspace("{\n  // fs from the target\n  \"feature\": {\"fs\": \"write\",},\n}\n");
+    let config = load(&options(dir.path(), &[], CliOverrides::default())).unwrap();
+    assert_eq!(config.feature.fs.mode, FsMode::Write);
+
+    let dir = workspace("{\n  /* é */ \"feature\": {\"fs\": \"write\" \"x\"},\n}\n");
+    let err = load(&options(dir.path(), &[], CliOverrides::default()))
+        .unwrap_err()
+        .to_string();
+    let file = dir.path().join(DEFAULT_CONFIG_FILE);
+    // Columns count characters (serde_json counts bytes: `é` is two).
+    assert!(err.contains(&format!("{}:2:37:", file.display())), "{err}");
+}

@@ -1,6 +1,6 @@
-// The config file "Open or Create Config" opens, and what a new one holds.
-// mirrord reads its config as strict JSON (no comments): the template's
-// explanations are the schema's, shown by hover and completion.
+// The config file "Open or Create Config" opens, and the commented template
+// a new one is copied from (`templates/mirrord.json`, shipped in the VSIX).
+// mirrord reads `.json` configs as JSON with comments and trailing commas.
 
 import * as path from 'path';
 
@@ -10,16 +10,19 @@ export function configPath(workspaceFolder: string): string {
   return path.join(workspaceFolder, CONFIG_PATH);
 }
 
-/** A new config: targetless, files read from the target, env and network on. */
-export const TEMPLATE = `${JSON.stringify(
-  {
-    target: 'targetless',
-    feature: {
-      fs: { mode: 'read', local: [] },
-      env: true,
-      network: { outgoing: true, dns: true },
-    },
-  },
-  null,
-  2,
-)}\n`;
+/**
+ * The documents the language client hands to `mirrord ide`: the config
+ * files in every format the service reads (`adapter/src/ide/documents.rs`)
+ * and `launch.json`. `test/service.test.ts` checks both agree.
+ */
+export const CONFIG_DOCUMENT_PATTERNS = [
+  '**/mirrord.{json,toml,yaml,yml}',
+  '**/*.mirrord.{json,toml,yaml,yml}',
+  '**/.mirrord/*.{json,toml,yaml,yml}',
+  '**/.vscode/launch.json',
+];
+
+/** Where the extension keeps its commented template of a new config. */
+export function templatePath(extensionDir: string): string {
+  return path.join(extensionDir, 'templates', 'mirrord.json');
+}

@@ -8,8 +8,8 @@ import * as path from 'path';
 import * as vscode from 'vscode';
 import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
 
-import { findBinary } from './binary';
-import { configPath, TEMPLATE } from './config_file';
+import { BinaryNotFound, findBinary, isExecutable } from './binary';
+import { CONFIG_DOCUMENT_PATTERNS, configPath, templatePath } from './config_file';
 import { resolveLaunch, sessionOf, type Ui } from './launch';
 import { PICK_TARGET, PROGRESS, SESSION_ENDED, type ProgressParams, type SessionEndedParams, type TargetList } from './protocol';
 import { MirrordService } from './service';
@@ -21,19 +21,20 @@ let client: LanguageClient | undefined;
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   const output = vscode.window.createOutputChannel('mirrord');
-  const binary = findBinary(
-    vscode.workspace.getConfiguration('mirrord').get<string>('binaryPath'),
-    context.extensionPath,
-    (file) => fs.existsSync(file),
-  );
+  let binary: string;
+  try {
+    binary = findBinary({ workspace: vscode.workspace, extensionDir: context.extensionPath, pathEnv: process.env.PATH, isExecutable });
+  } catch (e) {
+    const message = e instanceof BinaryNotFound ? e.message : String(e);
+    output.appendLine(message);
+    void vscode.window.showErrorMessage(`mirrord: ${message}`, 'Open Settings').then(async (choice) => {
+      if (choice !== undefined) await vscode.commands.executeCommand('workbench.action.openSettings', 'mirrord.binaryPath');
+    });
+    return;
+  }
   const serverOptions: ServerOptions = { command: binary, args: ['ide'], transport: TransportKind.stdio };
   const clientOptions: LanguageClientOptions = {
-    documentSelector: [
-      { scheme: 'file', pattern: '**/mirrord.json' },
-      { scheme: 'file', pattern: '**/*.mirrord.json' },
-      { scheme: 'file', pattern: '**/.mirrord/*.{json,toml,yaml,yml}' },
-      { scheme: 'file', pattern: '**/.vscode/launch.json' },
-    ],
+    documentSelector: CONFIG_DOCUMENT_PATTERNS.map((pattern) => ({ scheme: 'file', pattern })),
     outputChannel: output,
   };
   const languageClient = new LanguageClient('mirrord', 'mirrord', serverOptions, clientOptions);
@@ -89,7 +90,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     const file = configPath(folder);
     if (!fs.existsSync(file)) {
       await fs.promises.mkdir(path.dirname(file), { recursive: true });
-      await fs.promises.writeFile(file, TEMPLATE);
+      await fs.promises.copyFile(templatePath(context.extensionPath), file);
     }
     await vscode.window.showTextDocument(vscode.Uri.file(file));
   };

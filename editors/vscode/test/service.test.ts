@@ -14,6 +14,9 @@ import {
   type ProtocolConnection,
 } from 'vscode-languageserver-protocol/node';
 
+import { minimatch } from 'minimatch';
+
+import { CONFIG_DOCUMENT_PATTERNS } from '../src/config_file';
 import { resolveLaunch, sessionOf, type Ui } from '../src/launch';
 import { PICK_TARGET, SESSION_ENDED, type SessionEndedParams, type TargetList } from '../src/protocol';
 import { MirrordService } from '../src/service';
@@ -74,6 +77,31 @@ describe('the extension against mirrord ide', function () {
 
   after(() => {
     fs.rmSync(workspace, { recursive: true, force: true });
+  });
+
+  it('checks every document the client selects, and the client selects every config the service reads', async () => {
+    const selected = (file: string) => CONFIG_DOCUMENT_PATTERNS.some((p) => minimatch(file, p, { dot: true }));
+    const claimed = ['mirrord.json', 'mirrord.toml', 'api.mirrord.yml', '.mirrord/staging.yaml', 'sub/.mirrord/x.json'];
+    for (const name of ['package.json', '.mirrord/notes.txt', 'launch.json', 'mirrord.ini']) {
+      assert.strictEqual(selected(path.join(workspace, name)), false, name);
+    }
+    const published = new Map<string, { message: string }[]>();
+    connection.onNotification('textDocument/publishDiagnostics', (p: { uri: string; diagnostics: { message: string }[] }) => {
+      published.set(p.uri, p.diagnostics);
+    });
+    const texts: Record<string, string> = { json: '{"agnet": {}}', toml: '[agnet]\n', yml: 'agnet: {}\n', yaml: 'agnet: {}\n' };
+    for (const name of claimed) {
+      const file = path.join(workspace, name);
+      assert.ok(selected(file), `the client does not select ${name}`);
+      const uri = `file://${file}`;
+      await connection.sendNotification('textDocument/didOpen', {
+        textDocument: { uri, languageId: 'plaintext', version: 1, text: texts[path.extname(name).slice(1)] },
+      });
+      const deadline = Date.now() + 10_000;
+      while (!published.has(uri) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      const diagnostics = published.get(uri) ?? [];
+      assert.ok(diagnostics.some((d) => d.message.includes('agnet')), `no diagnostic for ${name}: ${JSON.stringify(diagnostics)}`);
+    }
   });
 
   it('prepares a launch, with the target picked in the editor, and ends its session', async () => {

@@ -2,9 +2,12 @@
 // template and the sessions view.
 
 import * as assert from 'assert';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 
-import { findBinary } from '../src/binary';
-import { TEMPLATE } from '../src/config_file';
+import { BinaryNotFound, bundledBinary, findBinary, isExecutable, type SettingsSource } from '../src/binary';
+import { templatePath } from '../src/config_file';
 import { describeSession } from '../src/sessions_view';
 import { LAST_TARGET_KEY, pickTarget, type Memento, type PickItem } from '../src/targets';
 import { Toggle } from '../src/toggle';
@@ -63,17 +66,69 @@ describe('Toggle', () => {
 });
 
 describe('findBinary', () => {
+  // A fake `vscode.workspace` that serves `mirrord.binaryPath` and records what was read.
+  const settings = (binaryPath: string | undefined, read: string[] = []): SettingsSource => ({
+    getConfiguration: (section: string) => ({
+      get: <T>(key: string) => {
+        read.push(`${section}.${key}`);
+        return binaryPath as T | undefined;
+      },
+    }),
+  });
+  const executables = (...files: string[]) => (file: string) => files.includes(file);
+  const lookup = (binaryPath: string | undefined, files: string[], read?: string[]) => ({
+    workspace: settings(binaryPath, read),
+    extensionDir: '/ext',
+    pathEnv: '/usr/local/bin:/usr/bin',
+    isExecutable: executables(...files),
+  });
+
   it('prefers the setting, then the bundled binary, then PATH', () => {
-    assert.strictEqual(findBinary(' /opt/mirrord ', '/ext', () => true), '/opt/mirrord');
-    assert.strictEqual(findBinary('', '/ext', (f) => f === '/ext/bin/mirrord'), '/ext/bin/mirrord');
-    assert.strictEqual(findBinary(undefined, '/ext', () => false), 'mirrord');
+    const read: string[] = [];
+    const all = ['/opt/mirrord', '/ext/bin/mirrord', '/usr/bin/mirrord'];
+    assert.strictEqual(findBinary(lookup(' /opt/mirrord ', all, read)), '/opt/mirrord');
+    assert.deepStrictEqual(read, ['mirrord.binaryPath']);
+    assert.strictEqual(findBinary(lookup('', all)), '/ext/bin/mirrord');
+    assert.strictEqual(findBinary(lookup(undefined, ['/usr/bin/mirrord'])), '/usr/bin/mirrord');
+    assert.strictEqual(bundledBinary('/ext'), '/ext/bin/mirrord');
+  });
+
+  it('looks a bare setting up on PATH, first directory first', () => {
+    const files = ['/usr/bin/mirrord-dev', '/usr/local/bin/mirrord-dev', '/ext/bin/mirrord'];
+    assert.strictEqual(findBinary(lookup('mirrord-dev', files)), '/usr/local/bin/mirrord-dev');
+  });
+
+  it('says what to change when nothing can run', () => {
+    assert.throws(() => findBinary(lookup('/opt/missing', ['/ext/bin/mirrord'])), (e: Error) =>
+      e instanceof BinaryNotFound && e.message.includes('"/opt/missing"') && e.message.includes('clear it'));
+    assert.throws(() => findBinary(lookup(undefined, [])), (e: Error) =>
+      e instanceof BinaryNotFound && e.message.includes('mirrord.binaryPath'));
+  });
+
+  it('checks files for real: executable regular files only', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mirrord-bin-'));
+    try {
+      const script = path.join(dir, 'mirrord');
+      fs.writeFileSync(script, '#!/bin/sh\n', { mode: 0o644 });
+      assert.strictEqual(isExecutable(script), false);
+      fs.chmodSync(script, 0o755);
+      assert.strictEqual(isExecutable(script), true);
+      assert.strictEqual(isExecutable(dir), false);
+      assert.strictEqual(findBinary({ ...lookup(undefined, []), pathEnv: dir, isExecutable }), script);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
 describe('config template', () => {
-  it('is strict JSON, as mirrord reads it', () => {
-    const parsed = JSON.parse(TEMPLATE) as { target: string };
-    assert.strictEqual(parsed.target, 'targetless');
+  // `tests/tests/ide.rs` checks that `mirrord verify-config` accepts it.
+  it('is the commented file shipped beside the extension', () => {
+    const extensionDir = path.join(__dirname, '..', '..');
+    const text = fs.readFileSync(templatePath(extensionDir), 'utf8');
+    assert.match(text, /^\/\/ /);
+    assert.match(text, /"target": "targetless"/);
+    assert.throws(() => JSON.parse(text), SyntaxError);
   });
 });
 

@@ -1,6 +1,7 @@
-//! A JSON/JSONC parser that keeps the byte range of every key and value, so
-//! a problem named by key path (`feature.fs.local[2]`) can be marked at
-//! the exact place in the editor.
+//! A JSONC parser (JSON with comments and trailing commas, what mirrord's
+//! config files and VS Code's `launch.json` are written in) that keeps the
+//! byte range of every key and value, so a problem named by key path
+//! (`feature.fs.local[2]`) can be marked at the exact place in the editor.
 
 use mirrord_config::KeySegment;
 use serde_json::{Map, Number, Value};
@@ -45,21 +46,11 @@ pub struct SyntaxError {
     pub message: String,
 }
 
-/// Which dialect to accept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    /// What `mirrord` reads: no comments, no trailing commas.
-    Json,
-    /// VS Code's `launch.json`: comments and trailing commas allowed.
-    Jsonc,
-}
-
 /// Parses `text`; `Ok(None)` for a document with no value (only
 /// whitespace or comments).
-pub fn parse(text: &str, dialect: Dialect) -> Result<Option<Node>, SyntaxError> {
+pub fn parse(text: &str) -> Result<Option<Node>, SyntaxError> {
     let mut parser = Parser {
         tokens: Lexer::new(text),
-        dialect,
         peeked: None,
         end: text.len(),
     };
@@ -149,14 +140,12 @@ fn describe(tok: &Tok) -> &'static str {
 
 struct Parser<'a> {
     tokens: Lexer<'a>,
-    dialect: Dialect,
     peeked: Option<Token>,
     end: usize,
 }
 
 impl Parser<'_> {
-    /// The next meaningful token; comments are skipped in JSONC and an
-    /// error in JSON.
+    /// The next meaningful token; comments are skipped.
     fn next(&mut self) -> Result<Option<Token>, SyntaxError> {
         if let Some(t) = self.peeked.take() {
             return Ok(Some(t));
@@ -166,13 +155,7 @@ impl Parser<'_> {
                 return Ok(None);
             };
             match &token.tok {
-                Tok::Comment if self.dialect == Dialect::Jsonc => continue,
-                Tok::Comment => {
-                    return Err(error(
-                        &token,
-                        "comments are not allowed: mirrord reads its config file as strict JSON",
-                    ))
-                }
+                Tok::Comment => continue,
                 Tok::Bad(message) => return Err(error(&token, message)),
                 Tok::Str { closed: false, .. } => {
                     return Err(error(&token, "this string has no closing quote"))
@@ -221,14 +204,13 @@ impl Parser<'_> {
         loop {
             let token = self.expect_more("a key or \"}\"")?;
             let (key, key_start, key_end) = match token.tok {
-                Tok::RBrace if members.is_empty() || self.dialect == Dialect::Jsonc => {
+                Tok::RBrace => {
                     return Ok(Node {
                         start,
                         end: token.end,
                         kind: Kind::Object(members),
                     })
                 }
-                Tok::RBrace => return Err(error(&token, "trailing comma before \"}\"")),
                 Tok::Str { value, .. } => (value, token.start, token.end),
                 ref other => {
                     return Err(error(
@@ -281,14 +263,13 @@ impl Parser<'_> {
         loop {
             let token = self.expect_more("a value or \"]\"")?;
             match token.tok {
-                Tok::RBracket if items.is_empty() || self.dialect == Dialect::Jsonc => {
+                Tok::RBracket => {
                     return Ok(Node {
                         start,
                         end: token.end,
                         kind: Kind::Array(items),
                     })
                 }
-                Tok::RBracket => return Err(error(&token, "trailing comma before \"]\"")),
                 _ => items.push(self.value(token, depth + 1)?),
             }
             if let Some(end) = self.comma_or(Tok::RBracket, "\"]\"")? {
@@ -311,7 +292,7 @@ mod tests {
     #[test]
     fn keeps_ranges_and_reads_like_serde_json() {
         let text = r#"{"feature": {"fs": {"local": ["^/a", "("]}}, "n": -1.5}"#;
-        let root = parse(text, Dialect::Json).unwrap().unwrap();
+        let root = parse(text).unwrap().unwrap();
         let expected: Value = serde_json::from_str(text).unwrap();
         assert_eq!(root.to_value(), expected);
         let (node, depth) = root.find(&split_key_path("feature.fs.local[1]"));
@@ -325,27 +306,15 @@ mod tests {
 
     #[test]
     fn errors_point_at_the_offending_token() {
-        let rows: &[(&str, Dialect, (usize, usize), &str)] = &[
-            ("{\"a\": 1,}", Dialect::Json, (8, 9), "trailing comma"),
-            ("{\"a\" 1}", Dialect::Json, (5, 6), "expected \":\""),
-            ("{\"a\": }", Dialect::Json, (6, 7), "expected a value"),
-            ("{\"a\": 1", Dialect::Json, (7, 7), "the document ends"),
-            ("{\"a\": 1} x", Dialect::Json, (9, 10), "unexpected"),
-            (
-                "// c\n{}",
-                Dialect::Json,
-                (0, 4),
-                "comments are not allowed",
-            ),
-            (
-                "{\"a\": 'x'}",
-                Dialect::Json,
-                (6, 7),
-                "unexpected character",
-            ),
+        let rows: &[(&str, (usize, usize), &str)] = &[
+            ("{\"a\" 1}", (5, 6), "expected \":\""),
+            ("{\"a\": }", (6, 7), "expected a value"),
+            ("{\"a\": 1", (7, 7), "the document ends"),
+            ("{\"a\": 1} x", (9, 10), "unexpected"),
+            ("{\"a\": 'x'}", (6, 7), "unexpected character"),
         ];
-        for (text, dialect, range, message) in rows {
-            let e = parse(text, *dialect).unwrap_err();
+        for (text, range, message) in rows {
+            let e = parse(text).unwrap_err();
             assert_eq!((e.start, e.end), *range, "{text}: {e:?}");
             assert!(e.message.contains(message), "{text}: {e:?}");
         }
@@ -354,14 +323,14 @@ mod tests {
     #[test]
     fn jsonc_allows_comments_and_trailing_commas() {
         let text = "// top\n{\"a\": [1, 2,], /* x */ \"b\": {},}";
-        let root = parse(text, Dialect::Jsonc).unwrap().unwrap();
+        let root = parse(text).unwrap().unwrap();
         assert_eq!(root.to_value(), serde_json::json!({"a": [1, 2], "b": {}}));
-        assert_eq!(parse("  // nothing\n", Dialect::Jsonc), Ok(None));
+        assert_eq!(parse("  // nothing\n"), Ok(None));
     }
 
     #[test]
     fn hostile_nesting_is_an_error_not_a_crash() {
         let text = "[".repeat(100_000);
-        assert!(parse(&text, Dialect::Json).is_err());
+        assert!(parse(&text).is_err());
     }
 }
