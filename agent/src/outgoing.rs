@@ -483,16 +483,24 @@ mod tests {
         (data, acked)
     }
 
-    #[tokio::test]
-    async fn a_stream_reads_one_window_ahead_of_the_acks_and_acks_what_it_writes() {
+    /// A TCP connection to a fresh peer, relayed: its id, the peer's end
+    /// and the running relay.
+    async fn relayed(
+        out: &Arc<Outgoing>,
+    ) -> (ConnId, tokio::net::TcpStream, tokio::task::JoinHandle<()>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let (out, mut rx) = outgoing();
         let (conn, _, relay) = out
             .connect(NetProtocol::Tcp, listener.local_addr().unwrap())
             .await
             .unwrap();
-        let (mut peer, _) = listener.accept().await.unwrap();
-        let relay = tokio::spawn(relay.run());
+        let (peer, _) = listener.accept().await.unwrap();
+        (conn, peer, tokio::spawn(relay.run()))
+    }
+
+    #[tokio::test]
+    async fn a_stream_reads_one_window_ahead_of_the_acks_and_acks_what_it_writes() {
+        let (out, mut rx) = outgoing();
+        let (conn, mut peer, relay) = relayed(&out).await;
         // The peer has far more to say than one window.
         let total = 4 * CONN_WINDOW as usize;
         let writer = tokio::spawn(async move {
@@ -520,16 +528,10 @@ mod tests {
 
     #[tokio::test]
     async fn without_flow_control_nothing_waits_and_nothing_is_acknowledged() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (tx, mut rx) = mpsc::channel(1024);
         let factory = SocketFactory::start(None).unwrap();
         let out = Outgoing::new(factory, tx, false);
-        let (conn, _, relay) = out
-            .connect(NetProtocol::Tcp, listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (mut peer, _) = listener.accept().await.unwrap();
-        let relay = tokio::spawn(relay.run());
+        let (conn, mut peer, relay) = relayed(&out).await;
         let total = 2 * CONN_WINDOW as usize;
         peer.write_all(&vec![1u8; total]).await.unwrap();
         out.send(conn, ToPeer::Data(b"hi".to_vec())).await;
