@@ -129,10 +129,7 @@ mod tests {
     use super::*;
 
     fn split(line: &str) -> Vec<&[u8]> {
-        line.split(' ')
-            .filter(|w| !w.is_empty())
-            .map(str::as_bytes)
-            .collect()
+        words(line.as_bytes()).collect()
     }
 
     #[test]

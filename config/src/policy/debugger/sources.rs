@@ -180,10 +180,7 @@ mod tests {
     use super::*;
 
     fn split(line: &str) -> Vec<&[u8]> {
-        line.split(' ')
-            .filter(|w| !w.is_empty())
-            .map(str::as_bytes)
-            .collect()
+        words(line.as_bytes()).collect()
     }
 
     fn collect(read: impl FnOnce(&mut dyn FnMut(u16))) -> Vec<u16> {
