@@ -98,21 +98,25 @@ pub fn launch(spec: &PodSpec) -> anyhow::Result<Launched> {
         }
         libc::close(write_fd);
         let reader = BufReader::new(std::fs::File::from_raw_fd(read_fd));
-        let mut pid = None;
+        // The keeper's `pid` line and the pod's `ready` line come from two
+        // processes, in either order.
+        let (mut pid, mut ready) = (None, false);
         for line in reader.lines() {
             let line = line.context("reading the pod's readiness")?;
             if let Some(p) = line.strip_prefix("pid ") {
                 pid = p.trim().parse::<i32>().ok();
             } else if line == "ready" {
-                let pid = pid.context("the pod did not report its PID")?;
-                return Ok(Launched { pid, keeper });
+                ready = true;
             } else if let Some(e) = line.strip_prefix("error ") {
                 libc::kill(keeper, libc::SIGKILL);
                 bail!("the pod failed to start: {e}");
             }
+            if let (Some(pid), true) = (pid, ready) {
+                return Ok(Launched { pid, keeper });
+            }
         }
         libc::kill(keeper, libc::SIGKILL);
-        bail!("the pod exited before it was ready")
+        bail!("the pod exited before it was ready (pid reported: {pid:?}, ready: {ready})")
     }
 }
 
