@@ -40,11 +40,26 @@ pub fn run(args: ExecArgs) -> anyhow::Result<()> {
             env
         }
     };
-    let err = Command::new(&args.command[0])
-        .args(&args.command[1..])
-        .env_clear()
-        .envs(env)
-        .exec();
+    // On macOS a protected program would drop the layer: its patched copy
+    // runs instead, under the name the user typed.
+    let program = crate::launch::sip::swap_program(
+        &args.command[0],
+        &cwd,
+        mirrord_sip::Host::current().as_ref(),
+    )?;
+    if let Some(copy) = &program {
+        tracing::info!(original = %args.command[0], copy = %copy.display(), "running a patched copy (macOS SIP)");
+    }
+    let err = Command::new(
+        program
+            .as_deref()
+            .unwrap_or(std::path::Path::new(&args.command[0])),
+    )
+    .arg0(&args.command[0])
+    .args(&args.command[1..])
+    .env_clear()
+    .envs(env)
+    .exec();
     Err(err).with_context(|| format!("cannot run `{}`", args.command[0]))
 }
 

@@ -102,6 +102,32 @@ pub fn swap_protected(
     Ok(swaps)
 }
 
+/// The program `mirrord exec` runs (`program`, as typed: a path relative
+/// to `cwd` or a bare name looked up in `PATH`), swapped for its patched
+/// copy when `host` protects it; `None` when it runs as it is (any host
+/// but macOS, an unprotected program, or no such file: `exec` reports
+/// that itself).
+pub fn swap_program(
+    program: &str,
+    cwd: &Path,
+    host: Option<&Host>,
+) -> anyhow::Result<Option<PathBuf>> {
+    let Some(host) = host else {
+        return Ok(None);
+    };
+    let patcher = Patcher::new(host.clone());
+    let Some(path) = locate(&patcher, program, Some(cwd)) else {
+        return Ok(None);
+    };
+    match patcher
+        .patch(&path)
+        .with_context(|| format!("cannot patch `{program}` for macOS SIP"))?
+    {
+        Patched::Copy { path, .. } => Ok(Some(path)),
+        _ => Ok(None),
+    }
+}
+
 /// The string holding the program under `key`: the value itself, or the
 /// first item of a list (`python: [path, args...]`, `args: [program, ...]`).
 fn program_slot<'a>(args: &'a mut Map<String, Value>, key: &str) -> Option<&'a mut Value> {
@@ -216,6 +242,28 @@ mod tests {
             .unwrap()
             .is_empty());
         swaps.into_iter().map(|s| s.key).collect()
+    }
+
+    #[test]
+    fn exec_runs_a_protected_program_as_its_copy_and_others_as_they_are() {
+        let mac = Mac::new();
+        let cwd = mac.dir.path();
+        let swap = |program: &str| swap_program(program, cwd, Some(&mac.host)).unwrap();
+        let by_name = swap("python3").expect("found in PATH (usr/bin), protected");
+        assert!(by_name.starts_with(&mac.host.cache_dir), "{by_name:?}");
+        let relative = swap("./usr/bin/app").expect("relative to cwd, protected");
+        assert!(relative.starts_with(&mac.host.cache_dir), "{relative:?}");
+        assert_eq!(swap(&mac.path("opt/bin/app")), None, "not protected");
+        assert!(
+            swap(&mac.path("opt/bin/hardened")).is_some(),
+            "hardened runtime"
+        );
+        assert_eq!(swap("no-such-program"), None, "exec reports it");
+        assert_eq!(
+            swap_program("python3", cwd, None).unwrap(),
+            None,
+            "not a Mac"
+        );
     }
 
     #[test]
