@@ -425,15 +425,44 @@ fn every_workload_kind_runs_the_program_in_its_picked_pod() {
             .expect("move the pod into its cgroup");
         running.push((standin, cgroup));
     }
-    for (target, pod) in [
-        ("deployment/web", "web-7d9f-bbbbb"),
-        ("service/web", "web-7d9f-bbbbb"),
-        ("statefulset/db", "db-0"),
-        ("daemonset/log-agent", "log-agent-x1"),
-        ("job/migrate", "migrate-q2x"),
-        ("cronjob/nightly", "nightly-29000000-abcde"),
-        ("rollout/checkout", "checkout-5c4b-zzzzz"),
+    for (target, pod, object) in [
+        (
+            "deployment/web",
+            "web-7d9f-bbbbb",
+            "/apis/apps/v1/namespaces/shop/deployments/web",
+        ),
+        (
+            "service/web",
+            "web-7d9f-bbbbb",
+            "/api/v1/namespaces/shop/services/web",
+        ),
+        (
+            "statefulset/db",
+            "db-0",
+            "/apis/apps/v1/namespaces/shop/statefulsets/db",
+        ),
+        (
+            "daemonset/log-agent",
+            "log-agent-x1",
+            "/apis/apps/v1/namespaces/shop/daemonsets/log-agent",
+        ),
+        (
+            "job/migrate",
+            "migrate-q2x",
+            "/apis/batch/v1/namespaces/shop/jobs/migrate",
+        ),
+        (
+            "cronjob/nightly",
+            "nightly-29000000-abcde",
+            "/apis/batch/v1/namespaces/shop/cronjobs/nightly",
+        ),
+        (
+            "rollout/checkout",
+            "checkout-5c4b-zzzzz",
+            "/apis/argoproj.io/v1alpha1/namespaces/shop/rollouts/checkout",
+        ),
     ] {
+        let before = server.requests().len();
         let out = mirrord(
             &server,
             &scratch,
@@ -454,6 +483,14 @@ fn every_workload_kind_runs_the_program_in_its_picked_pod() {
             String::from_utf8_lossy(&out.stderr)
         );
         assert_eq!(stdout.trim(), format!("POD_NAME={pod}"), "{target}");
+        // Resolved once (by the CLI): the intproxy started the agent for
+        // the CLI's pod without looking the target up again.
+        let session = &server.requests()[before..];
+        let gets = session
+            .iter()
+            .filter(|r| r.strip_prefix("GET ").map(|u| u.split('?').next()) == Some(Some(object)))
+            .count();
+        assert_eq!(gets, 1, "{target}: {session:#?}");
     }
     // Pods before their cgroups: a cgroup goes only once it is empty.
     for (standin, cgroup) in running {
