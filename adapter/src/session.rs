@@ -92,6 +92,10 @@ impl Session {
                 ));
                 (resolved.summary(), None, Some(resolved))
             }
+            None if target::targetless_in_cluster(config) => {
+                progress.step("targetless: starting the agent in the cluster");
+                ("targetless (in the cluster)".to_owned(), None, None)
+            }
             None => {
                 let local = target::resolve(config.target.path.as_ref())?;
                 progress.step(&format!("starting the agent for {local}"));
@@ -119,14 +123,16 @@ impl Session {
                 cmd.args(["--target-pid", &pid.to_string()]);
             }
             Some(LocalTarget::Targetless) => {}
-            // The intproxy starts the agent for the pod resolved here.
+            // The intproxy starts the agent in the cluster, for the pod
+            // resolved here (none: targetless).
             None => {
-                let resolved = serde_json::to_string(&resolved)
-                    .context("cannot pass the resolved target to the intproxy")?;
                 cmd.arg("--kube-config-json")
-                    .arg(mirrord_config::to_json(config))
-                    .arg("--kube-resolved-json")
-                    .arg(resolved);
+                    .arg(mirrord_config::to_json(config));
+                if let Some(resolved) = &resolved {
+                    let resolved = serde_json::to_string(resolved)
+                        .context("cannot pass the resolved target to the intproxy")?;
+                    cmd.arg("--kube-resolved-json").arg(resolved);
+                }
             }
         }
         if let Some(pid) = watch_pid {
