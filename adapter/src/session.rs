@@ -79,20 +79,27 @@ impl Session {
             .path
             .as_ref()
             .filter(|t| target::is_kubernetes(t));
-        let (target, local) = match kube_target {
+        let (target, local, resolved) = match kube_target {
             Some(kube_target) => {
                 progress.step(&format!("resolving {kube_target}"));
+                let started = std::time::Instant::now();
                 let resolved = crate::kube::resolve_blocking(config, kube_target)?;
+                let ms = started.elapsed().as_secs_f64() * 1000.0;
+                tracing::info!(target: "mirrord::timing", "phase resolve: {ms:.1} ms");
                 progress.step(&format!(
                     "{}; starting the agent in the cluster",
                     resolved.summary()
                 ));
-                (resolved.summary(), None)
+                (resolved.summary(), None, Some(resolved))
+            }
+            None if target::targetless_in_cluster(config) => {
+                progress.step("targetless: starting the agent in the cluster");
+                ("targetless (in the cluster)".to_owned(), None, None)
             }
             None => {
                 let local = target::resolve(config.target.path.as_ref())?;
                 progress.step(&format!("starting the agent for {local}"));
-                (local.to_string(), Some(local))
+                (local.to_string(), Some(local), None)
             }
         };
         let layer = sibling(ENV_LAYER_FILE, LAYER_FILE)?;
@@ -116,10 +123,16 @@ impl Session {
                 cmd.args(["--target-pid", &pid.to_string()]);
             }
             Some(LocalTarget::Targetless) => {}
-            // The intproxy resolves again and starts the agent's Job.
+            // The intproxy starts the agent in the cluster, for the pod
+            // resolved here (none: targetless).
             None => {
                 cmd.arg("--kube-config-json")
                     .arg(mirrord_config::to_json(config));
+                if let Some(resolved) = &resolved {
+                    let resolved = serde_json::to_string(resolved)
+                        .context("cannot pass the resolved target to the intproxy")?;
+                    cmd.arg("--kube-resolved-json").arg(resolved);
+                }
             }
         }
         if let Some(pid) = watch_pid {

@@ -43,6 +43,17 @@ pub fn is_kubernetes(target: &Target) -> bool {
     !matches!(target, Target::Pid(_) | Target::Targetless)
 }
 
+/// Whether a `targetless` run (or one with no target) starts its agent in
+/// the cluster, as a Job on any node: when the config names a cluster
+/// (`kube_context`, `kubeconfig`) or a namespace for the agent
+/// (`agent.namespace`). Otherwise the agent runs on this machine.
+pub fn targetless_in_cluster(config: &mirrord_config::MirrordConfig) -> bool {
+    matches!(config.target.path, None | Some(Target::Targetless))
+        && (config.kube_context.is_some()
+            || config.kubeconfig.is_some()
+            || config.agent.namespace.is_some())
+}
+
 /// Checks the target and says what the agent will join.
 pub fn resolve(target: Option<&Target>) -> Result<LocalTarget, TargetError> {
     match target {
@@ -143,6 +154,25 @@ fn short_command(pid: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn targetless_runs_in_the_cluster_only_when_the_config_names_one() {
+        let mut config = mirrord_config::MirrordConfig::default();
+        assert!(!targetless_in_cluster(&config), "no cluster named");
+        config.agent.namespace = Some("shop".into());
+        assert!(targetless_in_cluster(&config));
+        config.target.path = Some(Target::Targetless);
+        assert!(targetless_in_cluster(&config));
+        config.target.path = Some(Target::Pid(1));
+        assert!(!targetless_in_cluster(&config), "a pid target is local");
+        config.target.path = None;
+        config.agent.namespace = None;
+        config.kube_context = Some("prod".into());
+        assert!(targetless_in_cluster(&config));
+        config.kube_context = None;
+        config.kubeconfig = Some("/k".into());
+        assert!(targetless_in_cluster(&config));
+    }
 
     #[test]
     fn missing_pid_is_named_with_the_fix() {

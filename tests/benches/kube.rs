@@ -2,8 +2,9 @@
 //! --workspace`, as root): the time from `mirrord exec` to the program's
 //! first instruction for a Kubernetes target, against the test API server
 //! (tests/src/kube) whose kubelet runs the agent Job as a local
-//! `mirrord-agent`, split by phase (resolve, agent ready, connected; read
-//! from the intproxy's `mirrord::timing` log lines), as a ratio to starting
+//! `mirrord-agent`, split by phase (resolve, by the CLI; agent ready and
+//! connected, by the intproxy; read from their `mirrord::timing` log
+//! lines), as a ratio to starting
 //! the same program without mirrord. Timings are reported, never asserted.
 //!
 //! The agent's pod start here is a local process start: a real cluster adds
@@ -110,7 +111,7 @@ fn main() {
         );
     }
     println!(
-        "    {:<12} {:>7.1} ms  (the CLI's own resolve, process starts, environment)",
+        "    {:<12} {:>7.1} ms  (process starts, the intproxy's handshake, environment)",
         "rest",
         (ms(best) - accounted).max(0.0)
     );
@@ -119,7 +120,7 @@ fn main() {
     drop(cgroup);
 }
 
-/// `phase NAME: 12.3 ms` in the intproxy's log.
+/// `phase NAME: 12.3 ms` in the log (the CLI's and the intproxy's).
 fn phase_ms(log: &str, name: &str) -> Option<f64> {
     let needle = format!("phase {name}: ");
     let line = log.lines().find(|l| l.contains(&needle))?;

@@ -1,14 +1,18 @@
 //! The test API server speaks the real Kubernetes protocol: a real
-//! `kubectl` (discovery, server-side tables, JSON lists, watch) drives it
-//! and its output is checked.
+//! `kubectl` (discovery, server-side tables, JSON lists, watch, and
+//! `port-forward` over SPDY) drives it and its output is checked.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use mirrord_tests::kube::portforward::port_annotation;
 use mirrord_tests::kube::FakeApiServer;
+use mirrord_tests::pod::spec::TCP_ECHO_PORT;
+use mirrord_tests::pod::{Pod, PodSpec};
 use mirrord_tests::run::Scratch;
 
 const CLUSTER: &str = include_str!("../fixtures/cluster.yaml");
@@ -195,4 +199,149 @@ fn kubectl_creates_watches_and_deletes() {
     );
     assert!(ok);
     assert!(!out.contains("probe"), "{out}");
+}
+
+/// A pod `echo` in `shop` whose port 7001 is the stand-in pod's TCP echo
+/// service (dialled inside the pod's network namespace), on a server
+/// claiming Kubernetes 1.`minor`.
+fn echo_fixture(pod: &Pod, minor: u32) -> String {
+    format!(
+        "apiVersion: test.mirrord.dev/v1\nkind: FakeApiServer\nspec: {{minorVersion: {minor}}}\n---\n\
+         {CLUSTER}\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: echo\n  namespace: shop\n  \
+         annotations: {{\"{annotation}\": \"netns:{pid}:127.0.0.1:{TCP_ECHO_PORT}\"}}\n\
+         spec: {{containers: [{{name: main, image: \"echo:1\"}}]}}\n",
+        annotation = port_annotation(TCP_ECHO_PORT),
+        pid = pod.pid,
+    )
+}
+
+/// `kubectl port-forward pod/echo :7001` until it says where it listens;
+/// returns the process and the local port.
+fn port_forward(server: &FakeApiServer, scratch: &Path) -> (Child, u16, mpsc::Receiver<String>) {
+    let config = scratch.join("kubeconfig");
+    server
+        .write_kubeconfig(&config, "shop")
+        .expect("kubeconfig");
+    let mut child = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&config)
+        .arg("--cache-dir")
+        .arg(scratch.join("cache"))
+        .args(["port-forward", "--address", "127.0.0.1", "pod/echo"])
+        .arg(format!(":{TCP_ECHO_PORT}"))
+        .env("HOME", scratch)
+        .env_remove("KUBECONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl is installed");
+    let (lines_tx, lines) = mpsc::channel();
+    for out in [
+        Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().expect("stderr")),
+    ] {
+        let tx = lines_tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+    }
+    let mut seen = Vec::new();
+    while let Ok(line) = lines.recv_timeout(Duration::from_secs(30)) {
+        // "Forwarding from 127.0.0.1:PORT -> 7001"
+        let port = line
+            .strip_prefix("Forwarding from 127.0.0.1:")
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|p| p.parse().ok());
+        if let Some(port) = port {
+            return (child, port, lines);
+        }
+        seen.push(line);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("kubectl port-forward did not start: {seen:?}");
+}
+
+/// Bytes through the forwarded port come back from the pod's echo service.
+fn echo_through(port: u16, payload: &[u8]) -> Vec<u8> {
+    let mut conn = TcpStream::connect(("127.0.0.1", port)).expect("connect to kubectl");
+    conn.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    conn.write_all(payload).expect("send");
+    let mut echoed = vec![0u8; payload.len()];
+    conn.read_exact(&mut echoed).expect("echo");
+    echoed
+}
+
+/// kubectl 1.33 (picked by the server's `/version`) tunnels SPDY in a
+/// WebSocket; 1.30 upgrades the HTTP connection to SPDY/3.1 itself. Both
+/// forward to the stand-in pod's echo service and stop cleanly on SIGINT.
+#[test]
+fn kubectl_port_forwards_to_a_standin_pods_echo_service() {
+    let pod = Pod::start(&PodSpec::default()).expect("stand-in pod");
+    let transports = [
+        (
+            33,
+            "GET /api/v1/namespaces/shop/pods/echo/portforward upgrade: websocket \
+             (SPDY/3.1+portforward.k8s.io)",
+        ),
+        (
+            30,
+            "POST /api/v1/namespaces/shop/pods/echo/portforward upgrade: SPDY/3.1",
+        ),
+    ];
+    for (minor, transport) in transports {
+        let server = FakeApiServer::start(&echo_fixture(&pod, minor)).expect("server");
+        let scratch = Scratch::new("kubectl-port-forward");
+        let (mut kubectl, port, lines) = port_forward(&server, scratch.path());
+        assert_eq!(
+            echo_through(port, b"hello, pod"),
+            b"hello, pod",
+            "{transport}"
+        );
+        // A second connection (a second stream pair), larger than a frame.
+        let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        assert!(
+            echo_through(port, &big) == big,
+            "{transport}: 200 kB echoed"
+        );
+
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(kubectl.id() as i32),
+            nix::sys::signal::Signal::SIGINT,
+        )
+        .expect("SIGINT");
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = kubectl.try_wait().expect("wait") {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = kubectl.kill();
+                let _ = kubectl.wait();
+                panic!("{transport}: kubectl did not stop on SIGINT");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let said: Vec<String> = lines.try_iter().collect();
+        assert!(status.success(), "{transport}: kubectl {status}: {said:?}");
+        assert!(
+            !said.iter().any(|l| l.contains("error")),
+            "{transport}: {said:?}"
+        );
+        // One upgrade per session, of the kind this kubectl speaks.
+        let upgrades: Vec<String> = server
+            .requests()
+            .into_iter()
+            .filter(|r| r.contains("portforward"))
+            .collect();
+        assert_eq!(upgrades, [transport]);
+        // kubectl is gone and its port is closed.
+        assert!(
+            TcpStream::connect(("127.0.0.1", port)).is_err(),
+            "{transport}: port {port} still open"
+        );
+    }
 }

@@ -227,14 +227,7 @@ impl LedgerCluster {
 
     /// Agent Jobs and pods in the store.
     fn agents(&self) -> usize {
-        let jobs = Kind::by_plural("batch", "v1", "jobs").expect("jobs");
-        let pods = Kind::by_plural("", "v1", "pods").expect("pods");
-        let query = Query {
-            labels: LabelSelector::parse("app=mirrord").expect("selector"),
-            ..Default::default()
-        };
-        self.server.store().list(jobs, &query).0.len()
-            + self.server.store().list(pods, &query).0.len()
+        agent_objects(&self.server).len()
     }
 
     /// Waits until no agent Job, pod or process is left.
@@ -249,6 +242,19 @@ impl LedgerCluster {
         let left = processes();
         assert!(left.is_empty(), "agent processes left: {left:?}");
     }
+}
+
+/// The agent Jobs and pods (`app=mirrord`) the server holds.
+fn agent_objects(server: &FakeApiServer) -> Vec<serde_json::Value> {
+    let jobs = Kind::by_plural("batch", "v1", "jobs").expect("jobs");
+    let pods = Kind::by_plural("", "v1", "pods").expect("pods");
+    let query = Query {
+        labels: LabelSelector::parse("app=mirrord").expect("selector"),
+        ..Default::default()
+    };
+    let mut objects = server.store().list(jobs, &query).0;
+    objects.extend(server.store().list(pods, &query).0);
+    objects
 }
 
 fn exec_args<'a>(command: &[&'a str]) -> Vec<&'a str> {
@@ -425,15 +431,44 @@ fn every_workload_kind_runs_the_program_in_its_picked_pod() {
             .expect("move the pod into its cgroup");
         running.push((standin, cgroup));
     }
-    for (target, pod) in [
-        ("deployment/web", "web-7d9f-bbbbb"),
-        ("service/web", "web-7d9f-bbbbb"),
-        ("statefulset/db", "db-0"),
-        ("daemonset/log-agent", "log-agent-x1"),
-        ("job/migrate", "migrate-q2x"),
-        ("cronjob/nightly", "nightly-29000000-abcde"),
-        ("rollout/checkout", "checkout-5c4b-zzzzz"),
+    for (target, pod, object) in [
+        (
+            "deployment/web",
+            "web-7d9f-bbbbb",
+            "/apis/apps/v1/namespaces/shop/deployments/web",
+        ),
+        (
+            "service/web",
+            "web-7d9f-bbbbb",
+            "/api/v1/namespaces/shop/services/web",
+        ),
+        (
+            "statefulset/db",
+            "db-0",
+            "/apis/apps/v1/namespaces/shop/statefulsets/db",
+        ),
+        (
+            "daemonset/log-agent",
+            "log-agent-x1",
+            "/apis/apps/v1/namespaces/shop/daemonsets/log-agent",
+        ),
+        (
+            "job/migrate",
+            "migrate-q2x",
+            "/apis/batch/v1/namespaces/shop/jobs/migrate",
+        ),
+        (
+            "cronjob/nightly",
+            "nightly-29000000-abcde",
+            "/apis/batch/v1/namespaces/shop/cronjobs/nightly",
+        ),
+        (
+            "rollout/checkout",
+            "checkout-5c4b-zzzzz",
+            "/apis/argoproj.io/v1alpha1/namespaces/shop/rollouts/checkout",
+        ),
     ] {
+        let before = server.requests().len();
         let out = mirrord(
             &server,
             &scratch,
@@ -454,6 +489,14 @@ fn every_workload_kind_runs_the_program_in_its_picked_pod() {
             String::from_utf8_lossy(&out.stderr)
         );
         assert_eq!(stdout.trim(), format!("POD_NAME={pod}"), "{target}");
+        // Resolved once (by the CLI): the intproxy started the agent for
+        // the CLI's pod without looking the target up again.
+        let session = &server.requests()[before..];
+        let gets = session
+            .iter()
+            .filter(|r| r.strip_prefix("GET ").map(|u| u.split('?').next()) == Some(Some(object)))
+            .count();
+        assert_eq!(gets, 1, "{target}: {session:#?}");
     }
     // Pods before their cgroups: a cgroup goes only once it is empty.
     for (standin, cgroup) in running {
@@ -503,4 +546,93 @@ fn the_ephemeral_container_mode_runs_the_agent_in_the_target_pod() {
     assert_eq!(added[0]["targetContainerName"], "app");
     // Its agent exits a second after the session (it cannot be removed).
     cluster.assert_nothing_left();
+}
+
+/// `targetless` with `agent.namespace` set runs the agent in the cluster:
+/// a Job in that namespace with no target (no node, no host PID, no
+/// container to join); the program's outgoing connections go through it,
+/// and the Job is gone after the session.
+#[test]
+fn targetless_with_an_agent_namespace_runs_the_agent_as_a_job_without_a_target() {
+    let server = FakeApiServer::start_with_agent(CLUSTER, mirrord_tests::bin_path("mirrord-agent"))
+        .expect("server");
+    let scratch = Scratch::new("kube-targetless");
+    let echo = std::net::TcpListener::bind("127.0.0.1:0").expect("echo");
+    let echo_port = echo.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        while let Ok((mut conn, _)) = echo.accept() {
+            let mut buf = [0u8; 64];
+            if let Ok(n) = conn.read(&mut buf) {
+                let _ = conn.write_all(&buf[..n]);
+            }
+        }
+    });
+    let config = scratch.write(
+        "mirrord.json",
+        r#"{"agent": {"namespace": "payments", "communication_timeout": 1}}"#,
+    );
+    let kubeconfig = scratch.path().join("kubeconfig");
+    server
+        .write_kubeconfig(&kubeconfig, "shop")
+        .expect("kubeconfig");
+    let script = format!(
+        "import socket, time\n\
+         c = socket.create_connection(('127.0.0.1', {echo_port}))\n\
+         c.sendall(b'through the agent'); print(c.recv(64).decode())\n\
+         time.sleep(1.5)\n"
+    );
+    let child = Command::new(mirrord_tests::bin_path("mirrord"))
+        .args(["exec", "-f"])
+        .arg(&config)
+        .args(["--target", "targetless", "--", "python3", "-c", &script])
+        .current_dir(scratch.path())
+        .env("KUBECONFIG", &kubeconfig)
+        .env("HOME", scratch.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run mirrord");
+    // While the program runs: the agent's Job, as the server holds it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let job = loop {
+        let found = agent_objects(&server)
+            .into_iter()
+            .find(|o| o["kind"] == "Job");
+        if let Some(job) = found {
+            break job;
+        }
+        assert!(Instant::now() < deadline, "no agent Job was created");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = child.wait_with_output().expect("mirrord");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "through the agent"
+    );
+
+    assert_eq!(job["metadata"]["namespace"], "payments", "{job}");
+    let pod = &job["spec"]["template"]["spec"];
+    assert!(
+        pod.get("nodeName").is_none() && pod.get("hostPID").is_none(),
+        "{pod}"
+    );
+    let args = pod["containers"][0]["args"].to_string();
+    assert!(!args.contains("--container-id"), "{args}");
+    // No target was looked up, and nothing is left.
+    assert!(
+        !server
+            .requests()
+            .iter()
+            .any(|r| r.starts_with("GET /api/v1/namespaces/shop/pods")),
+        "{:#?}",
+        server.requests()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !agent_objects(&server).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(agent_objects(&server), Vec::<serde_json::Value>::new());
 }

@@ -1,16 +1,17 @@
-//! The intproxy's agent in a Kubernetes cluster: resolve the target, start
-//! the agent's Job, and connect through a port-forward with the session
-//! secret; the Job is deleted when the intproxy stops the agent.
+//! The intproxy's agent in a Kubernetes cluster: start the agent for the
+//! pod the CLI resolved (the target is resolved once, by the CLI; or no pod:
+//! targetless in the cluster), and connect through a port-forward with the
+//! session secret; the Job is deleted when the intproxy stops the agent.
 
 use std::time::Duration;
 
 use anyhow::Context;
 
 use super::agent::{self, AgentClient};
-use crate::kube::{self, launch::AgentPod, KubeSettings};
+use crate::kube::{self, launch::AgentPod, KubeSettings, Resolved};
 
 /// Logs how long each start-up phase took (`MIRRORD_LOG=mirrord::timing=info`;
-/// the Kubernetes benchmark reads these lines).
+/// the Kubernetes benchmark reads these lines; `resolve` is the CLI's).
 struct Phase(std::time::Instant);
 
 impl Phase {
@@ -25,33 +26,38 @@ impl Phase {
     }
 }
 
-/// Starts the agent for the Kubernetes target of `config_json` (the
-/// resolved config `mirrord exec` passed). Returns the Job (to delete),
-/// the connected client and the target PID the agent found.
+/// Starts the agent for `resolved_json` (the CLI's `kube::Resolved`; `None`:
+/// targetless, the agent as a Job on any node) with the config of
+/// `config_json`. Returns the Job (to delete), the connected client and the
+/// target PID the agent found.
 pub async fn start(
     config_json: &str,
+    resolved_json: Option<&str>,
     timeout: Duration,
 ) -> anyhow::Result<(AgentPod, AgentClient, Option<u32>)> {
     let config = mirrord_config::from_json(config_json).context("the intproxy got a bad config")?;
-    let target = config
-        .target
-        .path
-        .as_ref()
-        .context("no Kubernetes target in the config")?;
+    let resolved: Option<Resolved> = resolved_json
+        .map(serde_json::from_str)
+        .transpose()
+        .context("the intproxy got a bad resolved target")?;
     let mut phase = Phase::start();
     let cluster = kube::connect(&KubeSettings::from_config(&config)).await?;
-    let resolved = kube::resolve(&cluster, target, config.target.namespace.as_deref())
-        .await?
-        .with_context(|| format!("{target} is not a Kubernetes target"))?;
-    phase.done("resolve");
     let progress = |step: &str| {
         super::print_ready(&super::Announce::Progress {
             step: step.to_owned(),
         });
     };
-    let pod = kube::launch::launch(&cluster, Some(&resolved), &config.agent, &progress).await?;
-    phase.done("agent ready");
-    progress("connecting to the agent");
+    let started = async {
+        let pod =
+            kube::launch::launch(&cluster, resolved.as_ref(), &config.agent, &progress).await?;
+        phase.done("agent ready");
+        progress("connecting to the agent");
+        Ok::<_, anyhow::Error>(pod)
+    };
+    let pod = match started.await {
+        Ok(pod) => pod,
+        Err(e) => return Err(explain(&cluster, resolved.as_ref(), e).await),
+    };
     let connected = async {
         let stream = pod.connect().await?;
         agent::connect_stream(stream, Some(pod.secret.clone())).await
@@ -63,16 +69,130 @@ pub async fn start(
         }
         failed => {
             let _ = pod.delete().await;
-            match failed {
-                Ok(Err(e)) => {
-                    Err(e.context(format!("cannot connect to the agent pod {}", pod.pod)))
-                }
-                _ => anyhow::bail!(
+            let e = match failed {
+                Ok(Err(e)) => e.context(format!("cannot connect to the agent pod {}", pod.pod)),
+                _ => anyhow::anyhow!(
                     "the agent pod {} did not answer within {} s",
                     pod.pod,
                     timeout.as_secs()
                 ),
-            }
+            };
+            Err(explain(&cluster, resolved.as_ref(), e).await)
         }
+    }
+}
+
+/// A start-up failure, with the reason in front when the target pod the
+/// CLI picked is gone or was replaced since (checked only on failure, so a
+/// session that starts looks the target up once).
+async fn explain(
+    cluster: &kube::client::Cluster,
+    resolved: Option<&Resolved>,
+    error: anyhow::Error,
+) -> anyhow::Error {
+    let Some(resolved) = resolved else {
+        return error;
+    };
+    match kube::gone::target_change(cluster, resolved).await {
+        Ok(None) => error,
+        Ok(Some(change)) => error.context(change),
+        Err(check) => {
+            tracing::debug!("cannot check the target pod after a failed start: {check}");
+            error
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use mirrord_config::{MirrordConfig, Target};
+    use mirrord_tests::kube::{kinds::Kind, FakeApiServer};
+
+    use super::*;
+
+    const CLUSTER: &str = include_str!("../../../tests/fixtures/cluster.yaml");
+
+    /// The CLI's half: resolve `target` and the config JSON it passes on.
+    async fn resolved_by_the_cli(
+        server: &FakeApiServer,
+        dir: &std::path::Path,
+        target: &str,
+    ) -> (String, Resolved) {
+        let path = dir.join("kubeconfig");
+        server.write_kubeconfig(&path, "shop").expect("kubeconfig");
+        let defaults = MirrordConfig::default();
+        let config = MirrordConfig {
+            kubeconfig: Some(path.to_string_lossy().into_owned()),
+            agent: mirrord_config::AgentConfig {
+                startup_timeout: 20,
+                ..defaults.agent.clone()
+            },
+            ..defaults
+        };
+        let cluster = kube::connect(&KubeSettings::from_config(&config))
+            .await
+            .expect("client");
+        let target: Target = target.parse().expect("target");
+        let resolved = kube::resolve(&cluster, &target, None)
+            .await
+            .expect("resolves")
+            .expect("a Kubernetes target");
+        (mirrord_config::to_json(&config), resolved)
+    }
+
+    async fn start_error(config: &str, resolved: &Resolved) -> String {
+        let json = serde_json::to_string(resolved).expect("json");
+        match start(config, Some(&json), Duration::from_secs(20)).await {
+            Ok((pod, ..)) => {
+                let _ = pod.delete().await;
+                panic!("the agent started for {resolved:?}");
+            }
+            Err(e) => format!("{e:#}"),
+        }
+    }
+
+    /// No process runs `web-7d9f-bbbbb`'s container here, so its agent
+    /// exits at once; whether the message blames a vanished pod depends on
+    /// whether the pod is still in the API.
+    #[tokio::test]
+    async fn a_target_pod_gone_before_the_agent_starts_is_named() {
+        let agent = mirrord_tests::bin_path("mirrord-agent");
+        assert!(agent.exists(), "build the workspace first");
+        let server = FakeApiServer::start_with_agent(CLUSTER, agent).expect("server");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (config, resolved) = resolved_by_the_cli(&server, dir.path(), "deployment/web").await;
+        assert_eq!(resolved.pod, "web-7d9f-bbbbb");
+
+        let still_there = start_error(&config, &resolved).await;
+        assert!(
+            still_there.contains("exited before it was ready"),
+            "{still_there}"
+        );
+        assert!(!still_there.contains("is gone"), "{still_there}");
+
+        let pods = Kind::by_plural("", "v1", "pods").expect("pods");
+        server
+            .store()
+            .delete(pods, Some("shop"), "web-7d9f-bbbbb")
+            .expect("delete the pod");
+        let gone = start_error(&config, &resolved).await;
+        assert!(
+            gone.starts_with(
+                "the target pod web-7d9f-bbbbb in namespace \"shop\" (picked for deployment/web) \
+                 is gone since it was resolved; run mirrord again to pick a running pod: "
+            ),
+            "{gone}"
+        );
+        assert!(gone.contains("exited before it was ready"), "{gone}");
+        // The failed starts left no Job behind.
+        let jobs = Kind::by_plural("batch", "v1", "jobs").expect("jobs");
+        let left = server.store().list(jobs, &Default::default()).0;
+        assert!(
+            left.iter().all(|j| !j["metadata"]["name"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("mirrord-agent")),
+            "{left:?}"
+        );
     }
 }

@@ -97,6 +97,10 @@ pub struct IntproxyArgs {
     /// as a Job in the cluster instead of as a local process.
     #[arg(long)]
     pub kube_config_json: Option<String>,
+    /// The pod the CLI resolved the target to (`kube::Resolved` as JSON):
+    /// the intproxy does not resolve again.
+    #[arg(long, requires = "kube_config_json")]
+    pub kube_resolved_json: Option<String>,
 }
 
 /// The agent the intproxy started, and stops.
@@ -280,7 +284,8 @@ async fn start(args: &IntproxyArgs) -> anyhow::Result<Started> {
     let timeout = Duration::from_secs(args.agent_startup_timeout);
     let (agent, client, target_pid) = match &args.kube_config_json {
         Some(config_json) => {
-            let (pod, client, target_pid) = cluster::start(config_json, timeout).await?;
+            let resolved = args.kube_resolved_json.as_deref();
+            let (pod, client, target_pid) = cluster::start(config_json, resolved, timeout).await?;
             (AgentHandle::Cluster(pod), client, target_pid)
         }
         None => {

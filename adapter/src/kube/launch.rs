@@ -222,6 +222,11 @@ async fn wait_ready(agent: &AgentPod, timeout: Duration) -> Result<String, KubeE
             if let Some(reason) = failure {
                 return Err(image_error(agent, &pod, &reason).await);
             }
+            if !agent.ephemeral {
+                if let Some(ended) = ended_early(agent, &pod) {
+                    return Err(ended);
+                }
+            }
             last = Some(pod);
         }
         Err(KubeError::Target(String::new()))
@@ -233,6 +238,26 @@ async fn wait_ready(agent: &AgentPod, timeout: Duration) -> Result<String, KubeE
         Ok(result) => result,
         Err(_) => Err(not_ready(agent, last.as_ref(), timeout)),
     }
+}
+
+/// An agent pod that finished before it was ever ready: the agent exited
+/// at start (it found no target container, say); the pod's message says why.
+fn ended_early(agent: &AgentPod, pod: &Pod) -> Option<KubeError> {
+    let status = pod.status.as_ref()?;
+    let phase = status.phase.as_deref()?;
+    if phase != "Failed" && phase != "Succeeded" {
+        return None;
+    }
+    let why = status
+        .message
+        .as_deref()
+        .map(|m| format!(": {m}"))
+        .unwrap_or_default();
+    Some(KubeError::Target(format!(
+        "the agent (job {} in namespace \"{}\") exited before it was ready ({phase}){why}; see \
+         `kubectl logs job/{} -n {}`",
+        agent.job, agent.namespace, agent.job, agent.namespace
+    )))
 }
 
 fn not_ready(agent: &AgentPod, pod: Option<&Pod>, timeout: Duration) -> KubeError {

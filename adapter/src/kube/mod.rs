@@ -6,6 +6,7 @@
 pub mod agent_job;
 pub mod client;
 pub mod error;
+pub mod gone;
 pub mod kinds;
 pub mod launch;
 pub mod list;

@@ -26,8 +26,9 @@ use super::kinds::Kind;
 use super::pods;
 use super::suggest::close_names;
 
-/// A target resolved to a pod's container.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A target resolved to a pod's container. The CLI resolves once and hands
+/// this (as JSON) to the intproxy, which starts the agent for it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Resolved {
     /// What the user named: `deployment/web`.
     pub target: String,

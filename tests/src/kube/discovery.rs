@@ -5,15 +5,15 @@ use serde_json::{json, Value};
 
 use super::kinds::{groups, KINDS};
 
-/// The Kubernetes version the server claims (kubectl picks its own
-/// version from it).
-pub const MINOR: &str = "33";
+/// The Kubernetes minor version the server claims unless the fixture says
+/// otherwise (kubectl picks its own version from it).
+pub const MINOR: u32 = 33;
 
-pub fn version() -> Value {
+pub fn version(minor: u32) -> Value {
     json!({
         "major": "1",
-        "minor": MINOR,
-        "gitVersion": format!("v1.{MINOR}.0"),
+        "minor": minor.to_string(),
+        "gitVersion": format!("v1.{minor}.0"),
         "gitCommit": "0000000000000000000000000000000000000000",
         "gitTreeState": "clean",
         "buildDate": "2026-01-01T00:00:00Z",

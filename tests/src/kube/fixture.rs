@@ -25,6 +25,10 @@ pub struct Settings {
     /// Requests refused with 403.
     #[serde(default)]
     pub forbid: Vec<Forbid>,
+    /// The minor version `/version` claims (kubectl's dispatcher picks its
+    /// own version from it; 1.31+ tunnels port-forward in WebSocket).
+    #[serde(default)]
+    pub minor_version: Option<u32>,
 }
 
 fn default_user() -> String {

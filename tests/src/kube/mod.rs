@@ -14,10 +14,12 @@ pub mod discovery;
 pub mod fixture;
 pub mod kinds;
 pub mod kubelet;
+pub mod pod_net;
 pub mod portforward;
 pub mod routes;
 pub mod selector;
 pub mod server;
+pub mod spdy;
 pub mod status;
 pub mod store;
 pub mod table;
@@ -70,6 +72,7 @@ impl FakeApiServer {
             store,
             settings,
             address: addr.to_string(),
+            requests: Default::default(),
         });
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -106,6 +109,15 @@ impl FakeApiServer {
     /// The objects, for tests that check or change them directly.
     pub fn store(&self) -> &store::Store {
         &self.state.store
+    }
+
+    /// The requests served so far (see [`State::requests`]).
+    pub fn requests(&self) -> Vec<String> {
+        self.state
+            .requests
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_default()
     }
 
     /// A kubeconfig whose one context (`fake`) points at this server, with

@@ -4,10 +4,17 @@
 //! and `2i + 1` for errors, and the first message on each channel carries
 //! the port as 2 bytes, little-endian.
 //!
+//! kubectl speaks SPDY/3.1 instead (`spdy::portforward`): either a plain
+//! `Upgrade: SPDY/3.1` (kubectl up to 1.30) or, from 1.31, the same SPDY
+//! bytes in WebSocket binary messages under the subprotocol
+//! `SPDY/3.1+portforward.k8s.io`; both are answered here, and the ports come
+//! from the SPDY streams' headers, not from the query.
+//!
 //! Where a pod's port really is comes from the pod's annotation
 //! `test.mirrord.dev/port-<PORT>: 127.0.0.1:<real port>` (the stand-in pod
 //! or local agent that plays the pod sets it).
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 
 use bytes::Bytes;
@@ -17,18 +24,110 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::{handshake::derive_accept_key, protocol::Role, Message};
 use tokio_tungstenite::WebSocketStream;
 
+use super::spdy;
 use super::status::ApiError;
 
 const PROTOCOL: &str = "v4.channel.k8s.io";
+/// The WebSocket subprotocol kubectl 1.31+ tunnels SPDY in.
+const SPDY_TUNNEL: &str = "SPDY/3.1+portforward.k8s.io";
+const ANNOTATION_PREFIX: &str = "test.mirrord.dev/port-";
 
 /// The annotation naming where a pod's port is reachable from this machine.
 pub fn port_annotation(port: u16) -> String {
-    format!("test.mirrord.dev/port-{port}")
+    format!("{ANNOTATION_PREFIX}{port}")
+}
+
+/// Every port of `pod` and where it really is.
+fn pod_ports(pod: &Value) -> HashMap<u16, String> {
+    pod["metadata"]["annotations"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(key, value)| {
+            let port = key.strip_prefix(ANNOTATION_PREFIX)?.parse().ok()?;
+            Some((port, value.as_str()?.to_owned()))
+        })
+        .collect()
+}
+
+/// Answers `Upgrade: SPDY/3.1` (kubectl before 1.31) and serves
+/// `portforward.k8s.io` on the upgraded connection.
+fn upgrade_spdy(
+    req: Request<hyper::body::Incoming>,
+    pod: &Value,
+) -> Result<Response<BoxBody<Bytes, Infallible>>, ApiError> {
+    let offered = header(&req, "x-stream-protocol-version");
+    if !offered
+        .split(',')
+        .any(|p| p.trim() == spdy::portforward::PROTOCOL)
+    {
+        return Err(ApiError::bad_request(format!(
+            "port-forward: none of the offered stream protocols ({offered}) is {}",
+            spdy::portforward::PROTOCOL
+        )));
+    }
+    let targets = pod_ports(pod);
+    tokio::spawn(async move {
+        match hyper::upgrade::on(req).await {
+            Ok(upgraded) => {
+                if let Err(e) = spdy::portforward::serve(TokioIo::new(upgraded), targets).await {
+                    eprintln!("fake-apiserver: SPDY port-forward: {e}");
+                }
+            }
+            Err(e) => eprintln!("fake-apiserver: SPDY upgrade failed: {e}"),
+        }
+    });
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header("connection", "Upgrade")
+        .header("upgrade", "SPDY/3.1")
+        .header("x-stream-protocol-version", spdy::portforward::PROTOCOL)
+        .body(Empty::new().boxed())
+        .map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+/// Carries a SPDY session in WebSocket binary messages: the session reads
+/// and writes one end of an in-memory pipe, this pumps the other end.
+async fn tunnel_spdy<S>(ws: WebSocketStream<S>, targets: HashMap<u16, String>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (session_end, pump_end) = tokio::io::duplex(256 * 1024);
+    let session = tokio::spawn(spdy::portforward::serve(session_end, targets));
+    let (mut sink, mut source) = ws.split();
+    let (mut pipe_read, mut pipe_write) = tokio::io::split(pump_end);
+    let outbound = async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        while let Ok(n) = pipe_read.read(&mut buf).await {
+            if n == 0 || sink.send(Message::binary(buf[..n].to_vec())).await.is_err() {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    };
+    let inbound = async move {
+        while let Some(Ok(message)) = source.next().await {
+            match message {
+                Message::Binary(data) if pipe_write.write_all(&data).await.is_err() => break,
+                Message::Close(_) => break,
+                _ => {}
+            }
+        }
+        let _ = pipe_write.shutdown().await;
+    };
+    tokio::join!(outbound, inbound);
+    session.abort();
+}
+
+fn header<'a>(req: &'a Request<hyper::body::Incoming>, name: &str) -> &'a str {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
 }
 
 /// Answers the upgrade and, once switched, forwards the requested ports of
@@ -38,6 +137,9 @@ pub fn upgrade(
     pod: &Value,
     ports: Vec<u16>,
 ) -> Result<Response<BoxBody<Bytes, Infallible>>, ApiError> {
+    if header(&req, "upgrade").eq_ignore_ascii_case("SPDY/3.1") {
+        return upgrade_spdy(req, pod);
+    }
     let key = req
         .headers()
         .get("sec-websocket-key")
@@ -50,10 +152,31 @@ pub fn upgrade(
         .headers()
         .get("sec-websocket-protocol")
         .and_then(|p| p.to_str().ok())
-        .unwrap_or("");
+        .unwrap_or("")
+        .to_owned();
+    let tunnel = offered.split(',').any(|p| p.trim() == SPDY_TUNNEL);
+    if tunnel {
+        let targets = pod_ports(pod);
+        tokio::spawn(async move {
+            match hyper::upgrade::on(req).await {
+                Ok(upgraded) => {
+                    let ws = WebSocketStream::from_raw_socket(
+                        TokioIo::new(upgraded),
+                        Role::Server,
+                        None,
+                    )
+                    .await;
+                    tunnel_spdy(ws, targets).await;
+                }
+                Err(e) => eprintln!("fake-apiserver: port-forward upgrade failed: {e}"),
+            }
+        });
+        return switching(&key, SPDY_TUNNEL);
+    }
     if !offered.split(',').any(|p| p.trim() == PROTOCOL) {
         return Err(ApiError::bad_request(format!(
-            "port-forward: none of the offered subprotocols ({offered}) is {PROTOCOL}"
+            "port-forward: none of the offered subprotocols ({offered}) is {PROTOCOL} \
+             or {SPDY_TUNNEL}"
         )));
     }
     if ports.is_empty() {
@@ -81,15 +204,19 @@ pub fn upgrade(
             Err(e) => eprintln!("fake-apiserver: port-forward upgrade failed: {e}"),
         }
     });
-    let response = Response::builder()
+    switching(&key, PROTOCOL)
+}
+
+/// The 101 answer to a WebSocket upgrade with `key`, choosing `protocol`.
+fn switching(key: &str, protocol: &str) -> Result<Response<BoxBody<Bytes, Infallible>>, ApiError> {
+    Response::builder()
         .status(StatusCode::SWITCHING_PROTOCOLS)
         .header("upgrade", "websocket")
         .header("connection", "Upgrade")
         .header("sec-websocket-accept", derive_accept_key(key.as_bytes()))
-        .header("sec-websocket-protocol", PROTOCOL)
+        .header("sec-websocket-protocol", protocol)
         .body(Empty::new().boxed())
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    Ok(response)
+        .map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 /// Relays between the WebSocket channels and one TCP connection per port.
@@ -109,7 +236,7 @@ where
                 .await;
         }
         let stream = match addr {
-            Some(addr) => TcpStream::connect(&addr).await.map_err(|e| e.to_string()),
+            Some(addr) => super::pod_net::connect(&addr).await,
             None => Err(format!("port {port} is not open in the pod")),
         };
         match stream {

@@ -29,6 +29,25 @@ pub struct State {
     pub settings: Settings,
     /// `127.0.0.1:PORT`, for `/api`'s server address.
     pub address: String,
+    /// Every request as `METHOD PATH?QUERY`, with `upgrade: U` (and the
+    /// offered WebSocket subprotocols) for upgrades, in arrival order.
+    pub requests: std::sync::Mutex<Vec<String>>,
+}
+
+impl State {
+    fn record(&self, req: &Request<hyper::body::Incoming>) {
+        let mut line = format!("{} {}", req.method(), req.uri());
+        let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+        if let Some(upgrade) = header("upgrade") {
+            line.push_str(&format!(" upgrade: {upgrade}"));
+            if let Some(protocols) = header("sec-websocket-protocol") {
+                line.push_str(&format!(" ({protocols})"));
+            }
+        }
+        if let Ok(mut requests) = self.requests.lock() {
+            requests.push(line);
+        }
+    }
 }
 
 /// Answers one request; never fails at the HTTP level.
@@ -36,6 +55,7 @@ pub async fn handle(
     state: Arc<State>,
     req: Request<hyper::body::Incoming>,
 ) -> Result<Response<Body>, Infallible> {
+    state.record(&req);
     Ok(match dispatch(&state, req).await {
         Ok(response) => response,
         Err(e) => json_response(
@@ -61,7 +81,9 @@ async fn dispatch(
     }
     let ok = |v: Value| Ok(json_response(StatusCode::OK, &v));
     match route(req.uri().path()) {
-        Route::Version => ok(discovery::version()),
+        Route::Version => ok(discovery::version(
+            state.settings.minor_version.unwrap_or(discovery::MINOR),
+        )),
         Route::CoreVersions => ok(discovery::core_versions(&state.address)),
         Route::Groups => ok(discovery::group_list()),
         Route::Resources { group, version } => discovery::resource_list(&group, &version)
