@@ -107,6 +107,13 @@ impl Outgoing {
         self.register(Peer::Local(stream))
     }
 
+    /// Takes a one-way copy (a mirrored connection): its chunks go to the
+    /// client as they come, then end of file; what the client sends back
+    /// is dropped.
+    pub fn adopt_copy(self: &Arc<Self>, chunks: mpsc::Receiver<Vec<u8>>) -> (ConnId, Relay) {
+        self.register(Peer::Copy(chunks))
+    }
+
     fn register(self: &Arc<Self>, peer: Peer) -> (ConnId, Relay) {
         let conn = {
             let mut next = lock(&self.next);
@@ -153,6 +160,7 @@ enum Peer {
     Tcp(tokio::net::TcpStream),
     Udp(tokio::net::UdpSocket),
     Local(tokio::io::DuplexStream),
+    Copy(mpsc::Receiver<Vec<u8>>),
 }
 
 impl Peer {
@@ -160,7 +168,9 @@ impl Peer {
         match self {
             Peer::Tcp(s) => s.local_addr(),
             Peer::Udp(s) => s.local_addr(),
-            Peer::Local(_) => Err(io::Error::other("an in-agent stream has no address")),
+            Peer::Local(_) | Peer::Copy(_) => {
+                Err(io::Error::other("an in-agent stream has no address"))
+            }
         }
     }
 }
@@ -194,6 +204,7 @@ impl Relay {
                     relay_stream(conn, rd, wr, rx, &out).await
                 }
                 Peer::Udp(sock) => relay_udp(conn, sock, rx, &out).await,
+                Peer::Copy(chunks) => relay_copy(conn, chunks, rx, &out).await,
             };
             // Only a connection the client has not closed itself is reported.
             let known = lock(&owner.conns).remove(&conn).is_some();
@@ -259,6 +270,37 @@ where
         e = reader => e,
         e = writer => e,
     }
+}
+
+/// Sends a copy's chunks, then end of file, to the client, dropping what
+/// it sends back, until the client closes the connection.
+async fn relay_copy(
+    conn: ConnId,
+    mut chunks: mpsc::Receiver<Vec<u8>>,
+    mut rx: mpsc::Receiver<ToPeer>,
+    out: &mpsc::Sender<AgentMessage>,
+) -> Option<io::Error> {
+    let mut open = true;
+    loop {
+        tokio::select! {
+            chunk = chunks.recv(), if open => {
+                let msg = match chunk {
+                    Some(data) => AgentMessage::ConnData { conn, data },
+                    None => {
+                        open = false;
+                        AgentMessage::ConnEof { conn }
+                    }
+                };
+                if out.send(msg).await.is_err() {
+                    return None;
+                }
+            }
+            answer = rx.recv() => if answer.is_none() {
+                break;
+            },
+        }
+    }
+    None
 }
 
 async fn relay_udp(
