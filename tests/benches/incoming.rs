@@ -17,7 +17,10 @@
 //! The mirror row measures what mirroring costs the target itself: the
 //! pod's own server (one connection per request) loaded from the pod,
 //! before a session mirrors its port and while one does (the agent
-//! capturing and reassembling, the local program receiving copies).
+//! capturing and reassembling, the local program receiving copies), and
+//! the CPU time per request each process spent (user + system from
+//! `/proc`): requests/s swing by tens of percent on a shared machine, CPU
+//! time far less.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -114,6 +117,9 @@ fn mirror_row(mirrord: &Path, server: &Path, pod: &Pod) {
     pod_cpu.lap();
     let with = run();
     let pod_mirrored = pod_cpu.lap();
+    // The copies trail the load (the program may be slower than the pod's
+    // server): let them finish before reading the mirror's clocks.
+    std::thread::sleep(Duration::from_secs(3));
     let spent: Vec<String> = clocks
         .iter()
         .map(|(name, clock)| {
