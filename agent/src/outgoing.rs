@@ -382,6 +382,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_copy_sends_its_chunks_then_eof_and_drops_the_answers() {
+        let (out, mut rx) = outgoing();
+        let (chunks_tx, chunks) = mpsc::channel(4);
+        let (conn, relay) = out.adopt_copy(chunks);
+        let relay = tokio::spawn(relay.run());
+        chunks_tx.send(b"GET /".to_vec()).await.unwrap();
+        chunks_tx.send(b" HTTP/1.1".to_vec()).await.unwrap();
+        drop(chunks_tx);
+        out.send(conn, ToPeer::Data(b"an answer".to_vec())).await;
+        let expected = [
+            AgentMessage::ConnData {
+                conn,
+                data: b"GET /".to_vec(),
+            },
+            AgentMessage::ConnData {
+                conn,
+                data: b" HTTP/1.1".to_vec(),
+            },
+            AgentMessage::ConnEof { conn },
+        ];
+        for message in expected {
+            assert_eq!(rx.recv().await, Some(message));
+        }
+        // Open until the client closes it; then nothing more is said.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!relay.is_finished());
+        out.close(conn);
+        relay.await.unwrap();
+        assert!(rx.try_recv().is_err());
+        assert_eq!(out.open_count(), 0);
+    }
+
+    #[tokio::test]
     async fn refused_connect_keeps_the_errno_and_close_forgets() {
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
