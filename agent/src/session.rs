@@ -117,41 +117,16 @@ impl Session {
     /// Announces a mirrored connection to the client and feeds it the
     /// captured bytes; what the program answers is read and dropped.
     fn adopt_mirrored(&mut self, mirrored: Mirrored) {
-        use tokio::io::AsyncWriteExt;
-        let Mirrored {
-            port,
-            peer,
-            mut data,
-        } = mirrored;
-        let (ours, theirs) = tokio::io::duplex(256 * 1024);
-        let (conn, relay) = self.outgoing.adopt_local(theirs);
+        let Mirrored { port, peer, data } = mirrored;
+        let (conn, relay) = self.outgoing.adopt_copy(data);
         let out = self.out.clone();
         self.tasks.spawn(async move {
             if out
                 .send(AgentMessage::IncomingConn { conn, port, peer })
                 .await
-                .is_err()
+                .is_ok()
             {
-                return;
-            }
-            let (mut answers, mut copy) = tokio::io::split(ours);
-            let feed = async move {
-                while let Some(bytes) = data.recv().await {
-                    if copy.write_all(&bytes).await.is_err() {
-                        return;
-                    }
-                }
-                let _ = copy.shutdown().await;
-                // The write half stays open until the relay ends, so the
-                // program's answers can still be drained.
-                std::future::pending::<()>().await;
-            };
-            let mut sink = tokio::io::sink();
-            let discard = tokio::io::copy(&mut answers, &mut sink);
-            tokio::select! {
-                () = relay.run() => {}
-                () = feed => {}
-                _ = discard => {}
+                relay.run().await;
             }
         });
     }

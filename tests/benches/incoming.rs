@@ -17,7 +17,10 @@
 //! The mirror row measures what mirroring costs the target itself: the
 //! pod's own server (one connection per request) loaded from the pod,
 //! before a session mirrors its port and while one does (the agent
-//! capturing and reassembling, the local program receiving copies).
+//! capturing and reassembling, the local program receiving copies), and
+//! the CPU time per request each process spent (user + system from
+//! `/proc`): requests/s swing by tens of percent on a shared machine, CPU
+//! time far less.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -98,9 +101,34 @@ fn mirror_row(mirrord: &Path, server: &Path, pod: &Pod) {
         measure(pod.net_command("python3").arg(&load).args(args)).rps
     };
     run(); // warm-up
+    let pod_cpu = CpuClock::new(pod.pid);
     let without = run();
+    let pod_alone = pod_cpu.lap();
     let mirrored = under_mirrord(mirrord, pod, &config, server, MIRROR_PORT);
+    let agent = agent_of(pod.pid).expect("the session's agent runs");
+    let clocks = [
+        ("agent", CpuClock::new(agent)),
+        (
+            "intproxy",
+            CpuClock::new(parent_of(agent).expect("the agent's parent")),
+        ),
+        ("program", CpuClock::new(mirrored.0.id())),
+    ];
+    pod_cpu.lap();
     let with = run();
+    let pod_mirrored = pod_cpu.lap();
+    // The copies trail the load (the program may be slower than the pod's
+    // server): let them finish before reading the mirror's clocks.
+    std::thread::sleep(Duration::from_secs(3));
+    let spent: Vec<String> = clocks
+        .iter()
+        .map(|(name, clock)| {
+            format!(
+                "{name} {:.0}",
+                clock.lap() * 1e6 / f64::from(conns * requests)
+            )
+        })
+        .collect();
     drop(mirrored);
     println!("| load ({conns} x {requests}, a connection per request) | pod's server req/s | with mirror req/s | ratio |");
     println!("|---|---|---|---|");
@@ -109,6 +137,87 @@ fn mirror_row(mirrord: &Path, server: &Path, pod: &Pod) {
         with / without
     );
     println!();
+    // CPU time is far less noisy than requests/s on a shared machine.
+    let per = |secs: f64| secs * 1e6 / f64::from(conns * requests);
+    println!(
+        "| CPU us per request | pod's server alone | pod's server mirrored | mirror's processes |"
+    );
+    println!("|---|---|---|---|");
+    println!(
+        "| user + system | {:.0} | {:.0} | {} |",
+        per(pod_alone),
+        per(pod_mirrored),
+        spent.join(", ")
+    );
+    println!();
+}
+
+/// User + system CPU seconds a process has used, read from `/proc`.
+struct CpuClock {
+    pid: u32,
+    last: std::cell::Cell<f64>,
+}
+
+impl CpuClock {
+    fn new(pid: u32) -> CpuClock {
+        let clock = CpuClock {
+            pid,
+            last: std::cell::Cell::new(0.0),
+        };
+        clock.last.set(clock.now());
+        clock
+    }
+
+    fn now(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).unwrap_or_default();
+        // Fields after the command name: state is 3rd, utime 14th, stime 15th.
+        let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks = |i: usize| {
+            fields
+                .get(i - 3)
+                .and_then(|f| f.parse::<f64>().ok())
+                .unwrap_or(f64::NAN)
+        };
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+        (ticks(14) + ticks(15)) / hz
+    }
+
+    /// Seconds since the last lap.
+    fn lap(&self) -> f64 {
+        let now = self.now();
+        now - self.last.replace(now)
+    }
+}
+
+/// The `mirrord-agent` serving `target_pid` (not its watchdog).
+fn agent_of(target_pid: u32) -> Option<u32> {
+    let wanted = target_pid.to_string();
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            let is_agent = args.first()?.ends_with(b"mirrord-agent");
+            let serves = args
+                .windows(2)
+                .any(|w| w[0] == b"--target-pid" && w[1] == wanted.as_bytes());
+            let watchdog = args.iter().any(|a| *a == b"--watchdog-chain");
+            (is_agent && serves && !watchdog).then_some(pid)
+        })
+}
+
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 /// `python3 SERVER PORT` under `mirrord exec -f CONFIG`, once it listens.

@@ -1,8 +1,9 @@
 //! The capture socket: `AF_PACKET`/`SOCK_DGRAM` for IPv4 in the target's
 //! network namespace (every interface, `lo` included), with a classic BPF
 //! filter so the kernel copies to user space only TCP packets *to* a
-//! mirrored port (and RSTs *from* one), never a fragment, and on loopback
-//! only one of the two copies of each packet (the outgoing one is dropped).
+//! mirrored port that carry bytes, a SYN or a FIN (and RSTs *from* one),
+//! never a fragment, and on loopback only one of the two copies of each
+//! packet (the outgoing one is dropped).
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -121,18 +122,30 @@ const LD_B_ABS: u16 = 0x30;
 const LD_H_IND: u16 = 0x48;
 const LD_B_IND: u16 = 0x50;
 const LDX_B_MSH: u16 = 0xb1;
+const ALU_ADD_X: u16 = 0x0c;
+const ALU_AND_K: u16 = 0x54;
+const ALU_RSH_K: u16 = 0x74;
+const TAX: u16 = 0x07;
 const JEQ_K: u16 = 0x15;
+const JGT_X: u16 = 0x2d;
 const JSET_K: u16 = 0x45;
 const RET_K: u16 = 0x06;
 /// Ancillary loads: the packet type and the device's hardware type.
 const SKF_AD_PKTTYPE: u32 = 0xffff_f000 + 4;
 const SKF_AD_HATYPE: u32 = 0xffff_f000 + 28;
+/// TCP flags that matter to reassembly even without a payload.
+const FIN_SYN_RST: u32 = 0x07;
 
 fn op(code: u16, jt: u8, jf: u8, k: u32) -> libc::sock_filter {
     libc::sock_filter { code, jt, jf, k }
 }
 
 /// The filter program for `ports` (the packet starts at the IP header).
+///
+/// To a mirrored port it keeps a segment only if it carries a SYN, FIN or
+/// RST or at least one byte of payload: the client's pure ACKs (about
+/// half of its packets) never reach user space. From a mirrored port it
+/// keeps only RSTs.
 pub fn filter(ports: &[u16]) -> io::Result<Vec<libc::sock_filter>> {
     if ports.len() > MAX_PORTS {
         return Err(io::Error::new(
@@ -143,10 +156,11 @@ pub fn filter(ports: &[u16]) -> io::Result<Vec<libc::sock_filter>> {
     let n = ports.len();
     // Layout: 0..=9 header checks and the destination port load, n
     // compares, the source port load, n compares, drop, the RST check (2),
-    // accept, drop.
-    let len = 10 + n + 1 + n + 1 + 2 + 2;
+    // the payload check (9), accept, drop.
+    let len = 10 + n + 1 + n + 1 + 2 + 9 + 2;
     let (accept, drop) = (len - 2, len - 1);
-    let rst = len - 4;
+    let payload = len - 11;
+    let rst = payload - 2;
     let to = |at: usize, target: usize| (target - at - 1) as u8;
     let mut p = Vec::with_capacity(len);
     p.push(op(LD_W_ABS, 0, 0, SKF_AD_PKTTYPE)); // 0
@@ -161,7 +175,7 @@ pub fn filter(ports: &[u16]) -> io::Result<Vec<libc::sock_filter>> {
     p.push(op(LD_H_IND, 0, 0, 2)); // 9: destination port
     for (i, port) in ports.iter().enumerate() {
         let at = 10 + i;
-        p.push(op(JEQ_K, to(at, accept), 0, u32::from(*port)));
+        p.push(op(JEQ_K, to(at, payload), 0, u32::from(*port)));
     }
     p.push(op(LD_H_IND, 0, 0, 0)); // source port
     for (i, port) in ports.iter().enumerate() {
@@ -169,8 +183,19 @@ pub fn filter(ports: &[u16]) -> io::Result<Vec<libc::sock_filter>> {
         p.push(op(JEQ_K, to(at, rst), 0, u32::from(*port)));
     }
     p.push(op(RET_K, 0, 0, 0)); // neither port: drop
+    debug_assert_eq!(p.len(), rst);
     p.push(op(LD_B_IND, 0, 0, 13)); // rst: TCP flags
-    p.push(op(JSET_K, 0, 1, 0x04)); // RST → accept
+    p.push(op(JSET_K, to(rst + 1, accept), to(rst + 1, drop), 0x04));
+    debug_assert_eq!(p.len(), payload);
+    p.push(op(LD_B_IND, 0, 0, 13)); // payload: TCP flags
+    p.push(op(JSET_K, to(payload + 1, accept), 0, FIN_SYN_RST));
+    p.push(op(LD_B_IND, 0, 0, 12)); // TCP data offset, in its high nibble
+    p.push(op(ALU_RSH_K, 0, 0, 2));
+    p.push(op(ALU_AND_K, 0, 0, 0x3c)); // A = TCP header length
+    p.push(op(ALU_ADD_X, 0, 0, 0)); // + IP header length
+    p.push(op(TAX, 0, 0, 0));
+    p.push(op(LD_H_ABS, 0, 0, 2)); // IP total length
+    p.push(op(JGT_X, 0, 1, 0)); // longer than its headers → accept
     p.push(op(RET_K, 0, 0, SNAPLEN as u32)); // accept
     p.push(op(RET_K, 0, 0, 0)); // drop
     debug_assert_eq!(p.len(), len);
@@ -196,5 +221,75 @@ mod tests {
             assert_eq!(p[p.len() - 2].k, SNAPLEN as u32);
         }
         assert!(filter(&vec![1; MAX_PORTS + 1]).is_err());
+    }
+
+    /// Runs `program` over `packet` as the kernel would (only the opcodes
+    /// [`filter`] uses): the number of bytes kept, 0 for dropped.
+    fn run(program: &[libc::sock_filter], packet: &[u8], pkttype: u32, hatype: u32) -> u32 {
+        let (mut a, mut x, mut pc) = (0u32, 0u32, 0usize);
+        let byte = |at: u32| u32::from(packet[at as usize]);
+        let half = |at: u32| byte(at) << 8 | byte(at + 1);
+        loop {
+            let i = program[pc];
+            pc += 1;
+            let jump = |taken: bool| if taken { i.jt } else { i.jf } as usize;
+            match i.code {
+                LD_W_ABS if i.k == SKF_AD_PKTTYPE => a = pkttype,
+                LD_W_ABS if i.k == SKF_AD_HATYPE => a = hatype,
+                LD_H_ABS => a = half(i.k),
+                LD_B_ABS => a = byte(i.k),
+                LD_H_IND => a = half(x + i.k),
+                LD_B_IND => a = byte(x + i.k),
+                LDX_B_MSH => x = (byte(i.k) & 0x0f) * 4,
+                ALU_ADD_X => a += x,
+                ALU_AND_K => a &= i.k,
+                ALU_RSH_K => a >>= i.k,
+                TAX => x = a,
+                JEQ_K => pc += jump(a == i.k),
+                JGT_X => pc += jump(a > x),
+                JSET_K => pc += jump(a & i.k != 0),
+                RET_K => return i.k,
+                other => panic!("opcode {other:#x} not interpreted"),
+            }
+        }
+    }
+
+    #[test]
+    fn only_segments_that_matter_to_reassembly_pass() {
+        use crate::mirror::packet::tests::packet;
+        const SYN: u8 = 0x02;
+        const ACK: u8 = 0x10;
+        const FIN: u8 = 0x01;
+        const RST: u8 = 0x04;
+        let p = filter(&[80, 8080]).unwrap();
+        let kept = |pkt: Vec<u8>| run(&p, &pkt, 0, 1) != 0;
+        // To a mirrored port: SYN, data, FIN, RST pass; a pure ACK does
+        // not, with or without TCP options.
+        assert!(kept(packet(5000, 8080, 0, SYN, b"", 5, 0)));
+        assert!(kept(packet(5000, 8080, 1, ACK, b"x", 3, 0)));
+        assert!(kept(packet(5000, 80, 1, ACK | FIN, b"", 0, 0)));
+        assert!(kept(packet(5000, 80, 1, RST, b"", 0, 0)));
+        assert!(!kept(packet(5000, 8080, 1, ACK, b"", 0, 0)));
+        assert!(
+            !kept(packet(5000, 8080, 1, ACK, b"", 3, 6)),
+            "padding is no payload"
+        );
+        // From a mirrored port: only RSTs.
+        assert!(!kept(packet(8080, 5000, 1, ACK, b"answer", 0, 0)));
+        assert!(kept(packet(8080, 5000, 1, RST | ACK, b"", 0, 0)));
+        // Other ports, other protocols, fragments, loopback's second copy.
+        assert!(!kept(packet(5000, 9090, 0, SYN, b"", 0, 0)));
+        let mut udp = packet(5000, 8080, 0, 0, b"x", 0, 0);
+        udp[9] = 17;
+        assert!(!kept(udp));
+        let mut fragment = packet(5000, 8080, 1, ACK, b"x", 0, 0);
+        fragment[6] = 0x20;
+        assert!(!kept(fragment));
+        let data = packet(5000, 8080, 1, ACK, b"x", 0, 0);
+        assert_eq!(run(&p, &data, PACKET_OUTGOING, ARPHRD_LOOPBACK), 0);
+        assert_eq!(run(&p, &data, 0, ARPHRD_LOOPBACK), SNAPLEN as u32);
+        assert_eq!(run(&p, &data, PACKET_OUTGOING, 1), SNAPLEN as u32);
+        // No ports: nothing passes.
+        assert_eq!(run(&filter(&[]).unwrap(), &data, 0, 1), 0);
     }
 }

@@ -36,6 +36,10 @@ use crate::steal::SessionId;
 
 /// Chunks of one mirrored connection queued for its session.
 const QUEUE: usize = 4096;
+/// How long the capture waits after draining the socket before it reads
+/// again: what mirroring adds to a copy's delay, and what bounds its
+/// wake-ups to a few hundred a second however busy the port is.
+const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// A mirrored connection on its way to a session: the client's bytes, in
 /// order, until the channel closes.
@@ -193,6 +197,10 @@ async fn run(capture: Arc<Capture>, ports: Arc<Mutex<Ports>>) {
                 Err(_) => break,
             }
         }
+        // Let packets gather before the next read: under load one wake-up
+        // then takes a batch instead of one packet, and the target's own
+        // server keeps the CPU meanwhile (the socket buffer holds them).
+        tokio::time::sleep(BATCH_WINDOW).await;
         // A port no longer mirrored: its connections end.
         let gone: Vec<u16> = {
             let ports = lock(&ports);
@@ -240,13 +248,25 @@ fn dispatch(
         }
         Event::Data(key, bytes) => {
             if let Some(senders) = conns.get_mut(&key) {
-                senders.retain(|tx| match tx.try_send(bytes.clone()) {
-                    Ok(()) => true,
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        warn!(client = %key.0, "a session cannot keep up with a mirrored connection; it is closed");
-                        false
+                // Every session but the last gets a copy; the last the chunk.
+                let mut bytes = Some(bytes);
+                let last = senders.len().saturating_sub(1);
+                let mut at = 0;
+                senders.retain(|tx| {
+                    let chunk = if at == last {
+                        bytes.take().unwrap_or_default()
+                    } else {
+                        bytes.clone().unwrap_or_default()
+                    };
+                    at += 1;
+                    match tx.try_send(chunk) {
+                        Ok(()) => true,
+                        Err(mpsc::error::TrySendError::Full(_)) => {
+                            warn!(client = %key.0, "a session cannot keep up with a mirrored connection; it is closed");
+                            false
+                        }
+                        Err(mpsc::error::TrySendError::Closed(_)) => false,
                     }
-                    Err(mpsc::error::TrySendError::Closed(_)) => false,
                 });
             }
         }
