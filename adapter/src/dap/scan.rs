@@ -263,7 +263,7 @@ impl Scanner<'_> {
             let plain = rest
                 .iter()
                 .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
-                .ok_or_else(|| Invalid {
+                .ok_or(Invalid {
                     what: "the body ends inside a string",
                     at: self.b.len(),
                 })?;
