@@ -40,6 +40,26 @@ static void echo(const char *key, int type, int port, const char *ping) {
     close(fd);
 }
 
+/* Unconnected UDP: sendto and recvfrom on a socket that never connects;
+   the reply's source is printed too. */
+static void datagram(const char *key, int port, const char *ping) {
+    struct sockaddr_in sa, from;
+    socklen_t from_len = sizeof from;
+    char buf[64] = {0};
+    struct timeval tv = {.tv_sec = 10};
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (resolve(&sa, port) ||
+        sendto(fd, ping, strlen(ping), 0, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+        recvfrom(fd, buf, sizeof buf - 1, 0, (struct sockaddr *)&from, &from_len) < 0) {
+        err(key);
+    } else {
+        printf("%s%s.from=%s:%d\n", prefix, key, inet_ntoa(from.sin_addr), ntohs(from.sin_port));
+        printf("%s%s=%s\n", prefix, key, buf);
+    }
+    close(fd);
+}
+
 int main(int argc, char **argv) {
     char line[256] = {0};
     if (argc > 1) prefix = argv[1];
@@ -58,6 +78,7 @@ int main(int argc, char **argv) {
     if (resolve(&sa, 0) == 0) printf("%sdns=%s\n", prefix, inet_ntoa(sa.sin_addr)); else printf("%sdns=ERR:resolve\n", prefix);
     echo("tcp", SOCK_STREAM, 7001, "tcp-ping");
     echo("udp", SOCK_DGRAM, 7002, "udp-ping");
+    datagram("udpto", 7002, "udpto-ping");
     fflush(stdout);
     if (argc == 1) {
         pid_t pid = fork();

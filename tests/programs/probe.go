@@ -44,6 +44,35 @@ func echo(key, network string, port int, ping string) {
 	fmt.Printf("%s%s=%s\n", prefix, key, buf[:n])
 }
 
+// Unconnected UDP: WriteTo and ReadFrom on a socket that never connects;
+// the reply's source is printed too.
+func datagram(key string, port int, ping string) {
+	to, err := net.ResolveUDPAddr("udp", fmt.Sprintf("backend.pod.test:%d", port))
+	if err != nil {
+		fail(key, err)
+		return
+	}
+	conn, err := net.ListenPacket("udp", ":0")
+	if err != nil {
+		fail(key, err)
+		return
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := conn.WriteTo([]byte(ping), to); err != nil {
+		fail(key, err)
+		return
+	}
+	buf := make([]byte, 64)
+	n, from, err := conn.ReadFrom(buf)
+	if err != nil {
+		fail(key, err)
+		return
+	}
+	fmt.Printf("%s%s.from=%s\n", prefix, key, from)
+	fmt.Printf("%s%s=%s\n", prefix, key, buf[:n])
+}
+
 func main() {
 	if len(os.Args) > 1 {
 		prefix = os.Args[1]
@@ -70,6 +99,7 @@ func main() {
 	}
 	echo("tcp", "tcp", 7001, "tcp-ping")
 	echo("udp", "udp", 7002, "udp-ping")
+	datagram("udpto", 7002, "udpto-ping")
 	if len(os.Args) == 1 {
 		self, err := os.Executable()
 		if err != nil {

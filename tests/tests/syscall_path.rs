@@ -21,6 +21,10 @@ const EXPECTED: &[(&str, &str)] = &[
     ("dns", "127.0.0.2"),
     ("tcp", "tcp-ping"),
     ("udp", "udp-ping"),
+    // Unconnected UDP (`sendto`/`recvfrom`), answered from the pod's
+    // loopback service, which the reply names as its source.
+    ("udpto", "udpto-ping"),
+    ("udpto.from", "127.0.0.2:7002"),
 ];
 
 fn check_probe(cmd: &[&str], config: &str) -> mirrord_tests::run::Output {

@@ -12,11 +12,13 @@
 //! - [`notify`]: the kernel's user-notification ABI;
 //! - [`memory`]: the stopped process's memory and paths;
 //! - [`supervisor`], [`fs`], [`net`], [`stat`]: answering the calls;
+//! - [`datagrams`]: unconnected UDP (`sendto`/`recvfrom` with addresses);
 //! - [`callers`]: whose calls are left alone (skipped programs, debuggers);
 //! - [`writeback`]: remote files opened for writing, written back on close;
 //! - [`listings`]: remote directories, laid out locally for `getdents64`.
 
 pub mod callers;
+pub mod datagrams;
 pub mod detect;
 pub mod filter;
 pub mod fs;

@@ -102,7 +102,7 @@ pub async fn getpeername(sup: &Supervisor, n: &Notification) -> Outcome {
 /// Writes the address (`size` bytes of `storage`) where the caller's
 /// `addr`/`addrlen` pair says, as the kernel does: truncated to the room
 /// `*addrlen` gives, and `*addrlen` set to the whole size.
-fn write_sockaddr(
+pub(super) fn write_sockaddr(
     n: &Notification,
     addr: u64,
     addr_len: u64,
@@ -119,7 +119,7 @@ fn write_sockaddr(
 }
 
 /// The first `len` bytes of `storage`.
-fn sockaddr_bytes(storage: &libc::sockaddr_storage, len: usize) -> &[u8] {
+pub(super) fn sockaddr_bytes(storage: &libc::sockaddr_storage, len: usize) -> &[u8] {
     let len = len.min(std::mem::size_of::<libc::sockaddr_storage>());
     // SAFETY: `storage` is plain data of at least `len` bytes.
     unsafe {
@@ -129,7 +129,7 @@ fn sockaddr_bytes(storage: &libc::sockaddr_storage, len: usize) -> &[u8] {
 
 /// Runs a call that fills a socket address (`getsockname`, `accept4`...)
 /// with room for any; its result and the address with its length.
-fn filled_sockaddr(
+pub(super) fn filled_sockaddr(
     call: impl FnOnce(*mut libc::sockaddr, *mut libc::socklen_t) -> libc::c_int,
 ) -> (libc::c_int, libc::sockaddr_storage, usize) {
     // SAFETY: all-zero is a valid sockaddr_storage.
@@ -282,7 +282,12 @@ impl Sockets {
         }
     }
 
-    fn get(&self, inode: u64) -> Option<SocketAddr> {
+    /// Whether no socket is connected to a relay.
+    pub(super) fn is_empty(&self) -> bool {
+        self.peers.lock().map_or(true, |peers| peers.is_empty())
+    }
+
+    pub(super) fn get(&self, inode: u64) -> Option<SocketAddr> {
         self.peers.lock().ok()?.get(&inode).copied()
     }
 
@@ -299,7 +304,7 @@ impl Sockets {
     }
 }
 
-fn inode(socket: &OwnedFd) -> Option<u64> {
+pub(super) fn inode(socket: &OwnedFd) -> Option<u64> {
     // SAFETY: all-zero is a valid stat buffer for fstat to fill.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: a valid fd and buffer.
@@ -324,7 +329,7 @@ pub fn parse_sockaddr(raw: &[u8]) -> Option<SocketAddr> {
 }
 
 /// Our copy of fd `fd` of the process that thread `tid` belongs to.
-fn socket_of(tid: u32, fd: i32) -> std::io::Result<OwnedFd> {
+pub(super) fn socket_of(tid: u32, fd: i32) -> std::io::Result<OwnedFd> {
     let pid = memory::tgid(tid)?;
     // SAFETY: plain syscalls; each returned fd is owned at once.
     unsafe {
@@ -341,7 +346,7 @@ fn socket_of(tid: u32, fd: i32) -> std::io::Result<OwnedFd> {
     }
 }
 
-fn sockopt(socket: &OwnedFd, name: i32) -> Option<i32> {
+pub(super) fn sockopt(socket: &OwnedFd, name: i32) -> Option<i32> {
     let mut value: i32 = 0;
     let mut len = std::mem::size_of::<i32>() as libc::socklen_t;
     // SAFETY: `value` and `len` are valid for the call.
@@ -357,14 +362,14 @@ fn sockopt(socket: &OwnedFd, name: i32) -> Option<i32> {
     (rc == 0).then_some(value)
 }
 
-fn is_connected(socket: &OwnedFd) -> bool {
+pub(super) fn is_connected(socket: &OwnedFd) -> bool {
     // SAFETY: the pointers are valid for the call (`filled_sockaddr`).
     filled_sockaddr(|addr, len| unsafe { libc::getpeername(socket.as_raw_fd(), addr, len) }).0 == 0
 }
 
 /// `to` as a socket address of the socket's family (v4-mapped on an
 /// `AF_INET6` socket), and its size.
-fn sockaddr(to: SocketAddr, v6: bool) -> (libc::sockaddr_storage, usize) {
+pub(super) fn sockaddr(to: SocketAddr, v6: bool) -> (libc::sockaddr_storage, usize) {
     // SAFETY: all-zero is a valid sockaddr_storage.
     let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     let len = match (to, v6) {

@@ -19,6 +19,7 @@ use mirrord_config::IncomingConfig;
 use mirrord_protocol::LayerId;
 
 use super::callers::Callers;
+use super::datagrams::{self, Datagrams};
 use super::filter::AUDIT_ARCH;
 use super::fs::{self, StatOut};
 use super::listings::Listings;
@@ -59,6 +60,7 @@ pub struct Supervisor {
     pub writebacks: Writebacks,
     pub listings: Listings,
     pub sockets: net::Sockets,
+    pub datagrams: Datagrams,
     pub agent: AgentClient,
     relays: Mutex<Vec<UdpRelay>>,
 }
@@ -91,6 +93,7 @@ pub async fn serve<H: Send + 'static>(
         writebacks,
         listings: Listings::new(),
         sockets: net::Sockets::default(),
+        datagrams: Datagrams::default(),
         listener: Listener::new(listener),
         callers: Callers::new(policy.skip.clone()),
         policy,
@@ -200,6 +203,10 @@ fn continues_at_once(sup: &Supervisor, n: &Notification) -> bool {
             return true;
         }
     }
+    if matches!(n.nr, libc::SYS_sendto | libc::SYS_recvfrom) && datagrams::continues_at_once(sup, n)
+    {
+        return true;
+    }
     sup.callers.left_alone(n.pid)
 }
 
@@ -264,6 +271,8 @@ async fn dispatch(sup: &Supervisor, n: &Notification) -> Outcome {
         #[cfg(target_arch = "x86_64")]
         libc::SYS_accept => net::accept(sup, n, 0).await,
         libc::SYS_accept4 => net::accept(sup, n, a[3] as i32).await,
+        libc::SYS_sendto => datagrams::sendto(sup, n).await,
+        libc::SYS_recvfrom => datagrams::recvfrom(sup, n).await,
         _ => Outcome::Reply(Reply::Continue),
     }
 }
