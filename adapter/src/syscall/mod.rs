@@ -13,6 +13,7 @@
 //! - [`memory`]: the stopped process's memory and paths;
 //! - [`supervisor`], [`fs`], [`net`], [`stat`]: answering the calls;
 //! - [`datagrams`]: unconnected UDP (`sendto`/`recvfrom` with addresses);
+//! - [`unlisten`], [`sockdiag`]: a closed listener's port back to the target;
 //! - [`callers`]: whose calls are left alone (skipped programs, debuggers);
 //! - [`writeback`]: remote files opened for writing, written back on close;
 //! - [`listings`]: remote directories, laid out locally for `getdents64`.
@@ -27,9 +28,11 @@ pub mod listings;
 pub mod memory;
 pub mod net;
 pub mod notify;
+pub mod sockdiag;
 pub mod standby;
 pub mod stat;
 pub mod supervisor;
+pub mod unlisten;
 pub mod writeback;
 
 use std::os::fd::OwnedFd;

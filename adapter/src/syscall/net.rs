@@ -184,7 +184,7 @@ pub async fn listen(sup: &Supervisor, n: &Notification) -> Outcome {
     match incoming.listen(*id, subscription, app).await {
         Ok(_) => {
             if let Some(inode) = inode(&socket) {
-                sup.sockets.listen(inode);
+                sup.sockets.listen(inode, wanted.port);
             }
             Outcome::Reply(Reply::Value(0))
         }
@@ -272,7 +272,8 @@ fn local_addr(socket: &OwnedFd) -> Option<SocketAddr> {
 #[derive(Default)]
 pub struct Sockets {
     peers: std::sync::Mutex<std::collections::HashMap<u64, SocketAddr>>,
-    listening: std::sync::Mutex<std::collections::HashSet<u64>>,
+    /// Listener inode → the target port it subscribed.
+    listening: std::sync::Mutex<std::collections::HashMap<u64, u16>>,
 }
 
 impl Sockets {
@@ -291,16 +292,41 @@ impl Sockets {
         self.peers.lock().ok()?.get(&inode).copied()
     }
 
-    fn listen(&self, inode: u64) {
+    fn listen(&self, inode: u64, port: u16) {
         if let Ok(mut listening) = self.listening.lock() {
-            listening.insert(inode);
+            listening.insert(inode, port);
         }
     }
 
     fn is_listening(&self, inode: u64) -> bool {
         self.listening
             .lock()
-            .is_ok_and(|listening| listening.contains(&inode))
+            .is_ok_and(|listening| listening.contains_key(&inode))
+    }
+
+    /// Whether some listener is subscribed.
+    pub(super) fn any_listening(&self) -> bool {
+        self.listening.lock().is_ok_and(|l| !l.is_empty())
+    }
+
+    /// Forgets the listeners not in `alive` (closed by their programs);
+    /// the target ports no listener left holds, to unsubscribe.
+    pub(super) fn closed_listeners(&self, alive: &std::collections::HashSet<u64>) -> Vec<u16> {
+        let Ok(mut listening) = self.listening.lock() else {
+            return Vec::new();
+        };
+        let mut closed: Vec<u16> = Vec::new();
+        listening.retain(|inode, port| {
+            let open = alive.contains(inode);
+            if !open {
+                closed.push(*port);
+            }
+            open
+        });
+        closed.sort_unstable();
+        closed.dedup();
+        closed.retain(|port| !listening.values().any(|p| p == port));
+        closed
     }
 }
 
@@ -432,6 +458,23 @@ fn connect_fd(socket: &OwnedFd, to: SocketAddr, v6: bool) -> Result<(), i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_closed_listener_gives_its_port_back_unless_another_holds_it() {
+        let sockets = Sockets::default();
+        assert!(!sockets.any_listening());
+        sockets.listen(1, 80);
+        sockets.listen(2, 80);
+        sockets.listen(3, 443);
+        assert!(sockets.any_listening());
+        let alive = |inodes: &[u64]| inodes.iter().copied().collect();
+        assert!(sockets.closed_listeners(&alive(&[1, 2, 3])).is_empty());
+        // One of two listeners on 80 closed: the port stays subscribed.
+        assert!(sockets.closed_listeners(&alive(&[2, 3])).is_empty());
+        assert!(!sockets.is_listening(1) && sockets.is_listening(2));
+        assert_eq!(sockets.closed_listeners(&alive(&[])), [80, 443]);
+        assert!(!sockets.any_listening());
+    }
 
     #[test]
     fn parses_inet_addresses_and_leaves_the_rest() {

@@ -113,12 +113,14 @@ pub async fn serve<H: Send + 'static>(
     info!("supervising");
     let writing = sup.clone();
     let writebacks = tokio::spawn(async move { writing.writebacks.run(&writing.agent).await });
+    let listeners = tokio::spawn(super::unlisten::watch(sup.clone()));
     while let Some(n) = rx.recv().await {
         let span = tracing::debug_span!("syscall", nr = n.nr, pid = n.pid, id = n.id);
         tokio::spawn(handle(sup.clone(), n).instrument(span));
     }
     info!("no process left under the filter");
     writebacks.abort();
+    listeners.abort();
     sup.writebacks.finish(&sup.agent).await;
     sup.listings.clear();
     // The listeners' ports go back to the target.
