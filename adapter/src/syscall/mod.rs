@@ -16,11 +16,13 @@
 //! - [`unlisten`], [`sockdiag`]: a closed listener's port back to the target;
 //! - [`callers`]: whose calls are left alone (skipped programs, debuggers);
 //! - [`writeback`]: remote files opened for writing, written back on close;
-//! - [`listings`]: remote directories, laid out locally for `getdents64`.
+//! - [`listings`]: remote directories, laid out locally for `getdents64`;
+//! - [`fdlinks`]: `/proc/self/fd/N` and `/dev/fd/N` of remote files.
 
 pub mod callers;
 pub mod datagrams;
 pub mod detect;
+pub mod fdlinks;
 pub mod filter;
 pub mod fs;
 pub mod handoff;

@@ -250,12 +250,7 @@ pub async fn accept(sup: &Supervisor, n: &Notification, flags: i32) -> Outcome {
             return Outcome::Reply(Reply::Errno(errno));
         }
     }
-    let cloexec = flags & libc::SOCK_CLOEXEC != 0;
-    match sup.listener.send_fd(n.id, connection.as_fd(), cloexec) {
-        Ok(_) => Outcome::Answered,
-        // The caller is gone: the connection closes with our copy.
-        Err(_) => Outcome::Gone,
-    }
+    sup.install_fd(n, connection.as_fd(), flags & libc::SOCK_CLOEXEC != 0)
 }
 
 fn local_addr(socket: &OwnedFd) -> Option<SocketAddr> {

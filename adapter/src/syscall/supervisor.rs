@@ -8,7 +8,7 @@
 //! listener reports `POLLHUP`); meanwhile it counts as a connected layer
 //! for the intproxy's lifetime, and it holds the UDP relays it made.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 
 use mirrord_config::policy::Policy;
@@ -20,6 +20,7 @@ use mirrord_protocol::LayerId;
 
 use super::callers::Callers;
 use super::datagrams::{self, Datagrams};
+use super::fdlinks::FdLinks;
 use super::filter::AUDIT_ARCH;
 use super::fs::{self, StatOut};
 use super::listings::Listings;
@@ -59,6 +60,7 @@ pub struct Supervisor {
     callers: Callers,
     pub writebacks: Writebacks,
     pub listings: Listings,
+    pub fdlinks: FdLinks,
     pub sockets: net::Sockets,
     pub datagrams: Datagrams,
     pub agent: AgentClient,
@@ -66,6 +68,19 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
+    /// Answers call `n` with `fd` installed in its process (close-on-exec
+    /// when `cloexec`). `Gone` when the caller died or was interrupted
+    /// meanwhile: our copy of the fd then closes with the caller's.
+    pub fn install_fd(&self, n: &Notification, fd: BorrowedFd<'_>, cloexec: bool) -> Outcome {
+        match self.listener.send_fd(n.id, fd, cloexec) {
+            Ok(_) => Outcome::Answered,
+            Err(e) => {
+                debug!("cannot install the fd: {e}");
+                Outcome::Gone
+            }
+        }
+    }
+
     pub fn hold_relay(&self, relay: UdpRelay) {
         if let Ok(mut relays) = self.relays.lock() {
             relays.push(relay);
@@ -92,6 +107,7 @@ pub async fn serve<H: Send + 'static>(
     let sup = Arc::new(Supervisor {
         writebacks,
         listings: Listings::new(),
+        fdlinks: FdLinks::default(),
         sockets: net::Sockets::default(),
         datagrams: Datagrams::default(),
         listener: Listener::new(listener),
