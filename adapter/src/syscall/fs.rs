@@ -19,7 +19,7 @@ use mirrord_config::policy::FileRoute;
 const READ_AHEAD: u32 = 64 * 1024;
 
 /// Where a stat call wants its answer.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatOut {
     Stat(u64),
     Statx(u64),

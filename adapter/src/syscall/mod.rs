@@ -11,6 +11,7 @@
 //!   (a debugger started before the launch);
 //! - [`notify`]: the kernel's user-notification ABI;
 //! - [`memory`]: the stopped process's memory and paths;
+//! - [`calls`]: the stopped calls decoded from their raw arguments;
 //! - [`supervisor`], [`fs`], [`net`], [`stat`]: answering the calls;
 //! - [`datagrams`]: unconnected UDP (`sendto`/`recvfrom` with addresses);
 //! - [`unlisten`], [`sockdiag`]: a closed listener's port back to the target;
@@ -20,6 +21,7 @@
 //! - [`fdlinks`]: `/proc/self/fd/N` and `/dev/fd/N` of remote files.
 
 pub mod callers;
+pub mod calls;
 pub mod datagrams;
 pub mod detect;
 pub mod fdlinks;
