@@ -31,7 +31,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Messages queued towards one peer before the client's reader waits.
 const PEER_QUEUE: usize = 64;
 /// The largest chunk read from a TCP peer, and the largest UDP datagram.
-const CHUNK: usize = 64 * 1024;
+const CHUNK: usize = 256 * 1024;
 
 pub enum ToPeer {
     Data(Vec<u8>),

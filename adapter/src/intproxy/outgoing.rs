@@ -25,7 +25,7 @@ use super::agent::{AgentClient, ConnEvent, Connected};
 
 /// How long the relay waits for the layer to connect the program's socket.
 const ACCEPT_TIMEOUT: Duration = Duration::from_secs(10);
-const RELAY_BUF: usize = 64 * 1024;
+const RELAY_BUF: usize = 256 * 1024;
 
 /// A UDP relay, held by every layer that may still use it (the one that
 /// made it, and its forked children). UDP has no close to see: when the
