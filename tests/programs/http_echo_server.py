@@ -1,9 +1,10 @@
 """A keep-alive HTTP/1.1 server for the incoming tests: answers every
 request with `local <path> peer=<host>:<port> via=<listening port>` (the
 peer as accept and getpeername report it). Prints `listening <port>` once
-listen() returned.
+listen() returned. Listens on HOST (0.0.0.0 unless given; an IPv6
+address such as `::` or `::1` makes an IPv6 socket).
 
-usage: http_echo_server.py PORT
+usage: http_echo_server.py PORT [HOST]
 """
 import asyncio
 import socket
@@ -11,6 +12,7 @@ import sys
 
 
 PORT = int(sys.argv[1])
+HOST = sys.argv[2] if len(sys.argv) > 2 else "0.0.0.0"
 
 
 async def serve(reader, writer):
@@ -39,9 +41,13 @@ async def serve(reader, writer):
 
 
 async def main(port):
-    listener = socket.socket()
+    family = socket.AF_INET6 if ":" in HOST else socket.AF_INET
+    listener = socket.socket(family)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("0.0.0.0", port))
+    if family == socket.AF_INET6 and HOST == "::":
+        # Dual-stack whatever the system default.
+        listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    listener.bind((HOST, port))
     listener.listen(1024)
     print("listening %d" % port, flush=True)
     server = await asyncio.start_server(serve, sock=listener)

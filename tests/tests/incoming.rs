@@ -40,15 +40,18 @@ impl Server {
         port: u16,
         on_concurrent_steal: &str,
     ) -> (Result<Server, String>, Scratch) {
-        let scratch = Scratch::new("incoming-mapping");
-        let config = scratch.write(
-            "mirrord.json",
-            &format!(
-                r#"{{"feature": {{"network": {{"incoming": {{"port_mapping": [[{port}, {HTTP_PORT}]],
-                    "on_concurrent_steal": "{on_concurrent_steal}"}}}}}}}}"#
-            ),
-        );
+        let (scratch, config) = mapping_config(port, on_concurrent_steal);
         (Server::try_start(pod, Some(&config), port), scratch)
+    }
+
+    /// [`Server::start_mapped`] with the local server listening on `host`
+    /// (`::` or `::1`: an IPv6 socket).
+    fn start_mapped_on(pod: &Pod, port: u16, host: &str) -> (Server, Scratch) {
+        let (scratch, config) = mapping_config(port, "abort");
+        let program = python("http_echo_server.py", &[port.to_string(), host.to_owned()]);
+        let server = Server::try_start_program(pod, true, Some(&config), &program)
+            .unwrap_or_else(|e| panic!("{e}"));
+        (server, scratch)
     }
 
     /// Starts `http_echo_server.py PORT` under `mirrord exec --steal`
@@ -118,6 +121,20 @@ impl Drop for Server {
     }
 }
 
+/// A config mapping local port `port` to the pod's HTTP port; the scratch
+/// directory holding it and its path.
+fn mapping_config(port: u16, on_concurrent_steal: &str) -> (Scratch, std::path::PathBuf) {
+    let scratch = Scratch::new("incoming-mapping");
+    let config = scratch.write(
+        "mirrord.json",
+        &format!(
+            r#"{{"feature": {{"network": {{"incoming": {{"port_mapping": [[{port}, {HTTP_PORT}]],
+                "on_concurrent_steal": "{on_concurrent_steal}"}}}}}}}}"#
+        ),
+    );
+    (scratch, config)
+}
+
 /// `python3 SCRIPT ARGS` for a test program of the programs directory.
 fn python(script: &str, args: &[String]) -> Vec<String> {
     let mut command = vec![
@@ -131,10 +148,20 @@ fn python(script: &str, args: &[String]) -> Vec<String> {
 /// `GET path` from the pod's loopback to its HTTP port; the body, or the
 /// failure.
 fn pod_get(pod: &Pod, port: u16, path: &str) -> String {
+    pod_get_from(pod, "127.0.0.1", port, path)
+}
+
+/// [`pod_get`] to `host` (`::1`: the pod's IPv6 loopback).
+fn pod_get_from(pod: &Pod, host: &str, port: u16, path: &str) -> String {
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    };
     let out = pod
         .net_command("curl")
-        .args(["-s", "-S", "-m", "2"])
-        .arg(format!("http://127.0.0.1:{port}{path}"))
+        .args(["-g", "-s", "-S", "-m", "2"])
+        .arg(format!("http://{host}:{port}{path}"))
         .output()
         .expect("curl runs");
     if out.status.success() {
@@ -149,9 +176,21 @@ fn pod_get(pod: &Pod, port: u16, path: &str) -> String {
 
 /// Runs the load client in the pod: `key=value` lines.
 fn pod_load(pod: &Pod, port: u16, conns: u32, requests: u32) -> Vec<(String, String)> {
+    pod_load_from(pod, "127.0.0.1", port, conns, requests)
+}
+
+/// [`pod_load`] to `host` (`::1`: the pod's IPv6 loopback).
+fn pod_load_from(
+    pod: &Pod,
+    host: &str,
+    port: u16,
+    conns: u32,
+    requests: u32,
+) -> Vec<(String, String)> {
     let script = programs_dir().join("http_load.py");
     let mut args = vec![script.to_string_lossy().into_owned()];
     args.extend([u32::from(port), conns, requests].map(|n| n.to_string()));
+    args.push(host.to_owned());
     pod_python(pod, &args)
 }
 
@@ -263,7 +302,18 @@ fn kill_9_of_the_agent_mid_steal_gives_the_port_back_within_2_s() {
     let pod = Pod::start(&PodSpec::default()).expect("pod");
     let (mut server, _config) = Server::start_mapped(&pod, 18_082);
     assert!(pod_get(&pod, HTTP_PORT, "/").starts_with("local /"));
-    // The agent itself, not its watchdog nor the intproxy (both name the target).
+    // SAFETY: killing the agent of our own session.
+    unsafe { libc::kill(the_agent(&pod), libc::SIGKILL) };
+    let took = pod_serves_itself_within(&pod, Duration::from_secs(2));
+    println!("the pod served itself again {took:?} after kill -9 of the agent");
+    let pid = server.pid();
+    server.signal(libc::SIGTERM);
+    assert!(leftovers(pid, Some(pod.pid), Duration::from_secs(5)).is_empty());
+}
+
+/// The PID of the session's agent itself, not its watchdog nor the
+/// intproxy (both name the target).
+fn the_agent(pod: &Pod) -> i32 {
     let agents: Vec<i32> = agent_pids(pod.pid)
         .into_iter()
         .filter(|pid| {
@@ -274,13 +324,7 @@ fn kill_9_of_the_agent_mid_steal_gives_the_port_back_within_2_s() {
         })
         .collect();
     assert_eq!(agents.len(), 1, "{agents:?}");
-    // SAFETY: killing the agent of our own session.
-    unsafe { libc::kill(agents[0], libc::SIGKILL) };
-    let took = pod_serves_itself_within(&pod, Duration::from_secs(2));
-    println!("the pod served itself again {took:?} after kill -9 of the agent");
-    let pid = server.pid();
-    server.signal(libc::SIGTERM);
-    assert!(leftovers(pid, Some(pod.pid), Duration::from_secs(5)).is_empty());
+    agents[0]
 }
 
 #[test]
@@ -314,9 +358,9 @@ fn a_chain_left_by_a_dead_agent_is_removed_by_the_next_one() {
     // named after a PID that is no agent, stealing the HTTP port into a
     // port nobody listens on.
     let stale = "MIRRORD_INCOMING_999999999";
-    for args in [
-        vec!["-N", stale],
-        vec![
+    let rules: [&[&str]; 3] = [
+        &["-N", stale],
+        &[
             "-A",
             stale,
             "-p",
@@ -328,22 +372,88 @@ fn a_chain_left_by_a_dead_agent_is_removed_by_the_next_one() {
             "--to-ports",
             "1",
         ],
-        vec!["-I", "OUTPUT", "1", "-o", "lo", "-j", stale],
-    ] {
-        let status = pod
-            .net_command("iptables")
-            .args(["-w", "-t", "nat"])
-            .args(&args)
-            .status()
-            .expect("iptables runs");
-        assert!(status.success(), "{args:?}");
+        &["-I", "OUTPUT", "1", "-o", "lo", "-j", stale],
+    ];
+    for binary in ["iptables", "ip6tables"] {
+        for args in rules {
+            let status = pod
+                .net_command(binary)
+                .args(["-w", "-t", "nat"])
+                .args(args)
+                .status()
+                .expect("iptables runs");
+            assert!(status.success(), "{binary} {args:?}");
+        }
     }
     assert!(pod_get(&pod, HTTP_PORT, "/").starts_with("curl failed"));
+    assert!(pod_get_from(&pod, "::1", HTTP_PORT, "/").starts_with("curl failed"));
     let (server, _config) = Server::start_mapped(&pod, 18_084);
     let rules = pod.mirrord_nat_rules();
     assert!(!rules.iter().any(|r| r.contains(stale)), "{rules:?}");
     assert!(pod_get(&pod, HTTP_PORT, "/x").starts_with("local /x "));
+    // An IPv6 client of the IPv4-only local server: no IPv4 address names
+    // it, so the program sees the kernel's peer.
+    let answer = pod_get_from(&pod, "::1", HTTP_PORT, "/y");
+    assert!(answer.starts_with("local /y peer=127.0.0.1:"), "{answer}");
     stop_normally(server, &pod);
+}
+
+/// `requests` requests on one connection from the pod's loopback `host`
+/// to its HTTP port are all answered by the local server listening on
+/// `via`, which saw the client as `peer_ip` and the client's own port.
+fn answered_locally_seeing_the_client(
+    pod: &Pod,
+    host: &str,
+    requests: u32,
+    peer_ip: &str,
+    via: u16,
+) {
+    let result = pod_load_from(pod, host, HTTP_PORT, 1, requests);
+    assert_eq!(value(&result, "ok"), requests.to_string(), "{result:?}");
+    let port = value(&result, "client_port");
+    assert_eq!(
+        value(&result, "first"),
+        format!("local /c0/r0 peer={peer_ip}:{port} via={via}"),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn a_dual_stack_local_server_steals_the_pods_ipv6_and_ipv4_clients() {
+    let pod = Pod::start(&PodSpec::default()).expect("pod");
+    assert_eq!(pod_get_from(&pod, "::1", HTTP_PORT, "/"), POD_ANSWER);
+    let (server, _config) = Server::start_mapped_on(&pod, 18_092, "::");
+    let rules = pod.mirrord_nat_rules();
+    for save in ["iptables-save", "ip6tables-save"] {
+        assert!(
+            rules.iter().any(|r| r.starts_with(&format!("{save}: "))
+                && r.contains("--dport 8080")
+                && r.contains("REDIRECT")),
+            "{save}: {rules:?}"
+        );
+    }
+    // An IPv6 client: accept and getpeername report its own address.
+    answered_locally_seeing_the_client(&pod, "::1", 3, "::1", 18_092);
+    // An IPv4 client of the same dual-stack listener: v4-mapped.
+    answered_locally_seeing_the_client(&pod, "127.0.0.1", 1, "::ffff:127.0.0.1", 18_092);
+    stop_normally(server, &pod);
+    assert_eq!(pod_get_from(&pod, "::1", HTTP_PORT, "/"), POD_ANSWER);
+}
+
+#[test]
+fn an_ipv6_loopback_local_server_is_stolen_to_and_kill_9_of_the_agent_leaves_no_ipv6_rule() {
+    let pod = Pod::start(&PodSpec::default()).expect("pod");
+    let (mut server, _config) = Server::start_mapped_on(&pod, 18_093, "::1");
+    answered_locally_seeing_the_client(&pod, "::1", 5, "::1", 18_093);
+    let agent = the_agent(&pod);
+    // SAFETY: killing the agent of our own session.
+    unsafe { libc::kill(agent, libc::SIGKILL) };
+    let took = pod_serves_itself_within(&pod, Duration::from_secs(2));
+    println!("the pod served itself again {took:?} after kill -9 of the agent (IPv6)");
+    assert_eq!(pod_get_from(&pod, "::1", HTTP_PORT, "/"), POD_ANSWER);
+    let pid = server.pid();
+    server.signal(libc::SIGTERM);
+    assert!(leftovers(pid, Some(pod.pid), Duration::from_secs(5)).is_empty());
 }
 
 #[test]
