@@ -483,6 +483,9 @@ print("third=" + get("/c", **{"X-Mirrord": "no"}))
 print("still_same=%s" % (c.sock is sock))
 print("fourth=" + get("/d"))
 print("fifth=" + get("/e", **{"X-Mirrord": "yes"}))
+c = http.client.HTTPConnection("::1", 8080, timeout=5)
+print("v6_other=" + get("/f"))
+print("v6_match=" + get("/g", **{"X-Mirrord": "yes"}))
 "#;
     let result = pod_python(&pod, &["-c".into(), client.into()]);
     let get = |key: &str| value(&result, key).to_owned();
@@ -501,6 +504,9 @@ print("fifth=" + get("/e", **{"X-Mirrord": "yes"}))
     assert_eq!(get("still_same"), "False", "{stdout}");
     assert_eq!(get("fourth"), POD_ANSWER, "{stdout}");
     assert!(get("fifth").starts_with("local /e "), "{stdout}");
+    // Over IPv6 too: the pass-through reaches the pod's server at [::1].
+    assert_eq!(get("v6_other"), POD_ANSWER, "{stdout}");
+    assert!(get("v6_match").starts_with("local /g "), "{stdout}");
     stop_normally(server, &pod);
 }
 
