@@ -7,8 +7,9 @@ address such as `::` or `::1` makes an IPv6 socket).
 usage: http_echo_server.py PORT [HOST]
 """
 import asyncio
-import socket
 import sys
+
+from listener import listening_socket
 
 
 PORT = int(sys.argv[1])
@@ -41,14 +42,7 @@ async def serve(reader, writer):
 
 
 async def main(port):
-    family = socket.AF_INET6 if ":" in HOST else socket.AF_INET
-    listener = socket.socket(family)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if family == socket.AF_INET6 and HOST == "::":
-        # Dual-stack whatever the system default.
-        listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-    listener.bind((HOST, port))
-    listener.listen(1024)
+    listener = listening_socket(HOST, port)
     print("listening %d" % port, flush=True)
     server = await asyncio.start_server(serve, sock=listener)
     async with server:

@@ -661,6 +661,16 @@ fn a_static_go_server_on_the_syscall_path_is_stolen() {
 /// mode (mirror), listening on `local` and mirroring the pod's `remote`
 /// port; the file it records requests in.
 fn start_recorder(pod: &Pod, local: u16, remote: u16) -> (Server, Scratch, std::path::PathBuf) {
+    start_recorder_on(pod, local, remote, "0.0.0.0")
+}
+
+/// [`start_recorder`] with the local server listening on `host`.
+fn start_recorder_on(
+    pod: &Pod,
+    local: u16,
+    remote: u16,
+    host: &str,
+) -> (Server, Scratch, std::path::PathBuf) {
     let scratch = Scratch::new("incoming-mirror");
     let config = scratch.write(
         "mirrord.json",
@@ -669,7 +679,11 @@ fn start_recorder(pod: &Pod, local: u16, remote: u16) -> (Server, Scratch, std::
         ),
     );
     let record = scratch.path().join("record");
-    let args = [local.to_string(), record.to_string_lossy().into_owned()];
+    let args = [
+        local.to_string(),
+        record.to_string_lossy().into_owned(),
+        host.to_owned(),
+    ];
     let server = Server::try_start_program(
         pod,
         false,
@@ -706,30 +720,33 @@ fn packet_sockets(pod: &Pod) -> usize {
     String::from_utf8_lossy(&out.stdout).lines().skip(1).count()
 }
 
-/// POSTs a 1-byte and a 10 MiB body from the pod's loopback to `port`;
-/// for each, `path=answer length sha256`.
+/// POSTs a 1-byte and a 10 MiB body from the pod's loopback to `port`
+/// (at `host`, 127.0.0.1 unless given); for each, `path=answer length
+/// sha256`.
 const POST_BODIES: &str = r#"
 import hashlib, http.client, sys
 port = int(sys.argv[1])
+host = sys.argv[2] if len(sys.argv) > 2 else "127.0.0.1"
 for path, body in [("/one", b"x"), ("/big", bytes(range(256)) * 40960)]:
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    c = http.client.HTTPConnection(host, port, timeout=30)
     c.request("POST", path, body=body)
     answer = c.getresponse().read().decode().strip()
     c.close()
     print("%s=%s|%d %s" % (path, answer, len(body), hashlib.sha256(body).hexdigest()))
 "#;
 
-#[test]
-fn mirror_copies_each_request_to_the_local_server_while_the_pod_answers() {
-    let pod = Pod::start(&PodSpec::default()).expect("pod");
-    assert_eq!(packet_sockets(&pod), 0);
-    let (server, _scratch, record) = start_recorder(&pod, 18_090, HTTP_PORT);
-    assert_eq!(packet_sockets(&pod), 1, "the capture socket is open");
-    // Mirror changes no rule: the pod's server is still the one answering.
-    assert!(pod.mirrord_nat_rules().is_empty());
+/// POSTs [`POST_BODIES`] to the pod's HTTP port at `host`: the pod's
+/// server answers each, and the local recorder got an intact copy of each
+/// body, in order, from a peer starting with `peer_prefix` (not port 0).
+fn mirrored_intact(pod: &Pod, host: &str, record: &Path, peer_prefix: &str) {
     let sent = pod_python(
-        &pod,
-        &["-c".into(), POST_BODIES.into(), HTTP_PORT.to_string()],
+        pod,
+        &[
+            "-c".into(),
+            POST_BODIES.into(),
+            HTTP_PORT.to_string(),
+            host.into(),
+        ],
     );
     let mut expected = Vec::new();
     for path in ["/one", "/big"] {
@@ -740,20 +757,47 @@ fn mirror_copies_each_request_to_the_local_server_while_the_pod_answers() {
         let (length, sha) = body.split_once(' ').expect("length and hash");
         expected.push((path, length.to_owned(), sha.to_owned()));
     }
-    let lines = recorded(&record, 2);
+    let lines = recorded(record, 2);
     assert_eq!(lines.len(), 2, "{lines:?}");
     for (line, (path, length, sha)) in lines.iter().zip(&expected) {
         assert_eq!(line[0], *path, "{lines:?}");
         assert_eq!(line[1], *length, "{path}: the copy's length");
         assert_eq!(line[2], *sha, "{path}: the copy's bytes");
-        assert!(line[3].starts_with("127.0.0.1:"), "the real peer: {line:?}");
-        assert_ne!(line[3], "127.0.0.1:0");
+        assert!(line[3].starts_with(peer_prefix), "the real peer: {line:?}");
+        assert!(!line[3].ends_with(":0"), "the real peer: {line:?}");
     }
+}
+
+#[test]
+fn mirror_copies_each_request_to_the_local_server_while_the_pod_answers() {
+    let pod = Pod::start(&PodSpec::default()).expect("pod");
+    assert_eq!(packet_sockets(&pod), 0);
+    let (server, _scratch, record) = start_recorder(&pod, 18_090, HTTP_PORT);
+    assert_eq!(
+        packet_sockets(&pod),
+        2,
+        "the IPv4 and IPv6 capture sockets are open"
+    );
+    // Mirror changes no rule: the pod's server is still the one answering.
+    assert!(pod.mirrord_nat_rules().is_empty());
+    mirrored_intact(&pod, "127.0.0.1", &record, "127.0.0.1:");
     let pid = server.pid();
     drop(server);
     assert!(leftovers(pid, Some(pod.pid), Duration::from_secs(5)).is_empty());
-    assert_eq!(packet_sockets(&pod), 0, "the capture socket is closed");
+    assert_eq!(packet_sockets(&pod), 0, "the capture sockets are closed");
     assert_eq!(pod_get(&pod, HTTP_PORT, "/"), POD_ANSWER);
+}
+
+#[test]
+fn mirror_copies_the_pods_ipv6_clients_to_a_dual_stack_local_server() {
+    let pod = Pod::start(&PodSpec::default()).expect("pod");
+    let (server, _scratch, record) = start_recorder_on(&pod, 18_094, HTTP_PORT, "::");
+    // The program sees the IPv6 client's own address.
+    mirrored_intact(&pod, "::1", &record, "::1:");
+    let pid = server.pid();
+    drop(server);
+    assert!(leftovers(pid, Some(pod.pid), Duration::from_secs(5)).is_empty());
+    assert_eq!(packet_sockets(&pod), 0, "the capture sockets are closed");
 }
 
 #[test]
