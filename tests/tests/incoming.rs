@@ -537,10 +537,18 @@ struct OutsideClient {
 
 const POD_VETH_IP: &str = "169.254.77.1";
 const CLIENT_VETH_IP: &str = "169.254.77.2";
+/// Unique local IPv6 addresses on the same veth pair.
+const POD_VETH_IP6: &str = "fd6d:6972::1";
+const POD_VETH_IP6_CIDR: &str = "fd6d:6972::1/64";
+const CLIENT_VETH_IP6: &str = "fd6d:6972::2";
+const CLIENT_VETH_IP6_CIDR: &str = "fd6d:6972::2/64";
 
 impl OutsideClient {
     fn attach(pod: &Pod) -> OutsideClient {
-        let id = std::process::id();
+        // Unique per attach: tests of this file run at once in one process.
+        static ATTACHED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = ATTACHED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = format!("{}x{n}", std::process::id());
         let client = OutsideClient {
             netns: format!("mirrord-incoming-{id}"),
         };
@@ -549,7 +557,7 @@ impl OutsideClient {
         let host: &[&str] = &[];
         let in_pod = ["nsenter", "-t", &pid, "-n"];
         let in_client = ["ip", "netns", "exec", &client.netns];
-        let steps: [(&[&str], Vec<&str>); 8] = [
+        let steps: [(&[&str], Vec<&str>); 10] = [
             (host, vec!["netns", "add", &client.netns]),
             (
                 host,
@@ -573,10 +581,25 @@ impl OutsideClient {
                 &in_pod,
                 vec!["addr", "add", "169.254.77.1/30", "dev", &pod_end],
             ),
+            (
+                &in_pod,
+                vec!["addr", "add", POD_VETH_IP6_CIDR, "dev", &pod_end, "nodad"],
+            ),
             (&in_pod, vec!["link", "set", &pod_end, "up"]),
             (
                 &in_client,
                 vec!["addr", "add", "169.254.77.2/30", "dev", &client_end],
+            ),
+            (
+                &in_client,
+                vec![
+                    "addr",
+                    "add",
+                    CLIENT_VETH_IP6_CIDR,
+                    "dev",
+                    &client_end,
+                    "nodad",
+                ],
             ),
             (&in_client, vec!["link", "set", &client_end, "up"]),
         ];
@@ -594,9 +617,30 @@ impl OutsideClient {
     }
 
     fn get(&self, path: &str) -> String {
+        self.get_from(POD_VETH_IP, path)
+    }
+
+    /// `GET path` to the pod's HTTP port at `host` (an IPv6 address is
+    /// bracketed).
+    fn get_from(&self, host: &str, path: &str) -> String {
+        let host = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host.to_owned()
+        };
         let out = Command::new("ip")
-            .args(["netns", "exec", &self.netns, "curl", "-s", "-S", "-m", "2"])
-            .arg(format!("http://{POD_VETH_IP}:{HTTP_PORT}{path}"))
+            .args([
+                "netns",
+                "exec",
+                &self.netns,
+                "curl",
+                "-g",
+                "-s",
+                "-S",
+                "-m",
+                "2",
+            ])
+            .arg(format!("http://{host}:{HTTP_PORT}{path}"))
             .output()
             .expect("curl runs");
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
@@ -625,6 +669,21 @@ fn a_client_outside_the_pod_is_stolen_and_seen_by_its_own_address() {
     );
     stop_normally(server, &pod);
     assert_eq!(outside.get("/"), POD_ANSWER);
+}
+
+#[test]
+fn an_ipv6_client_outside_the_pod_is_stolen_and_seen_by_its_own_address() {
+    let pod = Pod::start(&PodSpec::default()).expect("pod");
+    let outside = OutsideClient::attach(&pod);
+    assert_eq!(outside.get_from(POD_VETH_IP6, "/"), POD_ANSWER);
+    let (server, _config) = Server::start_mapped_on(&pod, 18_095, "::");
+    let answer = outside.get_from(POD_VETH_IP6, "/outside6");
+    assert!(
+        answer.starts_with(&format!("local /outside6 peer={CLIENT_VETH_IP6}:")),
+        "{answer}"
+    );
+    stop_normally(server, &pod);
+    assert_eq!(outside.get_from(POD_VETH_IP6, "/"), POD_ANSWER);
 }
 
 /// A static Go HTTP server (the syscall path: its `listen` and `accept`
