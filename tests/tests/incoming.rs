@@ -441,7 +441,8 @@ fn a_dual_stack_local_server_steals_the_pods_ipv6_and_ipv4_clients() {
 }
 
 #[test]
-fn an_ipv6_loopback_local_server_is_stolen_to_and_kill_9_of_the_agent_leaves_no_ipv6_rule() {
+fn a_local_server_on_ipv6_loopback_gets_the_pods_ipv6_clients_and_kill_9_of_the_agent_leaves_no_rule(
+) {
     let pod = Pod::start(&PodSpec::default()).expect("pod");
     let (mut server, _config) = Server::start_mapped_on(&pod, 18_093, "::1");
     answered_locally_seeing_the_client(&pod, "::1", 5, "::1", 18_093);
