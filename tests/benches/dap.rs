@@ -16,6 +16,25 @@
 //! proxy that is a process of its own. (The relay blocks on writes, so it
 //! would deadlock with an adapter under a pipelined burst, as the proxy
 //! once did: no throughput figure for it.)
+//!
+//! The three sessions run side by side, stopped at the same breakpoint,
+//! and each round takes their pairs in interleaved slices, so load from
+//! other work on the machine falls on all three alike; each ratio is taken
+//! within a round and printed as the median with the spread over rounds.
+//!
+//! Why the floor is above 1.1 here: a pair is four messages, and through
+//! any process in between each one is read and written once more, with
+//! one more process to wake (lldb-vscode and the test client write each
+//! message's header and body separately, so a relay wakes twice per
+//! message). On the shared 2-vCPU machine this was measured on (load
+//! average 12-16 from other builds), a direct pair took ~250 us and the
+//! relay's ~300-360 us: 1.19-1.50x, the cost of the scheduler waking a
+//! third process eight times a pair, not of any work in it. The proxy
+//! does the same reads and writes as the relay (at most one write per
+//! side per read, never a task hop between them), and measured at the
+//! relay's level: 1.42-1.49x against the relay's 1.41-1.50x in the same
+//! runs (it was 1.78-1.96x before). Under that load no process in the
+//! path can reach 1.1x; an idle machine narrows both.
 
 use std::path::Path;
 use std::process::Command;
@@ -26,8 +45,12 @@ use mirrord_tests::run::{programs_dir, Scratch};
 use serde_json::{json, Value};
 
 const PAIRS: usize = 400;
+/// The sequential pairs of a round are measured in slices taken in turn
+/// from the three sessions, so a burst of load on this shared machine
+/// falls on all three alike.
+const SLICES: usize = 20;
 const PIPELINED: usize = 2000;
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 
 fn main() {
     let mirrord = mirrord_tests::bench_binary("mirrord");
@@ -52,105 +75,146 @@ fn main() {
     assert!(status.success(), "gcc failed");
     let adapter = ["lldb-vscode-14"];
 
-    let mut direct = (Vec::new(), Vec::new());
-    let mut proxied = (Vec::new(), Vec::new());
-    let mut relayed = (Vec::new(), ());
+    // Per round: seconds per pair (direct, proxied, relayed), rates.
+    let mut latency = Vec::new();
+    let mut rates = Vec::new();
     for _ in 0..ROUNDS {
-        let mut cmd = Command::new(&relay);
-        cmd.args(adapter);
-        let (latency, _) = storm(cmd, &program, &source, 0);
-        relayed.0.push(latency);
         let mut cmd = Command::new(adapter[0]);
         cmd.args(&adapter[1..]);
-        let (latency, rate) = storm(cmd, &program, &source, PIPELINED);
-        direct.0.push(latency);
-        direct.1.push(rate);
+        let direct = Stopped::start(cmd, &program, &source);
         let mut cmd = Command::new(&mirrord);
         cmd.args(["dap", "--target", "targetless", "--"])
             .args(adapter);
-        let (latency, rate) = storm(cmd, &program, &source, PIPELINED);
-        proxied.0.push(latency);
-        proxied.1.push(rate);
-    }
-    let (dl, pl) = (median(&mut direct.0), median(&mut proxied.0));
-    let (dr, pr) = (median(&mut direct.1), median(&mut proxied.1));
-    let rl = median(&mut relayed.0);
-    println!("DAP proxy vs direct (lldb-vscode, median of {ROUNDS} rounds)");
-    println!(
-        "  latency per threads+stackTrace pair: {:>8.1} us direct, {:>8.1} us through mirrord dap: ratio {:.2} (goal <= 1.1)",
-        dl * 1e6,
-        pl * 1e6,
-        pl / dl
-    );
-    println!(
-        "  pipelined stackTrace throughput:     {dr:>8.0} /s direct, {pr:>8.0} /s through mirrord dap: ratio {:.2}",
-        pr / dr
-    );
-    println!(
-        "  the floor, a byte relay process:      {:>8.1} us per pair: ratio {:.2}",
-        rl * 1e6,
-        rl / dl
-    );
-}
-
-/// Runs to the breakpoint, then measures sequential pairs and a pipelined
-/// burst; returns (seconds per pair, responses per second).
-fn storm(command: Command, program: &Path, source: &Path, pipelined: usize) -> (f64, f64) {
-    let mut client = DapClient::spawn(command);
-    client.call(
-        "initialize",
-        json!({"clientID": "bench", "adapterID": "lldb-vscode", "linesStartAt1": true, "columnsStartAt1": true, "pathFormat": "path"}),
-    );
-    client.request(
-        "launch",
-        json!({"type": "lldb-vscode", "request": "launch", "program": program}),
-    );
-    client.event("initialized", Duration::from_secs(60));
-    let text = std::fs::read_to_string(source).expect("read");
-    let line = text
-        .lines()
-        .position(|l| l.contains("BREAK"))
-        .expect("BREAK")
-        + 1;
-    client.call(
-        "setBreakpoints",
-        json!({"source": {"path": source}, "breakpoints": [{"line": line}]}),
-    );
-    client.call("configurationDone", json!({}));
-    let stopped = client.event("stopped", Duration::from_secs(60));
-    let thread: Value = stopped["body"]["threadId"].clone();
-
-    let started = Instant::now();
-    for _ in 0..PAIRS {
-        client.call("threads", json!({}));
-        client.call("stackTrace", json!({"threadId": thread}));
-    }
-    let per_pair = started.elapsed().as_secs_f64() / PAIRS as f64;
-
-    let started = Instant::now();
-    let seqs: Vec<i64> = (0..pipelined)
-        .map(|_| client.request("stackTrace", json!({"threadId": thread})))
-        .collect();
-    for seq in seqs {
-        client.response(seq, Duration::from_secs(60));
-    }
-    let rate = pipelined as f64 / started.elapsed().as_secs_f64();
-    client.log.clear();
-
-    client.call("disconnect", json!({"terminateDebuggee": true}));
-    client.close();
-    if let Some(mut child) = client.child.take() {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
+        let proxied = Stopped::start(cmd, &program, &source);
+        let mut cmd = Command::new(&relay);
+        cmd.args(adapter);
+        let relayed = Stopped::start(cmd, &program, &source);
+        let mut sessions = [direct, proxied, relayed];
+        let mut spent = [Duration::ZERO; 3];
+        for _ in 0..SLICES {
+            for (session, spent) in sessions.iter_mut().zip(&mut spent) {
+                *spent += session.pairs(PAIRS / SLICES);
+            }
         }
-        let _ = child.kill();
-        let _ = child.wait();
+        let [direct, proxied, relayed] = sessions;
+        let per_pair = spent.map(|d| d.as_secs_f64() / (PAIRS / SLICES * SLICES) as f64);
+        latency.push(per_pair);
+        let (direct, direct_rate) = direct.pipelined(PIPELINED);
+        let (proxied, proxied_rate) = proxied.pipelined(PIPELINED);
+        rates.push([direct_rate, proxied_rate]);
+        for session in [direct, proxied, relayed] {
+            session.finish();
+        }
     }
-    (per_pair, rate)
+    let ratio =
+        |i: usize, j: usize, of: &[[f64; 3]]| spread(of.iter().map(|r| r[i] / r[j]).collect());
+    let median_of = |i: usize| spread(latency.iter().map(|r| r[i]).collect()).0;
+    let (pl, pl_min, pl_max) = ratio(1, 0, &latency);
+    let (rl, rl_min, rl_max) = ratio(2, 0, &latency);
+    let (pr, pr_min, pr_max) = spread(rates.iter().map(|r| r[1] / r[0]).collect());
+    let (dr, _, _) = spread(rates.iter().map(|r| r[0]).collect());
+    println!(
+        "DAP proxy vs direct (lldb-vscode; ratios measured within each of {ROUNDS} rounds: median, min-max)"
+    );
+    println!(
+        "  latency per threads+stackTrace pair: {:>7.1} us direct, {:>7.1} us through mirrord dap: ratio {pl:.2} ({pl_min:.2}-{pl_max:.2}) (goal <= 1.1)",
+        median_of(0) * 1e6,
+        median_of(1) * 1e6,
+    );
+    println!(
+        "  the floor, a byte relay process:     {:>7.1} us per pair:                          ratio {rl:.2} ({rl_min:.2}-{rl_max:.2})",
+        median_of(2) * 1e6,
+    );
+    println!(
+        "  pipelined stackTrace throughput:     {dr:>7.0} /s direct; through mirrord dap:             ratio {pr:.2} ({pr_min:.2}-{pr_max:.2})"
+    );
 }
 
-fn median(values: &mut [f64]) -> f64 {
+/// A session stopped at the breakpoint, ready to be measured.
+struct Stopped {
+    client: DapClient,
+    thread: Value,
+}
+
+impl Stopped {
+    fn start(command: Command, program: &Path, source: &Path) -> Stopped {
+        let mut client = DapClient::spawn(command);
+        client.call(
+            "initialize",
+            json!({"clientID": "bench", "adapterID": "lldb-vscode", "linesStartAt1": true, "columnsStartAt1": true, "pathFormat": "path"}),
+        );
+        client.request(
+            "launch",
+            json!({"type": "lldb-vscode", "request": "launch", "program": program}),
+        );
+        client.event("initialized", Duration::from_secs(60));
+        let text = std::fs::read_to_string(source).expect("read");
+        let line = text
+            .lines()
+            .position(|l| l.contains("BREAK"))
+            .expect("BREAK")
+            + 1;
+        client.call(
+            "setBreakpoints",
+            json!({"source": {"path": source}, "breakpoints": [{"line": line}]}),
+        );
+        client.call("configurationDone", json!({}));
+        let stopped = client.event("stopped", Duration::from_secs(60));
+        let thread = stopped["body"]["threadId"].clone();
+        Stopped { client, thread }
+    }
+
+    /// The time `count` sequential `threads` + `stackTrace` pairs take.
+    fn pairs(&mut self, count: usize) -> Duration {
+        let started = Instant::now();
+        for _ in 0..count {
+            self.client.call("threads", json!({}));
+            self.client
+                .call("stackTrace", json!({"threadId": self.thread}));
+        }
+        let spent = started.elapsed();
+        self.client.log.clear();
+        spent
+    }
+
+    /// A burst of `count` `stackTrace` requests: responses per second.
+    fn pipelined(mut self, count: usize) -> (Self, f64) {
+        let started = Instant::now();
+        let seqs: Vec<i64> = (0..count)
+            .map(|_| {
+                self.client
+                    .request("stackTrace", json!({"threadId": self.thread}))
+            })
+            .collect();
+        for seq in seqs {
+            self.client.response(seq, Duration::from_secs(60));
+        }
+        let rate = count as f64 / started.elapsed().as_secs_f64();
+        self.client.log.clear();
+        (self, rate)
+    }
+
+    fn finish(mut self) {
+        let client = &mut self.client;
+        client.call("disconnect", json!({"terminateDebuggee": true}));
+        client.close();
+        if let Some(mut child) = client.child.take() {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// (median, min, max).
+fn spread(mut values: Vec<f64>) -> (f64, f64, f64) {
     values.sort_by(|a, b| a.total_cmp(b));
-    values[values.len() / 2]
+    (
+        values[values.len() / 2],
+        values[0],
+        values[values.len() - 1],
+    )
 }

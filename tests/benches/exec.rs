@@ -13,7 +13,8 @@
 //! The syscall path (Go and static binaries) is measured on the same
 //! program forced onto it (`--interception syscall`), next to the layer's
 //! figures: a stopped call that continues locally (a `stat`, against the
-//! bare syscall), the local file loop, and the remote small read.
+//! bare syscall), the local file loop, the remote small read, and an
+//! unconnected UDP round trip (`sendto`/`recvfrom`) to the pod's echo.
 
 use std::process::Command;
 
@@ -136,6 +137,31 @@ fn main() {
             "{:.1} us vs layer {:.1} us",
             us(remote_syscall, n),
             us(remote, n)
+        ),
+    );
+
+    // Unconnected UDP to the pod's echo: in the pod, through the layer
+    // (its sendto/recvfrom hooks), through the syscall path (the
+    // supervisor sends and receives on the program's socket).
+    let (udp_rtt, udp_layer) = best_pair(
+        || in_pod(&["udp", "127.0.0.1", "7002", n]),
+        || under("local", &["udp", "127.0.0.1", "7002", n]),
+    );
+    let udp_syscall = best(|| syscall("local", &["udp", "127.0.0.1", "7002", n]));
+    report(
+        "unconnected UDP round trip, layer (remote / in the pod)",
+        udp_layer / udp_rtt,
+        "(info)",
+        format!("{:.1} us vs {:.1} us", us(udp_layer, n), us(udp_rtt, n)),
+    );
+    report(
+        "syscall path: unconnected UDP round trip (remote / in the pod)",
+        udp_syscall / udp_rtt,
+        "(info)",
+        format!(
+            "{:.1} us vs layer {:.1} us",
+            us(udp_syscall, n),
+            us(udp_layer, n)
         ),
     );
 

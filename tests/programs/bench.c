@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -101,6 +102,27 @@ static double round_trips(const char *ip, int port, long n) {
     return t;
 }
 
+/* n one-byte datagram round trips on an unconnected UDP socket: sendto
+   the echo server, recvfrom its answer (with the source address). */
+static double datagrams(const char *ip, int port, long n) {
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(port)}, from;
+    inet_pton(AF_INET, ip, &to.sin_addr);
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct timeval tv = {.tv_sec = 5};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char c = 'x';
+    double start = now();
+    for (long i = 0; i < n; i++) {
+        socklen_t len = sizeof from;
+        if (sendto(fd, &c, 1, 0, (struct sockaddr *)&to, sizeof to) != 1 ||
+            recvfrom(fd, &c, 1, 0, (struct sockaddr *)&from, &len) != 1)
+            die("datagram round trip");
+    }
+    double t = now() - start;
+    close(fd);
+    return t;
+}
+
 struct sender { int fd; long bytes; };
 
 static void *send_all(void *arg) {
@@ -151,6 +173,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[1], "reads")) t = read_loop(argv[2], atol(argv[3]));
     else if (!strcmp(argv[1], "write")) t = write_blocks(argv[2], atol(argv[3]));
     else if (!strcmp(argv[1], "rtt") && argc > 4) t = round_trips(argv[2], atoi(argv[3]), atol(argv[4]));
+    else if (!strcmp(argv[1], "udp") && argc > 4) t = datagrams(argv[2], atoi(argv[3]), atol(argv[4]));
     else if (!strcmp(argv[1], "bulk") && argc > 4) t = bulk(argv[2], atoi(argv[3]), atol(argv[4]));
     else return 2;
     printf("%.6f\n", t);

@@ -1,6 +1,7 @@
 /* Probe of what a C program sees; fork+execs itself as a child. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,51 @@ static void echo(const char *key, int type, int port, const char *ping) {
     close(fd);
 }
 
+/* Unconnected UDP: sendto and recvfrom on a socket that never connects;
+   the reply's source is printed too. */
+static void datagram(const char *key, int port, const char *ping) {
+    struct sockaddr_in sa, from;
+    socklen_t from_len = sizeof from;
+    char buf[64] = {0};
+    struct timeval tv = {.tv_sec = 10};
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (resolve(&sa, port) ||
+        sendto(fd, ping, strlen(ping), 0, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+        recvfrom(fd, buf, sizeof buf - 1, 0, (struct sockaddr *)&from, &from_len) < 0) {
+        err(key);
+    } else {
+        printf("%s%s.from=%s:%d\n", prefix, key, inet_ntoa(from.sin_addr), ntohs(from.sin_port));
+        printf("%s%s=%s\n", prefix, key, buf);
+    }
+    close(fd);
+}
+
+/* The fd links of a remote file and directory: readlink names the pod's
+   path, and the file opened again through /dev/fd reads the pod's content. */
+static void fdlinks(void) {
+    char link[64], target[256] = {0}, line[256] = {0};
+    int fd = open("/app/config/message.txt", O_RDONLY);
+    if (fd < 0) { err("fdlink"); return; }
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    if (readlink(link, target, sizeof target - 1) < 0) err("fdlink"); else printf("%sfdlink=%s\n", prefix, target);
+    snprintf(link, sizeof link, "/dev/fd/%d", fd);
+    FILE *f = fopen(link, "r");
+    if (f && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = 0;
+        printf("%sfdlink.reopen=%s\n", prefix, line);
+    } else {
+        err("fdlink.reopen");
+    }
+    if (f) fclose(f);
+    close(fd);
+    int dir = open("/app/config", O_RDONLY | O_DIRECTORY);
+    memset(target, 0, sizeof target);
+    snprintf(link, sizeof link, "/proc/self/fd/%d", dir);
+    if (dir < 0 || readlink(link, target, sizeof target - 1) < 0) err("fdlink.dir"); else printf("%sfdlink.dir=%s\n", prefix, target);
+    if (dir >= 0) close(dir);
+}
+
 int main(int argc, char **argv) {
     char line[256] = {0};
     if (argc > 1) prefix = argv[1];
@@ -58,6 +104,8 @@ int main(int argc, char **argv) {
     if (resolve(&sa, 0) == 0) printf("%sdns=%s\n", prefix, inet_ntoa(sa.sin_addr)); else printf("%sdns=ERR:resolve\n", prefix);
     echo("tcp", SOCK_STREAM, 7001, "tcp-ping");
     echo("udp", SOCK_DGRAM, 7002, "udp-ping");
+    datagram("udpto", 7002, "udpto-ping");
+    fdlinks();
     fflush(stdout);
     if (argc == 1) {
         pid_t pid = fork();

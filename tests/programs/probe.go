@@ -44,6 +44,67 @@ func echo(key, network string, port int, ping string) {
 	fmt.Printf("%s%s=%s\n", prefix, key, buf[:n])
 }
 
+// Unconnected UDP: WriteTo and ReadFrom on a socket that never connects;
+// the reply's source is printed too.
+func datagram(key string, port int, ping string) {
+	to, err := net.ResolveUDPAddr("udp", fmt.Sprintf("backend.pod.test:%d", port))
+	if err != nil {
+		fail(key, err)
+		return
+	}
+	conn, err := net.ListenPacket("udp", ":0")
+	if err != nil {
+		fail(key, err)
+		return
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := conn.WriteTo([]byte(ping), to); err != nil {
+		fail(key, err)
+		return
+	}
+	buf := make([]byte, 64)
+	n, from, err := conn.ReadFrom(buf)
+	if err != nil {
+		fail(key, err)
+		return
+	}
+	fmt.Printf("%s%s.from=%s\n", prefix, key, from)
+	fmt.Printf("%s%s=%s\n", prefix, key, buf[:n])
+}
+
+// The fd links of a remote file and directory: readlink names the pod's
+// path, and the file opened again through /dev/fd reads the pod's content.
+func fdlinks() {
+	file, err := os.Open("/app/config/message.txt")
+	if err != nil {
+		fail("fdlink", err)
+		return
+	}
+	defer file.Close()
+	if target, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", file.Fd())); err == nil {
+		fmt.Printf("%sfdlink=%s\n", prefix, target)
+	} else {
+		fail("fdlink", err)
+	}
+	if data, err := os.ReadFile(fmt.Sprintf("/dev/fd/%d", file.Fd())); err == nil {
+		fmt.Printf("%sfdlink.reopen=%s\n", prefix, strings.TrimSpace(string(data)))
+	} else {
+		fail("fdlink.reopen", err)
+	}
+	dir, err := os.Open("/app/config")
+	if err != nil {
+		fail("fdlink.dir", err)
+		return
+	}
+	defer dir.Close()
+	if target, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", dir.Fd())); err == nil {
+		fmt.Printf("%sfdlink.dir=%s\n", prefix, target)
+	} else {
+		fail("fdlink.dir", err)
+	}
+}
+
 func main() {
 	if len(os.Args) > 1 {
 		prefix = os.Args[1]
@@ -70,6 +131,8 @@ func main() {
 	}
 	echo("tcp", "tcp", 7001, "tcp-ping")
 	echo("udp", "udp", 7002, "udp-ping")
+	datagram("udpto", 7002, "udpto-ping")
+	fdlinks()
 	if len(os.Args) == 1 {
 		self, err := os.Executable()
 		if err != nil {

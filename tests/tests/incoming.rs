@@ -687,6 +687,21 @@ fn an_ipv6_client_outside_the_pod_is_stolen_and_seen_by_its_own_address() {
     assert_eq!(outside.get_from(POD_VETH_IP6, "/"), POD_ANSWER);
 }
 
+/// `http_server.go`, built static, under `mirrord exec --steal` on local
+/// `port`, mapped to the pod's HTTP port; started and listening.
+fn start_go_server(pod: &Pod, port: u16) -> (Server, Scratch) {
+    let scratch = Scratch::new("incoming-go");
+    let exe = mirrord_tests::run::go_build(&scratch, "http_server.go", false);
+    let config = scratch.write(
+        "mirrord.json",
+        &format!(r#"{{"feature": {{"network": {{"incoming": {{"port_mapping": [[{port}, {HTTP_PORT}]]}}}}}}}}"#),
+    );
+    let program = [exe, port.to_string()];
+    let server = Server::try_start_program(pod, true, Some(&config), &program)
+        .unwrap_or_else(|e| panic!("{e}"));
+    (server, scratch)
+}
+
 /// A static Go HTTP server (the syscall path: its `listen` and `accept`
 /// stop in the supervisor) answers the pod's clients under steal, with its
 /// port mapped, and sees each client's own address; the pod serves itself
@@ -694,16 +709,7 @@ fn an_ipv6_client_outside_the_pod_is_stolen_and_seen_by_its_own_address() {
 #[test]
 fn a_static_go_server_on_the_syscall_path_is_stolen() {
     let pod = Pod::start(&PodSpec::default()).expect("pod");
-    let scratch = Scratch::new("incoming-go");
-    let exe = mirrord_tests::run::go_build(&scratch, "http_server.go", false);
-    let port = 9781;
-    let config = scratch.write(
-        "mirrord.json",
-        &format!(r#"{{"feature": {{"network": {{"incoming": {{"port_mapping": [[{port}, {HTTP_PORT}]]}}}}}}}}"#),
-    );
-    let program = [exe, port.to_string()];
-    let server = Server::try_start_program(&pod, true, Some(&config), &program)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (server, _scratch) = start_go_server(&pod, 9781);
     // The program sees the real client (accept's address): the load
     // client's own port, not the intproxy's.
     let result = pod_load(&pod, HTTP_PORT, 1, 2);
@@ -714,6 +720,29 @@ fn a_static_go_server_on_the_syscall_path_is_stolen() {
         format!("local /c0/r0 peer=127.0.0.1:{client_port} go"),
         "{result:?}"
     );
+    stop_normally(server, &pod);
+}
+
+/// A static Go server on the syscall path that closes its listener gives
+/// the stolen port back at once: the pod's own server answers it again
+/// while the Go program still runs.
+#[test]
+fn a_go_server_closing_its_listener_gives_the_port_back_while_it_runs() {
+    let pod = Pod::start(&PodSpec::default()).expect("pod");
+    let (mut server, _scratch) = start_go_server(&pod, 9782);
+    let stolen = pod_get(&pod, HTTP_PORT, "/before");
+    assert!(stolen.starts_with("local /before peer="), "{stolen}");
+    let closing = pod_get(&pod, HTTP_PORT, "/close");
+    assert!(closing.starts_with("local /close peer="), "{closing}");
+    let took = pod_serves_itself_within(&pod, Duration::from_secs(3));
+    assert!(
+        matches!(server.child.try_wait(), Ok(None)),
+        "the Go program exited (after {took:?})"
+    );
+    // And it stays the pod's while the program runs on.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(pod_get(&pod, HTTP_PORT, "/after"), POD_ANSWER);
+    assert!(matches!(server.child.try_wait(), Ok(None)));
     stop_normally(server, &pod);
 }
 

@@ -21,6 +21,15 @@ const EXPECTED: &[(&str, &str)] = &[
     ("dns", "127.0.0.2"),
     ("tcp", "tcp-ping"),
     ("udp", "udp-ping"),
+    // Unconnected UDP (`sendto`/`recvfrom`), answered from the pod's
+    // loopback service, which the reply names as its source.
+    ("udpto", "udpto-ping"),
+    ("udpto.from", "127.0.0.2:7002"),
+    // `/proc/self/fd/N` of a remote file names it, `/dev/fd/N` opens it
+    // again; a remote directory's link names it too.
+    ("fdlink", "/app/config/message.txt"),
+    ("fdlink.reopen", "this file exists only in the pod"),
+    ("fdlink.dir", "/app/config"),
 ];
 
 fn check_probe(cmd: &[&str], config: &str) -> mirrord_tests::run::Output {

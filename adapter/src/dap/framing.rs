@@ -3,12 +3,18 @@
 //! Parsing is strict: every header line must be `Name: value` ending in
 //! CRLF, `Content-Length` must be present once and be a plain decimal, the
 //! header block and the body have limits, and the body must be one JSON
-//! object. The body is returned as the exact bytes received, so a message
-//! the proxy does not rewrite goes out byte for byte.
+//! object ([`super::scan`]). The body is returned as the exact bytes
+//! received, so a message the proxy does not rewrite goes out byte for
+//! byte.
+//!
+//! [`FrameReader`] reads into one buffer and cuts every message that one
+//! read brought, so a burst costs one `read` however many messages it
+//! holds.
 
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::message::Envelope;
+use super::scan;
 
 /// One message: its exact bytes and the fields the proxy routes by (`None`
 /// for a valid JSON object whose routing fields have unexpected types).
@@ -18,20 +24,14 @@ pub struct Frame {
     pub envelope: Option<Envelope>,
 }
 
-impl Frame {
-    /// A frame of bytes known to be a JSON object.
-    #[cfg(test)]
-    pub fn new(body: Vec<u8>) -> Frame {
-        let envelope = Envelope::parse(&body);
-        Frame { body, envelope }
-    }
-}
-
 /// The largest body accepted (a `variables` or `source` response can be
 /// big, but nothing legitimate comes near this).
 pub const MAX_BODY: usize = 64 << 20;
 /// The largest header block accepted.
 const MAX_HEADER: usize = 8 << 10;
+/// The read buffer's usual size; it grows for one larger message and
+/// shrinks back once that message is taken.
+const BUFFER: usize = 64 << 10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
@@ -51,44 +51,137 @@ pub enum FrameError {
     Io(#[from] std::io::Error),
 }
 
-/// Reads one message; `Ok(None)` on a clean end of stream (between
-/// messages).
-pub async fn read_message<R: AsyncBufRead + Unpin>(
-    reader: &mut R,
-) -> Result<Option<Frame>, FrameError> {
-    let mut length = None;
-    let mut header_bytes = 0;
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        let n = (&mut *reader)
-            .take((MAX_HEADER - header_bytes + 1) as u64)
-            .read_until(b'\n', &mut line)
-            .await?;
-        if n == 0 {
-            return if header_bytes == 0 {
-                Ok(None)
-            } else {
-                Err(FrameError::Truncated)
-            };
+/// The messages of one stream, cut out of a buffer that each read fills
+/// as far as it can.
+pub struct FrameReader {
+    buf: Vec<u8>,
+    /// The first byte not yet taken.
+    start: usize,
+    /// One past the last byte read.
+    end: usize,
+    /// The size of the message at `start`, once its header is in.
+    need: usize,
+    eof: bool,
+}
+
+impl Default for FrameReader {
+    fn default() -> Self {
+        FrameReader {
+            buf: vec![0; BUFFER],
+            start: 0,
+            end: 0,
+            need: 0,
+            eof: false,
         }
-        header_bytes += n;
-        if header_bytes > MAX_HEADER {
+    }
+}
+
+impl FrameReader {
+    /// The next message out of what was read: `Some(Ok(Some(frame)))`, an
+    /// error, or `Some(Ok(None))` at a clean end of stream (between
+    /// messages); `None` when more bytes must be read first.
+    pub fn take(&mut self) -> Option<Result<Option<Frame>, FrameError>> {
+        let pending = &self.buf[self.start..self.end];
+        let (header, length) = match parse_header(pending) {
+            Ok(Some(sizes)) => sizes,
+            Ok(None) if !self.eof => return None,
+            Ok(None) if pending.is_empty() => return Some(Ok(None)),
+            Ok(None) => return Some(Err(FrameError::Truncated)),
+            Err(e) => return Some(Err(e)),
+        };
+        let total = header + length;
+        if pending.len() < total {
+            self.need = total;
+            return (self.eof).then_some(Err(FrameError::Truncated));
+        }
+        let body = pending[header..total].to_vec();
+        self.start += total;
+        self.need = 0;
+        Some(match scan::envelope(&body) {
+            Ok(envelope) => Ok(Some(Frame { body, envelope })),
+            Err(e) => Err(FrameError::BadJson(e.to_string())),
+        })
+    }
+
+    /// Reads once, as much as the buffer takes (cancel-safe: nothing is
+    /// lost if the future is dropped before it completes).
+    pub async fn fill<R: AsyncRead + Unpin>(&mut self, reader: &mut R) -> std::io::Result<()> {
+        self.make_room();
+        let n = reader.read(&mut self.buf[self.end..]).await?;
+        self.end += n;
+        self.eof |= n == 0;
+        Ok(())
+    }
+
+    /// Reads until the next message, error or end of stream.
+    #[cfg(test)]
+    pub async fn read<R: AsyncRead + Unpin>(
+        &mut self,
+        reader: &mut R,
+    ) -> Result<Option<Frame>, FrameError> {
+        loop {
+            if let Some(next) = self.take() {
+                return next;
+            }
+            self.fill(reader).await?;
+        }
+    }
+
+    /// Moves what is left to the front when the buffer's tail is short,
+    /// and grows the buffer when the message being read does not fit (or
+    /// shrinks it back after a big one).
+    fn make_room(&mut self) {
+        if self.start == self.end {
+            (self.start, self.end) = (0, 0);
+            if self.need == 0 && self.buf.len() > BUFFER {
+                self.buf.truncate(BUFFER);
+                self.buf.shrink_to_fit();
+            }
+        }
+        let room = self.buf.len() - self.end;
+        if self.start > 0 && (room < 4096 || self.buf.len() - self.start < self.need) {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        // The header's limits keep `need` within MAX_HEADER + MAX_BODY.
+        if self.buf.len() - self.start < self.need {
+            self.buf.resize(self.start + self.need, 0);
+        }
+        if self.end == self.buf.len() {
+            self.buf.resize(self.buf.len() + BUFFER, 0);
+        }
+    }
+}
+
+/// The header block at the start of `bytes`: `(header length, body
+/// length)`, or `None` while it is incomplete.
+fn parse_header(bytes: &[u8]) -> Result<Option<(usize, usize)>, FrameError> {
+    let mut length = None;
+    let mut at = 0;
+    loop {
+        let Some(newline) = bytes[at..].iter().position(|&b| b == b'\n') else {
+            return if bytes.len() > MAX_HEADER {
+                Err(FrameError::HeaderTooLong)
+            } else {
+                Ok(None)
+            };
+        };
+        let line = &bytes[at..at + newline + 1];
+        at += newline + 1;
+        if at > MAX_HEADER {
             return Err(FrameError::HeaderTooLong);
         }
         let Some(text) = line.strip_suffix(b"\r\n") else {
-            return Err(match line.last() {
-                Some(b'\n') => bad_header(&line),
-                _ => FrameError::Truncated,
-            });
+            return Err(bad_header(line));
         };
         if text.is_empty() {
             break;
         }
-        let text = std::str::from_utf8(text).map_err(|_| bad_header(&line))?;
-        let (name, value) = text.split_once(':').ok_or_else(|| bad_header(&line))?;
+        let text = std::str::from_utf8(text).map_err(|_| bad_header(line))?;
+        let (name, value) = text.split_once(':').ok_or_else(|| bad_header(line))?;
         if name.is_empty() || name.trim() != name {
-            return Err(bad_header(&line));
+            return Err(bad_header(line));
         }
         if name.eq_ignore_ascii_case("Content-Length") {
             let value = value.trim();
@@ -97,9 +190,9 @@ pub async fn read_message<R: AsyncBufRead + Unpin>(
                 || !value.bytes().all(|b| b.is_ascii_digit())
                 || value.len() > 12
             {
-                return Err(bad_header(&line));
+                return Err(bad_header(line));
             }
-            let n: usize = value.parse().map_err(|_| bad_header(&line))?;
+            let n: usize = value.parse().map_err(|_| bad_header(line))?;
             if n > MAX_BODY {
                 return Err(FrameError::TooLong(n));
             }
@@ -107,33 +200,7 @@ pub async fn read_message<R: AsyncBufRead + Unpin>(
         }
     }
     let length = length.ok_or(FrameError::NoLength)?;
-    let mut body = vec![0; length];
-    reader
-        .read_exact(&mut body)
-        .await
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::UnexpectedEof => FrameError::Truncated,
-            _ => FrameError::Io(e),
-        })?;
-    // One parse both validates and reads the routing fields; only a body
-    // that is not an object with the expected field types parses twice.
-    let is_object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-    if !is_object {
-        return Err(FrameError::BadJson("expected an object".into()));
-    }
-    if let Some(envelope) = Envelope::parse(&body) {
-        return Ok(Some(Frame {
-            body,
-            envelope: Some(envelope),
-        }));
-    }
-    match serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
-        Ok(_) => Ok(Some(Frame {
-            body,
-            envelope: None,
-        })),
-        Err(e) => Err(FrameError::BadJson(e.to_string())),
-    }
+    Ok(Some((at, length)))
 }
 
 fn bad_header(line: &[u8]) -> FrameError {
@@ -141,11 +208,17 @@ fn bad_header(line: &[u8]) -> FrameError {
     FrameError::BadHeader(shown)
 }
 
+/// Appends one message with its header to `out`.
+pub fn encode_into(out: &mut Vec<u8>, body: &[u8]) {
+    use std::io::Write;
+    let _ = write!(out, "Content-Length: {}\r\n\r\n", body.len());
+    out.extend_from_slice(body);
+}
+
 /// One message with its header.
 pub fn encode(body: &[u8]) -> Vec<u8> {
     let mut frame = Vec::with_capacity(body.len() + 32);
-    frame.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
-    frame.extend_from_slice(body);
+    encode_into(&mut frame, body);
     frame
 }
 
@@ -160,15 +233,53 @@ pub async fn write_message<W: AsyncWrite + Unpin>(
 
 #[cfg(test)]
 mod tests {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use tokio::io::ReadBuf;
+
     use super::*;
 
-    async fn read_all(input: &[u8]) -> Result<Vec<Vec<u8>>, FrameError> {
-        let mut reader = tokio::io::BufReader::new(input);
+    /// Gives its bytes `step` at a time.
+    struct Trickle {
+        data: Vec<u8>,
+        at: usize,
+        step: usize,
+    }
+
+    impl AsyncRead for Trickle {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            let n = self
+                .step
+                .min(self.data.len() - self.at)
+                .min(buf.remaining());
+            let at = self.at;
+            buf.put_slice(&self.data[at..at + n]);
+            self.at += n;
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    async fn read_in_steps(input: &[u8], step: usize) -> Result<Vec<Vec<u8>>, FrameError> {
+        let mut reader = Trickle {
+            data: input.to_vec(),
+            at: 0,
+            step,
+        };
+        let mut frames = FrameReader::default();
         let mut out = Vec::new();
-        while let Some(frame) = read_message(&mut reader).await? {
+        while let Some(frame) = frames.read(&mut reader).await? {
             out.push(frame.body);
         }
         Ok(out)
+    }
+
+    async fn read_all(input: &[u8]) -> Result<Vec<Vec<u8>>, FrameError> {
+        read_in_steps(input, usize::MAX).await
     }
 
     #[tokio::test]
@@ -193,6 +304,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn messages_come_out_whole_however_the_reads_cut_them() {
+        // Small and big messages (one bigger than the buffer), read one
+        // byte, a few bytes, or everything at a time.
+        let bodies: Vec<Vec<u8>> = [10, 3000, BUFFER * 3, 0, 70_000]
+            .iter()
+            .enumerate()
+            .map(|(i, &pad)| format!(r#"{{"seq":{i},"pad":"{}"}}"#, "x".repeat(pad)).into_bytes())
+            .collect();
+        let input: Vec<u8> = bodies.iter().flat_map(|b| encode(b)).collect();
+        for step in [1, 7, 4096, BUFFER + 1, usize::MAX] {
+            assert_eq!(read_in_steps(&input, step).await.unwrap(), bodies, "{step}");
+        }
+        // The buffer grew for the big ones and is back to its usual size.
+        let mut reader = &input[..];
+        let mut frames = FrameReader::default();
+        while frames.read(&mut reader).await.unwrap().is_some() {}
+        assert_eq!(frames.buf.len(), BUFFER);
+    }
+
+    #[tokio::test]
     async fn bad_input_is_an_error_never_a_panic() {
         let cases: &[(&[u8], &str)] = &[
             (b"Content-Length: 5\r\n\r\n{\"a\"", "ended"),
@@ -209,20 +340,30 @@ mod tests {
             (b"Content-Length: 3\r\n\r\n{}}", "JSON"),
             (b"Content-Length: 2\r\n\r\n[]", "object"),
             (b"Content-Length: 4\r\n\r\n\xff\xfe{}", "JSON"),
+            (b"Content-Length: 7\r\n\r\n{\"a\":1,", "JSON"),
             (b"Content-Len", "ended"),
         ];
         for (input, expected) in cases {
-            let err = read_all(input).await.unwrap_err().to_string();
-            assert!(
-                err.contains(expected),
-                "{:?}: {err}",
-                String::from_utf8_lossy(input)
-            );
+            for step in [1, usize::MAX] {
+                let err = read_in_steps(input, step).await.unwrap_err().to_string();
+                assert!(
+                    err.contains(expected),
+                    "{:?}: {err}",
+                    String::from_utf8_lossy(input)
+                );
+            }
         }
         let long_header = vec![b'a'; MAX_HEADER + 10];
         assert!(matches!(
             read_all(&long_header).await,
             Err(FrameError::HeaderTooLong)
+        ));
+        // An oversized length is refused from its header, before its body.
+        let mut too_long = format!("Content-Length: {}\r\n\r\n", MAX_BODY + 1).into_bytes();
+        too_long.extend_from_slice(b"{}");
+        assert!(matches!(
+            read_all(&too_long).await,
+            Err(FrameError::TooLong(_))
         ));
     }
 

@@ -24,6 +24,7 @@ mod outlet;
 mod patch;
 mod picker_file;
 mod proxy;
+mod scan;
 mod seq;
 mod sessions;
 
@@ -31,13 +32,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
-use tokio::io::{AsyncRead, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tracing::{info, info_span, warn, Instrument};
 
 use self::adapter_process::AdapterProcess;
-use self::proxy::{End, Input, Proxy, Writer};
+use self::proxy::{End, Proxy, Reader, Writer};
 use self::sessions::Sessions;
 use crate::cli::ConfigArgs;
 use crate::syscall::standby::Standby;
@@ -177,7 +177,7 @@ fn filtered(config: &ConfigArgs, command: &[String]) -> bool {
 
 /// The client's stdio: non-blocking pipes when they are pipes (as editors
 /// and test harnesses give), else tokio's blocking-thread stdio.
-fn stdio() -> (Box<dyn AsyncRead + Unpin + Send>, Writer) {
+fn stdio() -> (Reader, Writer) {
     use std::os::fd::AsFd;
     use tokio::net::unix::pipe;
     let input = std::io::stdin()
@@ -188,7 +188,7 @@ fn stdio() -> (Box<dyn AsyncRead + Unpin + Send>, Writer) {
         .as_fd()
         .try_clone_to_owned()
         .and_then(pipe::Sender::from_owned_fd);
-    let input: Box<dyn AsyncRead + Unpin + Send> = match input {
+    let input: Reader = match input {
         Ok(pipe) => Box::new(pipe),
         Err(_) => Box::new(tokio::io::stdin()),
     };
@@ -237,7 +237,7 @@ async fn listen(
                 let shutdown = shutdown.clone();
                 streams.spawn(
                     async move {
-                        if let Err(e) = stream(ctx, read, Box::new(write), shutdown).await {
+                        if let Err(e) = stream(ctx, Box::new(read), Box::new(write), shutdown).await {
                             warn!("{e:#}");
                         }
                     }
@@ -252,58 +252,47 @@ async fn listen(
 }
 
 /// One DAP stream: connect the adapter, proxy, clean up.
-async fn stream<R>(
+async fn stream(
     ctx: Arc<Context>,
-    client_in: R,
+    client_in: Reader,
     mut client_out: Writer,
     shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<()>
-where
-    R: AsyncRead + Unpin + Send + 'static,
-{
+) -> anyhow::Result<()> {
     // The seccomp listener of the adapter this stream uses, if any: the
     // listening adapter's goes to the first stream that takes it.
     let mut standby = ctx.standby.lock().ok().and_then(|mut s| s.take());
-    let (adapter_in, adapter_out, process): (Box<dyn AsyncRead + Unpin + Send>, Writer, _) =
-        match &ctx.connect {
-            Some(addr) => {
-                let socket = match connect_with_retry(addr, Duration::from_secs(10)).await {
-                    Ok(socket) => socket,
-                    Err(e) => {
-                        let text = format!("mirrord: {e:#}");
-                        report_and_close(&mut client_out, &text).await;
-                        return Err(e);
-                    }
-                };
-                let (read, write) = socket.into_split();
-                (Box::new(read), Box::new(write), None)
-            }
-            None => match AdapterProcess::spawn(&ctx.command, true, ctx.filtered) {
-                Ok((mut process, Some((out, input)))) => {
-                    standby = process.take_standby();
-                    (Box::new(out), Box::new(input), Some(process))
-                }
-                Ok((_, None)) => bail!("the debug adapter has no pipes"),
+    let (adapter_in, adapter_out, process): (Reader, Writer, _) = match &ctx.connect {
+        Some(addr) => {
+            let socket = match connect_with_retry(addr, Duration::from_secs(10)).await {
+                Ok(socket) => socket,
                 Err(e) => {
                     let text = format!("mirrord: {e:#}");
                     report_and_close(&mut client_out, &text).await;
                     return Err(e);
                 }
-            },
-        };
-    let (tx, rx) = mpsc::channel(256);
-    let readers = [
-        tokio::spawn(read_frames(client_in, tx.clone(), Input::Client)),
-        tokio::spawn(read_frames(adapter_in, tx.clone(), Input::Adapter)),
-    ];
+            };
+            let (read, write) = socket.into_split();
+            (Box::new(read), Box::new(write), None)
+        }
+        None => match AdapterProcess::spawn(&ctx.command, true, ctx.filtered) {
+            Ok((mut process, Some((out, input)))) => {
+                standby = process.take_standby();
+                (Box::new(out), Box::new(input), Some(process))
+            }
+            Ok((_, None)) => bail!("the debug adapter has no pipes"),
+            Err(e) => {
+                let text = format!("mirrord: {e:#}");
+                report_and_close(&mut client_out, &text).await;
+                return Err(e);
+            }
+        },
+    };
+    let (tx, rx) = mpsc::channel(16);
     let (end, lease) = Proxy::new(ctx.clone(), client_out, adapter_out, tx)
         .with_standby(standby)
-        .run(rx, shutdown)
+        .run(client_in, adapter_in, rx, shutdown)
         .await;
     info!(?end, "DAP stream ended");
-    for reader in readers {
-        reader.abort();
-    }
     if let Some(process) = process {
         let grace = match end {
             End::Normal => Duration::from_secs(1),
@@ -325,21 +314,6 @@ async fn report_and_close(client: &mut Writer, text: &str) {
     let mut terminated = message::event("terminated", serde_json::json!({}));
     terminated["seq"] = 2.into();
     let _ = framing::write_message(client, &message::to_bytes(&terminated)).await;
-}
-
-async fn read_frames<R, F>(reader: R, tx: mpsc::Sender<Input>, wrap: F)
-where
-    R: AsyncRead + Unpin,
-    F: Fn(Result<Option<framing::Frame>, framing::FrameError>) -> Input,
-{
-    let mut reader = BufReader::with_capacity(64 << 10, reader);
-    loop {
-        let frame = framing::read_message(&mut reader).await;
-        let last = !matches!(frame, Ok(Some(_)));
-        if tx.send(wrap(frame)).await.is_err() || last {
-            return;
-        }
-    }
 }
 
 /// Connects to an adapter that may still be starting.

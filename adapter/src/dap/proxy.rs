@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use super::framing::{Frame, FrameError};
+use super::framing::{Frame, FrameError, FrameReader};
 use super::message::{self, Envelope};
 use super::outlet::Outlet;
 use super::seq::{route, Numbering, Routed};
@@ -34,9 +34,12 @@ const PICKER_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long the adapter may keep talking after answering `disconnect`.
 const DRAIN_AFTER_DISCONNECT: Duration = Duration::from_millis(300);
 
-pub type Writer = Box<dyn tokio::io::AsyncWrite + Unpin + Send>;
+pub use super::outlet::Writer;
+pub type Reader = Box<dyn tokio::io::AsyncRead + Unpin + Send>;
 
-/// What the proxy's loop reacts to.
+/// What the proxy's loop reacts to: a message (or the end) read from
+/// either side, or what comes through its channel from the tasks it
+/// started.
 pub enum Input {
     Client(Result<Option<Frame>, FrameError>),
     Adapter(Result<Option<Frame>, FrameError>),
@@ -82,6 +85,39 @@ pub enum End {
     Shutdown,
     /// The adapter went away in the middle of the session.
     AdapterLost,
+}
+
+/// What waiting in the loop gave.
+enum Next {
+    Input(Input),
+    /// Bytes were read: take the messages they complete.
+    Read,
+    End(End),
+}
+
+/// Waits for bytes from either side or an input from the channel. Every
+/// branch is cancel-safe (a read that does not complete takes nothing).
+async fn next_input(
+    client: (&mut FrameReader, &mut Reader),
+    adapter: (&mut FrameReader, &mut Reader),
+    rx: &mut mpsc::Receiver<Input>,
+    shutdown: &mut tokio::sync::watch::Receiver<bool>,
+) -> Next {
+    tokio::select! {
+        read = client.0.fill(client.1) => match read {
+            Ok(()) => Next::Read,
+            Err(e) => Next::Input(Input::Client(Err(e.into()))),
+        },
+        read = adapter.0.fill(adapter.1) => match read {
+            Ok(()) => Next::Read,
+            Err(e) => Next::Input(Input::Adapter(Err(e.into()))),
+        },
+        input = rx.recv() => match input {
+            Some(input) => Next::Input(input),
+            None => Next::End(End::Normal),
+        },
+        _ = shutdown.changed() => Next::End(End::Shutdown),
+    }
 }
 
 pub struct Proxy {
@@ -145,24 +181,45 @@ impl Proxy {
 
     /// Serves the stream until it ends; returns the session lease to give
     /// back.
+    ///
+    /// One task does all of it: each read takes what a side sent (often
+    /// several messages), every message is handled at once, and what they
+    /// produced is written before the next wait, in one write per side.
     pub async fn run(
         mut self,
+        mut client_in: Reader,
+        mut adapter_in: Reader,
         mut rx: mpsc::Receiver<Input>,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> (End, Option<Lease>) {
+        let mut from_client = FrameReader::default();
+        let mut from_adapter = FrameReader::default();
         let end = loop {
-            let input = if self.disconnected {
-                match tokio::time::timeout(DRAIN_AFTER_DISCONNECT, rx.recv()).await {
-                    Ok(Some(input)) => input,
-                    _ => break End::Normal,
-                }
+            let input = if let Some(read) = from_client.take() {
+                Input::Client(read)
+            } else if let Some(read) = from_adapter.take() {
+                Input::Adapter(read)
             } else {
-                tokio::select! {
-                    input = rx.recv() => match input {
-                        Some(input) => input,
-                        None => break End::Normal,
-                    },
-                    _ = shutdown.changed() => break End::Shutdown,
+                self.client.flush();
+                self.adapter.flush();
+                let next = next_input(
+                    (&mut from_client, &mut client_in),
+                    (&mut from_adapter, &mut adapter_in),
+                    &mut rx,
+                    &mut shutdown,
+                );
+                let next = if self.disconnected {
+                    match tokio::time::timeout(DRAIN_AFTER_DISCONNECT, next).await {
+                        Ok(next) => next,
+                        Err(_) => break End::Normal,
+                    }
+                } else {
+                    next.await
+                };
+                match next {
+                    Next::Input(input) => input,
+                    Next::Read => continue,
+                    Next::End(end) => break end,
                 }
             };
             match self.handle(input).await {
@@ -740,10 +797,10 @@ impl Proxy {
 
 #[cfg(test)]
 mod tests {
-    use tokio::io::{duplex, AsyncReadExt, BufReader};
+    use tokio::io::{duplex, AsyncReadExt, AsyncWriteExt, DuplexStream};
 
     use super::*;
-    use crate::dap::framing::{encode, read_message};
+    use crate::dap::framing::encode;
 
     fn context() -> Arc<Context> {
         Arc::new(Context {
@@ -757,11 +814,11 @@ mod tests {
         })
     }
 
-    /// A proxy serving in-memory streams, fed through its input channel.
+    /// A proxy serving in-memory streams: the test plays the client and
+    /// the adapter.
     struct Running {
-        client: tokio::io::DuplexStream,
-        adapter: tokio::io::DuplexStream,
-        tx: mpsc::Sender<Input>,
+        client: DuplexStream,
+        adapter: DuplexStream,
         task: tokio::task::JoinHandle<(End, Option<Lease>)>,
         _shutdown: tokio::sync::watch::Sender<bool>,
     }
@@ -769,21 +826,34 @@ mod tests {
     fn running() -> Running {
         let (client_proxy, client) = duplex(1 << 16);
         let (adapter_proxy, adapter) = duplex(1 << 16);
+        let (client_in, client_out) = tokio::io::split(client_proxy);
+        let (adapter_in, adapter_out) = tokio::io::split(adapter_proxy);
         let (tx, rx) = mpsc::channel(16);
         let (shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
-        let proxy = Proxy::new(
-            context(),
-            Box::new(client_proxy),
-            Box::new(adapter_proxy),
-            tx.clone(),
-        );
+        let proxy = Proxy::new(context(), Box::new(client_out), Box::new(adapter_out), tx);
         Running {
             client,
             adapter,
-            tx,
-            task: tokio::spawn(proxy.run(rx, shutdown)),
+            task: tokio::spawn(proxy.run(Box::new(client_in), Box::new(adapter_in), rx, shutdown)),
             _shutdown: shutdown_tx,
         }
+    }
+
+    async fn read_bodies(stream: &mut DuplexStream, count: usize) -> Vec<String> {
+        let mut frames = FrameReader::default();
+        let mut out = Vec::new();
+        for _ in 0..count {
+            let frame = frames.read(stream).await.unwrap().unwrap();
+            out.push(String::from_utf8(frame.body).unwrap());
+        }
+        out
+    }
+
+    fn texts(bodies: &[&[u8]]) -> Vec<String> {
+        bodies
+            .iter()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .collect()
     }
 
     #[tokio::test]
@@ -791,47 +861,65 @@ mod tests {
         let Running {
             mut client,
             mut adapter,
-            tx,
             task,
             _shutdown,
         } = running();
 
-        let from_client: [&[u8]; 3] = [
+        let from_client: [&[u8]; 4] = [
             br#"{"seq":1,"type":"request","command":"initialize","arguments":{"adapterID":"x","weird":[1.50,"\u00e9"]}}"#,
             br#"{ "seq" : 2 , "type":"request","command":"myCustomThing","arguments":{"n":1e3}}"#,
             br#"{"seq":3,"type":"request","command":"threads"}"#,
+            br#"{"seq":4,"type":"request","command":"stackTrace","arguments":{"threadId":1}}"#,
         ];
-        for body in from_client {
-            tx.send(Input::Client(Ok(Some(Frame::new(body.to_vec())))))
-                .await
-                .unwrap();
-        }
+        // Three in one write with the start of the fourth, then its rest.
+        let all: Vec<u8> = from_client.iter().flat_map(|b| encode(b)).collect();
+        let cut = all.len() - 20;
+        client.write_all(&all[..cut]).await.unwrap();
+        tokio::task::yield_now().await;
+        client.write_all(&all[cut..]).await.unwrap();
         let from_adapter: [&[u8]; 2] = [
             br#"{"seq":1,"type":"event","event":"vendorThing","body":{"x":"\u00e9"},"extra":true}"#,
             br#"{"seq":2,"type":"response","request_seq":2,"command":"myCustomThing","success":true}"#,
         ];
         for body in from_adapter {
-            tx.send(Input::Adapter(Ok(Some(Frame::new(body.to_vec())))))
-                .await
-                .unwrap();
+            adapter.write_all(&encode(body)).await.unwrap();
         }
-        tx.send(Input::Client(Ok(None))).await.unwrap();
+        assert_eq!(read_bodies(&mut adapter, 4).await, texts(&from_client));
+        assert_eq!(read_bodies(&mut client, 2).await, texts(&from_adapter));
+
+        client.shutdown().await.unwrap();
         let (end, lease) = task.await.unwrap();
         assert!(matches!(end, End::Normal) && lease.is_none());
+        let mut rest = Vec::new();
+        adapter.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+    }
 
+    #[tokio::test]
+    async fn garbage_from_the_client_ends_the_stream_with_a_message() {
+        let Running {
+            mut client,
+            mut adapter,
+            task,
+            _shutdown,
+        } = running();
+        let ok = br#"{"seq":1,"type":"request","command":"threads"}"#;
+        client.write_all(&encode(ok)).await.unwrap();
+        client
+            .write_all(b"Content-Length: 9\r\n\r\n{\"seq\":1,")
+            .await
+            .unwrap();
+        let said = read_bodies(&mut client, 2).await;
+        assert!(
+            said[0].contains("malformed DAP message") && said[0].contains("not a JSON object"),
+            "{said:?}"
+        );
+        assert!(said[1].contains(r#""event":"terminated""#), "{said:?}");
+        let (end, _) = task.await.unwrap();
+        assert!(matches!(end, End::Normal));
         let mut seen_by_adapter = Vec::new();
         adapter.read_to_end(&mut seen_by_adapter).await.unwrap();
-        let expected: Vec<u8> = from_client.iter().flat_map(|b| encode(b)).collect();
-        assert_eq!(
-            String::from_utf8_lossy(&seen_by_adapter),
-            String::from_utf8_lossy(&expected)
-        );
-
-        let mut reader = BufReader::new(&mut client);
-        for body in from_adapter {
-            let got = read_message(&mut reader).await.unwrap().unwrap().body;
-            assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(body));
-        }
+        assert_eq!(seen_by_adapter, encode(ok));
     }
 
     #[tokio::test]
@@ -839,25 +927,21 @@ mod tests {
         let Running {
             mut client,
             mut adapter,
-            tx,
             task,
             _shutdown,
         } = running();
         let attach =
             br#"{"seq":1,"type":"request","command":"attach","arguments":{"processId":5}}"#;
-        tx.send(Input::Client(Ok(Some(Frame::new(attach.to_vec())))))
-            .await
-            .unwrap();
-        let mut reader = BufReader::new(&mut client);
-        let answer = read_message(&mut reader).await.unwrap().unwrap().body;
-        let answer: Value = serde_json::from_slice(&answer).unwrap();
+        client.write_all(&encode(attach)).await.unwrap();
+        let answer = read_bodies(&mut client, 1).await.remove(0);
+        let answer: Value = serde_json::from_str(&answer).unwrap();
         assert_eq!(answer["request_seq"], 1);
         assert_eq!(answer["success"], false);
         assert!(answer["message"]
             .as_str()
             .unwrap()
             .contains("`launch` configuration"));
-        tx.send(Input::Client(Ok(None))).await.unwrap();
+        client.shutdown().await.unwrap();
         task.await.unwrap();
         let mut seen_by_adapter = Vec::new();
         adapter.read_to_end(&mut seen_by_adapter).await.unwrap();

@@ -25,6 +25,8 @@ pub const INTERCEPTED: &[i64] = &[
     libc::SYS_listen,
     libc::SYS_accept,
     libc::SYS_accept4,
+    libc::SYS_sendto,
+    libc::SYS_recvfrom,
 ];
 
 #[cfg(target_arch = "aarch64")]
@@ -40,6 +42,8 @@ pub const INTERCEPTED: &[i64] = &[
     libc::SYS_getpeername,
     libc::SYS_listen,
     libc::SYS_accept4,
+    libc::SYS_sendto,
+    libc::SYS_recvfrom,
 ];
 
 /// `AUDIT_ARCH_*` of this build: calls of another ABI (x32, compat) pass.
@@ -83,11 +87,25 @@ pub fn check_available() -> Result<(), FilterError> {
     }
 }
 
-/// The BPF program: calls of [`INTERCEPTED`] on [`AUDIT_ARCH`] notify,
-/// everything else is allowed.
+/// Calls that stop only when they name an address (argument 4, the
+/// `sockaddr` pointer, is not `NULL`): `sendto` to a destination and
+/// `recvfrom` asking for the source. `send`/`recv` on a connected socket
+/// (glibc makes them `sendto`/`recvfrom` with `NULL`) stay in the kernel.
+pub const ADDRESSED: &[i64] = &[libc::SYS_sendto, libc::SYS_recvfrom];
+
+/// `offsetof(struct seccomp_data, args[4])`, low and high words (both
+/// supported architectures are little-endian).
+const ARG4_LOW: u32 = 16 + 4 * 8;
+const ARG4_HIGH: u32 = ARG4_LOW + 4;
+
+/// The BPF program: calls of `syscalls` on [`AUDIT_ARCH`] notify (those of
+/// [`ADDRESSED`] only with a non-`NULL` argument 4), everything else is
+/// allowed.
 pub fn program(syscalls: &[i64]) -> Vec<libc::sock_filter> {
-    let n = syscalls.len();
-    assert!(n < 250, "BPF jump offsets are 8 bits");
+    let (addressed, plain): (Vec<i64>, Vec<i64>) =
+        syscalls.iter().partition(|nr| ADDRESSED.contains(nr));
+    let (n, m) = (plain.len(), addressed.len());
+    assert!(n + m < 240, "BPF jump offsets are 8 bits");
     let stmt = |code: u32, k: u32| libc::sock_filter {
         code: code as u16,
         jt: 0,
@@ -102,10 +120,28 @@ pub fn program(syscalls: &[i64]) -> Vec<libc::sock_filter> {
     };
     let load = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
     let ret = libc::BPF_RET | libc::BPF_K;
+    // The argument check: 4 instructions, present when there are
+    // addressed calls.
+    let check = if m > 0 { 4 } else { 0 };
+    // Instructions from the plain jumps' start to `allow`.
+    let body = n + m + check;
     // offsetof(struct seccomp_data, arch) and (…, nr).
-    let mut prog = vec![stmt(load, 4), jump(AUDIT_ARCH, 0, n + 1), stmt(load, 0)];
-    for (i, nr) in syscalls.iter().enumerate() {
-        prog.push(jump(*nr as u32, n - i, 0));
+    let mut prog = vec![stmt(load, 4), jump(AUDIT_ARCH, 0, body + 1), stmt(load, 0)];
+    for (i, nr) in plain.iter().enumerate() {
+        // To `notify`, one past `allow`.
+        prog.push(jump(*nr as u32, body - i, 0));
+    }
+    for (j, nr) in addressed.iter().enumerate() {
+        // Taken: to the check; the last one's miss: to `allow`.
+        let miss = if j + 1 == m { check } else { 0 };
+        prog.push(jump(*nr as u32, m - 1 - j, miss));
+    }
+    if m > 0 {
+        // Both words zero (`NULL`): allow; otherwise notify.
+        prog.push(stmt(load, ARG4_LOW));
+        prog.push(jump(0, 0, 3));
+        prog.push(stmt(load, ARG4_HIGH));
+        prog.push(jump(0, 0, 1));
     }
     prog.push(stmt(ret, libc::SECCOMP_RET_ALLOW));
     prog.push(stmt(ret, libc::SECCOMP_RET_USER_NOTIF));
@@ -176,20 +212,59 @@ fn is_errno(errno: i32) -> impl Fn(&io::Error) -> bool {
 mod tests {
     use super::*;
 
-    #[test]
-    fn every_listed_call_jumps_to_the_notify_return() {
-        let prog = program(INTERCEPTED);
-        let notify = prog.len() - 1;
-        let allow = prog.len() - 2;
-        assert_eq!(prog[notify].k, libc::SECCOMP_RET_USER_NOTIF);
-        assert_eq!(prog[allow].k, libc::SECCOMP_RET_ALLOW);
-        // Another architecture jumps straight to allow.
-        assert_eq!(2 + usize::from(prog[1].jf), allow);
-        for (i, insn) in prog[3..allow].iter().enumerate() {
-            assert_eq!(insn.k, INTERCEPTED[i] as u32);
-            assert_eq!(3 + i + 1 + usize::from(insn.jt), notify);
-            assert_eq!(insn.jf, 0);
+    /// Runs the BPF program on a `seccomp_data` (the few instructions it
+    /// uses), as the kernel would.
+    fn verdict(prog: &[libc::sock_filter], nr: i64, arch: u32, arg4: u64) -> u32 {
+        let mut data = [0u8; 64];
+        data[..4].copy_from_slice(&(nr as u32).to_ne_bytes());
+        data[4..8].copy_from_slice(&arch.to_ne_bytes());
+        data[48..56].copy_from_slice(&arg4.to_ne_bytes());
+        let (mut pc, mut acc) = (0usize, 0u32);
+        loop {
+            let insn = prog[pc];
+            let code = u32::from(insn.code);
+            if code == libc::BPF_RET | libc::BPF_K {
+                return insn.k;
+            }
+            if code == libc::BPF_LD | libc::BPF_W | libc::BPF_ABS {
+                let at = insn.k as usize;
+                acc = u32::from_ne_bytes(data[at..at + 4].try_into().unwrap());
+                pc += 1;
+            } else {
+                assert_eq!(code, libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K);
+                let skip = if acc == insn.k { insn.jt } else { insn.jf };
+                pc += 1 + usize::from(skip);
+            }
         }
+    }
+
+    #[test]
+    fn listed_calls_notify_addressed_ones_only_with_an_address() {
+        let prog = program(INTERCEPTED);
+        let (allow, notify) = (libc::SECCOMP_RET_ALLOW, libc::SECCOMP_RET_USER_NOTIF);
+        for nr in INTERCEPTED {
+            if ADDRESSED.contains(nr) {
+                assert_eq!(verdict(&prog, *nr, AUDIT_ARCH, 0), allow, "{nr}");
+                assert_eq!(verdict(&prog, *nr, AUDIT_ARCH, 0x7fff_0000), notify);
+                assert_eq!(verdict(&prog, *nr, AUDIT_ARCH, 1 << 40), notify);
+            } else {
+                assert_eq!(verdict(&prog, *nr, AUDIT_ARCH, 0), notify, "{nr}");
+            }
+            // Another ABI passes.
+            assert_eq!(verdict(&prog, *nr, 0x4000_0003, 1), allow);
+        }
+        for nr in [
+            libc::SYS_read,
+            libc::SYS_write,
+            libc::SYS_close,
+            libc::SYS_sendmsg,
+        ] {
+            assert_eq!(verdict(&prog, nr, AUDIT_ARCH, 1), allow, "{nr}");
+        }
+        // Without addressed calls, the plain ones still notify.
+        let plain = program(&[libc::SYS_openat]);
+        assert_eq!(verdict(&plain, libc::SYS_openat, AUDIT_ARCH, 0), notify);
+        assert_eq!(verdict(&plain, libc::SYS_sendto, AUDIT_ARCH, 1), allow);
     }
 
     #[test]

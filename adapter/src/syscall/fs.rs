@@ -19,7 +19,7 @@ use mirrord_config::policy::FileRoute;
 const READ_AHEAD: u32 = 64 * 1024;
 
 /// Where a stat call wants its answer.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatOut {
     Stat(u64),
     Statx(u64),
@@ -41,7 +41,10 @@ fn route(
         return Err(Outcome::Reply(Reply::Continue));
     }
     let abs = memory::absolute(pid, dirfd, &path).map_err(|_| Outcome::Reply(Reply::Continue))?;
-    let abs = sup.listings.to_remote(abs);
+    let abs = match sup.fdlinks.resolve(pid, &abs, &sup.listings) {
+        Some(resolved) => resolved.path,
+        None => sup.listings.to_remote(abs),
+    };
     if !sup.listener.id_valid(n.id) {
         return Err(Outcome::Gone);
     }
@@ -170,6 +173,7 @@ pub async fn open(
             return errno(e);
         }
     };
+    sup.fdlinks.installed(theirs.as_fd(), &abs);
     let tracked = if write {
         match sup.writebacks.track(abs, handle, memfd) {
             Ok(wd) => Some(wd),
@@ -182,17 +186,12 @@ pub async fn open(
         close(sup);
         None
     };
-    let cloexec = flags & libc::O_CLOEXEC != 0;
-    match sup.listener.send_fd(n.id, theirs.as_fd(), cloexec) {
-        Ok(_) => Outcome::Answered,
-        // The caller died or was interrupted: our copy closes here.
-        Err(_) => {
-            if let Some(wd) = tracked {
-                sup.writebacks.forget(wd, &sup.agent);
-            }
-            Outcome::Gone
-        }
+    let outcome = sup.install_fd(n, theirs.as_fd(), flags & libc::O_CLOEXEC != 0);
+    if let (Outcome::Gone, Some(wd)) = (&outcome, tracked) {
+        // The program never got it: nothing to write back.
+        sup.writebacks.forget(wd, &sup.agent);
     }
+    outcome
 }
 
 /// A remote directory: its listing laid out locally, opened.
@@ -210,13 +209,7 @@ async fn open_dir(sup: &Supervisor, n: &Notification, abs: Vec<u8>, flags: i32) 
         Ok(fd) => fd,
         Err(e) => return Outcome::Reply(Reply::Errno(e.raw_os_error().unwrap_or(libc::EIO))),
     };
-    match sup
-        .listener
-        .send_fd(n.id, fd.as_fd(), flags & libc::O_CLOEXEC != 0)
-    {
-        Ok(_) => Outcome::Answered,
-        Err(_) => Outcome::Gone,
-    }
+    sup.install_fd(n, fd.as_fd(), flags & libc::O_CLOEXEC != 0)
 }
 
 /// A memfd holding `data`, named after the file (as the layer's).
@@ -307,14 +300,19 @@ pub async fn readlink(
     buf: u64,
     size: i64,
 ) -> Outcome {
+    if size <= 0 {
+        return Outcome::Reply(Reply::Errno(libc::EINVAL));
+    }
+    if let Some(remote) = fd_link(sup, n, dirfd, path) {
+        // The link of a remote file the program has open: its path.
+        let len = remote.len().min(size as usize);
+        return written(memory::write(n.pid, buf, &remote[..len]), len as i64);
+    }
     let abs = match route(sup, n, dirfd, path, false) {
         Ok(abs) => abs,
         Err(outcome) => return outcome,
     };
     sup.writebacks.settle(&abs, &sup.agent).await;
-    if size <= 0 {
-        return Outcome::Reply(Reply::Errno(libc::EINVAL));
-    }
     match sup.agent.request(Request::ReadLink { path: abs }).await {
         Ok(Response::Path(target)) => {
             let len = target.len().min(size as usize);
@@ -323,6 +321,16 @@ pub async fn readlink(
         Ok(other) => unexpected(&other),
         Err(e) => Outcome::Reply(Reply::Errno(e.errno)),
     }
+}
+
+/// The remote path an fd link (`/proc/self/fd/N`, `/dev/fd/N`) of a file
+/// or directory the supervisor installed names, when the call's path is
+/// such a link itself.
+fn fd_link(sup: &Supervisor, n: &Notification, dirfd: i32, path: u64) -> Option<Vec<u8>> {
+    let path = memory::read_cstr(n.pid, path).ok()?;
+    let abs = memory::absolute(n.pid, dirfd, &path).ok()?;
+    let resolved = sup.fdlinks.resolve(n.pid, &abs, &sup.listings)?;
+    (resolved.link && sup.listener.id_valid(n.id)).then_some(resolved.path)
 }
 
 fn written(result: std::io::Result<()>, value: i64) -> Outcome {

@@ -11,13 +11,20 @@
 //!   (a debugger started before the launch);
 //! - [`notify`]: the kernel's user-notification ABI;
 //! - [`memory`]: the stopped process's memory and paths;
+//! - [`calls`]: the stopped calls decoded from their raw arguments;
 //! - [`supervisor`], [`fs`], [`net`], [`stat`]: answering the calls;
+//! - [`datagrams`]: unconnected UDP (`sendto`/`recvfrom` with addresses);
+//! - [`unlisten`], [`sockdiag`]: a closed listener's port back to the target;
 //! - [`callers`]: whose calls are left alone (skipped programs, debuggers);
 //! - [`writeback`]: remote files opened for writing, written back on close;
-//! - [`listings`]: remote directories, laid out locally for `getdents64`.
+//! - [`listings`]: remote directories, laid out locally for `getdents64`;
+//! - [`fdlinks`]: `/proc/self/fd/N` and `/dev/fd/N` of remote files.
 
 pub mod callers;
+pub mod calls;
+pub mod datagrams;
 pub mod detect;
+pub mod fdlinks;
 pub mod filter;
 pub mod fs;
 pub mod handoff;
@@ -25,9 +32,11 @@ pub mod listings;
 pub mod memory;
 pub mod net;
 pub mod notify;
+pub mod sockdiag;
 pub mod standby;
 pub mod stat;
 pub mod supervisor;
+pub mod unlisten;
 pub mod writeback;
 
 use std::os::fd::OwnedFd;

@@ -102,7 +102,7 @@ pub async fn getpeername(sup: &Supervisor, n: &Notification) -> Outcome {
 /// Writes the address (`size` bytes of `storage`) where the caller's
 /// `addr`/`addrlen` pair says, as the kernel does: truncated to the room
 /// `*addrlen` gives, and `*addrlen` set to the whole size.
-fn write_sockaddr(
+pub(super) fn write_sockaddr(
     n: &Notification,
     addr: u64,
     addr_len: u64,
@@ -119,7 +119,7 @@ fn write_sockaddr(
 }
 
 /// The first `len` bytes of `storage`.
-fn sockaddr_bytes(storage: &libc::sockaddr_storage, len: usize) -> &[u8] {
+pub(super) fn sockaddr_bytes(storage: &libc::sockaddr_storage, len: usize) -> &[u8] {
     let len = len.min(std::mem::size_of::<libc::sockaddr_storage>());
     // SAFETY: `storage` is plain data of at least `len` bytes.
     unsafe {
@@ -129,7 +129,7 @@ fn sockaddr_bytes(storage: &libc::sockaddr_storage, len: usize) -> &[u8] {
 
 /// Runs a call that fills a socket address (`getsockname`, `accept4`...)
 /// with room for any; its result and the address with its length.
-fn filled_sockaddr(
+pub(super) fn filled_sockaddr(
     call: impl FnOnce(*mut libc::sockaddr, *mut libc::socklen_t) -> libc::c_int,
 ) -> (libc::c_int, libc::sockaddr_storage, usize) {
     // SAFETY: all-zero is a valid sockaddr_storage.
@@ -184,7 +184,7 @@ pub async fn listen(sup: &Supervisor, n: &Notification) -> Outcome {
     match incoming.listen(*id, subscription, app).await {
         Ok(_) => {
             if let Some(inode) = inode(&socket) {
-                sup.sockets.listen(inode);
+                sup.sockets.listen(inode, wanted.port);
             }
             Outcome::Reply(Reply::Value(0))
         }
@@ -250,12 +250,7 @@ pub async fn accept(sup: &Supervisor, n: &Notification, flags: i32) -> Outcome {
             return Outcome::Reply(Reply::Errno(errno));
         }
     }
-    let cloexec = flags & libc::SOCK_CLOEXEC != 0;
-    match sup.listener.send_fd(n.id, connection.as_fd(), cloexec) {
-        Ok(_) => Outcome::Answered,
-        // The caller is gone: the connection closes with our copy.
-        Err(_) => Outcome::Gone,
-    }
+    sup.install_fd(n, connection.as_fd(), flags & libc::SOCK_CLOEXEC != 0)
 }
 
 fn local_addr(socket: &OwnedFd) -> Option<SocketAddr> {
@@ -272,7 +267,8 @@ fn local_addr(socket: &OwnedFd) -> Option<SocketAddr> {
 #[derive(Default)]
 pub struct Sockets {
     peers: std::sync::Mutex<std::collections::HashMap<u64, SocketAddr>>,
-    listening: std::sync::Mutex<std::collections::HashSet<u64>>,
+    /// Listener inode → the target port it subscribed.
+    listening: std::sync::Mutex<std::collections::HashMap<u64, u16>>,
 }
 
 impl Sockets {
@@ -282,24 +278,54 @@ impl Sockets {
         }
     }
 
-    fn get(&self, inode: u64) -> Option<SocketAddr> {
+    /// Whether no socket is connected to a relay.
+    pub(super) fn is_empty(&self) -> bool {
+        self.peers.lock().map_or(true, |peers| peers.is_empty())
+    }
+
+    pub(super) fn get(&self, inode: u64) -> Option<SocketAddr> {
         self.peers.lock().ok()?.get(&inode).copied()
     }
 
-    fn listen(&self, inode: u64) {
+    fn listen(&self, inode: u64, port: u16) {
         if let Ok(mut listening) = self.listening.lock() {
-            listening.insert(inode);
+            listening.insert(inode, port);
         }
     }
 
     fn is_listening(&self, inode: u64) -> bool {
         self.listening
             .lock()
-            .is_ok_and(|listening| listening.contains(&inode))
+            .is_ok_and(|listening| listening.contains_key(&inode))
+    }
+
+    /// Whether some listener is subscribed.
+    pub(super) fn any_listening(&self) -> bool {
+        self.listening.lock().is_ok_and(|l| !l.is_empty())
+    }
+
+    /// Forgets the listeners not in `alive` (closed by their programs);
+    /// the target ports no listener left holds, to unsubscribe.
+    pub(super) fn closed_listeners(&self, alive: &std::collections::HashSet<u64>) -> Vec<u16> {
+        let Ok(mut listening) = self.listening.lock() else {
+            return Vec::new();
+        };
+        let mut closed: Vec<u16> = Vec::new();
+        listening.retain(|inode, port| {
+            let open = alive.contains(inode);
+            if !open {
+                closed.push(*port);
+            }
+            open
+        });
+        closed.sort_unstable();
+        closed.dedup();
+        closed.retain(|port| !listening.values().any(|p| p == port));
+        closed
     }
 }
 
-fn inode(socket: &OwnedFd) -> Option<u64> {
+pub(super) fn inode(socket: &OwnedFd) -> Option<u64> {
     // SAFETY: all-zero is a valid stat buffer for fstat to fill.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: a valid fd and buffer.
@@ -324,7 +350,7 @@ pub fn parse_sockaddr(raw: &[u8]) -> Option<SocketAddr> {
 }
 
 /// Our copy of fd `fd` of the process that thread `tid` belongs to.
-fn socket_of(tid: u32, fd: i32) -> std::io::Result<OwnedFd> {
+pub(super) fn socket_of(tid: u32, fd: i32) -> std::io::Result<OwnedFd> {
     let pid = memory::tgid(tid)?;
     // SAFETY: plain syscalls; each returned fd is owned at once.
     unsafe {
@@ -341,7 +367,7 @@ fn socket_of(tid: u32, fd: i32) -> std::io::Result<OwnedFd> {
     }
 }
 
-fn sockopt(socket: &OwnedFd, name: i32) -> Option<i32> {
+pub(super) fn sockopt(socket: &OwnedFd, name: i32) -> Option<i32> {
     let mut value: i32 = 0;
     let mut len = std::mem::size_of::<i32>() as libc::socklen_t;
     // SAFETY: `value` and `len` are valid for the call.
@@ -357,14 +383,14 @@ fn sockopt(socket: &OwnedFd, name: i32) -> Option<i32> {
     (rc == 0).then_some(value)
 }
 
-fn is_connected(socket: &OwnedFd) -> bool {
+pub(super) fn is_connected(socket: &OwnedFd) -> bool {
     // SAFETY: the pointers are valid for the call (`filled_sockaddr`).
     filled_sockaddr(|addr, len| unsafe { libc::getpeername(socket.as_raw_fd(), addr, len) }).0 == 0
 }
 
 /// `to` as a socket address of the socket's family (v4-mapped on an
 /// `AF_INET6` socket), and its size.
-fn sockaddr(to: SocketAddr, v6: bool) -> (libc::sockaddr_storage, usize) {
+pub(super) fn sockaddr(to: SocketAddr, v6: bool) -> (libc::sockaddr_storage, usize) {
     // SAFETY: all-zero is a valid sockaddr_storage.
     let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     let len = match (to, v6) {
@@ -427,6 +453,23 @@ fn connect_fd(socket: &OwnedFd, to: SocketAddr, v6: bool) -> Result<(), i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_closed_listener_gives_its_port_back_unless_another_holds_it() {
+        let sockets = Sockets::default();
+        assert!(!sockets.any_listening());
+        sockets.listen(1, 80);
+        sockets.listen(2, 80);
+        sockets.listen(3, 443);
+        assert!(sockets.any_listening());
+        let alive = |inodes: &[u64]| inodes.iter().copied().collect();
+        assert!(sockets.closed_listeners(&alive(&[1, 2, 3])).is_empty());
+        // One of two listeners on 80 closed: the port stays subscribed.
+        assert!(sockets.closed_listeners(&alive(&[2, 3])).is_empty());
+        assert!(!sockets.is_listening(1) && sockets.is_listening(2));
+        assert_eq!(sockets.closed_listeners(&alive(&[])), [80, 443]);
+        assert!(!sockets.any_listening());
+    }
 
     #[test]
     fn parses_inet_addresses_and_leaves_the_rest() {

@@ -8,7 +8,7 @@
 //! listener reports `POLLHUP`); meanwhile it counts as a connected layer
 //! for the intproxy's lifetime, and it holds the UDP relays it made.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 
 use mirrord_config::policy::Policy;
@@ -19,8 +19,11 @@ use mirrord_config::IncomingConfig;
 use mirrord_protocol::LayerId;
 
 use super::callers::Callers;
+use super::calls::Call;
+use super::datagrams::{self, Datagrams};
+use super::fdlinks::FdLinks;
 use super::filter::AUDIT_ARCH;
-use super::fs::{self, StatOut};
+use super::fs;
 use super::listings::Listings;
 use super::net;
 use super::notify::{Listener, Notification, Reply};
@@ -58,12 +61,27 @@ pub struct Supervisor {
     callers: Callers,
     pub writebacks: Writebacks,
     pub listings: Listings,
+    pub fdlinks: FdLinks,
     pub sockets: net::Sockets,
+    pub datagrams: Datagrams,
     pub agent: AgentClient,
     relays: Mutex<Vec<UdpRelay>>,
 }
 
 impl Supervisor {
+    /// Answers call `n` with `fd` installed in its process (close-on-exec
+    /// when `cloexec`). `Gone` when the caller died or was interrupted
+    /// meanwhile: our copy of the fd then closes with the caller's.
+    pub fn install_fd(&self, n: &Notification, fd: BorrowedFd<'_>, cloexec: bool) -> Outcome {
+        match self.listener.send_fd(n.id, fd, cloexec) {
+            Ok(_) => Outcome::Answered,
+            Err(e) => {
+                debug!("cannot install the fd: {e}");
+                Outcome::Gone
+            }
+        }
+    }
+
     pub fn hold_relay(&self, relay: UdpRelay) {
         if let Ok(mut relays) = self.relays.lock() {
             relays.push(relay);
@@ -90,7 +108,9 @@ pub async fn serve<H: Send + 'static>(
     let sup = Arc::new(Supervisor {
         writebacks,
         listings: Listings::new(),
+        fdlinks: FdLinks::default(),
         sockets: net::Sockets::default(),
+        datagrams: Datagrams::default(),
         listener: Listener::new(listener),
         callers: Callers::new(policy.skip.clone()),
         policy,
@@ -110,12 +130,14 @@ pub async fn serve<H: Send + 'static>(
     info!("supervising");
     let writing = sup.clone();
     let writebacks = tokio::spawn(async move { writing.writebacks.run(&writing.agent).await });
+    let listeners = tokio::spawn(super::unlisten::watch(sup.clone()));
     while let Some(n) = rx.recv().await {
         let span = tracing::debug_span!("syscall", nr = n.nr, pid = n.pid, id = n.id);
         tokio::spawn(handle(sup.clone(), n).instrument(span));
     }
     info!("no process left under the filter");
     writebacks.abort();
+    listeners.abort();
     sup.writebacks.finish(&sup.agent).await;
     sup.listings.clear();
     // The listeners' ports go back to the target.
@@ -177,28 +199,14 @@ fn continues_at_once(sup: &Supervisor, n: &Notification) -> bool {
     if n.arch != AUDIT_ARCH {
         return true;
     }
-    let a = n.args;
-    let at = libc::AT_FDCWD;
-    let int = |v: u64| v as i32;
-    let path_call = match n.nr {
-        #[cfg(target_arch = "x86_64")]
-        libc::SYS_open => Some((at, a[0], fs::wants_write(int(a[1])))),
-        libc::SYS_openat => Some((int(a[0]), a[1], fs::wants_write(int(a[2])))),
-        #[cfg(target_arch = "x86_64")]
-        libc::SYS_stat | libc::SYS_lstat | libc::SYS_access | libc::SYS_readlink => {
-            Some((at, a[0], false))
-        }
-        libc::SYS_newfstatat
-        | libc::SYS_statx
-        | libc::SYS_faccessat
-        | libc::SYS_faccessat2
-        | libc::SYS_readlinkat => Some((int(a[0]), a[1], false)),
-        _ => None,
-    };
-    if let Some((dirfd, path, write)) = path_call {
+    let call = Call::decode(n);
+    if let Some((dirfd, path, write)) = call.path() {
         if fs::is_local(sup, n, dirfd, path, write) {
             return true;
         }
+    }
+    if matches!(call, Call::SendTo | Call::RecvFrom) && datagrams::continues_at_once(sup, n) {
+        return true;
     }
     sup.callers.left_alone(n.pid)
 }
@@ -215,16 +223,16 @@ async fn handle(sup: Arc<Supervisor>, n: Notification) {
 }
 
 async fn dispatch(sup: &Supervisor, n: &Notification) -> Outcome {
-    let a = n.args;
-    let at = libc::AT_FDCWD;
-    let int = |v: u64| v as i32;
-    match n.nr {
-        #[cfg(target_arch = "x86_64")]
-        libc::SYS_open => fs::open(sup, n, at, a[0], int(a[1]), a[2] as u32).await,
-        libc::SYS_openat => fs::open(sup, n, int(a[0]), a[1], int(a[2]), a[3] as u32).await,
-        libc::SYS_openat2 => {
+    match Call::decode(n) {
+        Call::Open {
+            dirfd,
+            path,
+            flags,
+            mode,
+        } => fs::open(sup, n, dirfd, path, flags, mode).await,
+        Call::OpenHow { dirfd, path, how } => {
             // struct open_how { u64 flags; u64 mode; u64 resolve; }
-            let how = super::memory::read(n.pid, a[2], 16).ok();
+            let how = super::memory::read(n.pid, how, 16).ok();
             let field = |i: usize| {
                 how.as_ref()
                     .and_then(|b| b.get(i * 8..i * 8 + 8))
@@ -233,38 +241,31 @@ async fn dispatch(sup: &Supervisor, n: &Notification) -> Outcome {
             };
             match (field(0), field(1)) {
                 (Some(flags), Some(mode)) => {
-                    fs::open(sup, n, int(a[0]), a[1], flags as i32, mode as u32).await
+                    fs::open(sup, n, dirfd, path, flags as i32, mode as u32).await
                 }
                 _ => Outcome::Reply(Reply::Continue),
             }
         }
-        #[cfg(target_arch = "x86_64")]
-        libc::SYS_stat => fs::stat(sup, n, at, a[0], true, StatOut::Stat(a[1])).await,
-        #[cfg(target_arch = "x86_64")]
-        libc::SYS_lstat => fs::stat(sup, n, at, a[0], false, StatOut::Stat(a[1])).await,
-        libc::SYS_newfstatat => {
-            let follow = int(a[3]) & libc::AT_SYMLINK_NOFOLLOW == 0;
-            fs::stat(sup, n, int(a[0]), a[1], follow, StatOut::Stat(a[2])).await
-        }
-        libc::SYS_statx => {
-            let follow = int(a[2]) & libc::AT_SYMLINK_NOFOLLOW == 0;
-            fs::stat(sup, n, int(a[0]), a[1], follow, StatOut::Statx(a[4])).await
-        }
-        #[cfg(target_arch = "x86_64")]
-        libc::SYS_access => fs::access(sup, n, at, a[0], int(a[1])).await,
-        libc::SYS_faccessat | libc::SYS_faccessat2 => {
-            fs::access(sup, n, int(a[0]), a[1], int(a[2])).await
-        }
-        #[cfg(target_arch = "x86_64")]
-        libc::SYS_readlink => fs::readlink(sup, n, at, a[0], a[1], a[2] as i64).await,
-        libc::SYS_readlinkat => fs::readlink(sup, n, int(a[0]), a[1], a[2], a[3] as i64).await,
-        libc::SYS_connect => net::connect(sup, n).await,
-        libc::SYS_getpeername => net::getpeername(sup, n).await,
-        libc::SYS_listen => net::listen(sup, n).await,
-        #[cfg(target_arch = "x86_64")]
-        libc::SYS_accept => net::accept(sup, n, 0).await,
-        libc::SYS_accept4 => net::accept(sup, n, a[3] as i32).await,
-        _ => Outcome::Reply(Reply::Continue),
+        Call::Stat {
+            dirfd,
+            path,
+            follow,
+            out,
+        } => fs::stat(sup, n, dirfd, path, follow, out).await,
+        Call::Access { dirfd, path, mode } => fs::access(sup, n, dirfd, path, mode).await,
+        Call::ReadLink {
+            dirfd,
+            path,
+            buf,
+            size,
+        } => fs::readlink(sup, n, dirfd, path, buf, size).await,
+        Call::Connect => net::connect(sup, n).await,
+        Call::GetPeerName => net::getpeername(sup, n).await,
+        Call::Listen => net::listen(sup, n).await,
+        Call::Accept { flags } => net::accept(sup, n, flags).await,
+        Call::SendTo => datagrams::sendto(sup, n).await,
+        Call::RecvFrom => datagrams::recvfrom(sup, n).await,
+        Call::Other => Outcome::Reply(Reply::Continue),
     }
 }
 
