@@ -720,6 +720,15 @@ fn a_static_go_server_on_the_syscall_path_is_stolen() {
         format!("local /c0/r0 peer=127.0.0.1:{client_port} go"),
         "{result:?}"
     );
+    // Go's `:port` listener is dual-stack: an IPv6 client is seen as itself.
+    let result = pod_load_from(&pod, "::1", HTTP_PORT, 1, 2);
+    assert_eq!(value(&result, "ok"), "2", "{result:?}");
+    let client_port = value(&result, "client_port");
+    assert_eq!(
+        value(&result, "first"),
+        format!("local /c0/r0 peer=[::1]:{client_port} go"),
+        "{result:?}"
+    );
     stop_normally(server, &pod);
 }
 
