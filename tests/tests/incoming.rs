@@ -408,14 +408,19 @@ fn answered_locally_seeing_the_client(
     peer_ip: &str,
     via: u16,
 ) {
+    answered_locally(pod, host, requests, |port| {
+        format!("local /c0/r0 peer={peer_ip}:{port} via={via}")
+    });
+}
+
+/// `requests` requests on one connection from the pod's loopback `host`
+/// to its HTTP port are all answered by the local server, the first with
+/// `expected(the client's own port)`.
+fn answered_locally(pod: &Pod, host: &str, requests: u32, expected: impl Fn(&str) -> String) {
     let result = pod_load_from(pod, host, HTTP_PORT, 1, requests);
     assert_eq!(value(&result, "ok"), requests.to_string(), "{result:?}");
     let port = value(&result, "client_port");
-    assert_eq!(
-        value(&result, "first"),
-        format!("local /c0/r0 peer={peer_ip}:{port} via={via}"),
-        "{result:?}"
-    );
+    assert_eq!(value(&result, "first"), expected(port), "{result:?}");
 }
 
 #[test]
@@ -712,23 +717,13 @@ fn a_static_go_server_on_the_syscall_path_is_stolen() {
     let (server, _scratch) = start_go_server(&pod, 9781);
     // The program sees the real client (accept's address): the load
     // client's own port, not the intproxy's.
-    let result = pod_load(&pod, HTTP_PORT, 1, 2);
-    assert_eq!(value(&result, "ok"), "2", "{result:?}");
-    let client_port = value(&result, "client_port");
-    assert_eq!(
-        value(&result, "first"),
-        format!("local /c0/r0 peer=127.0.0.1:{client_port} go"),
-        "{result:?}"
-    );
+    answered_locally(&pod, "127.0.0.1", 2, |port| {
+        format!("local /c0/r0 peer=127.0.0.1:{port} go")
+    });
     // Go's `:port` listener is dual-stack: an IPv6 client is seen as itself.
-    let result = pod_load_from(&pod, "::1", HTTP_PORT, 1, 2);
-    assert_eq!(value(&result, "ok"), "2", "{result:?}");
-    let client_port = value(&result, "client_port");
-    assert_eq!(
-        value(&result, "first"),
-        format!("local /c0/r0 peer=[::1]:{client_port} go"),
-        "{result:?}"
-    );
+    answered_locally(&pod, "::1", 2, |port| {
+        format!("local /c0/r0 peer=[::1]:{port} go")
+    });
     stop_normally(server, &pod);
 }
 
