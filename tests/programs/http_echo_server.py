@@ -1,16 +1,19 @@
 """A keep-alive HTTP/1.1 server for the incoming tests: answers every
 request with `local <path> peer=<host>:<port> via=<listening port>` (the
 peer as accept and getpeername report it). Prints `listening <port>` once
-listen() returned.
+listen() returned. Listens on HOST (0.0.0.0 unless given; an IPv6
+address such as `::` or `::1` makes an IPv6 socket).
 
-usage: http_echo_server.py PORT
+usage: http_echo_server.py PORT [HOST]
 """
 import asyncio
-import socket
 import sys
+
+from listener import listening_socket
 
 
 PORT = int(sys.argv[1])
+HOST = sys.argv[2] if len(sys.argv) > 2 else "0.0.0.0"
 
 
 async def serve(reader, writer):
@@ -39,10 +42,7 @@ async def serve(reader, writer):
 
 
 async def main(port):
-    listener = socket.socket()
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("0.0.0.0", port))
-    listener.listen(1024)
+    listener = listening_socket(HOST, port)
     print("listening %d" % port, flush=True)
     server = await asyncio.start_server(serve, sock=listener)
     async with server:

@@ -1,20 +1,21 @@
 """The incoming tests' client, run inside the pod: CONNS keep-alive
-connections to 127.0.0.1:PORT, REQUESTS requests each, all at once. Each
+connections to HOST:PORT (127.0.0.1 unless given), REQUESTS requests each, all at once. Each
 answer must name its own path. Prints `ok=<answers right>`, `bad=<wrong or
 lost>`, `errors=<failed connections>`, then the first answer and the first client's local port, then
 `rps=` (requests per second) and `p50_us=`/`p99_us=` (request latency).
 
-usage: http_load.py PORT CONNS REQUESTS
+usage: http_load.py PORT CONNS REQUESTS [HOST]
 """
 import asyncio
 import sys
 import time
 
 PORT, CONNS, REQUESTS = (int(a) for a in sys.argv[1:4])
+HOST = sys.argv[4] if len(sys.argv) > 4 else "127.0.0.1"
 
 
 async def client(i, results):
-    reader, writer = await asyncio.open_connection("127.0.0.1", PORT)
+    reader, writer = await asyncio.open_connection(HOST, PORT)
     results.setdefault("port", writer.get_extra_info("sockname")[1])
     for j in range(REQUESTS):
         started = time.perf_counter()

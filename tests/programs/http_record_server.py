@@ -1,18 +1,21 @@
 """A keep-alive HTTP/1.1 server for the mirror tests: for every request it
 receives it appends `<path> <body length> <sha256 of the body> <peer>` to
 the file RECORD (one line, flushed), then answers `local <path>`. Prints
-`listening <port>` once listen() returned.
+`listening <port>` once listen() returned. Listens on HOST (0.0.0.0
+unless given; `::` is a dual-stack IPv6 socket).
 
-usage: http_record_server.py PORT RECORD
+usage: http_record_server.py PORT RECORD [HOST]
 """
 import asyncio
 import hashlib
-import socket
 import sys
+
+from listener import listening_socket
 
 
 PORT = int(sys.argv[1])
 RECORD = sys.argv[2]
+HOST = sys.argv[3] if len(sys.argv) > 3 else "0.0.0.0"
 
 
 async def serve(reader, writer):
@@ -38,10 +41,7 @@ async def serve(reader, writer):
 
 
 async def main(port):
-    listener = socket.socket()
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("0.0.0.0", port))
-    listener.listen(1024)
+    listener = listening_socket(HOST, port)
     print("listening %d" % port, flush=True)
     server = await asyncio.start_server(serve, sock=listener)
     async with server:

@@ -40,15 +40,18 @@ impl Server {
         port: u16,
         on_concurrent_steal: &str,
     ) -> (Result<Server, String>, Scratch) {
-        let scratch = Scratch::new("incoming-mapping");
-        let config = scratch.write(
-            "mirrord.json",
-            &format!(
-                r#"{{"feature": {{"network": {{"incoming": {{"port_mapping": [[{port}, {HTTP_PORT}]],
-                    "on_concurrent_steal": "{on_concurrent_steal}"}}}}}}}}"#
-            ),
-        );
+        let (scratch, config) = mapping_config(port, on_concurrent_steal);
         (Server::try_start(pod, Some(&config), port), scratch)
+    }
+
+    /// [`Server::start_mapped`] with the local server listening on `host`
+    /// (`::` or `::1`: an IPv6 socket).
+    fn start_mapped_on(pod: &Pod, port: u16, host: &str) -> (Server, Scratch) {
+        let (scratch, config) = mapping_config(port, "abort");
+        let program = python("http_echo_server.py", &[port.to_string(), host.to_owned()]);
+        let server = Server::try_start_program(pod, true, Some(&config), &program)
+            .unwrap_or_else(|e| panic!("{e}"));
+        (server, scratch)
     }
 
     /// Starts `http_echo_server.py PORT` under `mirrord exec --steal`
@@ -118,6 +121,20 @@ impl Drop for Server {
     }
 }
 
+/// A config mapping local port `port` to the pod's HTTP port; the scratch
+/// directory holding it and its path.
+fn mapping_config(port: u16, on_concurrent_steal: &str) -> (Scratch, std::path::PathBuf) {
+    let scratch = Scratch::new("incoming-mapping");
+    let config = scratch.write(
+        "mirrord.json",
+        &format!(
+            r#"{{"feature": {{"network": {{"incoming": {{"port_mapping": [[{port}, {HTTP_PORT}]],
+                "on_concurrent_steal": "{on_concurrent_steal}"}}}}}}}}"#
+        ),
+    );
+    (scratch, config)
+}
+
 /// `python3 SCRIPT ARGS` for a test program of the programs directory.
 fn python(script: &str, args: &[String]) -> Vec<String> {
     let mut command = vec![
@@ -131,10 +148,20 @@ fn python(script: &str, args: &[String]) -> Vec<String> {
 /// `GET path` from the pod's loopback to its HTTP port; the body, or the
 /// failure.
 fn pod_get(pod: &Pod, port: u16, path: &str) -> String {
+    pod_get_from(pod, "127.0.0.1", port, path)
+}
+
+/// [`pod_get`] to `host` (`::1`: the pod's IPv6 loopback).
+fn pod_get_from(pod: &Pod, host: &str, port: u16, path: &str) -> String {
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    };
     let out = pod
         .net_command("curl")
-        .args(["-s", "-S", "-m", "2"])
-        .arg(format!("http://127.0.0.1:{port}{path}"))
+        .args(["-g", "-s", "-S", "-m", "2"])
+        .arg(format!("http://{host}:{port}{path}"))
         .output()
         .expect("curl runs");
     if out.status.success() {
@@ -149,9 +176,21 @@ fn pod_get(pod: &Pod, port: u16, path: &str) -> String {
 
 /// Runs the load client in the pod: `key=value` lines.
 fn pod_load(pod: &Pod, port: u16, conns: u32, requests: u32) -> Vec<(String, String)> {
+    pod_load_from(pod, "127.0.0.1", port, conns, requests)
+}
+
+/// [`pod_load`] to `host` (`::1`: the pod's IPv6 loopback).
+fn pod_load_from(
+    pod: &Pod,
+    host: &str,
+    port: u16,
+    conns: u32,
+    requests: u32,
+) -> Vec<(String, String)> {
     let script = programs_dir().join("http_load.py");
     let mut args = vec![script.to_string_lossy().into_owned()];
     args.extend([u32::from(port), conns, requests].map(|n| n.to_string()));
+    args.push(host.to_owned());
     pod_python(pod, &args)
 }
 
@@ -263,7 +302,18 @@ fn kill_9_of_the_agent_mid_steal_gives_the_port_back_within_2_s() {
     let pod = Pod::start(&PodSpec::default()).expect("pod");
     let (mut server, _config) = Server::start_mapped(&pod, 18_082);
     assert!(pod_get(&pod, HTTP_PORT, "/").starts_with("local /"));
-    // The agent itself, not its watchdog nor the intproxy (both name the target).
+    // SAFETY: killing the agent of our own session.
+    unsafe { libc::kill(the_agent(&pod), libc::SIGKILL) };
+    let took = pod_serves_itself_within(&pod, Duration::from_secs(2));
+    println!("the pod served itself again {took:?} after kill -9 of the agent");
+    let pid = server.pid();
+    server.signal(libc::SIGTERM);
+    assert!(leftovers(pid, Some(pod.pid), Duration::from_secs(5)).is_empty());
+}
+
+/// The PID of the session's agent itself, not its watchdog nor the
+/// intproxy (both name the target).
+fn the_agent(pod: &Pod) -> i32 {
     let agents: Vec<i32> = agent_pids(pod.pid)
         .into_iter()
         .filter(|pid| {
@@ -274,13 +324,7 @@ fn kill_9_of_the_agent_mid_steal_gives_the_port_back_within_2_s() {
         })
         .collect();
     assert_eq!(agents.len(), 1, "{agents:?}");
-    // SAFETY: killing the agent of our own session.
-    unsafe { libc::kill(agents[0], libc::SIGKILL) };
-    let took = pod_serves_itself_within(&pod, Duration::from_secs(2));
-    println!("the pod served itself again {took:?} after kill -9 of the agent");
-    let pid = server.pid();
-    server.signal(libc::SIGTERM);
-    assert!(leftovers(pid, Some(pod.pid), Duration::from_secs(5)).is_empty());
+    agents[0]
 }
 
 #[test]
@@ -314,9 +358,9 @@ fn a_chain_left_by_a_dead_agent_is_removed_by_the_next_one() {
     // named after a PID that is no agent, stealing the HTTP port into a
     // port nobody listens on.
     let stale = "MIRRORD_INCOMING_999999999";
-    for args in [
-        vec!["-N", stale],
-        vec![
+    let rules: [&[&str]; 3] = [
+        &["-N", stale],
+        &[
             "-A",
             stale,
             "-p",
@@ -328,22 +372,94 @@ fn a_chain_left_by_a_dead_agent_is_removed_by_the_next_one() {
             "--to-ports",
             "1",
         ],
-        vec!["-I", "OUTPUT", "1", "-o", "lo", "-j", stale],
-    ] {
-        let status = pod
-            .net_command("iptables")
-            .args(["-w", "-t", "nat"])
-            .args(&args)
-            .status()
-            .expect("iptables runs");
-        assert!(status.success(), "{args:?}");
+        &["-I", "OUTPUT", "1", "-o", "lo", "-j", stale],
+    ];
+    for binary in ["iptables", "ip6tables"] {
+        for args in rules {
+            let status = pod
+                .net_command(binary)
+                .args(["-w", "-t", "nat"])
+                .args(args)
+                .status()
+                .expect("iptables runs");
+            assert!(status.success(), "{binary} {args:?}");
+        }
     }
     assert!(pod_get(&pod, HTTP_PORT, "/").starts_with("curl failed"));
+    assert!(pod_get_from(&pod, "::1", HTTP_PORT, "/").starts_with("curl failed"));
     let (server, _config) = Server::start_mapped(&pod, 18_084);
     let rules = pod.mirrord_nat_rules();
     assert!(!rules.iter().any(|r| r.contains(stale)), "{rules:?}");
     assert!(pod_get(&pod, HTTP_PORT, "/x").starts_with("local /x "));
+    // An IPv6 client of the IPv4-only local server: no IPv4 address names
+    // it, so the program sees the kernel's peer.
+    let answer = pod_get_from(&pod, "::1", HTTP_PORT, "/y");
+    assert!(answer.starts_with("local /y peer=127.0.0.1:"), "{answer}");
     stop_normally(server, &pod);
+}
+
+/// `requests` requests on one connection from the pod's loopback `host`
+/// to its HTTP port are all answered by the local server listening on
+/// `via`, which saw the client as `peer_ip` and the client's own port.
+fn answered_locally_seeing_the_client(
+    pod: &Pod,
+    host: &str,
+    requests: u32,
+    peer_ip: &str,
+    via: u16,
+) {
+    answered_locally(pod, host, requests, |port| {
+        format!("local /c0/r0 peer={peer_ip}:{port} via={via}")
+    });
+}
+
+/// `requests` requests on one connection from the pod's loopback `host`
+/// to its HTTP port are all answered by the local server, the first with
+/// `expected(the client's own port)`.
+fn answered_locally(pod: &Pod, host: &str, requests: u32, expected: impl Fn(&str) -> String) {
+    let result = pod_load_from(pod, host, HTTP_PORT, 1, requests);
+    assert_eq!(value(&result, "ok"), requests.to_string(), "{result:?}");
+    let port = value(&result, "client_port");
+    assert_eq!(value(&result, "first"), expected(port), "{result:?}");
+}
+
+#[test]
+fn a_dual_stack_local_server_steals_the_pods_ipv6_and_ipv4_clients() {
+    let pod = Pod::start(&PodSpec::default()).expect("pod");
+    assert_eq!(pod_get_from(&pod, "::1", HTTP_PORT, "/"), POD_ANSWER);
+    let (server, _config) = Server::start_mapped_on(&pod, 18_092, "::");
+    let rules = pod.mirrord_nat_rules();
+    for save in ["iptables-save", "ip6tables-save"] {
+        assert!(
+            rules.iter().any(|r| r.starts_with(&format!("{save}: "))
+                && r.contains("--dport 8080")
+                && r.contains("REDIRECT")),
+            "{save}: {rules:?}"
+        );
+    }
+    // An IPv6 client: accept and getpeername report its own address.
+    answered_locally_seeing_the_client(&pod, "::1", 3, "::1", 18_092);
+    // An IPv4 client of the same dual-stack listener: v4-mapped.
+    answered_locally_seeing_the_client(&pod, "127.0.0.1", 1, "::ffff:127.0.0.1", 18_092);
+    stop_normally(server, &pod);
+    assert_eq!(pod_get_from(&pod, "::1", HTTP_PORT, "/"), POD_ANSWER);
+}
+
+#[test]
+fn a_local_server_on_ipv6_loopback_gets_the_pods_ipv6_clients_and_kill_9_of_the_agent_leaves_no_rule(
+) {
+    let pod = Pod::start(&PodSpec::default()).expect("pod");
+    let (mut server, _config) = Server::start_mapped_on(&pod, 18_093, "::1");
+    answered_locally_seeing_the_client(&pod, "::1", 5, "::1", 18_093);
+    let agent = the_agent(&pod);
+    // SAFETY: killing the agent of our own session.
+    unsafe { libc::kill(agent, libc::SIGKILL) };
+    let took = pod_serves_itself_within(&pod, Duration::from_secs(2));
+    println!("the pod served itself again {took:?} after kill -9 of the agent (IPv6)");
+    assert_eq!(pod_get_from(&pod, "::1", HTTP_PORT, "/"), POD_ANSWER);
+    let pid = server.pid();
+    server.signal(libc::SIGTERM);
+    assert!(leftovers(pid, Some(pod.pid), Duration::from_secs(5)).is_empty());
 }
 
 #[test]
@@ -373,6 +489,9 @@ print("third=" + get("/c", **{"X-Mirrord": "no"}))
 print("still_same=%s" % (c.sock is sock))
 print("fourth=" + get("/d"))
 print("fifth=" + get("/e", **{"X-Mirrord": "yes"}))
+c = http.client.HTTPConnection("::1", 8080, timeout=5)
+print("v6_other=" + get("/f"))
+print("v6_match=" + get("/g", **{"X-Mirrord": "yes"}))
 "#;
     let result = pod_python(&pod, &["-c".into(), client.into()]);
     let get = |key: &str| value(&result, key).to_owned();
@@ -391,6 +510,9 @@ print("fifth=" + get("/e", **{"X-Mirrord": "yes"}))
     assert_eq!(get("still_same"), "False", "{stdout}");
     assert_eq!(get("fourth"), POD_ANSWER, "{stdout}");
     assert!(get("fifth").starts_with("local /e "), "{stdout}");
+    // Over IPv6 too: the pass-through reaches the pod's server at [::1].
+    assert_eq!(get("v6_other"), POD_ANSWER, "{stdout}");
+    assert!(get("v6_match").starts_with("local /g "), "{stdout}");
     stop_normally(server, &pod);
 }
 
@@ -421,10 +543,18 @@ struct OutsideClient {
 
 const POD_VETH_IP: &str = "169.254.77.1";
 const CLIENT_VETH_IP: &str = "169.254.77.2";
+/// Unique local IPv6 addresses on the same veth pair.
+const POD_VETH_IP6: &str = "fd6d:6972::1";
+const POD_VETH_IP6_CIDR: &str = "fd6d:6972::1/64";
+const CLIENT_VETH_IP6: &str = "fd6d:6972::2";
+const CLIENT_VETH_IP6_CIDR: &str = "fd6d:6972::2/64";
 
 impl OutsideClient {
     fn attach(pod: &Pod) -> OutsideClient {
-        let id = std::process::id();
+        // Unique per attach: tests of this file run at once in one process.
+        static ATTACHED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = ATTACHED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = format!("{}x{n}", std::process::id());
         let client = OutsideClient {
             netns: format!("mirrord-incoming-{id}"),
         };
@@ -433,7 +563,7 @@ impl OutsideClient {
         let host: &[&str] = &[];
         let in_pod = ["nsenter", "-t", &pid, "-n"];
         let in_client = ["ip", "netns", "exec", &client.netns];
-        let steps: [(&[&str], Vec<&str>); 8] = [
+        let steps: [(&[&str], Vec<&str>); 10] = [
             (host, vec!["netns", "add", &client.netns]),
             (
                 host,
@@ -457,10 +587,25 @@ impl OutsideClient {
                 &in_pod,
                 vec!["addr", "add", "169.254.77.1/30", "dev", &pod_end],
             ),
+            (
+                &in_pod,
+                vec!["addr", "add", POD_VETH_IP6_CIDR, "dev", &pod_end, "nodad"],
+            ),
             (&in_pod, vec!["link", "set", &pod_end, "up"]),
             (
                 &in_client,
                 vec!["addr", "add", "169.254.77.2/30", "dev", &client_end],
+            ),
+            (
+                &in_client,
+                vec![
+                    "addr",
+                    "add",
+                    CLIENT_VETH_IP6_CIDR,
+                    "dev",
+                    &client_end,
+                    "nodad",
+                ],
             ),
             (&in_client, vec!["link", "set", &client_end, "up"]),
         ];
@@ -478,9 +623,30 @@ impl OutsideClient {
     }
 
     fn get(&self, path: &str) -> String {
+        self.get_from(POD_VETH_IP, path)
+    }
+
+    /// `GET path` to the pod's HTTP port at `host` (an IPv6 address is
+    /// bracketed).
+    fn get_from(&self, host: &str, path: &str) -> String {
+        let host = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host.to_owned()
+        };
         let out = Command::new("ip")
-            .args(["netns", "exec", &self.netns, "curl", "-s", "-S", "-m", "2"])
-            .arg(format!("http://{POD_VETH_IP}:{HTTP_PORT}{path}"))
+            .args([
+                "netns",
+                "exec",
+                &self.netns,
+                "curl",
+                "-g",
+                "-s",
+                "-S",
+                "-m",
+                "2",
+            ])
+            .arg(format!("http://{host}:{HTTP_PORT}{path}"))
             .output()
             .expect("curl runs");
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
@@ -511,6 +677,21 @@ fn a_client_outside_the_pod_is_stolen_and_seen_by_its_own_address() {
     assert_eq!(outside.get("/"), POD_ANSWER);
 }
 
+#[test]
+fn an_ipv6_client_outside_the_pod_is_stolen_and_seen_by_its_own_address() {
+    let pod = Pod::start(&PodSpec::default()).expect("pod");
+    let outside = OutsideClient::attach(&pod);
+    assert_eq!(outside.get_from(POD_VETH_IP6, "/"), POD_ANSWER);
+    let (server, _config) = Server::start_mapped_on(&pod, 18_095, "::");
+    let answer = outside.get_from(POD_VETH_IP6, "/outside6");
+    assert!(
+        answer.starts_with(&format!("local /outside6 peer={CLIENT_VETH_IP6}:")),
+        "{answer}"
+    );
+    stop_normally(server, &pod);
+    assert_eq!(outside.get_from(POD_VETH_IP6, "/"), POD_ANSWER);
+}
+
 /// `http_server.go`, built static, under `mirrord exec --steal` on local
 /// `port`, mapped to the pod's HTTP port; started and listening.
 fn start_go_server(pod: &Pod, port: u16) -> (Server, Scratch) {
@@ -536,14 +717,13 @@ fn a_static_go_server_on_the_syscall_path_is_stolen() {
     let (server, _scratch) = start_go_server(&pod, 9781);
     // The program sees the real client (accept's address): the load
     // client's own port, not the intproxy's.
-    let result = pod_load(&pod, HTTP_PORT, 1, 2);
-    assert_eq!(value(&result, "ok"), "2", "{result:?}");
-    let client_port = value(&result, "client_port");
-    assert_eq!(
-        value(&result, "first"),
-        format!("local /c0/r0 peer=127.0.0.1:{client_port} go"),
-        "{result:?}"
-    );
+    answered_locally(&pod, "127.0.0.1", 2, |port| {
+        format!("local /c0/r0 peer=127.0.0.1:{port} go")
+    });
+    // Go's `:port` listener is dual-stack: an IPv6 client is seen as itself.
+    answered_locally(&pod, "::1", 2, |port| {
+        format!("local /c0/r0 peer=[::1]:{port} go")
+    });
     stop_normally(server, &pod);
 }
 
@@ -574,6 +754,16 @@ fn a_go_server_closing_its_listener_gives_the_port_back_while_it_runs() {
 /// mode (mirror), listening on `local` and mirroring the pod's `remote`
 /// port; the file it records requests in.
 fn start_recorder(pod: &Pod, local: u16, remote: u16) -> (Server, Scratch, std::path::PathBuf) {
+    start_recorder_on(pod, local, remote, "0.0.0.0")
+}
+
+/// [`start_recorder`] with the local server listening on `host`.
+fn start_recorder_on(
+    pod: &Pod,
+    local: u16,
+    remote: u16,
+    host: &str,
+) -> (Server, Scratch, std::path::PathBuf) {
     let scratch = Scratch::new("incoming-mirror");
     let config = scratch.write(
         "mirrord.json",
@@ -582,7 +772,11 @@ fn start_recorder(pod: &Pod, local: u16, remote: u16) -> (Server, Scratch, std::
         ),
     );
     let record = scratch.path().join("record");
-    let args = [local.to_string(), record.to_string_lossy().into_owned()];
+    let args = [
+        local.to_string(),
+        record.to_string_lossy().into_owned(),
+        host.to_owned(),
+    ];
     let server = Server::try_start_program(
         pod,
         false,
@@ -619,30 +813,33 @@ fn packet_sockets(pod: &Pod) -> usize {
     String::from_utf8_lossy(&out.stdout).lines().skip(1).count()
 }
 
-/// POSTs a 1-byte and a 10 MiB body from the pod's loopback to `port`;
-/// for each, `path=answer length sha256`.
+/// POSTs a 1-byte and a 10 MiB body from the pod's loopback to `port`
+/// (at `host`, 127.0.0.1 unless given); for each, `path=answer length
+/// sha256`.
 const POST_BODIES: &str = r#"
 import hashlib, http.client, sys
 port = int(sys.argv[1])
+host = sys.argv[2] if len(sys.argv) > 2 else "127.0.0.1"
 for path, body in [("/one", b"x"), ("/big", bytes(range(256)) * 40960)]:
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    c = http.client.HTTPConnection(host, port, timeout=30)
     c.request("POST", path, body=body)
     answer = c.getresponse().read().decode().strip()
     c.close()
     print("%s=%s|%d %s" % (path, answer, len(body), hashlib.sha256(body).hexdigest()))
 "#;
 
-#[test]
-fn mirror_copies_each_request_to_the_local_server_while_the_pod_answers() {
-    let pod = Pod::start(&PodSpec::default()).expect("pod");
-    assert_eq!(packet_sockets(&pod), 0);
-    let (server, _scratch, record) = start_recorder(&pod, 18_090, HTTP_PORT);
-    assert_eq!(packet_sockets(&pod), 1, "the capture socket is open");
-    // Mirror changes no rule: the pod's server is still the one answering.
-    assert!(pod.mirrord_nat_rules().is_empty());
+/// POSTs [`POST_BODIES`] to the pod's HTTP port at `host`: the pod's
+/// server answers each, and the local recorder got an intact copy of each
+/// body, in order, from a peer starting with `peer_prefix` (not port 0).
+fn mirrored_intact(pod: &Pod, host: &str, record: &Path, peer_prefix: &str) {
     let sent = pod_python(
-        &pod,
-        &["-c".into(), POST_BODIES.into(), HTTP_PORT.to_string()],
+        pod,
+        &[
+            "-c".into(),
+            POST_BODIES.into(),
+            HTTP_PORT.to_string(),
+            host.into(),
+        ],
     );
     let mut expected = Vec::new();
     for path in ["/one", "/big"] {
@@ -653,20 +850,47 @@ fn mirror_copies_each_request_to_the_local_server_while_the_pod_answers() {
         let (length, sha) = body.split_once(' ').expect("length and hash");
         expected.push((path, length.to_owned(), sha.to_owned()));
     }
-    let lines = recorded(&record, 2);
+    let lines = recorded(record, 2);
     assert_eq!(lines.len(), 2, "{lines:?}");
     for (line, (path, length, sha)) in lines.iter().zip(&expected) {
         assert_eq!(line[0], *path, "{lines:?}");
         assert_eq!(line[1], *length, "{path}: the copy's length");
         assert_eq!(line[2], *sha, "{path}: the copy's bytes");
-        assert!(line[3].starts_with("127.0.0.1:"), "the real peer: {line:?}");
-        assert_ne!(line[3], "127.0.0.1:0");
+        assert!(line[3].starts_with(peer_prefix), "the real peer: {line:?}");
+        assert!(!line[3].ends_with(":0"), "the real peer: {line:?}");
     }
+}
+
+#[test]
+fn mirror_copies_each_request_to_the_local_server_while_the_pod_answers() {
+    let pod = Pod::start(&PodSpec::default()).expect("pod");
+    assert_eq!(packet_sockets(&pod), 0);
+    let (server, _scratch, record) = start_recorder(&pod, 18_090, HTTP_PORT);
+    assert_eq!(
+        packet_sockets(&pod),
+        2,
+        "the IPv4 and IPv6 capture sockets are open"
+    );
+    // Mirror changes no rule: the pod's server is still the one answering.
+    assert!(pod.mirrord_nat_rules().is_empty());
+    mirrored_intact(&pod, "127.0.0.1", &record, "127.0.0.1:");
     let pid = server.pid();
     drop(server);
     assert!(leftovers(pid, Some(pod.pid), Duration::from_secs(5)).is_empty());
-    assert_eq!(packet_sockets(&pod), 0, "the capture socket is closed");
+    assert_eq!(packet_sockets(&pod), 0, "the capture sockets are closed");
     assert_eq!(pod_get(&pod, HTTP_PORT, "/"), POD_ANSWER);
+}
+
+#[test]
+fn mirror_copies_the_pods_ipv6_clients_to_a_dual_stack_local_server() {
+    let pod = Pod::start(&PodSpec::default()).expect("pod");
+    let (server, _scratch, record) = start_recorder_on(&pod, 18_094, HTTP_PORT, "::");
+    // The program sees the IPv6 client's own address.
+    mirrored_intact(&pod, "::1", &record, "::1:");
+    let pid = server.pid();
+    drop(server);
+    assert!(leftovers(pid, Some(pod.pid), Duration::from_secs(5)).is_empty());
+    assert_eq!(packet_sockets(&pod), 0, "the capture sockets are closed");
 }
 
 #[test]

@@ -243,8 +243,10 @@ pub async fn accept(sup: &Supervisor, n: &Notification, flags: i32) -> Outcome {
     if addr != 0 && addr_len != 0 {
         let v6 = sockopt(&listener, libc::SO_DOMAIN) == Some(libc::AF_INET6);
         let (peer_storage, size) = match real {
-            Some(peer) => sockaddr(peer, v6),
-            None => (storage, len),
+            // An IPv6 client of an IPv4-only listener has no IPv4 name:
+            // the kernel's peer is reported.
+            Some(peer) if v6 || mirrord_protocol::unmapped(peer).is_ipv4() => sockaddr(peer, v6),
+            _ => (storage, len),
         };
         if let Err(errno) = write_sockaddr(n, addr, addr_len, &peer_storage, size) {
             return Outcome::Reply(Reply::Errno(errno));

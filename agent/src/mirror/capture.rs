@@ -1,12 +1,14 @@
-//! The capture socket: `AF_PACKET`/`SOCK_DGRAM` for IPv4 in the target's
-//! network namespace (every interface, `lo` included), with a classic BPF
-//! filter so the kernel copies to user space only TCP packets *to* a
-//! mirrored port that carry bytes, a SYN or a FIN (and RSTs *from* one),
-//! never a fragment, and on loopback only one of the two copies of each
-//! packet (the outgoing one is dropped).
+//! The capture sockets: `AF_PACKET`/`SOCK_DGRAM`, one for IPv4 and one for
+//! IPv6, in the target's network namespace (every interface, `lo`
+//! included), each with the same classic BPF filter so the kernel copies
+//! to user space only TCP packets *to* a mirrored port that carry bytes, a
+//! SYN or a FIN (and RSTs *from* one), never a fragment (nor an IPv6
+//! packet with extension headers), and on loopback only one of the two
+//! copies of each packet (the outgoing one is dropped).
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::io::unix::AsyncFd;
 
@@ -20,56 +22,49 @@ const RCVBUF: libc::c_int = 64 << 20;
 pub const MAX_PORTS: usize = 100;
 
 const ETH_P_IP: u16 = 0x0800;
+const ETH_P_IPV6: u16 = 0x86dd;
 const ARPHRD_LOOPBACK: u32 = 772;
 const PACKET_OUTGOING: u32 = 4;
-/// The largest IPv4 packet, plus room: what a capture asks the kernel for.
+/// The largest IP packet, plus room: what a capture asks the kernel for.
 pub const SNAPLEN: usize = 65536 + 512;
 
+/// The IPv4 and the IPv6 capture socket.
 pub struct Capture {
-    fd: AsyncFd<OwnedFd>,
+    sockets: [AsyncFd<OwnedFd>; 2],
+    /// Which socket [`Capture::try_recv`] reads first (alternating, so a
+    /// busy family cannot hold the other back).
+    next: AtomicUsize,
 }
 
 impl Capture {
-    /// Opens the socket in the target's namespace (needs `CAP_NET_RAW`);
-    /// errors keep their errno, the caller names the step.
+    /// Opens both sockets in the target's namespace (needs
+    /// `CAP_NET_RAW`); errors keep their errno, the caller names the step.
     pub async fn open(factory: &SocketFactory) -> io::Result<Capture> {
-        let fd = factory.packet(libc::SOCK_DGRAM, ETH_P_IP).await?;
-        // Filter before anything queues: drop all until the ports are set.
-        set_filter(&fd, &[])?;
-        // SAFETY: a valid socket and an int option; the FORCE variant
-        // passes the rmem_max limit (the agent runs as root).
-        let size = RCVBUF;
-        let rc = unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVBUFFORCE,
-                std::ptr::addr_of!(size).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if rc != 0 {
-            tracing::warn!(
-                "cannot enlarge the capture buffer ({}); a burst may drop mirrored packets",
-                io::Error::last_os_error()
-            );
-        }
-        // SAFETY: the OwnedFd moves into the AsyncFd and stays open, the
-        // same descriptor, until the AsyncFd is dropped.
-        let fd = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
-            .map_err(|e| io::Error::other(format!("cannot watch the capture socket: {e}")))?;
-        Ok(Capture { fd })
+        Ok(Capture {
+            sockets: [
+                open_one(factory, ETH_P_IP).await?,
+                open_one(factory, ETH_P_IPV6).await?,
+            ],
+            next: AtomicUsize::new(0),
+        })
     }
 
     /// Mirrors `ports` from now on.
     pub fn set_ports(&self, ports: &[u16]) -> io::Result<()> {
-        set_filter(self.fd.get_ref(), ports)
+        self.sockets
+            .iter()
+            .try_for_each(|fd| set_filter(fd.get_ref(), ports))
     }
 
-    /// Waits for the next packet and reads it into `buf`; its length.
+    /// Waits for the next packet of either family and reads it into
+    /// `buf`; its length.
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let [v4, v6] = &self.sockets;
         loop {
-            let mut guard = self.fd.readable().await?;
+            let mut guard = tokio::select! {
+                ready = v4.readable() => ready?,
+                ready = v6.readable() => ready?,
+            };
             match guard.try_io(|fd| recv(fd.get_ref(), buf)) {
                 Ok(result) => return result,
                 Err(_would_block) => continue,
@@ -77,10 +72,46 @@ impl Capture {
         }
     }
 
-    /// The next packet already queued, without waiting.
+    /// The next packet already queued on either socket, without waiting.
     pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        recv(self.fd.get_ref(), buf)
+        let first = self.next.fetch_xor(1, Ordering::Relaxed) & 1;
+        match recv(self.sockets[first].get_ref(), buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                recv(self.sockets[first ^ 1].get_ref(), buf)
+            }
+            other => other,
+        }
     }
+}
+
+/// One capture socket for ethertype `protocol`, filtered to nothing until
+/// the ports are set, with a large receive buffer.
+async fn open_one(factory: &SocketFactory, protocol: u16) -> io::Result<AsyncFd<OwnedFd>> {
+    let fd = factory.packet(libc::SOCK_DGRAM, protocol).await?;
+    // Filter before anything queues: drop all until the ports are set.
+    set_filter(&fd, &[])?;
+    // SAFETY: a valid socket and an int option; the FORCE variant
+    // passes the rmem_max limit (the agent runs as root).
+    let size = RCVBUF;
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            std::ptr::addr_of!(size).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        tracing::warn!(
+            "cannot enlarge the capture buffer ({}); a burst may drop mirrored packets",
+            io::Error::last_os_error()
+        );
+    }
+    // SAFETY: the OwnedFd moves into the AsyncFd and stays open, the
+    // same descriptor, until the AsyncFd is dropped.
+    unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
+        .map_err(|e| io::Error::other(format!("cannot watch the capture socket: {e}")))
 }
 
 fn recv(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
@@ -122,10 +153,15 @@ const LD_B_ABS: u16 = 0x30;
 const LD_H_IND: u16 = 0x48;
 const LD_B_IND: u16 = 0x50;
 const LDX_B_MSH: u16 = 0xb1;
+const LD_MEM: u16 = 0x60;
+const LDX_IMM: u16 = 0x01;
+const ST: u16 = 0x02;
+const ALU_ADD_K: u16 = 0x04;
 const ALU_ADD_X: u16 = 0x0c;
 const ALU_AND_K: u16 = 0x54;
 const ALU_RSH_K: u16 = 0x74;
 const TAX: u16 = 0x07;
+const JA: u16 = 0x05;
 const JEQ_K: u16 = 0x15;
 const JGT_X: u16 = 0x2d;
 const JSET_K: u16 = 0x45;
@@ -140,12 +176,15 @@ fn op(code: u16, jt: u8, jf: u8, k: u32) -> libc::sock_filter {
     libc::sock_filter { code, jt, jf, k }
 }
 
-/// The filter program for `ports` (the packet starts at the IP header).
+/// The filter program for `ports` (the packet starts at the IP header,
+/// IPv4 or IPv6).
 ///
 /// To a mirrored port it keeps a segment only if it carries a SYN, FIN or
 /// RST or at least one byte of payload: the client's pure ACKs (about
 /// half of its packets) never reach user space. From a mirrored port it
-/// keeps only RSTs.
+/// keeps only RSTs. Each version's header sets X to the IP header's
+/// length and scratch word 0 to the packet's IP length, so the port and
+/// payload checks are shared.
 pub fn filter(ports: &[u16]) -> io::Result<Vec<libc::sock_filter>> {
     if ports.len() > MAX_PORTS {
         return Err(io::Error::new(
@@ -154,10 +193,13 @@ pub fn filter(ports: &[u16]) -> io::Result<Vec<libc::sock_filter>> {
         ));
     }
     let n = ports.len();
-    // Layout: 0..=9 header checks and the destination port load, n
-    // compares, the source port load, n compares, drop, the RST check (2),
-    // the payload check (9), accept, drop.
-    let len = 10 + n + 1 + n + 1 + 2 + 9 + 2;
+    // Layout: 0..=7 loopback and version checks, 8..=15 IPv4, 16..=21
+    // IPv6, 22 the destination port load, n compares, the source port
+    // load, n compares, drop, the RST check (2), the payload check (9),
+    // accept, drop.
+    const V6: usize = 16;
+    const PORTS: usize = 22;
+    let len = PORTS + 1 + n + 1 + n + 1 + 2 + 9 + 2;
     let (accept, drop) = (len - 2, len - 1);
     let payload = len - 11;
     let rst = payload - 2;
@@ -167,19 +209,34 @@ pub fn filter(ports: &[u16]) -> io::Result<Vec<libc::sock_filter>> {
     p.push(op(JEQ_K, 0, 2, PACKET_OUTGOING)); // 1
     p.push(op(LD_W_ABS, 0, 0, SKF_AD_HATYPE)); // 2
     p.push(op(JEQ_K, to(3, drop), 0, ARPHRD_LOOPBACK)); // 3
-    p.push(op(LD_B_ABS, 0, 0, 9)); // 4: protocol
-    p.push(op(JEQ_K, 0, to(5, drop), 6)); // 5: TCP
-    p.push(op(LD_H_ABS, 0, 0, 6)); // 6: flags + fragment offset
-    p.push(op(JSET_K, to(7, drop), 0, 0x3fff)); // 7: a fragment
-    p.push(op(LDX_B_MSH, 0, 0, 0)); // 8: X = IP header length
-    p.push(op(LD_H_IND, 0, 0, 2)); // 9: destination port
+    p.push(op(LD_B_ABS, 0, 0, 0)); // 4: version and IHL
+    p.push(op(ALU_RSH_K, 0, 0, 4)); // 5: version
+    p.push(op(JEQ_K, to(6, V6), 0, 6)); // 6
+    p.push(op(JEQ_K, 0, to(7, drop), 4)); // 7
+    p.push(op(LD_B_ABS, 0, 0, 9)); // 8: IPv4 protocol
+    p.push(op(JEQ_K, 0, to(9, drop), 6)); // 9: TCP
+    p.push(op(LD_H_ABS, 0, 0, 6)); // 10: flags + fragment offset
+    p.push(op(JSET_K, to(11, drop), 0, 0x3fff)); // 11: a fragment
+    p.push(op(LD_H_ABS, 0, 0, 2)); // 12: total length
+    p.push(op(ST, 0, 0, 0)); // 13: → M[0]
+    p.push(op(LDX_B_MSH, 0, 0, 0)); // 14: X = IP header length
+    p.push(op(JA, 0, 0, (PORTS - 15 - 1) as u32)); // 15
+    debug_assert_eq!(p.len(), V6);
+    p.push(op(LD_B_ABS, 0, 0, 6)); // 16: IPv6 next header
+    p.push(op(JEQ_K, 0, to(17, drop), 6)); // 17: TCP, no extension header
+    p.push(op(LD_H_ABS, 0, 0, 4)); // 18: payload length
+    p.push(op(ALU_ADD_K, 0, 0, 40)); // 19: + the fixed header
+    p.push(op(ST, 0, 0, 0)); // 20: → M[0]
+    p.push(op(LDX_IMM, 0, 0, 40)); // 21: X = IP header length
+    debug_assert_eq!(p.len(), PORTS);
+    p.push(op(LD_H_IND, 0, 0, 2)); // 22: destination port
     for (i, port) in ports.iter().enumerate() {
-        let at = 10 + i;
+        let at = PORTS + 1 + i;
         p.push(op(JEQ_K, to(at, payload), 0, u32::from(*port)));
     }
     p.push(op(LD_H_IND, 0, 0, 0)); // source port
     for (i, port) in ports.iter().enumerate() {
-        let at = 11 + n + i;
+        let at = PORTS + 2 + n + i;
         p.push(op(JEQ_K, to(at, rst), 0, u32::from(*port)));
     }
     p.push(op(RET_K, 0, 0, 0)); // neither port: drop
@@ -194,7 +251,7 @@ pub fn filter(ports: &[u16]) -> io::Result<Vec<libc::sock_filter>> {
     p.push(op(ALU_AND_K, 0, 0, 0x3c)); // A = TCP header length
     p.push(op(ALU_ADD_X, 0, 0, 0)); // + IP header length
     p.push(op(TAX, 0, 0, 0));
-    p.push(op(LD_H_ABS, 0, 0, 2)); // IP total length
+    p.push(op(LD_MEM, 0, 0, 0)); // the packet's IP length
     p.push(op(JGT_X, 0, 1, 0)); // longer than its headers → accept
     p.push(op(RET_K, 0, 0, SNAPLEN as u32)); // accept
     p.push(op(RET_K, 0, 0, 0)); // drop
@@ -212,7 +269,9 @@ mod tests {
             let ports: Vec<u16> = (1..=n as u16).collect();
             let p = filter(&ports).unwrap();
             for (i, ins) in p.iter().enumerate() {
-                if ins.code & 0x07 == 0x05 {
+                if ins.code == JA {
+                    assert!(i + 1 + (ins.k as usize) < p.len(), "ja at {i}");
+                } else if ins.code & 0x07 == 0x05 {
                     assert!(i + 1 + (ins.jt as usize) < p.len(), "jt at {i}");
                     assert!(i + 1 + (ins.jf as usize) < p.len(), "jf at {i}");
                 }
@@ -226,7 +285,7 @@ mod tests {
     /// Runs `program` over `packet` as the kernel would (only the opcodes
     /// [`filter`] uses): the number of bytes kept, 0 for dropped.
     fn run(program: &[libc::sock_filter], packet: &[u8], pkttype: u32, hatype: u32) -> u32 {
-        let (mut a, mut x, mut pc) = (0u32, 0u32, 0usize);
+        let (mut a, mut x, mut pc, mut mem) = (0u32, 0u32, 0usize, [0u32; 16]);
         let byte = |at: u32| u32::from(packet[at as usize]);
         let half = |at: u32| byte(at) << 8 | byte(at + 1);
         loop {
@@ -241,10 +300,15 @@ mod tests {
                 LD_H_IND => a = half(x + i.k),
                 LD_B_IND => a = byte(x + i.k),
                 LDX_B_MSH => x = (byte(i.k) & 0x0f) * 4,
+                LD_MEM => a = mem[i.k as usize],
+                LDX_IMM => x = i.k,
+                ST => mem[i.k as usize] = a,
+                ALU_ADD_K => a += i.k,
                 ALU_ADD_X => a += x,
                 ALU_AND_K => a &= i.k,
                 ALU_RSH_K => a >>= i.k,
                 TAX => x = a,
+                JA => pc += i.k as usize,
                 JEQ_K => pc += jump(a == i.k),
                 JGT_X => pc += jump(a > x),
                 JSET_K => pc += jump(a & i.k != 0),
@@ -291,5 +355,26 @@ mod tests {
         assert_eq!(run(&p, &data, PACKET_OUTGOING, 1), SNAPLEN as u32);
         // No ports: nothing passes.
         assert_eq!(run(&filter(&[]).unwrap(), &data, 0, 1), 0);
+        // IPv6: the same rules; extension headers (a fragment) are dropped.
+        use crate::mirror::packet::tests::packet_v6;
+        let kept6 = |pkt: Vec<u8>| run(&p, &pkt, 0, 1) != 0;
+        assert!(kept6(packet_v6(5000, 8080, 0, SYN, b"", 0, 6)));
+        assert!(kept6(packet_v6(5000, 80, 1, ACK, b"x", 0, 6)));
+        assert!(!kept6(packet_v6(5000, 8080, 1, ACK, b"", 0, 6)));
+        assert!(
+            !kept6(packet_v6(5000, 8080, 1, ACK, b"", 6, 6)),
+            "padding is no payload"
+        );
+        assert!(!kept6(packet_v6(8080, 5000, 1, ACK, b"answer", 0, 6)));
+        assert!(kept6(packet_v6(8080, 5000, 1, RST, b"", 0, 6)));
+        assert!(!kept6(packet_v6(5000, 9090, 0, SYN, b"", 0, 6)));
+        assert!(!kept6(packet_v6(5000, 8080, 1, ACK, b"x", 0, 44)));
+        let data6 = packet_v6(5000, 8080, 1, ACK, b"x", 0, 6);
+        assert_eq!(run(&p, &data6, PACKET_OUTGOING, ARPHRD_LOOPBACK), 0);
+        assert_eq!(run(&p, &data6, 0, ARPHRD_LOOPBACK), SNAPLEN as u32);
+        // Neither version 4 nor 6.
+        let mut v5 = data;
+        v5[0] = 0x55;
+        assert!(!kept(v5));
     }
 }

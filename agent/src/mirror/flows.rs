@@ -5,13 +5,13 @@
 //! that started before the subscription (no SYN seen) are not mirrored.
 
 use std::collections::HashMap;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 use super::packet::Segment;
 use super::reassembly::Stream;
 
 /// A connection: (client, server).
-pub type Key = (SocketAddrV4, SocketAddrV4);
+pub type Key = (SocketAddr, SocketAddr);
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Event {
@@ -112,8 +112,8 @@ mod tests {
 
     fn key(client: u16, server: u16) -> Key {
         (
-            SocketAddrV4::new([10, 0, 0, 1].into(), client),
-            SocketAddrV4::new([127, 0, 0, 1].into(), server),
+            SocketAddr::from(([10, 0, 0, 1], client)),
+            SocketAddr::from(([127, 0, 0, 1], server)),
         )
     }
 

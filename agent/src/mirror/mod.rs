@@ -5,8 +5,9 @@
 //! # Flow
 //!
 //! 1. The first `Subscribe` in mirror mode opens one [`capture::Capture`]
-//!    socket in the target's network namespace; every change of the
-//!    mirrored ports replaces its BPF filter.
+//!    (an IPv4 and an IPv6 packet socket) in the target's network
+//!    namespace; every change of the mirrored ports replaces their BPF
+//!    filter.
 //! 2. One task reads packets, [`packet::parse`]s them and feeds
 //!    [`flows::Flows`], which reassembles each client → server stream
 //!    ([`reassembly::Stream`]).
@@ -14,7 +15,7 @@
 //!    for every session mirroring the port; its bytes follow on a bounded
 //!    channel (a session too slow to keep up loses the connection, never
 //!    stalls the capture); FIN or RST closes the channel.
-//! 4. The last port unsubscribed ends the task and closes the socket.
+//! 4. The last port unsubscribed ends the task and closes the sockets.
 
 pub mod capture;
 pub mod flows;
@@ -22,7 +23,6 @@ pub mod packet;
 pub mod reassembly;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use mirrord_protocol::{IncomingPeer, RemoteError};
@@ -228,8 +228,8 @@ fn dispatch(
         Event::Opened(key) => {
             let port = key.1.port();
             let peer = IncomingPeer {
-                remote: SocketAddr::V4(key.0),
-                local: SocketAddr::V4(key.1),
+                remote: key.0,
+                local: key.1,
             };
             let sessions: Vec<Deliver> = lock(ports)
                 .get(&port)

@@ -1,16 +1,17 @@
-//! Parsing one captured IPv4 packet (the capture socket is `SOCK_DGRAM`, so
-//! the buffer starts at the IP header) into the TCP segment it carries.
-//! Fragments, IPv6 and non-TCP packets are not segments. TCP options are
+//! Parsing one captured IPv4 or IPv6 packet (the capture sockets are
+//! `SOCK_DGRAM`, so the buffer starts at the IP header) into the TCP
+//! segment it carries. Fragments, IPv6 packets with extension headers
+//! before TCP, and non-TCP packets are not segments. TCP options are
 //! skipped, not read (no window scaling or SACK is needed to reassemble
 //! one direction of a stream).
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// One TCP segment, borrowing the packet's payload.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Segment<'a> {
-    pub src: SocketAddrV4,
-    pub dst: SocketAddrV4,
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
     pub seq: u32,
     pub syn: bool,
     pub ack: bool,
@@ -27,10 +28,17 @@ const ACK: u8 = 0x10;
 /// The TCP segment in `packet`, or `None` for anything else (or a packet
 /// too short for the lengths its headers claim).
 pub fn parse(packet: &[u8]) -> Option<Segment<'_>> {
-    let first = *packet.first()?;
-    if first >> 4 != 4 {
-        return None;
+    match *packet.first()? >> 4 {
+        4 => parse_v4(packet),
+        6 => parse_v6(packet),
+        _ => None,
     }
+}
+
+/// An IPv4 packet: the header's own length (IHL), the total length (link
+/// padding past it is cut), no fragment.
+fn parse_v4(packet: &[u8]) -> Option<Segment<'_>> {
+    let first = *packet.first()?;
     let ihl = usize::from(first & 0x0f) * 4;
     let total = usize::from(u16::from_be_bytes([*packet.get(2)?, *packet.get(3)?]));
     let frag = u16::from_be_bytes([*packet.get(6)?, *packet.get(7)?]);
@@ -41,7 +49,29 @@ pub fn parse(packet: &[u8]) -> Option<Segment<'_>> {
     let ip = packet.get(..total)?;
     let addr = |at: usize| Some(Ipv4Addr::new(ip[at], ip[at + 1], ip[at + 2], ip[at + 3]));
     let (src_ip, dst_ip) = (addr(12)?, addr(16)?);
-    let tcp = ip.get(ihl..)?;
+    tcp(src_ip.into(), dst_ip.into(), ip.get(ihl..)?)
+}
+
+/// An IPv6 packet: a 40-byte header whose next header is TCP (extension
+/// headers, fragments among them, are not handled), the payload length
+/// (link padding past it is cut).
+fn parse_v6(packet: &[u8]) -> Option<Segment<'_>> {
+    const HEADER: usize = 40;
+    let payload = usize::from(u16::from_be_bytes([*packet.get(4)?, *packet.get(5)?]));
+    if *packet.get(6)? != 6 {
+        return None;
+    }
+    let ip = packet.get(..HEADER + payload)?;
+    let addr = |at: usize| -> Option<Ipv6Addr> {
+        let bytes: [u8; 16] = ip.get(at..at + 16)?.try_into().ok()?;
+        Some(bytes.into())
+    };
+    let (src_ip, dst_ip) = (addr(8)?, addr(24)?);
+    tcp(src_ip.into(), dst_ip.into(), ip.get(HEADER..)?)
+}
+
+/// The TCP header and payload of a packet from `src_ip` to `dst_ip`.
+fn tcp(src_ip: std::net::IpAddr, dst_ip: std::net::IpAddr, tcp: &[u8]) -> Option<Segment<'_>> {
     let be16 = |at: usize| Some(u16::from_be_bytes([*tcp.get(at)?, *tcp.get(at + 1)?]));
     let seq = u32::from_be_bytes(tcp.get(4..8)?.try_into().ok()?);
     let offset = usize::from(*tcp.get(12)? >> 4) * 4;
@@ -50,8 +80,8 @@ pub fn parse(packet: &[u8]) -> Option<Segment<'_>> {
         return None;
     }
     Some(Segment {
-        src: SocketAddrV4::new(src_ip, be16(0)?),
-        dst: SocketAddrV4::new(dst_ip, be16(2)?),
+        src: SocketAddr::new(src_ip, be16(0)?),
+        dst: SocketAddr::new(dst_ip, be16(2)?),
         seq,
         syn: flags & SYN != 0,
         ack: flags & ACK != 0,
@@ -93,6 +123,44 @@ pub(crate) mod tests {
         p
     }
 
+    /// [`packet`] as IPv6 (`2001:db8::1` to `::1`), with `next` as the
+    /// next header.
+    pub(crate) fn packet_v6(
+        src: u16,
+        dst: u16,
+        seq: u32,
+        flags: u8,
+        payload: &[u8],
+        trailer: usize,
+        next: u8,
+    ) -> Vec<u8> {
+        let v4 = packet(src, dst, seq, flags, payload, 0, 0);
+        let tcp = &v4[20..];
+        let mut p = vec![0u8; 40];
+        p[0] = 0x60;
+        p[4..6].copy_from_slice(&(tcp.len() as u16).to_be_bytes());
+        p[6] = next;
+        p[8..24].copy_from_slice(&"2001:db8::1".parse::<Ipv6Addr>().unwrap().octets());
+        p[24..40].copy_from_slice(&Ipv6Addr::LOCALHOST.octets());
+        p.extend_from_slice(tcp);
+        p.resize(p.len() + trailer, 0);
+        p
+    }
+
+    #[test]
+    fn an_ipv6_segment_with_padding() {
+        let p = packet_v6(40000, 8080, 9, SYN, b"hi", 4, 6);
+        let s = parse(&p).unwrap();
+        assert_eq!(s.src, "[2001:db8::1]:40000".parse().unwrap());
+        assert_eq!(s.dst, "[::1]:8080".parse().unwrap());
+        assert_eq!((s.seq, s.syn, s.ack), (9, true, false));
+        assert_eq!(s.payload, b"hi");
+        // An extension header (here a fragment header) before TCP.
+        assert_eq!(parse(&packet_v6(40000, 8080, 9, SYN, b"hi", 0, 44)), None);
+        let whole = packet_v6(1, 2, 0, 0, b"abc", 0, 6);
+        assert_eq!(parse(&whole[..whole.len() - 1]), None);
+    }
+
     #[test]
     fn a_segment_with_options_and_padding() {
         let p = packet(40000, 8080, 7, ACK | FIN, b"hello", 3, 6);
@@ -114,9 +182,9 @@ pub(crate) mod tests {
         let mut fragment = packet(1, 2, 0, 0, b"x", 0, 0);
         fragment[6] = 0x20;
         assert_eq!(parse(&fragment), None);
-        let mut v6 = packet(1, 2, 0, 0, b"x", 0, 0);
-        v6[0] = 0x60;
-        assert_eq!(parse(&v6), None);
+        let mut v5 = packet(1, 2, 0, 0, b"x", 0, 0);
+        v5[0] = 0x55;
+        assert_eq!(parse(&v5), None);
         let whole = packet(1, 2, 0, 0, b"abc", 0, 0);
         assert_eq!(parse(&whole[..whole.len() - 1]), None);
         assert_eq!(parse(&[]), None);

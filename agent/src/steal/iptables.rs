@@ -3,9 +3,10 @@
 //! from outside the target) and `OUTPUT -o lo` (the target's own loopback
 //! clients, which never pass `PREROUTING`'s NAT decision).
 //!
-//! Every change runs the `iptables` binary (nf_tables or legacy, whichever
-//! the system has) in the target's network namespace: the child joins it
-//! between `fork` and `exec`. The agent's own sockets carry [`BYPASS_MARK`]
+//! Every change runs the `iptables` binary, or `ip6tables` for the IPv6
+//! table ([`Family`]; nf_tables or legacy, whichever the system has), in
+//! the target's network namespace: the child joins it between `fork` and
+//! `exec`. The agent's own sockets carry [`BYPASS_MARK`]
 //! and are let through, so the agent can still reach the target's real
 //! servers (HTTP filter pass-through, outgoing connections).
 
@@ -21,39 +22,65 @@ pub const CHAIN_PREFIX: &str = "MIRRORD_INCOMING_";
 /// The built-in chains that jump to ours, with the jump's match.
 const JUMPS: [(&str, &[&str]); 2] = [("PREROUTING", &[]), ("OUTPUT", &["-o", "lo"])];
 
+/// Which NAT table: IPv4 (`iptables`) or IPv6 (`ip6tables`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    /// The program that edits this family's tables.
+    pub fn binary(self) -> &'static str {
+        match self {
+            Family::V4 => "iptables",
+            Family::V6 => "ip6tables",
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum IptablesError {
     #[error(
-        "cannot run iptables ({0}); install it where the agent runs (Debian: apt-get install iptables)"
+        "cannot run {binary} ({source}); install it where the agent runs (Debian: apt-get install iptables)"
     )]
-    Missing(io::Error),
-    #[error("iptables {args} failed: {stderr}")]
-    Failed { args: String, stderr: String },
+    Missing {
+        binary: &'static str,
+        source: io::Error,
+    },
+    #[error("{binary} {args} failed: {stderr}")]
+    Failed {
+        binary: &'static str,
+        args: String,
+        stderr: String,
+    },
 }
 
-/// Runs iptables commands in one network namespace (the agent's own when
-/// `netns` is `None`).
+/// Runs iptables (or ip6tables) commands in one network namespace (the
+/// agent's own when `netns` is `None`).
 pub struct Iptables {
     netns: Option<OwnedFd>,
+    family: Family,
 }
 
 impl Iptables {
-    pub fn new(netns: Option<OwnedFd>) -> Self {
-        Iptables { netns }
+    pub fn new(netns: Option<OwnedFd>, family: Family) -> Self {
+        Iptables { netns, family }
     }
 
     /// The namespace of process `pid`, or the agent's own.
-    pub fn for_pid(pid: Option<u32>) -> io::Result<Self> {
+    pub fn for_pid(pid: Option<u32>, family: Family) -> io::Result<Self> {
         let netns = match pid {
             Some(pid) => Some(std::fs::File::open(format!("/proc/{pid}/ns/net"))?.into()),
             None => None,
         };
-        Ok(Iptables::new(netns))
+        Ok(Iptables::new(netns, family))
     }
 
-    /// `iptables -w -t nat ARGS`; the output on success.
+    /// `iptables -w -t nat ARGS` (`ip6tables` for IPv6); the output on success.
     pub fn nat(&self, args: &[&str]) -> Result<String, IptablesError> {
-        let mut cmd = Command::new("iptables");
+        let binary = self.family.binary();
+        let mut cmd = Command::new(binary);
         cmd.args(["-w", "-t", "nat"])
             .args(args)
             .stdin(Stdio::null())
@@ -71,11 +98,14 @@ impl Iptables {
                 });
             }
         }
-        let output = cmd.output().map_err(IptablesError::Missing)?;
+        let output = cmd
+            .output()
+            .map_err(|source| IptablesError::Missing { binary, source })?;
         if output.status.success() {
             Ok(String::from_utf8_lossy(&output.stdout).into_owned())
         } else {
             Err(IptablesError::Failed {
+                binary,
                 args: args.join(" "),
                 stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
             })

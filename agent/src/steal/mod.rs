@@ -5,10 +5,12 @@
 //! # Flow
 //!
 //! 1. The first `Subscribe` in steal mode removes chains of dead agents
-//!    ([`iptables::Iptables::remove_stale_chains`]), opens one listener in
-//!    the target's network namespace (`[::]:0`, dual-stack), creates this
-//!    agent's chain `MIRRORD_INCOMING_<pid>` and starts the [`watchdog`].
-//! 2. Each subscribed port gets a `REDIRECT` rule to the listener's port.
+//!    ([`dual_stack::DualStack::remove_stale_chains`]), opens one listener
+//!    in the target's network namespace (`[::]:0`, dual-stack), creates
+//!    this agent's chain `MIRRORD_INCOMING_<pid>` in the IPv4 and IPv6 NAT
+//!    tables and starts the [`watchdog`].
+//! 2. Each subscribed port gets a `REDIRECT` rule to the listener's port
+//!    in both tables.
 //! 3. An accepted connection's original destination (`SO_ORIGINAL_DST`)
 //!    names the port, hence the subscriber; the stream goes to that
 //!    client's session, which relays it like an outgoing connection.
@@ -22,6 +24,7 @@
 //! (the watchdog was killed too): the next agent that steals in the
 //! target removes chains whose agent is gone.
 
+pub mod dual_stack;
 pub mod filter;
 pub mod http;
 pub mod iptables;
@@ -36,7 +39,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use self::iptables::{chain_name, Iptables};
+use self::dual_stack::DualStack;
+use self::iptables::chain_name;
 use crate::netns::SocketFactory;
 
 /// A stolen connection on its way to the session that subscribed.
@@ -75,7 +79,7 @@ pub struct Stealer {
 
 /// What exists while at least one port is stolen.
 struct Active {
-    iptables: Arc<Iptables>,
+    iptables: Arc<DualStack>,
     chain: String,
     /// The listener's port: the `REDIRECT` target.
     redirect_to: u16,
@@ -205,21 +209,21 @@ impl Stealer {
 
     async fn activate(self: &Arc<Self>) -> Result<Active, RemoteError> {
         let target_pid = self.target_pid;
-        let iptables = blocking(move || {
-            Iptables::for_pid(target_pid).map_err(|e| {
-                iptables::IptablesError::Missing(std::io::Error::new(
-                    e.kind(),
-                    format!("the target's network namespace: {e}"),
-                ))
-            })
+        let (mut iptables, stale) = blocking(move || {
+            let tables =
+                DualStack::for_pid(target_pid).map_err(|e| iptables::IptablesError::Missing {
+                    binary: "iptables",
+                    source: std::io::Error::new(
+                        e.kind(),
+                        format!("the target's network namespace: {e}"),
+                    ),
+                })?;
+            let stale = tables.remove_stale_chains()?;
+            Ok((tables, stale))
         })
         .await?;
-        let iptables = Arc::new(iptables);
-        let cleaner = iptables.clone();
-        match blocking(move || cleaner.remove_stale_chains()).await {
-            Ok(stale) if !stale.is_empty() => info!(?stale, "removed chains of dead agents"),
-            Ok(_) => {}
-            Err(e) => return Err(e),
+        if !stale.is_empty() {
+            info!(?stale, "removed chains of dead agents");
         }
         let socket = self
             .factory
@@ -244,14 +248,15 @@ impl Stealer {
                 None
             }
         };
-        let (creator, name) = (iptables.clone(), chain.clone());
-        if let Err(e) = blocking(move || creator.create_chain(&name)).await {
-            let (remover, name) = (iptables.clone(), chain.clone());
-            blocking(move || Ok::<_, iptables::IptablesError>(remover.remove_chain(&name)))
-                .await
-                .ok();
-            return Err(e);
-        }
+        let name = chain.clone();
+        let iptables = blocking(move || match iptables.create_chain(&name) {
+            Ok(()) => Ok(Arc::new(iptables)),
+            Err(e) => {
+                iptables.remove_chain(&name);
+                Err(e)
+            }
+        })
+        .await?;
         info!(%chain, redirect_to, "steal chain created");
         let accept_task = tokio::spawn(accept_loop(listener, self.clone()));
         Ok(Active {
@@ -265,7 +270,7 @@ impl Stealer {
 
     /// Hands an accepted connection to the session stealing its port.
     fn route(&self, stream: TcpStream, remote: SocketAddr) {
-        let local = match original_destination(&stream) {
+        let local = match original_destination(&stream, remote) {
             Ok(addr) => addr,
             Err(e) => return warn!(%remote, "no original destination: {e}"),
         };
@@ -327,28 +332,42 @@ async fn accept_loop(listener: TcpListener, stealer: Arc<Stealer>) {
     }
 }
 
-/// Where the client meant to connect, before the `REDIRECT`.
-fn original_destination(stream: &TcpStream) -> std::io::Result<SocketAddr> {
+/// Where the client meant to connect, before the `REDIRECT`: asked at the
+/// IPv6 level (`IP6T_SO_ORIGINAL_DST`) for an IPv6 client, at the IPv4
+/// level (`SO_ORIGINAL_DST`) for an IPv4 one (a v4-mapped peer of the
+/// dual-stack listener).
+fn original_destination(stream: &TcpStream, remote: SocketAddr) -> std::io::Result<SocketAddr> {
     use std::os::fd::AsRawFd;
+    /// `SO_ORIGINAL_DST` and `IP6T_SO_ORIGINAL_DST` share the number.
     const SO_ORIGINAL_DST: libc::c_int = 80;
-    let mut addr: libc::sockaddr_in = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-    // SAFETY: a valid out buffer of `len` bytes. IPv4 clients of a
-    // dual-stack listener answer at the IPv4 level too.
-    let rc = unsafe {
-        libc::getsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_IP,
-            SO_ORIGINAL_DST,
-            std::ptr::addr_of_mut!(addr).cast(),
-            &mut len,
-        )
-    };
+    let fd = stream.as_raw_fd();
+    if let SocketAddr::V6(_) = mirrord_protocol::unmapped(remote) {
+        let addr: libc::sockaddr_in6 = socket_option(fd, libc::SOL_IPV6, SO_ORIGINAL_DST)?;
+        let ip = std::net::Ipv6Addr::from(addr.sin6_addr.s6_addr);
+        return Ok(SocketAddr::from((ip, u16::from_be(addr.sin6_port))));
+    }
+    // IPv4 clients of a dual-stack listener answer at the IPv4 level.
+    let addr: libc::sockaddr_in = socket_option(fd, libc::SOL_IP, SO_ORIGINAL_DST)?;
+    let ip = std::net::Ipv4Addr::from(u32::from_be(addr.sin_addr.s_addr));
+    Ok(SocketAddr::from((ip, u16::from_be(addr.sin_port))))
+}
+
+/// `getsockopt` of a plain C struct `T` (a `sockaddr_in` or `sockaddr_in6`).
+fn socket_option<T: Copy>(
+    fd: std::os::fd::RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+) -> std::io::Result<T> {
+    let mut value = std::mem::MaybeUninit::<T>::zeroed();
+    let mut len = std::mem::size_of::<T>() as libc::socklen_t;
+    // SAFETY: a valid out buffer of `len` bytes.
+    let rc = unsafe { libc::getsockopt(fd, level, name, value.as_mut_ptr().cast(), &mut len) };
     if rc != 0 {
         return Err(std::io::Error::last_os_error());
     }
-    let ip = std::net::Ipv4Addr::from(u32::from_be(addr.sin_addr.s_addr));
-    Ok(SocketAddr::from((ip, u16::from_be(addr.sin_port))))
+    // SAFETY: zeroed, then (partly) filled by the kernel: the address
+    // structs are valid for any bytes.
+    Ok(unsafe { value.assume_init() })
 }
 
 async fn blocking<T: Send + 'static>(

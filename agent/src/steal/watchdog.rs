@@ -1,5 +1,5 @@
 //! The steal watchdog: a small process that outlives the agent and removes
-//! its iptables chain when the agent dies in a way it could not clean up
+//! its chain (in the IPv4 and IPv6 NAT tables) when the agent dies in a way it could not clean up
 //! after (`kill -9`, a crash, the OOM killer).
 //!
 //! The agent starts it (its own binary with `--watchdog-chain NAME`) with
@@ -12,7 +12,7 @@
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
 
-use super::iptables::Iptables;
+use super::dual_stack::DualStack;
 
 /// The running watchdog; dropping it closes the pipe, which also makes the
 /// watchdog clean up and exit.
@@ -53,7 +53,7 @@ pub fn run(chain: &str, target_pid: Option<u32>) -> i32 {
     // SAFETY: plain syscall.
     unsafe { libc::setpgid(0, 0) };
     // Opened now, while the target is surely alive.
-    let iptables = match Iptables::for_pid(target_pid) {
+    let iptables = match DualStack::for_pid(target_pid) {
         Ok(iptables) => iptables,
         Err(e) => {
             eprintln!("mirrord-agent watchdog: cannot open the target's network namespace: {e}");

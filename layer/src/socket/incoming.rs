@@ -181,6 +181,11 @@ fn adopt(listener: c_int, new: c_int, kernel_peer: Option<SocketAddr>) -> Option
         _ => return None,
     };
     let remote = addr::in_family(peer.remote, family);
+    if addr::family_of(remote) != family {
+        // An IPv6 client of an IPv4-only listener (`0.0.0.0`): no IPv4
+        // address can name it, so the kernel's peer is reported.
+        return None;
+    }
     TABLES.lock().sockets.insert(
         new,
         Tracked {

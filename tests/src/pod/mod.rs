@@ -60,19 +60,26 @@ impl Pod {
         cmd
     }
 
-    /// The pod's NAT rules that mention mirrord (`iptables-save -t nat`).
+    /// The pod's NAT rules that mention mirrord, IPv4 and IPv6
+    /// (`iptables-save -t nat`, then `ip6tables-save -t nat`, each line
+    /// prefixed with the program's name).
     pub fn mirrord_nat_rules(&self) -> Vec<String> {
-        let out = self
-            .net_command("iptables-save")
-            .args(["-t", "nat"])
-            .output()
-            .expect("iptables-save runs (the test set-up installs iptables)");
-        assert!(out.status.success(), "iptables-save failed: {out:?}");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter(|l| l.to_ascii_uppercase().contains("MIRRORD"))
-            .map(str::to_owned)
-            .collect()
+        let mut rules = Vec::new();
+        for save in ["iptables-save", "ip6tables-save"] {
+            let out = self
+                .net_command(save)
+                .args(["-t", "nat"])
+                .output()
+                .expect("iptables-save runs (the test set-up installs iptables)");
+            assert!(out.status.success(), "{save} failed: {out:?}");
+            rules.extend(
+                String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .filter(|l| l.to_ascii_uppercase().contains("MIRRORD"))
+                    .map(|l| format!("{save}: {l}")),
+            );
+        }
+        rules
     }
 
     /// Stops the pod now (as a target that exits mid-run).
