@@ -61,6 +61,20 @@ public enum RunKind {
     }
 
     /**
+     * Checks that {@code prepared} has what a run of this kind reads (the
+     * {@code env} map; for {@link #GO} also the link), so a caller can turn
+     * a malformed answer into one error before it changes anything.
+     *
+     * @throws MirrordIdeException naming what is missing
+     */
+    public void check(PrepareLaunchResult prepared) {
+        prepared.env();
+        if (this == GO) {
+            routedProgram(prepared);
+        }
+    }
+
+    /**
      * For {@link #GO}: the executable to start instead of the original
      * program (the service's link, which runs the original under the
      * session's seccomp filter).

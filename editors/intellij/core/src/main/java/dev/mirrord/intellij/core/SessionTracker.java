@@ -35,6 +35,11 @@ public final class SessionTracker implements ServiceListener {
         changeListeners.remove(listener);
     }
 
+    /** Something the status depends on changed outside the tracker (the toggle): repaint. */
+    public void changedElsewhere() {
+        changed();
+    }
+
     /** Takes the service's {@code mirrord/sessions} answer as the running sessions. */
     public void refresh(List<SessionInfo> sessions) {
         synchronized (lock) {

@@ -46,4 +46,15 @@ class RunKindTest {
             assertTrue(e.getMessage().contains("without a \"dlvToolPath\"") && e.getMessage().contains("update mirrord"), e.getMessage());
         }
     }
+
+    @Test
+    void checkNamesWhatTheKindWouldMiss() {
+        PrepareLaunchResult envOnly = new PrepareLaunchResult(json("{\"env\":{\"A\":\"1\"}}"), "s1");
+        RunKind.PYTHON.check(envOnly);
+        var noLink = assertThrows(MirrordIdeException.class, () -> RunKind.GO.check(envOnly));
+        assertTrue(noLink.getMessage().contains("dlvToolPath"), noLink.getMessage());
+        var noEnv = assertThrows(MirrordIdeException.class,
+                () -> RunKind.NODE.check(new PrepareLaunchResult(json("{\"dlvToolPath\":\"/l\"}"), "s1")));
+        assertTrue(noEnv.getMessage().contains("without an \"env\" map"), noEnv.getMessage());
+    }
 }

@@ -1,0 +1,12 @@
+/*
+ * COMPILE-ONLY STAND-IN: not the IntelliJ Platform, never shipped, never run.
+ * It declares only what editors/intellij/plugin uses, with the real package,
+ * name and signatures of the public API of IntelliJ Platform 2024.2 (242).
+ * Signature checked against: JetBrains/intellij-community platform/util/src/com/intellij/util/Consumer.java
+ */
+package com.intellij.util;
+
+@FunctionalInterface
+public interface Consumer<T> {
+    void consume(T t);
+}
