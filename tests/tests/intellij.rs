@@ -1,6 +1,8 @@
 //! The IntelliJ plugin's core (`editors/intellij/core`, plain Java) against
 //! the real `mirrord ide` and a stand-in pod: this file starts the pod,
-//! runs the JUnit classes `MirrordIdeIntegrationTest` and
+//! builds a static Go program, runs the JUnit classes
+//! `MirrordIdeIntegrationTest` (Java, Python and Go launches as the plugin
+//! sends them) and
 //! `Lsp4ijTemplatesTest` (the LSP4IJ templates' command lines answer the LSP
 //! and DAP handshakes) through Maven (Debian's local repository, no
 //! network), reads their Surefire reports, and checks that the service, its
@@ -10,11 +12,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use mirrord_tests::pod::{Pod, PodSpec};
-use mirrord_tests::run::{agent_pids, alive, Scratch};
+use mirrord_tests::run::{agent_pids, alive, go_build, Scratch};
 
 /// The JUnit classes this test runs, and how many tests each has.
 const CLASSES: [(&str, u32); 2] = [
-    ("dev.mirrord.intellij.core.MirrordIdeIntegrationTest", 1),
+    ("dev.mirrord.intellij.core.MirrordIdeIntegrationTest", 2),
     ("dev.mirrord.intellij.core.Lsp4ijTemplatesTest", 3),
 ];
 
@@ -39,6 +41,8 @@ fn the_intellij_core_prepares_launches_against_the_stand_in_pod() {
     let workspace = scratch.path().join("workspace");
     let build = scratch.path().join("build");
     std::fs::create_dir_all(&workspace).expect("workspace");
+    // A static Go program: the plugin's Go launch runs it through the service's link.
+    let go_program = go_build(&scratch, "probe.go", false);
     let output = Command::new("mvn")
         .current_dir(core_dir())
         .args(["-q", "-s", "settings.xml", "test"])
@@ -50,6 +54,7 @@ fn the_intellij_core_prepares_launches_against_the_stand_in_pod() {
         .env("MIRRORD_BIN", mirrord_tests::bin_path("mirrord"))
         .env("MIRRORD_TEST_TARGET", pod.target())
         .env("MIRRORD_TEST_WORKSPACE", &workspace)
+        .env("MIRRORD_TEST_GO_PROGRAM", &go_program)
         .output()
         .expect("mvn (apt-get install maven junit5 libgoogle-gson-java libsurefire-java; scripts/test-all.sh does)");
     let log = format!(
@@ -82,7 +87,10 @@ fn the_intellij_core_prepares_launches_against_the_stand_in_pod() {
     // The service and every intproxy it started are gone, and so are the agents.
     let pids = std::fs::read_to_string(workspace.join("pids.txt")).expect("pids.txt");
     let pids: Vec<u32> = pids.lines().filter_map(|l| l.parse().ok()).collect();
-    assert!(pids.len() >= 3, "the service and two intproxies: {pids:?}");
+    assert!(
+        pids.len() >= 6,
+        "two services and their intproxies (two launches each): {pids:?}"
+    );
     for pid in pids {
         assert!(!alive(pid), "{pid} is still running");
     }
