@@ -82,6 +82,11 @@ public final class MirrordProjectService implements Disposable {
         return client;
     }
 
+    /** The service if it is running, without starting one. */
+    private synchronized MirrordIdeClient openClient() {
+        return client != null && client.isOpen() ? client : null;
+    }
+
     /**
      * {@code mirrord/prepareLaunch} for a run of {@code kind} (see
      * {@link RunKind#launch}), under a modal progress when called on the UI
@@ -122,8 +127,12 @@ public final class MirrordProjectService implements Disposable {
             @Override
             public void processTerminated(@NotNull ProcessEvent event) {
                 ApplicationManager.getApplication().executeOnPooledThread(() -> {
+                    MirrordIdeClient running = openClient();
+                    if (running == null) {
+                        return; // The service is gone, and its sessions with it.
+                    }
                     try {
-                        client().endSession(session);
+                        running.endSession(session);
                     } catch (MirrordIdeException e) {
                         // Already ended with its debuggee: nothing to do.
                     }
