@@ -2,7 +2,7 @@
  * COMPILE-ONLY STAND-IN: not the IntelliJ Platform, never shipped, never run.
  * It declares only what editors/intellij/plugin uses, with the real package,
  * name and signatures of the public API of IntelliJ Platform 2024.2 (242).
- * Signature checked against: JetBrains/intellij-community platform/analysis-api/src/com/intellij/openapi/vfs/LocalFileSystem.java (findFileByNioFile(Path))
+ * Signatures checked (read through the library index) against: JetBrains/intellij-community platform/analysis-api/src/com/intellij/openapi/vfs/LocalFileSystem.java (findFileByNioFile(Path))
  */
 package com.intellij.openapi.vfs;
 

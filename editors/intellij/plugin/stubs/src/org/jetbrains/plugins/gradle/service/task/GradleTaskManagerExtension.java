@@ -2,7 +2,7 @@
  * COMPILE-ONLY STAND-IN: not the IntelliJ Platform, never shipped, never run.
  * It declares only what editors/intellij/plugin uses, with the real package,
  * name and signatures of the public API of IntelliJ Platform 2024.2 (242).
- * Signature checked against: JetBrains/intellij-community plugins/gradle/src/org/jetbrains/plugins/gradle/service/task/GradleTaskManagerExtension.java (cancelTask; configureTasks(String, ExternalSystemTaskId, GradleExecutionSettings, GradleVersion) as intellij-community's GrailsTaskManagerExtension overrides it; EP org.jetbrains.plugins.gradle.taskManager)
+ * Signatures checked (read through the library index) against: JetBrains/intellij-community plugins/gradle/src/org/jetbrains/plugins/gradle/service/task/GradleTaskManagerExtension.java (cancelTask; configureTasks(String, ExternalSystemTaskId, GradleExecutionSettings, GradleVersion) as intellij-community's GrailsTaskManagerExtension overrides it; EP org.jetbrains.plugins.gradle.taskManager)
  */
 package org.jetbrains.plugins.gradle.service.task;
 
