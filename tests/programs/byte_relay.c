@@ -7,9 +7,12 @@
  *
  * Usage: byte_relay LISTEN UPSTREAM, each `tcp:PORT` (127.0.0.1) or
  * `unix:@NAME` (an abstract Unix socket). Prints "ready" once listening. */
+#include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,21 +51,50 @@ static void nodelay(int fd, int family) {
     if (family == AF_INET) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
-/* Copies both ways until either side closes. */
+/* One direction: bytes read from `from` and not yet written to `to`. */
+struct lane {
+    int from, to;
+    char buf[BUF];
+    size_t start, end;
+    int eof; /* `from` is at its end: once drained, `to` is shut for writing */
+};
+
+/* Copies both ways until both sides have ended (a half-close is passed
+ * on) or one fails. Writes never block: a peer that does not take more
+ * only stops its lane from reading (a relay that blocked on a write would
+ * deadlock a full-duplex echo). */
 static void pump(int a, int b) {
-    static char buf[BUF];
-    struct pollfd fds[2] = {{.fd = a, .events = POLLIN}, {.fd = b, .events = POLLIN}};
-    int out[2] = {b, a};
+    static struct lane lanes[2];
+    lanes[0] = (struct lane){.from = a, .to = b};
+    lanes[1] = (struct lane){.from = b, .to = a};
+    fcntl(a, F_SETFL, fcntl(a, F_GETFL) | O_NONBLOCK);
+    fcntl(b, F_SETFL, fcntl(b, F_GETFL) | O_NONBLOCK);
     for (;;) {
-        if (poll(fds, 2, -1) < 0) return;
+        struct pollfd fds[4];
         for (int i = 0; i < 2; i++) {
-            if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-            ssize_t n = read(fds[i].fd, buf, sizeof buf);
-            if (n <= 0) return;
-            for (ssize_t off = 0; off < n;) {
-                ssize_t w = write(out[i], buf + off, (size_t)(n - off));
+            struct lane *l = &lanes[i];
+            int pending = l->end > l->start;
+            fds[2 * i] = (struct pollfd){.fd = pending || l->eof ? -1 : l->from, .events = POLLIN};
+            fds[2 * i + 1] = (struct pollfd){.fd = pending ? l->to : -1, .events = POLLOUT};
+        }
+        if (lanes[0].eof && lanes[1].eof && fds[1].fd < 0 && fds[3].fd < 0) return;
+        if (poll(fds, 4, -1) < 0) return;
+        for (int i = 0; i < 2; i++) {
+            struct lane *l = &lanes[i];
+            if (l->end == l->start && !l->eof && fds[2 * i].revents) {
+                ssize_t n = read(l->from, l->buf, sizeof l->buf);
+                if (n < 0 && errno != EAGAIN) return;
+                if (n == 0) {
+                    l->eof = 1;
+                    shutdown(l->to, SHUT_WR);
+                }
+                if (n > 0) l->start = 0, l->end = (size_t)n;
+            }
+            while (l->end > l->start) {
+                ssize_t w = write(l->to, l->buf + l->start, l->end - l->start);
+                if (w < 0 && errno == EAGAIN) break;
                 if (w <= 0) return;
-                off += w;
+                l->start += (size_t)w;
             }
         }
     }
@@ -75,6 +107,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: byte_relay LISTEN UPSTREAM (tcp:PORT or unix:@NAME)\n");
         return 2;
     }
+    signal(SIGPIPE, SIG_IGN); /* a peer gone mid-write is an error, not death */
     socklen_t listen_len = address(argv[1], &listen_addr, &listen_family);
     socklen_t up_len = address(argv[2], &up_addr, &up_family);
     if (!listen_len || !up_len) {
