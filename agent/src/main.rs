@@ -108,6 +108,7 @@ fn init_logs(level: &str) {
 }
 
 fn run(cli: Cli) -> anyhow::Result<i32> {
+    mirrord_protocol::chunk::keep_freed_chunks();
     // `Open` and `Mkdir` modes arrive with the program's umask already
     // applied by the layer; the agent's own umask must not narrow them again.
     // SAFETY: umask cannot fail.

@@ -137,6 +137,7 @@ pub fn run(args: IntproxyArgs) -> anyhow::Result<()> {
     // a test harness, an IDE) is not ours to keep open for the session.
     // SAFETY: plain syscall; no thread exists yet.
     unsafe { libc::close_range(3, u32::MAX, 0) };
+    mirrord_protocol::chunk::keep_freed_chunks();
     if args.detach {
         detach()?;
     }
