@@ -73,6 +73,7 @@ impl FakeApiServer {
             settings,
             address: addr.to_string(),
             requests: Default::default(),
+            hooks: Default::default(),
         });
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -118,6 +119,20 @@ impl FakeApiServer {
             .lock()
             .map(|r| r.clone())
             .unwrap_or_default()
+    }
+
+    /// Runs `action` on the store once, right after the first request
+    /// whose `METHOD URI` starts with `prefix` has been handled (before its
+    /// answer leaves): a test's way to change the cluster between two
+    /// requests of a client, such as a pod replaced after the CLI resolved
+    /// it and before the agent's Job is created.
+    pub fn after_request(&self, prefix: &str, action: impl FnOnce(&store::Store) + Send + 'static) {
+        if let Ok(mut hooks) = self.state.hooks.lock() {
+            hooks.push(server::Hook {
+                prefix: prefix.to_owned(),
+                action: Box::new(action),
+            });
+        }
     }
 
     /// A kubeconfig whose one context (`fake`) points at this server, with

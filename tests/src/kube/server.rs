@@ -32,9 +32,35 @@ pub struct State {
     /// Every request as `METHOD PATH?QUERY`, with `upgrade: U` (and the
     /// offered WebSocket subprotocols) for upgrades, in arrival order.
     pub requests: std::sync::Mutex<Vec<String>>,
+    /// Test hooks: each runs once, after the first request whose line (as
+    /// in [`State::requests`], without the upgrade part) starts with its
+    /// prefix has been handled and before its answer is sent.
+    pub hooks: std::sync::Mutex<Vec<Hook>>,
+}
+
+/// A test's change to the store at a precise point of a client's requests
+/// (see [`super::FakeApiServer::after_request`]).
+pub struct Hook {
+    pub prefix: String,
+    pub action: Box<dyn FnOnce(&Store) + Send>,
 }
 
 impl State {
+    /// Runs (and drops) the hooks that wait for `line`.
+    fn run_hooks(&self, line: &str) {
+        let due: Vec<Hook> = match self.hooks.lock() {
+            Ok(mut hooks) => {
+                let (due, left) = hooks.drain(..).partition(|h| line.starts_with(&h.prefix));
+                *hooks = left;
+                due
+            }
+            Err(_) => Vec::new(),
+        };
+        for hook in due {
+            (hook.action)(&self.store);
+        }
+    }
+
     fn record(&self, req: &Request<hyper::body::Incoming>) {
         let mut line = format!("{} {}", req.method(), req.uri());
         let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
@@ -56,13 +82,16 @@ pub async fn handle(
     req: Request<hyper::body::Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     state.record(&req);
-    Ok(match dispatch(&state, req).await {
+    let line = format!("{} {}", req.method(), req.uri());
+    let response = match dispatch(&state, req).await {
         Ok(response) => response,
         Err(e) => json_response(
             StatusCode::from_u16(e.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             &e.to_status(),
         ),
-    })
+    };
+    state.run_hooks(&line);
+    Ok(response)
 }
 
 async fn dispatch(
