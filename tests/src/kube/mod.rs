@@ -1,5 +1,5 @@
 //! An API-compatible Kubernetes test server: the REST and watch protocol
-//! (JSON over plain HTTP/1.1 on loopback), discovery, server-side tables
+//! (JSON over HTTP/1.1 on loopback, plain or HTTPS), discovery, server-side tables
 //! for kubectl, and pod port-forward over WebSocket, over an in-memory
 //! store loaded from a YAML fixture. There is no cluster on the machines
 //! this project is tested on; real `kubectl` and kube-rs talk to this.
@@ -23,6 +23,7 @@ pub mod spdy;
 pub mod status;
 pub mod store;
 pub mod table;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -36,6 +37,8 @@ use self::server::State;
 /// A running test API server; dropping it stops it.
 pub struct FakeApiServer {
     addr: SocketAddr,
+    /// The CA a client must trust when the server speaks HTTPS.
+    ca_pem: Option<String>,
     state: Arc<State>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -57,11 +60,32 @@ impl FakeApiServer {
         Self::start_on(fixture, "127.0.0.1:0", Some(agent))
     }
 
+    /// As [`FakeApiServer::start_with_agent`] (`agent` optional), over
+    /// HTTPS with a fresh CA ([`FakeApiServer::ca_pem`]) and a serving
+    /// certificate for 127.0.0.1 and the in-cluster names: what kube-rs's
+    /// in-cluster config speaks.
+    pub fn start_tls(
+        fixture: &str,
+        agent: Option<std::path::PathBuf>,
+    ) -> anyhow::Result<FakeApiServer> {
+        let tls = tls::TlsIdentity::generate()?;
+        Self::start_listening(fixture, "127.0.0.1:0", agent, Some(tls))
+    }
+
     /// Loads the fixture and listens on `listen`.
     pub fn start_on(
         fixture: &str,
         listen: &str,
         agent: Option<std::path::PathBuf>,
+    ) -> anyhow::Result<FakeApiServer> {
+        Self::start_listening(fixture, listen, agent, None)
+    }
+
+    fn start_listening(
+        fixture: &str,
+        listen: &str,
+        agent: Option<std::path::PathBuf>,
+        tls: Option<tls::TlsIdentity>,
     ) -> anyhow::Result<FakeApiServer> {
         let (store, settings) = fixture::load(fixture)?;
         let listener =
@@ -80,6 +104,8 @@ impl FakeApiServer {
             .build()?;
         let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
         let served = state.clone();
+        let ca_pem = tls.as_ref().map(|t| t.ca_pem.clone());
+        let acceptor = tls.map(|t| t.acceptor);
         let thread = std::thread::Builder::new()
             .name("fake-apiserver".into())
             .spawn(move || {
@@ -89,22 +115,39 @@ impl FakeApiServer {
                     };
                     tokio::spawn(kubelet::run(served.clone(), agent));
                     tokio::select! {
-                        _ = serve(listener, served) => {}
+                        _ = serve(listener, served, acceptor) => {}
                         _ = stop => {}
                     }
                 });
             })?;
         Ok(FakeApiServer {
             addr,
+            ca_pem,
             state,
             shutdown: Some(shutdown),
             thread: Some(thread),
         })
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://` from [`FakeApiServer::start_tls`]).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.ca_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The CA certificate (PEM) of a server started with
+    /// [`FakeApiServer::start_tls`].
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
     }
 
     /// The objects, for tests that check or change them directly.
@@ -166,18 +209,37 @@ impl Drop for FakeApiServer {
     }
 }
 
-async fn serve(listener: tokio::net::TcpListener, state: Arc<State>) {
+async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<State>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
         let state = state.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| server::handle(state.clone(), req));
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades()
-                .await;
+            match tls {
+                None => serve_connection(stream, state).await,
+                Some(acceptor) => match acceptor.accept(stream).await {
+                    Ok(stream) => serve_connection(stream, state).await,
+                    Err(e) => eprintln!("fake-apiserver: TLS handshake failed: {e}"),
+                },
+            }
         });
     }
+}
+
+/// HTTP/1.1 with upgrades (port-forward) on one connection, plain or TLS.
+async fn serve_connection<S>(stream: S, state: Arc<State>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| server::handle(state.clone(), req));
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades()
+        .await;
 }
