@@ -14,6 +14,7 @@ pub mod discovery;
 pub mod fixture;
 pub mod kinds;
 pub mod kubelet;
+pub mod openapi;
 pub mod pod_net;
 pub mod portforward;
 pub mod routes;

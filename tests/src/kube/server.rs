@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 
 use super::discovery;
 use super::fixture::Settings;
+use super::openapi;
 use super::routes::{query_pairs, route, ObjectRoute, Route};
 use super::selector::{FieldSelector, LabelSelector};
 use super::status::ApiError;
@@ -109,7 +110,16 @@ async fn dispatch(
         }
     }
     let ok = |v: Value| Ok(json_response(StatusCode::OK, &v));
-    match route(req.uri().path()) {
+    let path = req.uri().path();
+    if path == "/openapi/v3" {
+        return ok(openapi::discovery());
+    }
+    if let Some(gv) = path.strip_prefix("/openapi/v3/") {
+        return openapi::document(gv)
+            .map(|d| json_response(StatusCode::OK, d))
+            .ok_or_else(|| ApiError::not_found("openapi", gv));
+    }
+    match route(path) {
         Route::Version => ok(discovery::version(
             state.settings.minor_version.unwrap_or(discovery::MINOR),
         )),
@@ -247,7 +257,11 @@ async fn object(
             Ok(json_response(StatusCode::OK, &object))
         }
         ("create", None, None) => {
+            let strict = param("fieldValidation") == Some("Strict");
             let object = json_body(req).await?;
+            if strict {
+                strict_fields(kind, &object)?;
+            }
             let created = state.store.create(kind, ns, object)?;
             Ok(json_response(StatusCode::CREATED, &created))
         }
@@ -280,6 +294,23 @@ async fn object(
             "{verb} is not supported on {plural}"
         ))),
     }
+}
+
+/// `fieldValidation=Strict`: a field the kind's schema does not have is a
+/// 400, worded as the API server words it.
+fn strict_fields(kind: &super::kinds::Kind, object: &Value) -> Result<(), ApiError> {
+    let unknown = openapi::unknown_fields(kind, object).unwrap_or_default();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let fields: Vec<String> = unknown
+        .iter()
+        .map(|f| format!("unknown field \"{f}\""))
+        .collect();
+    Err(ApiError::bad_request(format!(
+        "strict decoding error: {}",
+        fields.join(", ")
+    )))
 }
 
 /// A watch: the replayed changes, then live ones, one JSON object per line,
