@@ -10,9 +10,9 @@
 //! - Sending and enforcing: a peer that shows it does flow control (it
 //!   sends SETTINGS_INITIAL_WINDOW_SIZE or a WINDOW_UPDATE) gets no more
 //!   DATA than its windows allow, and a stream on which it overruns ours
-//!   is reset with FLOW_CONTROL_ERROR. kubectl's SPDY library does
-//!   neither (it never sends WINDOW_UPDATE and ignores ours), and neither
-//!   does the real kubelet's, which sends and accepts regardless: a peer
+//!   is reset with FLOW_CONTROL_ERROR. kubectl sends neither (seen in
+//!   this server's log), and its SPDY library, the kubelet's too, has no
+//!   window handling: the kubelet sends and accepts regardless, and a peer
 //!   that never said anything about windows is served the same way.
 
 use std::collections::HashMap;
