@@ -79,7 +79,7 @@ impl Session {
             .path
             .as_ref()
             .filter(|t| target::is_kubernetes(t));
-        let (target, local, resolved) = match kube_target {
+        let (mut target, local, resolved) = match kube_target {
             Some(kube_target) => {
                 progress.step(&format!("resolving {kube_target}"));
                 let started = std::time::Instant::now();
@@ -146,7 +146,7 @@ impl Session {
         // The first process exits as soon as it has detached the real one.
         let _ = child.wait();
         let timeout = Duration::from_secs(config.agent.startup_timeout + 5);
-        let ready = read_ready(stdout, timeout, progress)?;
+        let ready = read_ready(stdout, timeout, progress, &mut target)?;
         let (intproxy, remote_env, intproxy_pid, supervisor) = match ready {
             Announce::Ready {
                 addr,
@@ -158,7 +158,9 @@ impl Session {
             Announce::Error { message } => {
                 bail!("cannot start the session for {target}: {message}")
             }
-            Announce::Progress { .. } => bail!("the intproxy stopped after a progress line"),
+            Announce::Progress { .. } | Announce::Repicked { .. } => {
+                bail!("the intproxy stopped after a progress line")
+            }
         };
         Ok(Session {
             target,
@@ -291,13 +293,14 @@ fn set(env: &mut Vec<(OsString, OsString)>, key: OsString, value: OsString) {
     }
 }
 
-/// Reads the intproxy's one JSON line, within `timeout`.
-/// Reads the intproxy's lines until `Ready` or `Error`, showing its
-/// progress steps.
+/// Reads the intproxy's lines until `Ready` or `Error`, within `timeout`,
+/// showing its progress steps. A target pod picked again replaces `target`
+/// and is said on stderr (it is not the pod the user was told of).
 fn read_ready(
     stdout: std::process::ChildStdout,
     timeout: Duration,
     progress: &Progress,
+    target: &mut String,
 ) -> anyhow::Result<Announce> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -325,6 +328,12 @@ fn read_ready(
             .with_context(|| format!("unexpected line from the intproxy: {line:?}"))?;
         match ready {
             Announce::Progress { step } => progress.step(&step),
+            Announce::Repicked { change, summary } => {
+                let message = format!("{change}; picked again: {summary}");
+                eprintln!("mirrord: {message}");
+                progress.step(&message);
+                *target = summary;
+            }
             other => return Ok(other),
         }
     }
@@ -364,6 +373,7 @@ mod tests {
     #[test]
     fn the_intproxys_progress_steps_are_shown_until_it_is_ready() {
         let script = r#"echo '{"Progress":{"step":"creating the agent"}}'
+echo '{"Repicked":{"change":"the pod is gone","summary":"deployment/web → pod web-2"}}'
 echo '{"Progress":{"step":"waiting for the agent pod"}}'
 echo '{"Error":{"message":"boom"}}'"#;
         let mut child = Command::new("sh")
@@ -377,12 +387,19 @@ echo '{"Error":{"message":"boom"}}'"#;
         let progress = Progress::to_sink(Box::new(move |s: &str| {
             seen.lock().unwrap().push(s.to_owned());
         }));
-        let ready = read_ready(stdout, Duration::from_secs(10), &progress).expect("a last line");
+        let mut target = "deployment/web → pod web-1".to_owned();
+        let ready = read_ready(stdout, Duration::from_secs(10), &progress, &mut target)
+            .expect("a last line");
         let _ = child.wait();
         assert!(matches!(ready, Announce::Error { message } if message == "boom"));
         assert_eq!(
             *steps.lock().unwrap(),
-            ["creating the agent", "waiting for the agent pod"]
+            [
+                "creating the agent",
+                "the pod is gone; picked again: deployment/web → pod web-2",
+                "waiting for the agent pod"
+            ]
         );
+        assert_eq!(target, "deployment/web → pod web-2");
     }
 }

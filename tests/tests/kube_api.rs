@@ -133,8 +133,9 @@ fn kubectl_creates_watches_and_deletes() {
          spec: {template: {spec: {containers: [{name: a, image: x}], restartPolicy: Never}}}\n",
     );
     let manifest = manifest.to_str().expect("utf-8 path");
-    // The server serves no OpenAPI document, so client-side validation is off.
-    let create = ["create", "--validate=false", "-f", manifest];
+    // kubectl's default (strict) validation: the server's OpenAPI
+    // documents say it validates fields itself.
+    let create = ["create", "-f", manifest];
     let (ok, out, err) = kubectl(&server, scratch.path(), &create);
     assert!(ok, "{err}");
     assert_eq!(out.trim(), "job.batch/probe created");
@@ -201,6 +202,65 @@ fn kubectl_creates_watches_and_deletes() {
     assert!(!out.contains("probe"), "{out}");
 }
 
+/// kubectl reads the server's OpenAPI v3 documents: `create -f` leaves
+/// field validation to the server (`fieldValidation=Strict`), which
+/// refuses an unknown field by its path as the API server does, and
+/// `explain` shows the real schema's descriptions.
+#[test]
+fn kubectl_validates_on_the_server_and_explains_from_the_openapi_documents() {
+    let server = FakeApiServer::start(CLUSTER).expect("server");
+    let scratch = Scratch::new("kubectl-openapi");
+    let pod = |name: &str, extra: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: shop}}\n\
+             spec: {{containers: [{{name: c, image: \"x:1\"{extra}}}]}}\n"
+        )
+    };
+    let good = scratch.write("good.yaml", &pod("fresh", ""));
+    let bad = scratch.write("bad.yaml", &pod("typo", ", imagePullPolicyy: Always"));
+    let path = |p: &Path| p.to_str().expect("utf-8 path").to_owned();
+
+    let (ok, out, err) = kubectl(&server, scratch.path(), &["create", "-f", &path(&good)]);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "pod/fresh created");
+    let (ok, _, err) = kubectl(&server, scratch.path(), &["create", "-f", &path(&bad)]);
+    assert!(!ok);
+    assert!(
+        err.contains("Error from server (BadRequest): error when creating \"",)
+            && err.contains(
+                "strict decoding error: unknown field \"spec.containers[0].imagePullPolicyy\""
+            ),
+        "{err}"
+    );
+    let requests = server.requests();
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.starts_with("GET /openapi/v3/api/v1?hash="))
+            && requests
+                .iter()
+                .any(|r| r.contains("/pods?") && r.contains("fieldValidation=Strict")),
+        "{requests:#?}"
+    );
+    let pods = mirrord_tests::kube::kinds::Kind::by_plural("", "v1", "pods").expect("pods");
+    assert!(server.store().get(pods, Some("shop"), "typo").is_err());
+
+    let (ok, out, err) = kubectl(&server, scratch.path(), &["explain", "pod"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("KIND:       Pod"), "{out}");
+    assert!(
+        out.contains("Pod is a collection of containers that can run on a host."),
+        "{out}"
+    );
+    let (ok, out, err) = kubectl(
+        &server,
+        scratch.path(),
+        &["explain", "deployment.spec.replicas"],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("FIELD: replicas <integer>"), "{out}");
+}
+
 /// A pod `echo` in `shop` whose port 7001 is the stand-in pod's TCP echo
 /// service (dialled inside the pod's network namespace), on a server
 /// claiming Kubernetes 1.`minor`.
@@ -264,14 +324,19 @@ fn port_forward(server: &FakeApiServer, scratch: &Path) -> (Child, u16, mpsc::Re
     panic!("kubectl port-forward did not start: {seen:?}");
 }
 
-/// Bytes through the forwarded port come back from the pod's echo service.
+/// Bytes through the forwarded port come back from the pod's echo service
+/// (written from a thread of their own, so that a payload larger than
+/// every buffer on the way cannot block its own echo).
 fn echo_through(port: u16, payload: &[u8]) -> Vec<u8> {
     let mut conn = TcpStream::connect(("127.0.0.1", port)).expect("connect to kubectl");
     conn.set_read_timeout(Some(Duration::from_secs(20)))
         .expect("timeout");
-    conn.write_all(payload).expect("send");
+    let mut writer = conn.try_clone().expect("clone");
+    let sent = payload.to_vec();
+    let sending = std::thread::spawn(move || writer.write_all(&sent));
     let mut echoed = vec![0u8; payload.len()];
     conn.read_exact(&mut echoed).expect("echo");
+    sending.join().expect("writer").expect("send");
     echoed
 }
 
@@ -301,12 +366,12 @@ fn kubectl_port_forwards_to_a_standin_pods_echo_service() {
             b"hello, pod",
             "{transport}"
         );
-        // A second connection (a second stream pair), larger than a frame.
-        let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
-        assert!(
-            echo_through(port, &big) == big,
-            "{transport}: 200 kB echoed"
-        );
+        // A second connection (a second stream pair): 3 MiB each way, far
+        // past SPDY's 64 KiB windows. kubectl does no flow control (it
+        // sends no WINDOW_UPDATE and ignores the server's), so the server
+        // must neither hold it to windows nor stall after 64 KiB.
+        let big: Vec<u8> = (0..3u32 << 20).map(|i| (i % 251) as u8).collect();
+        assert!(echo_through(port, &big) == big, "{transport}: 3 MiB echoed");
 
         nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(kubectl.id() as i32),

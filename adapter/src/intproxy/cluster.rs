@@ -47,6 +47,10 @@ pub async fn start(
             step: step.to_owned(),
         });
     };
+    let resolved = match resolved {
+        Some(resolved) => Some(confirm(&cluster, resolved).await?),
+        None => None,
+    };
     let started = async {
         let pod =
             kube::launch::launch(&cluster, resolved.as_ref(), &config.agent, &progress).await?;
@@ -82,6 +86,23 @@ pub async fn start(
     }
 }
 
+/// The CLI's pod, checked just before the agent is created; a workload's
+/// pod that changed is picked again, and the CLI told which
+/// ([`super::Announce::Repicked`]).
+async fn confirm(cluster: &kube::client::Cluster, resolved: Resolved) -> anyhow::Result<Resolved> {
+    match kube::confirm::confirm(cluster, resolved).await? {
+        kube::confirm::Confirmed::Unchanged(resolved) => Ok(resolved),
+        kube::confirm::Confirmed::Repicked { change, now } => {
+            tracing::info!("{change}; picked again: {}", now.summary());
+            super::print_ready(&super::Announce::Repicked {
+                change,
+                summary: now.summary(),
+            });
+            Ok(now)
+        }
+    }
+}
+
 /// A start-up failure, with the reason in front when the target pod the
 /// CLI picked is gone or was replaced since (checked only on failure, so a
 /// session that starts looks the target up once).
@@ -95,7 +116,9 @@ async fn explain(
     };
     match kube::gone::target_change(cluster, resolved).await {
         Ok(None) => error,
-        Ok(Some(change)) => error.context(change),
+        Ok(Some(change)) => {
+            error.context(format!("{change}; run mirrord again to pick a running pod"))
+        }
         Err(check) => {
             tracing::debug!("cannot check the target pod after a failed start: {check}");
             error
@@ -151,17 +174,32 @@ mod tests {
         }
     }
 
+    fn agent_jobs(server: &FakeApiServer) -> Vec<serde_json::Value> {
+        let jobs = Kind::by_plural("batch", "v1", "jobs").expect("jobs");
+        let mut left = server.store().list(jobs, &Default::default()).0;
+        left.retain(|j| {
+            j["metadata"]["name"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("mirrord-agent")
+        });
+        left
+    }
+
     /// No process runs `web-7d9f-bbbbb`'s container here, so its agent
-    /// exits at once; whether the message blames a vanished pod depends on
-    /// whether the pod is still in the API.
+    /// exits at once. The pod vanishing after the check (once the Job is
+    /// created) is named in front of the agent's error; before it, the
+    /// workload is picked again (and here has no other ready pod), so no
+    /// Job is created at all.
     #[tokio::test]
-    async fn a_target_pod_gone_before_the_agent_starts_is_named() {
+    async fn a_target_pod_gone_before_or_after_the_job_is_created_is_named() {
         let agent = mirrord_tests::bin_path("mirrord-agent");
         assert!(agent.exists(), "build the workspace first");
         let server = FakeApiServer::start_with_agent(CLUSTER, agent).expect("server");
         let dir = tempfile::tempdir().expect("tempdir");
         let (config, resolved) = resolved_by_the_cli(&server, dir.path(), "deployment/web").await;
         assert_eq!(resolved.pod, "web-7d9f-bbbbb");
+        assert!(resolved.pod_uid.is_some(), "{resolved:?}");
 
         let still_there = start_error(&config, &resolved).await;
         assert!(
@@ -171,28 +209,39 @@ mod tests {
         assert!(!still_there.contains("is gone"), "{still_there}");
 
         let pods = Kind::by_plural("", "v1", "pods").expect("pods");
-        server
-            .store()
-            .delete(pods, Some("shop"), "web-7d9f-bbbbb")
-            .expect("delete the pod");
-        let gone = start_error(&config, &resolved).await;
+        server.after_request("POST /apis/batch/v1/namespaces/shop/jobs", move |store| {
+            store
+                .delete(pods, Some("shop"), "web-7d9f-bbbbb")
+                .expect("delete the pod");
+        });
+        let gone_after = start_error(&config, &resolved).await;
         assert!(
-            gone.starts_with(
+            gone_after.starts_with(
                 "the target pod web-7d9f-bbbbb in namespace \"shop\" (picked for deployment/web) \
                  is gone since it was resolved; run mirrord again to pick a running pod: "
             ),
-            "{gone}"
+            "{gone_after}"
         );
-        assert!(gone.contains("exited before it was ready"), "{gone}");
-        // The failed starts left no Job behind.
-        let jobs = Kind::by_plural("batch", "v1", "jobs").expect("jobs");
-        let left = server.store().list(jobs, &Default::default()).0;
         assert!(
-            left.iter().all(|j| !j["metadata"]["name"]
-                .as_str()
-                .unwrap_or("")
-                .starts_with("mirrord-agent")),
-            "{left:?}"
+            gone_after.contains("exited before it was ready"),
+            "{gone_after}"
         );
+
+        let before = server.requests().len();
+        let gone_before = start_error(&config, &resolved).await;
+        assert_eq!(
+            gone_before,
+            "the target pod web-7d9f-bbbbb in namespace \"shop\" (picked for deployment/web) is \
+             gone since it was resolved; picking deployment/web again failed: deployment/web in \
+             namespace \"shop\" has no running, ready pod: web-7d9f-aaaaa (Pending: \
+             ContainerCreating); wait until one is ready (`kubectl get pods -n shop`)"
+        );
+        let session = &server.requests()[before..];
+        assert!(
+            !session.iter().any(|r| r.starts_with("POST ")),
+            "{session:#?}"
+        );
+        // The failed starts left no Job behind.
+        assert_eq!(agent_jobs(&server), Vec::<serde_json::Value>::new());
     }
 }

@@ -42,12 +42,20 @@ use crate::local_socket;
 use tracing::{info, warn};
 
 /// What the intproxy prints on stdout, one JSON line each: progress steps
-/// (a cluster agent's start), then `Ready` or `Error`.
+/// (a cluster agent's start) and a re-picked target, then `Ready` or
+/// `Error`.
 #[derive(Serialize, Deserialize, Debug)]
 pub enum Announce {
     /// A start-up step, for the CLI's progress display.
     Progress {
         step: String,
+    },
+    /// The pod the CLI resolved changed before the agent was created
+    /// (`change` says how); the workload was resolved again (`summary`:
+    /// the pod picked now, as [`crate::kube::Resolved::summary`] says it).
+    Repicked {
+        change: String,
+        summary: String,
     },
     Ready {
         /// Where layers connect (`unix:@NAME`).

@@ -155,6 +155,7 @@ mod tests {
             target: "deployment/web".into(),
             namespace: "shop".into(),
             pod: "web-1".into(),
+            pod_uid: Some("uid-1".into()),
             container: "main".into(),
             container_id: "containerd://abc123abc123".into(),
             node: Some("node-7".into()),

@@ -75,9 +75,11 @@ pub async fn connect(settings: &KubeSettings) -> Result<Cluster, KubeError> {
         Err(KubeconfigError::FindPath | KubeconfigError::ReadConfig(..))
             if settings.kubeconfig.is_none() && settings.context.is_none() =>
         {
-            kube::Config::incluster().map_err(|e| KubeError::NoKubeconfig {
+            let mut config = kube::Config::incluster().map_err(|e| KubeError::NoKubeconfig {
                 detail: format!("looked in {path}; not in a cluster either: {e}"),
-            })?
+            })?;
+            config.default_namespace = incluster_namespace(&config.default_namespace);
+            config
         }
         Err(KubeconfigError::FindPath | KubeconfigError::ReadConfig(..)) => {
             return Err(KubeError::NoKubeconfig {
@@ -107,6 +109,16 @@ pub async fn connect(settings: &KubeSettings) -> Result<Cluster, KubeError> {
         default_namespace,
         url,
     })
+}
+
+/// The service account's `namespace` file as kubectl reads it: trimmed
+/// (kube-rs takes it verbatim, so a trailing newline would end up in every
+/// URL), `default` when empty.
+fn incluster_namespace(file: &str) -> String {
+    match file.trim() {
+        "" => "default".to_owned(),
+        ns => ns.to_owned(),
+    }
 }
 
 /// The files kubectl would read, for messages.

@@ -5,6 +5,7 @@
 
 pub mod agent_job;
 pub mod client;
+pub mod confirm;
 pub mod error;
 pub mod gone;
 pub mod kinds;

@@ -34,6 +34,10 @@ pub struct Resolved {
     pub target: String,
     pub namespace: String,
     pub pod: String,
+    /// The pod's `metadata.uid`: a pod replaced under the same name (a
+    /// StatefulSet's) has a new one.
+    #[serde(default)]
+    pub pod_uid: Option<String>,
     pub container: String,
     /// `containerd://…`, `cri-o://…` or `docker://…`.
     pub container_id: String,
@@ -126,6 +130,7 @@ pub async fn resolve(
         target: target.to_string(),
         namespace: ns.to_owned(),
         pod: pod.metadata.name.clone().unwrap_or_default(),
+        pod_uid: pod.metadata.uid.clone(),
         container: chosen.name,
         container_id: chosen.id,
         node: pod.spec.as_ref().and_then(|s| s.node_name.clone()),

@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 
 use super::discovery;
 use super::fixture::Settings;
+use super::openapi;
 use super::routes::{query_pairs, route, ObjectRoute, Route};
 use super::selector::{FieldSelector, LabelSelector};
 use super::status::ApiError;
@@ -32,9 +33,35 @@ pub struct State {
     /// Every request as `METHOD PATH?QUERY`, with `upgrade: U` (and the
     /// offered WebSocket subprotocols) for upgrades, in arrival order.
     pub requests: std::sync::Mutex<Vec<String>>,
+    /// Test hooks: each runs once, after the first request whose line (as
+    /// in [`State::requests`], without the upgrade part) starts with its
+    /// prefix has been handled and before its answer is sent.
+    pub hooks: std::sync::Mutex<Vec<Hook>>,
+}
+
+/// A test's change to the store at a precise point of a client's requests
+/// (see [`super::FakeApiServer::after_request`]).
+pub struct Hook {
+    pub prefix: String,
+    pub action: Box<dyn FnOnce(&Store) + Send>,
 }
 
 impl State {
+    /// Runs (and drops) the hooks that wait for `line`.
+    fn run_hooks(&self, line: &str) {
+        let due: Vec<Hook> = match self.hooks.lock() {
+            Ok(mut hooks) => {
+                let (due, left) = hooks.drain(..).partition(|h| line.starts_with(&h.prefix));
+                *hooks = left;
+                due
+            }
+            Err(_) => Vec::new(),
+        };
+        for hook in due {
+            (hook.action)(&self.store);
+        }
+    }
+
     fn record(&self, req: &Request<hyper::body::Incoming>) {
         let mut line = format!("{} {}", req.method(), req.uri());
         let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
@@ -56,13 +83,16 @@ pub async fn handle(
     req: Request<hyper::body::Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     state.record(&req);
-    Ok(match dispatch(&state, req).await {
+    let line = format!("{} {}", req.method(), req.uri());
+    let response = match dispatch(&state, req).await {
         Ok(response) => response,
         Err(e) => json_response(
             StatusCode::from_u16(e.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             &e.to_status(),
         ),
-    })
+    };
+    state.run_hooks(&line);
+    Ok(response)
 }
 
 async fn dispatch(
@@ -80,7 +110,16 @@ async fn dispatch(
         }
     }
     let ok = |v: Value| Ok(json_response(StatusCode::OK, &v));
-    match route(req.uri().path()) {
+    let path = req.uri().path();
+    if path == "/openapi/v3" {
+        return ok(openapi::discovery());
+    }
+    if let Some(gv) = path.strip_prefix("/openapi/v3/") {
+        return openapi::document(gv)
+            .map(|d| json_response(StatusCode::OK, d))
+            .ok_or_else(|| ApiError::not_found("openapi", gv));
+    }
+    match route(path) {
         Route::Version => ok(discovery::version(
             state.settings.minor_version.unwrap_or(discovery::MINOR),
         )),
@@ -218,7 +257,11 @@ async fn object(
             Ok(json_response(StatusCode::OK, &object))
         }
         ("create", None, None) => {
+            let strict = param("fieldValidation") == Some("Strict");
             let object = json_body(req).await?;
+            if strict {
+                strict_fields(kind, &object)?;
+            }
             let created = state.store.create(kind, ns, object)?;
             Ok(json_response(StatusCode::CREATED, &created))
         }
@@ -251,6 +294,23 @@ async fn object(
             "{verb} is not supported on {plural}"
         ))),
     }
+}
+
+/// `fieldValidation=Strict`: a field the kind's schema does not have is a
+/// 400, worded as the API server words it.
+fn strict_fields(kind: &super::kinds::Kind, object: &Value) -> Result<(), ApiError> {
+    let unknown = openapi::unknown_fields(kind, object).unwrap_or_default();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let fields: Vec<String> = unknown
+        .iter()
+        .map(|f| format!("unknown field \"{f}\""))
+        .collect();
+    Err(ApiError::bad_request(format!(
+        "strict decoding error: {}",
+        fields.join(", ")
+    )))
 }
 
 /// A watch: the replayed changes, then live ones, one JSON object per line,

@@ -1,10 +1,12 @@
 //! SPDY/3.1, the stream multiplexing kubectl's `port-forward` speaks to the
 //! kubelet: [`frame`] reads and writes frames, [`headers`] the zlib-
-//! compressed header blocks, [`portforward`] serves the
+//! compressed header blocks, [`flow`] the flow-control windows,
+//! [`portforward`] serves the
 //! `portforward.k8s.io` protocol over a session (a plain `Upgrade:
 //! SPDY/3.1` connection, or the same bytes tunnelled in WebSocket binary
 //! messages, as kubectl 1.31+ tries first).
 
+pub mod flow;
 pub mod frame;
 pub mod headers;
 pub mod portforward;
