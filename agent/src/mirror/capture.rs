@@ -90,22 +90,15 @@ async fn open_one(factory: &SocketFactory, protocol: u16) -> io::Result<AsyncFd<
     let fd = factory.packet(libc::SOCK_DGRAM, protocol).await?;
     // Filter before anything queues: drop all until the ports are set.
     set_filter(&fd, &[])?;
-    // SAFETY: a valid socket and an int option; the FORCE variant
-    // passes the rmem_max limit (the agent runs as root).
-    let size = RCVBUF;
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUFFORCE,
-            std::ptr::addr_of!(size).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
+    // The FORCE variant passes the rmem_max limit (the agent runs as root).
+    if let Err(e) = crate::netns::set_int_option(
+        fd.as_raw_fd(),
+        libc::SOL_SOCKET,
+        libc::SO_RCVBUFFORCE,
+        RCVBUF,
+    ) {
         tracing::warn!(
-            "cannot enlarge the capture buffer ({}); a burst may drop mirrored packets",
-            io::Error::last_os_error()
+            "cannot enlarge the capture buffer ({e}); a burst may drop mirrored packets"
         );
     }
     // SAFETY: the OwnedFd moves into the AsyncFd and stays open, the
