@@ -961,14 +961,23 @@ fn packet_sockets(pod: &Pod) -> usize {
 }
 
 /// POSTs a 1-byte and a 10 MiB body from the pod's loopback to `port`
-/// (at `host`, 127.0.0.1 unless given); for each, `path=answer length
-/// sha256`.
+/// (at `host`, 127.0.0.1 unless given; with a third argument, from a
+/// socket whose every packet carries an IPv6 hop-by-hop options header);
+/// for each, `path=answer length sha256`.
 const POST_BODIES: &str = r#"
-import hashlib, http.client, sys
+import hashlib, http.client, socket, sys
 port = int(sys.argv[1])
 host = sys.argv[2] if len(sys.argv) > 2 else "127.0.0.1"
+class HopByHop(http.client.HTTPConnection):
+    def connect(self):
+        self.sock = socket.socket(socket.AF_INET6)
+        # An 8-byte hop-by-hop header holding one PadN option.
+        self.sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_HOPOPTS, bytes([0, 0, 1, 4, 0, 0, 0, 0]))
+        self.sock.settimeout(self.timeout)
+        self.sock.connect((self.host, self.port))
+connection = HopByHop if len(sys.argv) > 3 else http.client.HTTPConnection
 for path, body in [("/one", b"x"), ("/big", bytes(range(256)) * 40960)]:
-    c = http.client.HTTPConnection(host, port, timeout=30)
+    c = connection(host, port, timeout=30)
     c.request("POST", path, body=body)
     answer = c.getresponse().read().decode().strip()
     c.close()
@@ -979,15 +988,14 @@ for path, body in [("/one", b"x"), ("/big", bytes(range(256)) * 40960)]:
 /// server answers each, and the local recorder got an intact copy of each
 /// body, in order, from a peer starting with `peer_prefix` (not port 0).
 fn mirrored_intact(pod: &Pod, host: &str, record: &Path, peer_prefix: &str) {
-    let sent = pod_python(
-        pod,
-        &[
-            "-c".into(),
-            POST_BODIES.into(),
-            HTTP_PORT.to_string(),
-            host.into(),
-        ],
-    );
+    mirrored_intact_from(pod, &[host], record, peer_prefix);
+}
+
+/// [`mirrored_intact`] with [`POST_BODIES`]'s arguments after the port.
+fn mirrored_intact_from(pod: &Pod, args: &[&str], record: &Path, peer_prefix: &str) {
+    let mut script = vec!["-c".to_owned(), POST_BODIES.into(), HTTP_PORT.to_string()];
+    script.extend(args.iter().map(|a| (*a).to_owned()));
+    let sent = pod_python(pod, &script);
     let mut expected = Vec::new();
     for path in ["/one", "/big"] {
         let (answer, body) = value(&sent, path)
@@ -1038,6 +1046,18 @@ fn mirror_copies_the_pods_ipv6_clients_to_a_dual_stack_local_server() {
     drop(server);
     assert!(leftovers(pid, Some(pod.pid), Duration::from_secs(5)).is_empty());
     assert_eq!(packet_sockets(&pod), 0, "the capture sockets are closed");
+}
+
+#[test]
+fn mirror_copies_ipv6_clients_whose_packets_carry_a_hop_by_hop_header() {
+    let pod = Pod::start(&PodSpec::default()).expect("pod");
+    let (server, _scratch, record) = start_recorder_on(&pod, 18_100, HTTP_PORT, "::");
+    // Every packet of the client has an extension header before TCP,
+    // which the capture filter and the parser walk past.
+    mirrored_intact_from(&pod, &["::1", "hop-by-hop"], &record, "::1:");
+    let pid = server.pid();
+    drop(server);
+    assert!(leftovers(pid, Some(pod.pid), Duration::from_secs(5)).is_empty());
 }
 
 #[test]
