@@ -6,9 +6,12 @@
 //!
 //! 1. The first `Subscribe` in steal mode removes chains of dead agents
 //!    ([`dual_stack::DualStack::remove_stale_chains`]), opens one listener
-//!    in the target's network namespace (`[::]:0`, dual-stack), creates
-//!    this agent's chain `MIRRORD_INCOMING_<pid>` in the IPv4 and IPv6 NAT
-//!    tables and starts the [`watchdog`].
+//!    in the target's network namespace (`[::]:0`, dual-stack whatever the
+//!    target's `bindv6only`; `0.0.0.0:0` in a target without IPv6),
+//!    creates this agent's chain `MIRRORD_INCOMING_<pid>` in the IPv4 and
+//!    IPv6 NAT tables (IPv4 only when the IPv6 one cannot be made: each
+//!    subscriber is warned, [`dual_stack::Coverage`]) and starts the
+//!    [`watchdog`].
 //! 2. Each subscribed port gets a `REDIRECT` rule to the listener's port
 //!    in both tables.
 //! 3. An accepted connection's original destination (`SO_ORIGINAL_DST`)
