@@ -591,18 +591,15 @@ fn a_pod_without_ipv6_that_binds_ipv6_sockets_v6_only_is_stolen_over_ipv4() {
     let pod = Pod::start(&PodSpec::default()).expect("pod");
     // The pod's own server is already listening; what the agent makes
     // from now on sees these settings.
+    // (Written through /proc/sys in the pod's network namespace: no
+    // `sysctl` binary needed.)
+    let settings = "echo 1 > /proc/sys/net/ipv6/bindv6only && \
+        for dev in all default lo; do echo 1 > /proc/sys/net/ipv6/conf/$dev/disable_ipv6; done";
     let status = pod
-        .net_command("sysctl")
-        .args([
-            "-q",
-            "-w",
-            "net.ipv6.bindv6only=1",
-            "net.ipv6.conf.all.disable_ipv6=1",
-            "net.ipv6.conf.default.disable_ipv6=1",
-            "net.ipv6.conf.lo.disable_ipv6=1",
-        ])
+        .net_command("sh")
+        .args(["-c", settings])
         .status()
-        .expect("sysctl runs");
+        .expect("sh runs");
     assert!(status.success());
     let (server, _config) = Server::start_mapped(&pod, 18_099);
     answered_locally_seeing_the_client(&pod, "127.0.0.1", 3, "127.0.0.1", 18_099);
