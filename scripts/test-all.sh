@@ -48,4 +48,9 @@ cargo build --workspace --quiet
 # service and a stand-in pod runs from tests/tests/intellij.rs below); mvn
 # fails on any failed Surefire test.
 (cd editors/intellij/core && mvn -q -s settings.xml test)
+# The IntelliJ Platform glue, compiled with javac against compile-only
+# stand-ins of the platform API it uses (editors/intellij/plugin/stubs), not
+# the real SDK: catches a wrong override, a missing method or a class named
+# in plugin.xml that does not exist.
+editors/intellij/plugin/stubs/check.sh
 cargo test --workspace --quiet -- --test-threads 2

@@ -10,16 +10,23 @@
 //! | outgoing TCP bulk | throughput through the agent / direct loopback | >= 0.5 |
 //! | exec start | the time `mirrord exec` adds before the program starts | <= 150 ms |
 //!
+//! Two rows marked "the floor" run the round trip and the bulk echo
+//! through a chain of two `byte_relay` processes in the pod (TCP in, a
+//! Unix socket between them, TCP out: how the intproxy and the agent are
+//! chained) that only copy bytes: what any design with two relay
+//! processes costs on this machine, before any work of mirrord's own.
+//!
 //! The syscall path (Go and static binaries) is measured on the same
 //! program forced onto it (`--interception syscall`), next to the layer's
 //! figures: a stopped call that continues locally (a `stat`, against the
 //! bare syscall), the local file loop, the remote small read, and an
 //! unconnected UDP round trip (`sendto`/`recvfrom`) to the pod's echo.
 
-use std::process::Command;
+use std::process::{Child, Command};
+use std::time::Duration;
 
 use mirrord_tests::pod::{Pod, PodSpec};
-use mirrord_tests::run::{programs_dir, Scratch};
+use mirrord_tests::run::{programs_dir, spawn_until_line, Scratch};
 
 const RUNS: usize = 7;
 
@@ -128,6 +135,14 @@ fn main() {
         "<= 3",
         format!("{:.1} us vs {:.1} us", us(remote, n), us(rtt, n)),
     );
+    let relays = RelayChain::start(&scratch, &pid);
+    let relayed_rtt = best(|| in_pod(&["rtt", "127.0.0.1", RELAY_PORT, n]));
+    report(
+        "  the floor: a round trip through two byte relays / direct",
+        relayed_rtt / rtt,
+        "(info)",
+        format!("{:.1} us vs {:.1} us", us(relayed_rtt, n), us(rtt, n)),
+    );
     let remote_syscall = best(|| syscall("read", &["reads", "/app/bench/small.txt", n]));
     report(
         "syscall path: remote small read (open+read+close / round trip)",
@@ -201,6 +216,15 @@ fn main() {
         ),
     );
 
+    let chained = best(|| in_pod(&["bulk", "127.0.0.1", RELAY_PORT, mb]));
+    drop(relays);
+    report(
+        "  the floor: bulk echo through two byte relays / direct",
+        direct / chained,
+        "(info)",
+        format!("{:.0} MiB/s each way", 64.0 / chained),
+    );
+
     let (bare, wrapped) = best_pair(
         || until_start(&mut Command::new(&bench)),
         || {
@@ -216,6 +240,52 @@ fn main() {
         "{:<62} {:>8.0} ms   goal <= 150 ms",
         "time `mirrord exec` adds before the program starts", added_ms
     );
+}
+
+/// Where the first of the two byte relays listens, in the pod.
+const RELAY_PORT: &str = "17101";
+
+/// Two `byte_relay` processes in the pod's network namespace, chained as
+/// mirrord's intproxy and agent are (TCP in, a Unix socket between them,
+/// TCP out to the pod's echo): the floor for any path with two relay
+/// processes in it, whatever they do with the bytes. Killed on drop.
+struct RelayChain(Vec<Child>);
+
+impl RelayChain {
+    fn start(scratch: &Scratch, pod_pid: &str) -> RelayChain {
+        let relay = scratch.path().join("byte_relay");
+        let status = Command::new("gcc")
+            .args(["-O2", "-o"])
+            .arg(&relay)
+            .arg(programs_dir().join("byte_relay.c"))
+            .status()
+            .expect("gcc");
+        assert!(status.success(), "gcc failed");
+        let hop = format!("unix:@mirrord-bench-relay-{}", std::process::id());
+        let mut chain = RelayChain(Vec::new());
+        for (listen, upstream) in [
+            (hop.clone(), "tcp:7001".to_owned()),
+            (format!("tcp:{RELAY_PORT}"), hop),
+        ] {
+            let mut cmd = Command::new("nsenter");
+            cmd.args(["-t", pod_pid, "-n", "--"])
+                .arg(&relay)
+                .args([listen, upstream]);
+            let child = spawn_until_line(&mut cmd, "ready", Duration::from_secs(10))
+                .expect("byte relay starts");
+            chain.0.push(child);
+        }
+        chain
+    }
+}
+
+impl Drop for RelayChain {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 fn us(secs: f64, n: &str) -> f64 {

@@ -293,9 +293,23 @@ pub fn programs_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("programs")
 }
 
+/// One Go build cache for every test and benchmark of a run, beside the
+/// cargo target directory the test binary runs from (`target/go-cache`):
+/// the standard library is compiled once per run, not once per test (a
+/// fresh cache made a `dlv` launch take most of a minute on a loaded
+/// machine). Go's cache is safe for concurrent builds.
+pub fn go_cache() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    // target/<profile>/deps/<test binary>
+    match exe.ancestors().nth(3) {
+        Some(target) if !target.as_os_str().is_empty() => target.join("go-cache"),
+        _ => std::env::temp_dir().join("mirrord-tests-go-cache"),
+    }
+}
+
 /// Builds the Go program `source` (in the programs directory) into
-/// `scratch` (its build cache there too) and returns the binary's path;
-/// `cgo` false gives a static binary, as a plain `go build` does.
+/// `scratch` and returns the binary's path; `cgo` false gives a static
+/// binary, as a plain `go build` does.
 pub fn go_build(scratch: &Scratch, source: &str, cgo: bool) -> String {
     let name = source.trim_end_matches(".go");
     let exe = scratch
@@ -305,7 +319,7 @@ pub fn go_build(scratch: &Scratch, source: &str, cgo: bool) -> String {
         .args(["build", "-o"])
         .arg(&exe)
         .arg(programs_dir().join(source))
-        .env("GOCACHE", scratch.path().join("gocache"))
+        .env("GOCACHE", go_cache())
         .env("GO111MODULE", "off")
         .env("CGO_ENABLED", if cgo { "1" } else { "0" })
         .status()

@@ -10,8 +10,8 @@ use std::time::Duration;
 use mirrord_tests::dap::DapClient;
 use mirrord_tests::pod::{Pod, PodSpec};
 use mirrord_tests::run::{
-    alive, children, leftovers, npm_dir, processes_mentioning, programs_dir, wait_with_timeout,
-    Scratch,
+    alive, children, go_cache, leftovers, npm_dir, processes_mentioning, programs_dir,
+    wait_with_timeout, Scratch,
 };
 use serde_json::{json, Value};
 
@@ -210,7 +210,7 @@ fn delve_through_connect_sees_the_pods_env_files_and_network() {
             "type": "go", "request": "launch", "name": "test", "mode": "debug",
             "program": source, "cwd": scratch.path(),
             "output": scratch.path().join("debuggee-bin"),
-            "env": {"GOCACHE": scratch.path().join("gocache"), "GOFLAGS": "-mod=mod", "GO111MODULE": "off"},
+            "env": {"GOCACHE": go_cache(), "GOFLAGS": "-mod=mod", "GO111MODULE": "off"},
         }),
     );
     let launched = client.response(launch, LONG);

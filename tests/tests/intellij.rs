@@ -1,20 +1,24 @@
 //! The IntelliJ plugin's core (`editors/intellij/core`, plain Java) against
 //! the real `mirrord ide` and a stand-in pod: this file starts the pod,
-//! runs the JUnit classes `MirrordIdeIntegrationTest` and
+//! builds a static Go program, runs the JUnit classes
+//! `MirrordIdeIntegrationTest` (Java, Python and Go launches as the plugin
+//! sends them) and
 //! `Lsp4ijTemplatesTest` (the LSP4IJ templates' command lines answer the LSP
 //! and DAP handshakes) through Maven (Debian's local repository, no
 //! network), reads their Surefire reports, and checks that the service, its
-//! intproxies and their agents are all gone.
+//! intproxies and their agents are all gone. It also shows that the glue's
+//! compile check against SDK stand-ins (`plugin/stubs/check.sh`) fails when
+//! the plugin XML names a class that does not exist.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use mirrord_tests::pod::{Pod, PodSpec};
-use mirrord_tests::run::{agent_pids, alive, Scratch};
+use mirrord_tests::run::{agent_pids, alive, go_build, Scratch};
 
 /// The JUnit classes this test runs, and how many tests each has.
 const CLASSES: [(&str, u32); 2] = [
-    ("dev.mirrord.intellij.core.MirrordIdeIntegrationTest", 1),
+    ("dev.mirrord.intellij.core.MirrordIdeIntegrationTest", 2),
     ("dev.mirrord.intellij.core.Lsp4ijTemplatesTest", 3),
 ];
 
@@ -39,6 +43,8 @@ fn the_intellij_core_prepares_launches_against_the_stand_in_pod() {
     let workspace = scratch.path().join("workspace");
     let build = scratch.path().join("build");
     std::fs::create_dir_all(&workspace).expect("workspace");
+    // A static Go program: the plugin's Go launch runs it through the service's link.
+    let go_program = go_build(&scratch, "probe.go", false);
     let output = Command::new("mvn")
         .current_dir(core_dir())
         .args(["-q", "-s", "settings.xml", "test"])
@@ -50,6 +56,7 @@ fn the_intellij_core_prepares_launches_against_the_stand_in_pod() {
         .env("MIRRORD_BIN", mirrord_tests::bin_path("mirrord"))
         .env("MIRRORD_TEST_TARGET", pod.target())
         .env("MIRRORD_TEST_WORKSPACE", &workspace)
+        .env("MIRRORD_TEST_GO_PROGRAM", &go_program)
         .output()
         .expect("mvn (apt-get install maven junit5 libgoogle-gson-java libsurefire-java; scripts/test-all.sh does)");
     let log = format!(
@@ -82,7 +89,10 @@ fn the_intellij_core_prepares_launches_against_the_stand_in_pod() {
     // The service and every intproxy it started are gone, and so are the agents.
     let pids = std::fs::read_to_string(workspace.join("pids.txt")).expect("pids.txt");
     let pids: Vec<u32> = pids.lines().filter_map(|l| l.parse().ok()).collect();
-    assert!(pids.len() >= 3, "the service and two intproxies: {pids:?}");
+    assert!(
+        pids.len() >= 6,
+        "two services and their intproxies (two launches each): {pids:?}"
+    );
     for pid in pids {
         assert!(!alive(pid), "{pid} is still running");
     }
@@ -100,4 +110,53 @@ fn surefire_counts_are_read_from_the_testsuite_element() {
     assert_eq!(suite_count(report, "skipped"), Some(1));
     assert_eq!(suite_count(report, "failures"), Some(2));
     assert_eq!(suite_count(report, "nope"), None);
+}
+
+/// Copies `from` into `to`, directories and files.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// The glue's compile check (`plugin/stubs/check.sh`, run by
+/// scripts/test-all.sh on the real tree) fails, naming the class, when the
+/// plugin XML names a class that was not compiled: a copy of the tree with
+/// one misspelt class in `mirrord-go.xml`.
+#[test]
+fn the_glue_compile_check_fails_on_a_class_the_plugin_xml_misnames() {
+    let scratch = Scratch::new("intellij-check");
+    let intellij = core_dir().join("..");
+    let copy = scratch.path().join("intellij");
+    copy_tree(&intellij.join("plugin/src"), &copy.join("plugin/src"));
+    copy_tree(&intellij.join("plugin/stubs"), &copy.join("plugin/stubs"));
+    copy_tree(&intellij.join("core/src/main"), &copy.join("core/src/main"));
+    let xml = copy.join("plugin/src/main/resources/META-INF/mirrord-go.xml");
+    let text = std::fs::read_to_string(&xml).expect("mirrord-go.xml");
+    let misspelt = text.replace(
+        "MirrordGoRunConfigurationExtension",
+        "MirrordGoRunConfigExtension",
+    );
+    assert_ne!(text, misspelt, "mirrord-go.xml names the Go extension");
+    std::fs::write(&xml, misspelt).expect("write");
+
+    let output = Command::new(copy.join("plugin/stubs/check.sh"))
+        .arg(scratch.path().join("out"))
+        .output()
+        .expect("check.sh runs (javac 17 and /usr/share/java/gson.jar)");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "the check passed:\n{stderr}");
+    assert!(
+        stderr.contains(
+            "mirrord-go.xml names dev.mirrord.intellij.plugin.MirrordGoRunConfigExtension, which was not compiled"
+        ),
+        "{stderr}"
+    );
 }

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use mirrord_tests::pod::{Pod, PodSpec};
-use mirrord_tests::run::{go_build, leftovers, mirrord_exec, programs_dir, run, Scratch};
+use mirrord_tests::run::{go_build, go_cache, leftovers, mirrord_exec, programs_dir, run, Scratch};
 
 const CONFIG: &str = r#"{"feature": {"fs": {"mode": "read", "not_found": ["^/app/secrets"]}}}"#;
 
@@ -217,7 +217,7 @@ fn go_os_and_net_package_tests_give_the_same_results_under_the_syscall_path() {
             .args(["test", "-c", "-o"])
             .arg(&binary)
             .arg(package)
-            .env("GOCACHE", scratch.path().join("gocache"))
+            .env("GOCACHE", go_cache())
             .env("GO111MODULE", "off")
             .status()
             .expect("go runs");

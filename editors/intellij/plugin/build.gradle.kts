@@ -16,10 +16,20 @@ repositories {
     }
 }
 
+// The optional integrations compile against their plugins: Gradle and
+// JavaScript (Node.js) are bundled with IntelliJ IDEA Ultimate; Python and Go
+// come from the Marketplace at the versions built for 2024.2, set in
+// gradle.properties (pythonPluginVersion, goPluginVersion): nothing here has
+// been built, so no version is guessed. stubs/check.sh compiles the same
+// sources against stand-ins on machines without the SDK.
 dependencies {
     intellijPlatform {
-        intellijIdeaCommunity("2024.2")
-        bundledPlugin("com.intellij.java")
+        intellijIdeaUltimate("2024.2")
+        bundledPlugins("com.intellij.java", "com.intellij.gradle", "JavaScript")
+        plugins(
+            "PythonCore:${providers.gradleProperty("pythonPluginVersion").get()}",
+            "org.jetbrains.plugins.go:${providers.gradleProperty("goPluginVersion").get()}",
+        )
         instrumentationTools()
     }
 }

@@ -68,7 +68,10 @@ public final class JsonRpcConnection implements AutoCloseable {
     private final ExecutorService workers;
     private final ScheduledExecutorService timers;
     private final Thread reader;
-    private volatile Runnable onClose = () -> {};
+    /** Guards the close action: {@link #shutDown} and {@link #onClose} may race, and it must run once. */
+    private final Object closeLock = new Object();
+    private Runnable onCloseAction;
+    private boolean shutDownDone;
 
     /**
      * @param peer what the peer is called in messages ({@code mirrord ide})
@@ -88,9 +91,27 @@ public final class JsonRpcConnection implements AutoCloseable {
         this.reader.start();
     }
 
-    /** Runs once when the connection closes, for any reason. */
+    /**
+     * Runs {@code action} once when the connection closes, for any reason
+     * (at once if it is closed already). One action per connection.
+     */
     public void onClose(Runnable action) {
-        this.onClose = action;
+        boolean now;
+        synchronized (closeLock) {
+            if (onCloseAction != null) {
+                throw new IllegalStateException("onClose is already set");
+            }
+            onCloseAction = action;
+            now = shutDownDone;
+        }
+        if (now) {
+            action.run();
+        }
+    }
+
+    /** Why the connection closed, or {@code null} while it is open. */
+    public MirrordIdeException closeCause() {
+        return closed.get();
     }
 
     /**
@@ -359,7 +380,19 @@ public final class JsonRpcConnection implements AutoCloseable {
                 // Already closed.
             }
         }
-        onClose.run();
+        runOnClose();
+    }
+
+    /** Runs the close action if it is set; {@link #onClose} runs it otherwise. Called once. */
+    private void runOnClose() {
+        Runnable action;
+        synchronized (closeLock) {
+            shutDownDone = true;
+            action = onCloseAction;
+        }
+        if (action != null) {
+            action.run();
+        }
     }
 
     private static String cut(String s) {

@@ -35,6 +35,8 @@ public final class MirrordIdeClient implements AutoCloseable {
     private final JsonRpcConnection connection;
     private final Timeouts timeouts;
     private final ServiceProcess process;
+    /** Set by {@link #close}: the connection's end is then the clean shutdown, not a crash. */
+    private volatile boolean closing;
 
     private MirrordIdeClient(JsonRpcConnection connection, Timeouts timeouts, ServiceProcess process) {
         this.connection = connection;
@@ -74,7 +76,15 @@ public final class MirrordIdeClient implements AutoCloseable {
                 (method, params) -> serve(picker, method, params),
                 (method, params) -> notified(listener, method, params),
                 whyClosed);
-        return new MirrordIdeClient(connection, timeouts, process);
+        MirrordIdeClient client = new MirrordIdeClient(connection, timeouts, process);
+        connection.onClose(() -> {
+            try {
+                listener.onClosed(client.closing ? null : connection.closeCause());
+            } catch (RuntimeException e) {
+                // A listener's failure must not stop the shutdown.
+            }
+        });
+        return client;
     }
 
     /** The LSP handshake: {@code initialize} then {@code initialized}. */
@@ -162,6 +172,7 @@ public final class MirrordIdeClient implements AutoCloseable {
      */
     @Override
     public void close() {
+        closing = true;
         if (connection.isOpen()) {
             try {
                 connection.call("shutdown", null, timeouts.shutdown());

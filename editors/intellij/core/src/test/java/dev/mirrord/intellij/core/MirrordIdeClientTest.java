@@ -41,6 +41,11 @@ class MirrordIdeClientTest {
         public void onSessionEnded(String sessionId, String reason) {
             events.add("ended " + sessionId + " " + reason);
         }
+
+        @Override
+        public void onClosed(MirrordIdeException cause) {
+            events.add("closed " + (cause == null ? "cleanly" : cause.kind()));
+        }
     };
 
     @BeforeEach
@@ -245,6 +250,28 @@ class MirrordIdeClientTest {
             assertEquals(MirrordIdeException.Kind.CRASHED, e.kind());
             assertTrue(e.getMessage().startsWith("mirrord ide stopped: the stream ended inside a message"), e.getMessage());
             assertTrue(e.getMessage().contains("(fake service closed)") && e.getMessage().contains("Show log"), e.getMessage());
+            // Pending calls fail first; the listener hears next, on the reader thread.
+            while (events.isEmpty()) {
+                Thread.sleep(10);
+            }
+            assertEquals(List.of("closed CRASHED"), events, "the listener hears of the crash once");
+        });
+    }
+
+    @Test
+    void aCleanCloseIsReportedWithoutACause() {
+        assertTimeoutPreemptively(NO_HANG, () -> {
+            connect(targets -> null, Duration.ofSeconds(5));
+            Future<?> server = serve(() -> {
+                fake.reply(fake.receive("shutdown"), "null");
+                fake.receive("exit");
+                fake.closeOutput();
+            });
+            client.close();
+            server.get();
+            assertEquals(List.of("closed cleanly"), events);
+            client.close();
+            assertEquals(List.of("closed cleanly"), events, "once, however often close is called");
         });
     }
 

@@ -29,7 +29,9 @@ import org.junit.jupiter.api.Test;
  * {@code MIRRORD_TEST_WORKSPACE}: tests/tests/intellij.rs starts the pod,
  * runs this class and reads its Surefire report; without them it is
  * skipped. The binary is {@code MIRRORD_BIN} (or {@code -Dmirrord.bin}),
- * else the repository's target/debug/mirrord.
+ * else the repository's target/debug/mirrord. The second test also needs a
+ * static Go program ({@code tests/programs/probe.go}, built by the Rust
+ * side) in {@code MIRRORD_TEST_GO_PROGRAM}.
  */
 class MirrordIdeIntegrationTest {
     private static final String DEBUGGEE = "import os; print('pod_name=%s message=%s user=%s dropped=%s' % (os.environ.get('POD_NAME'), "
@@ -135,6 +137,85 @@ class MirrordIdeIntegrationTest {
         assertFalse(ProcessHandle.of(client.pid()).map(ProcessHandle::isAlive).orElse(false), "the service exited on shutdown");
     }
 
+    /**
+     * The launches the plugin's Python and Go extensions send
+     * ({@link RunKind#PYTHON}, {@link RunKind#GO}), each prepared by the real
+     * service and run as the extension would run it: Python with the
+     * environment {@link RunEnvironment} computes (the IDE's inherited under
+     * it), the Go program through the link {@link RunKind#routedProgram}
+     * names, with only the session's variables added. Both see the pod's
+     * variable and file; the Go program started directly, with the same
+     * variables, sees the variable but not the file (the link is what puts it
+     * under the seccomp filter).
+     */
+    @Test
+    void thePythonAndGoLaunchesRunInThePod() {
+        String target = System.getenv("MIRRORD_TEST_TARGET");
+        String workspaceDir = System.getenv("MIRRORD_TEST_WORKSPACE");
+        String goProgram = System.getenv("MIRRORD_TEST_GO_PROGRAM");
+        assumeTrue(target != null && workspaceDir != null && goProgram != null,
+                "MIRRORD_TEST_TARGET, MIRRORD_TEST_WORKSPACE and MIRRORD_TEST_GO_PROGRAM are set by tests/tests/intellij.rs");
+        Path workspace = Path.of(workspaceDir);
+        assertTimeoutPreemptively(Duration.ofSeconds(120), () -> runKinds(target, workspace, goProgram));
+    }
+
+    private void runKinds(String target, Path workspace, String goProgram) throws Exception {
+        List<Long> pids = new ArrayList<>();
+        MirrordIdeClient client = MirrordIdeClient.start(binary(), workspace, targets -> target, new ServiceListener() {},
+                MirrordIdeClient.Timeouts.defaults());
+        pids.add(client.pid());
+        try {
+            // Python: the command line's variables in, the patched environment out.
+            Map<String, String> userEnv = Map.of("USER_VAR", "kept");
+            PrepareLaunchResult python = client.prepareLaunch(RunKind.PYTHON.launch(userEnv, java.util.Set.of(), null), null);
+            RunKind.PYTHON.check(python);
+            RunEnvironment env = new RunEnvironment(userEnv, true).patchedBy(python.env(), System.getenv());
+            assertTrue(env.passParent(), "nothing inherited was unset");
+            assertTrue(env.explicit().get("LD_PRELOAD").contains("libmirrord_layer.so"), env.explicit().toString());
+            ProcessBuilder py = new ProcessBuilder("python3", "-c", DEBUGGEE).directory(workspace.toFile());
+            py.environment().putAll(env.explicit());
+            assertEquals("pod_name=standin-pod message=this file exists only in the pod user=kept dropped=unset", run(py));
+
+            // Go: the program goes to the service and the link comes back.
+            PrepareLaunchResult go = client.prepareLaunch(RunKind.GO.launch(Map.of(), java.util.Set.of(), goProgram), null);
+            RunKind.GO.check(go);
+            String link = RunKind.routedProgram(go);
+            assertFalse(link.equals(goProgram), "the run starts the link, not the program");
+            Map<String, String> session = go.env().toSet();
+            assertFalse(session.containsKey("LD_PRELOAD"), "a Go program gets no layer: " + session.keySet());
+            ProcessBuilder routed = new ProcessBuilder(link, "routed.").directory(workspace.toFile());
+            routed.environment().putAll(session);
+            String out = run(routed);
+            assertTrue(out.contains("routed.env=standin-pod"), out);
+            assertTrue(out.contains("routed.file=this file exists only in the pod"), out);
+            ProcessBuilder direct = new ProcessBuilder(goProgram, "direct.").directory(workspace.toFile());
+            direct.environment().putAll(session);
+            String local = run(direct);
+            assertTrue(local.contains("direct.env=standin-pod"), local);
+            assertTrue(local.contains("direct.file=ERR:") || local.contains("direct.notfound="), "the file is the pod's only: " + local);
+
+            client.sessions().forEach(s -> pids.add(s.pid()));
+            for (SessionInfo s : client.sessions()) {
+                if (s.running()) {
+                    client.endSession(s.sessionId());
+                }
+            }
+            assertTrue(client.sessions().stream().noneMatch(SessionInfo::running), "every session ended");
+        } finally {
+            client.close();
+            writePids(workspace, pids);
+        }
+        assertFalse(ProcessHandle.of(client.pid()).map(ProcessHandle::isAlive).orElse(false), "the service exited on shutdown");
+    }
+
+    /** Runs {@code process} to its end (30 s at most) and returns its output, stderr included. */
+    private static String run(ProcessBuilder process) throws Exception {
+        Process p = process.redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+        assertTrue(p.waitFor(30, TimeUnit.SECONDS), "still running: " + process.command());
+        return out;
+    }
+
     private static void waitFor(java.util.function.BooleanSupplier check, String what) throws InterruptedException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
         while (!check.getAsBoolean()) {
@@ -145,9 +226,11 @@ class MirrordIdeIntegrationTest {
         }
     }
 
+    /** Adds {@code pids} to the workspace's pids.txt (each test adds its own). */
     private static void writePids(Path workspace, List<Long> pids) throws IOException {
         StringBuilder text = new StringBuilder();
         pids.forEach(pid -> text.append(pid).append('\n'));
-        Files.writeString(workspace.resolve("pids.txt"), text);
+        Files.writeString(workspace.resolve("pids.txt"), text, java.nio.file.StandardOpenOption.CREATE,
+                java.nio.file.StandardOpenOption.APPEND);
     }
 }

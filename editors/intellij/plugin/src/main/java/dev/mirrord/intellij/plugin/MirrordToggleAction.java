@@ -5,7 +5,7 @@ import com.intellij.openapi.actionSystem.AnActionEvent;
 import com.intellij.openapi.actionSystem.ToggleAction;
 import org.jetbrains.annotations.NotNull;
 
-/** The toolbar toggle: when on, Java run configurations start under mirrord. */
+/** The toolbar toggle: when on, run configurations start under mirrord (the status bar entry flips the same state). */
 public final class MirrordToggleAction extends ToggleAction {
     @Override
     public boolean isSelected(@NotNull AnActionEvent e) {

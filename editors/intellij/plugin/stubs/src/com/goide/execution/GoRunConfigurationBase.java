@@ -1,0 +1,11 @@
+/*
+ * COMPILE-ONLY STAND-IN: not the IntelliJ Platform, never shipped, never run.
+ * It declares only what editors/intellij/plugin uses, with the real package,
+ * name and signatures of the public API of IntelliJ Platform 2024.2 (242).
+ * Signatures checked (read through the library index) against: no public source (GoLand's Go plugin); the overridden signatures as public plugins override them against 2023-2024 SDKs (e.g. ashald/EnvFile and fehnomenal's intellij-direnv GoRunConfigurationExtension subclasses); EP com.goide.runConfigurationExtension from the IntelliJ SDK docs' extension point list (the hierarchy up to RunConfigurationBase is flattened)
+ */
+package com.goide.execution;
+
+import com.intellij.execution.configurations.RunConfigurationBase;
+
+public abstract class GoRunConfigurationBase<RunningState extends GoRunningState<?>> extends RunConfigurationBase<Object> {}

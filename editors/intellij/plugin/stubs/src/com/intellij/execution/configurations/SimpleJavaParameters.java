@@ -1,0 +1,9 @@
+/*
+ * COMPILE-ONLY STAND-IN: not the IntelliJ Platform, never shipped, never run.
+ * It declares only what editors/intellij/plugin uses, with the real package,
+ * name and signatures of the public API of IntelliJ Platform 2024.2 (242).
+ * Signatures checked (read through the library index) against: JetBrains/intellij-community SimpleJavaParameters.java (extends SimpleProgramParameters)
+ */
+package com.intellij.execution.configurations;
+
+public class SimpleJavaParameters extends SimpleProgramParameters {}

@@ -1,0 +1,15 @@
+/*
+ * COMPILE-ONLY STAND-IN: not the IntelliJ Platform, never shipped, never run.
+ * It declares only what editors/intellij/plugin uses, with the real package,
+ * name and signatures of the public API of IntelliJ Platform 2024.2 (242).
+ * Signatures checked (read through the library index) against: no public source (the JavaScript plugin); the signatures as public plugins override and call them against 2023-2024 SDKs (Doppler's and mise's AbstractNodeRunConfigurationExtension subclasses); EP JavaScript.nodeRunConfigurationExtension from the IntelliJ SDK docs' extension point list
+ */
+package com.intellij.javascript.nodejs.execution.runConfiguration;
+
+import com.intellij.execution.ExecutionException;
+import com.intellij.javascript.nodejs.execution.NodeTargetRun;
+import org.jetbrains.annotations.NotNull;
+
+public abstract class NodeRunConfigurationLaunchSession {
+    public abstract void addNodeOptionsTo(@NotNull NodeTargetRun targetRun) throws ExecutionException;
+}

@@ -1,0 +1,16 @@
+/*
+ * COMPILE-ONLY STAND-IN: not the IntelliJ Platform, never shipped, never run.
+ * It declares only what editors/intellij/plugin uses, with the real package,
+ * name and signatures of the public API of IntelliJ Platform 2024.2 (242).
+ * Not re-read while writing this stand-in: members as the platform declares them in
+ * JetBrains/intellij-community platform/core-api/src/com/intellij/openapi/project/Project.java (getBasePath, isDisposed; getService from ComponentManager), as the glue already used them.
+ */
+package com.intellij.openapi.project;
+
+public interface Project {
+    String getBasePath();
+
+    boolean isDisposed();
+
+    <T> T getService(Class<T> serviceClass);
+}
