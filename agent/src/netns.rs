@@ -140,17 +140,33 @@ fn new_socket(domain: i32, kind: i32, protocol: i32) -> io::Result<OwnedFd> {
 /// target reaches the target's real server, not the agent again. Needs
 /// `CAP_NET_ADMIN`; without it nothing is stolen either.
 fn bypass_steal(fd: &OwnedFd) {
-    let mark = crate::steal::iptables::BYPASS_MARK;
-    // SAFETY: a valid socket and a `u32` option value.
-    unsafe {
+    let mark = crate::steal::iptables::BYPASS_MARK as libc::c_int;
+    let _ = set_int_option(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_MARK, mark);
+}
+
+/// `setsockopt` of an `int` option (`SO_MARK`, `IPV6_V6ONLY`,
+/// `SO_RCVBUFFORCE`...).
+pub fn set_int_option(
+    fd: std::os::fd::RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
+    // SAFETY: `value` is a valid `int` for the duration of the call; a bad
+    // descriptor or option is an error, not undefined behaviour.
+    let rc = unsafe {
         libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_MARK,
-            std::ptr::addr_of!(mark).cast(),
-            std::mem::size_of::<u32>() as libc::socklen_t,
+            fd,
+            level,
+            name,
+            std::ptr::addr_of!(value).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
     };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -214,8 +214,7 @@ async fn serve<R, W>(
         .instrument(tracing::Span::current()),
     );
 
-    let flow_control = hello.version.has_flow_control();
-    let mut session = Session::new(shared, out.clone(), flow_control);
+    let mut session = Session::new(shared, out.clone(), hello.version);
     let mut writer_ended = false;
     let closing = loop {
         tokio::select! {

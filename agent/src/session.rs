@@ -6,7 +6,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 
 use mirrord_protocol::{
-    AgentMessage, ClientMessage, RemoteError, Request, RequestId, Response, CLOSED_HANDLE,
+    AgentMessage, ClientMessage, RemoteError, Request, RequestId, Response, Version, CLOSED_HANDLE,
 };
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -54,6 +54,8 @@ pub struct Session {
     tasks: JoinSet<()>,
     in_flight: Arc<Semaphore>,
     id: SessionId,
+    /// The client's protocol version: what it understands.
+    peer: Version,
     /// Stolen connections for this session: the sender goes to the
     /// stealer with each subscription.
     stolen_tx: mpsc::UnboundedSender<Stolen>,
@@ -78,13 +80,15 @@ impl Drop for Session {
 }
 
 impl Session {
-    /// `flow_control`: the client acknowledges stream data (protocol 1.2+).
-    pub fn new(shared: Arc<Shared>, out: mpsc::Sender<AgentMessage>, flow_control: bool) -> Self {
+    /// `peer`: the client's protocol version (1.2+ acknowledges stream
+    /// data, 1.3+ is told warnings).
+    pub fn new(shared: Arc<Shared>, out: mpsc::Sender<AgentMessage>, peer: Version) -> Self {
         let (stolen_tx, stolen_rx) = mpsc::unbounded_channel();
         let (mirrored_tx, mirrored_rx) = mpsc::unbounded_channel();
         Self {
             handles: Handles::new(out.clone()),
-            outgoing: Outgoing::new(shared.factory.clone(), out.clone(), flow_control),
+            outgoing: Outgoing::new(shared.factory.clone(), out.clone(), peer.has_flow_control()),
+            peer,
             shared,
             out,
             tasks: JoinSet::new(),
@@ -241,6 +245,7 @@ impl Session {
         let outgoing = self.outgoing.clone();
         let (session, stolen_tx) = (self.id, self.stolen_tx.clone());
         let mirrored_tx = self.mirrored_tx.clone();
+        let warnings = self.peer.has_warnings();
         let task = async move {
             let respond = |result| AgentMessage::Response { id, result };
             match request {
@@ -308,7 +313,18 @@ impl Session {
                 Request::Subscribe(subscription) => {
                     let result =
                         subscribe(&shared, session, subscription, stolen_tx, mirrored_tx).await;
-                    let _ = out.send(respond(result.map(|()| Response::Done))).await;
+                    let result = match result {
+                        Ok(Some(message)) => {
+                            tracing::warn!("{message}");
+                            if warnings {
+                                let _ = out.send(AgentMessage::Warning { message }).await;
+                            }
+                            Ok(Response::Done)
+                        }
+                        Ok(None) => Ok(Response::Done),
+                        Err(e) => Err(e),
+                    };
+                    let _ = out.send(respond(result)).await;
                 }
                 Request::Unsubscribe { port } => {
                     shared.stealer.unsubscribe(session, port).await;
@@ -339,14 +355,15 @@ impl Session {
     }
 }
 
-/// Starts delivering a port's connections to `session`.
+/// Starts delivering a port's connections to `session`; `Ok(Some(..))`
+/// carries a warning for the client.
 async fn subscribe(
     shared: &Shared,
     session: SessionId,
     subscription: mirrord_protocol::Subscription,
     deliver: mpsc::UnboundedSender<Stolen>,
     mirrored: mpsc::UnboundedSender<Mirrored>,
-) -> Result<(), RemoteError> {
+) -> Result<Option<String>, RemoteError> {
     use mirrord_protocol::IncomingMode;
     let port = subscription.port;
     match subscription.mode {
@@ -355,7 +372,11 @@ async fn subscribe(
             libc::ENOTSUP,
             "a targetless session has no incoming traffic to mirror",
         )),
-        IncomingMode::Mirror => shared.mirrorer.subscribe(session, port, mirrored).await,
+        IncomingMode::Mirror => shared
+            .mirrorer
+            .subscribe(session, port, mirrored)
+            .await
+            .map(|()| None),
         // Targetless, the agent's own namespace is this machine's: never
         // redirect its ports.
         IncomingMode::Steal if shared.target_pid.is_none() => Err(RemoteError::new(

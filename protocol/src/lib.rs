@@ -47,7 +47,9 @@ use serde::{Deserialize, Serialize};
 /// 1.1: incoming traffic (`Subscribe`, `Unsubscribe`, `IncomingConn`, and
 /// the layer's `Listen`, `Unlisten`, `IncomingPeer`).
 /// 1.2: per-connection flow control (`ConnAck` both ways).
-pub const PROTOCOL_VERSION: Version = Version { major: 1, minor: 2 };
+/// 1.3: `AgentMessage::Warning` (something the user should know that is
+/// not an error: a steal that reaches only the target's IPv4 clients).
+pub const PROTOCOL_VERSION: Version = Version { major: 1, minor: 3 };
 
 /// How many bytes of `ConnData` one side may have sent on a stream
 /// connection (TCP, or a stolen or mirrored one) and not yet seen
@@ -89,6 +91,13 @@ impl Version {
     }
 }
 
+impl Version {
+    /// Whether a peer speaking `self` understands `AgentMessage::Warning`.
+    pub fn has_warnings(self) -> bool {
+        (self.major, self.minor) >= (1, 3)
+    }
+}
+
 impl std::fmt::Display for Version {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}.{}", self.major, self.minor)
@@ -107,6 +116,14 @@ mod tests {
         assert!(v(1, 9).has_flow_control());
         assert!(v(2, 0).has_flow_control());
         assert!(PROTOCOL_VERSION.has_flow_control());
+    }
+
+    #[test]
+    fn warnings_start_with_1_3() {
+        let v = |major, minor| Version { major, minor };
+        assert!(!v(1, 2).has_warnings());
+        assert!(v(1, 3).has_warnings());
+        assert!(PROTOCOL_VERSION.has_warnings());
     }
 
     #[test]

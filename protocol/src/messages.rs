@@ -242,6 +242,11 @@ pub enum AgentMessage {
         conn: ConnId,
         bytes: u64,
     },
+    /// Since 1.3, sent only to clients that speak it: something the user
+    /// should see that is not an error (the client logs it as a warning).
+    Warning {
+        message: String,
+    },
 }
 
 // ---------------------------------------------------------------------------
@@ -753,6 +758,7 @@ mod tests {
                 .prop_map(|(conn, port, peer)| AgentMessage::IncomingConn { conn, port, peer }),
             (any::<u64>(), any::<u64>())
                 .prop_map(|(conn, bytes)| AgentMessage::ConnAck { conn, bytes }),
+            ".{0,30}".prop_map(|message| AgentMessage::Warning { message }),
         ]
     }
 
@@ -871,7 +877,7 @@ mod tests {
             secret: None,
         }))
         .unwrap();
-        assert_eq!(frame, [0, 0, 0, 4, 0, 1, 2, 0], "wire form changed");
+        assert_eq!(frame, [0, 0, 0, 4, 0, 1, 3, 0], "wire form changed");
         let frame = encode_frame(&ClientMessage::Request {
             id: 7,
             request: Request::Stat {

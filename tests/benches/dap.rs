@@ -42,6 +42,7 @@ use std::time::{Duration, Instant};
 
 use mirrord_tests::dap::DapClient;
 use mirrord_tests::run::{programs_dir, Scratch};
+use mirrord_tests::stats::spread;
 use serde_json::{json, Value};
 
 const PAIRS: usize = 400;
@@ -106,13 +107,16 @@ fn main() {
             session.finish();
         }
     }
-    let ratio =
-        |i: usize, j: usize, of: &[[f64; 3]]| spread(of.iter().map(|r| r[i] / r[j]).collect());
-    let median_of = |i: usize| spread(latency.iter().map(|r| r[i]).collect()).0;
+    let ratio = |i: usize, j: usize, of: &[[f64; 3]]| {
+        let s = spread(of.iter().map(|r| r[i] / r[j]).collect());
+        (s.median, s.min, s.max)
+    };
+    let median_of = |i: usize| spread(latency.iter().map(|r| r[i]).collect()).median;
     let (pl, pl_min, pl_max) = ratio(1, 0, &latency);
     let (rl, rl_min, rl_max) = ratio(2, 0, &latency);
-    let (pr, pr_min, pr_max) = spread(rates.iter().map(|r| r[1] / r[0]).collect());
-    let (dr, _, _) = spread(rates.iter().map(|r| r[0]).collect());
+    let pipelined = spread(rates.iter().map(|r| r[1] / r[0]).collect());
+    let (pr, pr_min, pr_max) = (pipelined.median, pipelined.min, pipelined.max);
+    let dr = spread(rates.iter().map(|r| r[0]).collect()).median;
     println!(
         "DAP proxy vs direct (lldb-vscode; ratios measured within each of {ROUNDS} rounds: median, min-max)"
     );
@@ -207,14 +211,4 @@ impl Stopped {
             let _ = child.wait();
         }
     }
-}
-
-/// (median, min, max).
-fn spread(mut values: Vec<f64>) -> (f64, f64, f64) {
-    values.sort_by(|a, b| a.total_cmp(b));
-    (
-        values[values.len() / 2],
-        values[0],
-        values[values.len() - 1],
-    )
 }

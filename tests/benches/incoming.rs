@@ -16,11 +16,19 @@
 //!
 //! The mirror row measures what mirroring costs the target itself: the
 //! pod's own server (one connection per request) loaded from the pod,
-//! before a session mirrors its port and while one does (the agent
+//! without a session mirroring its port and while one does (the agent
 //! capturing and reassembling, the local program receiving copies), and
 //! the CPU time per request each process spent (user + system from
 //! `/proc`): requests/s swing by tens of percent on a shared machine, CPU
 //! time far less.
+//!
+//! Robust to load: every figure is measured in interleaved rounds (steal:
+//! direct and stolen back to back, in alternating order; mirror: a
+//! session started and stopped in every round, measured with and without
+//! in alternating order), each ratio or difference is taken within its
+//! round, and the table shows the median with the spread (min-max) over
+//! rounds: load from other work falls on both sides of a round alike,
+//! and a disturbed round shows as spread instead of moving the median.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -28,17 +36,31 @@ use std::time::Duration;
 
 use mirrord_tests::pod::{spec::HTTP_PORT, Pod, PodSpec};
 use mirrord_tests::run::{programs_dir, spawn_until_line, Scratch};
+use mirrord_tests::stats::spread;
 
 const DIRECT_PORT: u16 = 18_191;
 const STOLEN_PORT: u16 = 18_190;
 const MIRROR_PORT: u16 = 18_192;
 
+/// Rounds of each comparison.
+const ROUNDS: usize = 7;
+const MIRROR_ROUNDS: usize = 5;
+/// (connections, requests per connection) of each steal load, per round.
+const STEAL_LOADS: [(u32, u32); 2] = [(1, 500), (20, 50)];
+/// (connections, requests) of the mirror load, a connection per request.
+const MIRROR_LOAD: (u32, u32) = (10, 100);
+
 fn main() {
     let mirrord = mirrord_tests::bench_binary("mirrord");
     let server = programs_dir().join("http_echo_server.py");
-    let load = programs_dir().join("http_load.py");
     let pod = Pod::start(&PodSpec::default()).expect("pod");
     mirror_row(&mirrord, &server, &pod);
+    steal_rows(&mirrord, &server, &pod);
+}
+
+/// Requests through steal vs the same server hit directly, interleaved.
+fn steal_rows(mirrord: &Path, server: &Path, pod: &Pod) {
+    let load = programs_dir().join("http_load.py");
     let scratch = Scratch::new("bench-incoming");
     let config = scratch.write(
         "mirrord.json",
@@ -49,7 +71,7 @@ fn main() {
     let direct = Running(
         spawn_until_line(
             Command::new("python3")
-                .arg(&server)
+                .arg(server)
                 .arg(DIRECT_PORT.to_string())
                 .stderr(Stdio::null()),
             "listening",
@@ -57,31 +79,61 @@ fn main() {
         )
         .expect("direct server"),
     );
-    let stolen = under_mirrord(&mirrord, &pod, &config, &server, STOLEN_PORT);
-    println!("| load | direct req/s | steal req/s | ratio | direct p50/p99 us | steal p50/p99 us | p50 added |");
-    println!("|---|---|---|---|---|---|---|");
-    for (conns, requests) in [(1u32, 2000u32), (20, 200)] {
-        let args = |port: u16| [port.to_string(), conns.to_string(), requests.to_string()];
-        let direct = measure(Command::new("python3").arg(&load).args(args(DIRECT_PORT)));
-        let steal = measure(pod.net_command("python3").arg(&load).args(args(HTTP_PORT)));
-        println!(
-            "| {conns} x {requests} keep-alive | {:.0} | {:.0} | {:.2} | {:.0}/{:.0} | {:.0}/{:.0} | {:+.0} us |",
-            direct.rps,
-            steal.rps,
-            steal.rps / direct.rps,
-            direct.p50,
-            direct.p99,
-            steal.p50,
-            steal.p99,
-            steal.p50 - direct.p50
-        );
+    let stolen = under_mirrord(mirrord, pod, &config, server, STOLEN_PORT);
+    // [load][round] = (direct, steal)
+    let mut figures: Vec<Vec<(Figures, Figures)>> =
+        STEAL_LOADS.iter().map(|_| Vec::new()).collect();
+    for round in 0..ROUNDS {
+        for (i, (conns, requests)) in STEAL_LOADS.iter().enumerate() {
+            let args = |port: u16| [port.to_string(), conns.to_string(), requests.to_string()];
+            let direct = || measure(Command::new("python3").arg(&load).args(args(DIRECT_PORT)));
+            let steal = || measure(pod.net_command("python3").arg(&load).args(args(HTTP_PORT)));
+            let pair = if round % 2 == 0 {
+                let d = direct();
+                (d, steal())
+            } else {
+                let s = steal();
+                (direct(), s)
+            };
+            figures[i].push(pair);
+        }
     }
     drop(stolen);
     drop(direct);
+    println!("Steal vs direct ({ROUNDS} interleaved rounds; median (min-max) over rounds; ratio and p50 added taken within each round)");
+    println!();
+    println!("| load | direct req/s | steal req/s | ratio (goal >= 0.5) | direct p50/p99 us | steal p50/p99 us | p50 added (goal <= +200 us) |");
+    println!("|---|---|---|---|---|---|---|");
+    for ((conns, requests), rounds) in STEAL_LOADS.iter().zip(&figures) {
+        let of = |f: fn(&(Figures, Figures)) -> f64| spread(rounds.iter().map(f).collect());
+        println!(
+            "| {conns} x {requests} keep-alive | {} | {} | {} | {:.0}/{:.0} | {:.0}/{:.0} | {} us |",
+            of(|(d, _)| d.rps).show(0),
+            of(|(_, s)| s.rps).show(0),
+            of(|(d, s)| s.rps / d.rps).show(2),
+            of(|(d, _)| d.p50).median,
+            of(|(d, _)| d.p99).median,
+            of(|(_, s)| s.p50).median,
+            of(|(_, s)| s.p99).median,
+            of(|(d, s)| s.p50 - d.p50).show(0),
+        );
+    }
 }
 
-/// The pod's own server's requests/s without a mirroring session, then
-/// with one, in this run.
+/// One mirror round's figures.
+struct MirrorRound {
+    /// The pod's server's requests/s without and with the session.
+    without: f64,
+    with: f64,
+    /// CPU us per request of the pod's server, without and with.
+    pod_alone: f64,
+    pod_mirrored: f64,
+    /// CPU us per request of the agent, the intproxy and the program.
+    mirror: [f64; 3],
+}
+
+/// The pod's own server's requests/s without a mirroring session and with
+/// one, interleaved over rounds (a session started and stopped in each).
 fn mirror_row(mirrord: &Path, server: &Path, pod: &Pod) {
     let load = programs_dir().join("http_close_load.py");
     let scratch = Scratch::new("bench-mirror");
@@ -91,7 +143,8 @@ fn mirror_row(mirrord: &Path, server: &Path, pod: &Pod) {
             r#"{{"feature": {{"network": {{"incoming": {{"mode": "mirror", "port_mapping": [[{MIRROR_PORT}, {HTTP_PORT}]]}}}}}}}}"#
         ),
     );
-    let (conns, requests) = (10u32, 300u32);
+    let (conns, requests) = MIRROR_LOAD;
+    let per = |secs: f64| secs * 1e6 / f64::from(conns * requests);
     let run = || {
         let args = [
             HTTP_PORT.to_string(),
@@ -102,52 +155,68 @@ fn mirror_row(mirrord: &Path, server: &Path, pod: &Pod) {
     };
     run(); // warm-up
     let pod_cpu = CpuClock::new(pod.pid);
-    let without = run();
-    let pod_alone = pod_cpu.lap();
-    let mirrored = under_mirrord(mirrord, pod, &config, server, MIRROR_PORT);
-    let agent = agent_of(pod.pid).expect("the session's agent runs");
-    let clocks = [
-        ("agent", CpuClock::new(agent)),
-        (
-            "intproxy",
-            CpuClock::new(parent_of(agent).expect("the agent's parent")),
-        ),
-        ("program", CpuClock::new(mirrored.0.id())),
-    ];
-    pod_cpu.lap();
-    let with = run();
-    let pod_mirrored = pod_cpu.lap();
-    // The copies trail the load (the program may be slower than the pod's
-    // server): let them finish before reading the mirror's clocks.
-    std::thread::sleep(Duration::from_secs(3));
-    let spent: Vec<String> = clocks
-        .iter()
-        .map(|(name, clock)| {
-            format!(
-                "{name} {:.0}",
-                clock.lap() * 1e6 / f64::from(conns * requests)
-            )
-        })
-        .collect();
-    drop(mirrored);
-    println!("| load ({conns} x {requests}, a connection per request) | pod's server req/s | with mirror req/s | ratio |");
+    let mut rounds = Vec::new();
+    for round in 0..MIRROR_ROUNDS {
+        let alone = || {
+            pod_cpu.lap();
+            let rps = run();
+            (rps, per(pod_cpu.lap()))
+        };
+        let mirrored = || {
+            let session = under_mirrord(mirrord, pod, &config, server, MIRROR_PORT);
+            let agent = agent_of(pod.pid).expect("the session's agent runs");
+            let intproxy = parent_of(agent).expect("the agent's parent");
+            let clocks = [agent, intproxy, session.0.id()].map(CpuClock::new);
+            pod_cpu.lap();
+            let rps = run();
+            let pod = per(pod_cpu.lap());
+            // The copies trail the load (the program may be slower than
+            // the pod's server): let them finish before reading the
+            // mirror's clocks.
+            std::thread::sleep(Duration::from_secs(2));
+            let mirror = clocks.map(|clock| per(clock.lap()));
+            drop(session);
+            (rps, pod, mirror)
+        };
+        let ((without, pod_alone), (with, pod_mirrored, mirror)) = if round % 2 == 0 {
+            let a = alone();
+            (a, mirrored())
+        } else {
+            let m = mirrored();
+            (alone(), m)
+        };
+        rounds.push(MirrorRound {
+            without,
+            with,
+            pod_alone,
+            pod_mirrored,
+            mirror,
+        });
+    }
+    let of = |f: fn(&MirrorRound) -> f64| spread(rounds.iter().map(f).collect());
+    println!("Mirror: the pod's own server ({conns} x {requests}, a connection per request; {MIRROR_ROUNDS} interleaved rounds; median (min-max) over rounds)");
+    println!();
+    println!("| | without mirror | with mirror | ratio (goal >= 0.9) |");
     println!("|---|---|---|---|");
     println!(
-        "| pod's own server | {without:.0} | {with:.0} | {:.2} |",
-        with / without
+        "| pod's server req/s | {} | {} | {} |",
+        of(|r| r.without).show(0),
+        of(|r| r.with).show(0),
+        of(|r| r.with / r.without).show(2)
+    );
+    // CPU time is far less noisy than requests/s on a shared machine.
+    println!(
+        "| pod's server CPU us per request | {} | {} | {} |",
+        of(|r| r.pod_alone).show(0),
+        of(|r| r.pod_mirrored).show(0),
+        of(|r| r.pod_mirrored / r.pod_alone).show(2)
     );
     println!();
-    // CPU time is far less noisy than requests/s on a shared machine.
-    let per = |secs: f64| secs * 1e6 / f64::from(conns * requests);
     println!(
-        "| CPU us per request | pod's server alone | pod's server mirrored | mirror's processes |"
-    );
-    println!("|---|---|---|---|");
-    println!(
-        "| user + system | {:.0} | {:.0} | {} |",
-        per(pod_alone),
-        per(pod_mirrored),
-        spent.join(", ")
+        "CPU us per mirrored request: agent {}, intproxy {}, program {}",
+        of(|r| r.mirror[0]).show(0),
+        of(|r| r.mirror[1]).show(0),
+        of(|r| r.mirror[2]).show(0)
     );
     println!();
 }

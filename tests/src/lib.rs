@@ -5,6 +5,7 @@ pub mod dap;
 pub mod kube;
 pub mod pod;
 pub mod run;
+pub mod stats;
 
 use std::path::PathBuf;
 

@@ -75,7 +75,22 @@ impl Server {
         config: Option<&Path>,
         program: &[String],
     ) -> Result<Server, String> {
+        Server::try_start_program_with_path(pod, steal, config, program, None)
+    }
+
+    /// [`Server::try_start_program`] with `PATH` set to `path` for
+    /// `mirrord exec` and the processes it starts (the intproxy, the agent).
+    fn try_start_program_with_path(
+        pod: &Pod,
+        steal: bool,
+        config: Option<&Path>,
+        program: &[String],
+        path: Option<&Path>,
+    ) -> Result<Server, String> {
         let mut cmd = Command::new(mirrord_tests::bin_path("mirrord"));
+        if let Some(path) = path {
+            cmd.env("PATH", path);
+        }
         cmd.arg("exec");
         if steal {
             cmd.arg("--steal");
@@ -104,6 +119,11 @@ impl Server {
 
     fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// What `mirrord exec` and its intproxy wrote to stderr so far.
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(self._stderr.path().join("stderr")).unwrap_or_default()
     }
 
     fn signal(&mut self, signal: i32) {
@@ -300,12 +320,20 @@ fn many_concurrent_connections_are_all_answered_correctly() {
 #[test]
 fn kill_9_of_the_agent_mid_steal_gives_the_port_back_within_2_s() {
     let pod = Pod::start(&PodSpec::default()).expect("pod");
-    let (mut server, _config) = Server::start_mapped(&pod, 18_082);
+    let (server, _config) = Server::start_mapped(&pod, 18_082);
     assert!(pod_get(&pod, HTTP_PORT, "/").starts_with("local /"));
+    kill_9_of_the_agent_leaves_nothing(&pod, server, "");
+}
+
+/// `kill -9` of the session's agent: within 2 s the pod serves itself
+/// with no rule left (IPv4 and IPv6 tables); then the program ends
+/// (SIGTERM) and no process of the session is left. `case` tags the
+/// printed time.
+fn kill_9_of_the_agent_leaves_nothing(pod: &Pod, mut server: Server, case: &str) {
     // SAFETY: killing the agent of our own session.
-    unsafe { libc::kill(the_agent(&pod), libc::SIGKILL) };
-    let took = pod_serves_itself_within(&pod, Duration::from_secs(2));
-    println!("the pod served itself again {took:?} after kill -9 of the agent");
+    unsafe { libc::kill(the_agent(pod), libc::SIGKILL) };
+    let took = pod_serves_itself_within(pod, Duration::from_secs(2));
+    println!("the pod served itself again {took:?} after kill -9 of the agent{case}");
     let pid = server.pid();
     server.signal(libc::SIGTERM);
     assert!(leftovers(pid, Some(pod.pid), Duration::from_secs(5)).is_empty());
@@ -449,17 +477,133 @@ fn a_dual_stack_local_server_steals_the_pods_ipv6_and_ipv4_clients() {
 fn a_local_server_on_ipv6_loopback_gets_the_pods_ipv6_clients_and_kill_9_of_the_agent_leaves_no_rule(
 ) {
     let pod = Pod::start(&PodSpec::default()).expect("pod");
-    let (mut server, _config) = Server::start_mapped_on(&pod, 18_093, "::1");
+    let (server, _config) = Server::start_mapped_on(&pod, 18_093, "::1");
     answered_locally_seeing_the_client(&pod, "::1", 5, "::1", 18_093);
-    let agent = the_agent(&pod);
-    // SAFETY: killing the agent of our own session.
-    unsafe { libc::kill(agent, libc::SIGKILL) };
-    let took = pod_serves_itself_within(&pod, Duration::from_secs(2));
-    println!("the pod served itself again {took:?} after kill -9 of the agent (IPv6)");
+    kill_9_of_the_agent_leaves_nothing(&pod, server, " (IPv6)");
     assert_eq!(pod_get_from(&pod, "::1", HTTP_PORT, "/"), POD_ANSWER);
-    let pid = server.pid();
-    server.signal(libc::SIGTERM);
-    assert!(leftovers(pid, Some(pod.pid), Duration::from_secs(5)).is_empty());
+}
+
+/// A directory for `PATH` holding only `iptables`: the agent finds no
+/// `ip6tables`, or, with `failing_ip6tables`, one that fails as it does on
+/// a kernel without IPv6 NAT.
+fn iptables_only(failing_ip6tables: bool) -> Scratch {
+    let tools = Scratch::new("incoming-no-ip6tables");
+    let iptables = which("iptables");
+    std::os::unix::fs::symlink(iptables, tools.path().join("iptables")).expect("symlink iptables");
+    if failing_ip6tables {
+        let script = tools.write(
+            "ip6tables",
+            "#!/bin/sh\necho \"ip6tables v1.8.9 (nf_tables): can't initialize ip6tables table \
+             \\`nat': Table does not exist (do you need to insmod?)\" >&2\nexit 3\n",
+        );
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+    }
+    tools
+}
+
+/// The absolute path of `program` on this test's `PATH`.
+fn which(program: &str) -> std::path::PathBuf {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join(program))
+        .find(|path| path.is_file())
+        .unwrap_or_else(|| panic!("{program} is not on PATH"))
+}
+
+/// The real python3 executable (not a shim script that needs `bash` on
+/// `PATH`).
+fn python_executable() -> String {
+    let out = Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .expect("python3 runs");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// The local echo server on `port` (mapped to the pod's HTTP port) under
+/// `mirrord exec --steal` with `PATH` = `tools` (python3 named by its
+/// real executable).
+fn start_with_tools(pod: &Pod, port: u16, tools: &Scratch) -> (Server, Scratch) {
+    let (scratch, config) = mapping_config(port, "abort");
+    let mut program = python("http_echo_server.py", &[port.to_string()]);
+    program[0] = python_executable();
+    let server =
+        Server::try_start_program_with_path(pod, true, Some(&config), &program, Some(tools.path()))
+            .unwrap_or_else(|e| panic!("{e}"));
+    (server, scratch)
+}
+
+/// Steal reaches only the pod's IPv4 clients (the IPv6 ones get the pod's
+/// own server), the user was told why on `mirrord exec`'s stderr, and only
+/// the IPv4 table has the chain.
+fn stolen_over_ipv4_only(pod: &Pod, server: &Server, via: u16, cause: &str) {
+    let stderr = server.stderr();
+    assert!(
+        stderr.contains("port 8080: only the target's IPv4 clients are stolen")
+            && stderr.contains(cause),
+        "{stderr}"
+    );
+    let rules = pod.mirrord_nat_rules();
+    assert!(
+        rules.iter().any(|r| r.starts_with("iptables-save: ")
+            && r.contains("--dport 8080")
+            && r.contains("REDIRECT")),
+        "{rules:?}"
+    );
+    assert!(
+        !rules.iter().any(|r| r.starts_with("ip6tables-save: ")),
+        "{rules:?}"
+    );
+    answered_locally_seeing_the_client(pod, "127.0.0.1", 3, "127.0.0.1", via);
+    assert_eq!(pod_get_from(pod, "::1", HTTP_PORT, "/"), POD_ANSWER);
+    // Told once, though the server's `listen` ran twice (asyncio listens
+    // again on the socket it is given) by the time it answered.
+    let stderr = server.stderr();
+    assert_eq!(
+        stderr.matches("IPv4 clients are stolen").count(),
+        1,
+        "{stderr}"
+    );
+}
+
+#[test]
+fn without_ip6tables_steal_takes_the_ipv4_clients_warns_and_kill_9_of_the_agent_leaves_no_rule() {
+    let pod = Pod::start(&PodSpec::default()).expect("pod");
+    let tools = iptables_only(false);
+    let (server, _config) = start_with_tools(&pod, 18_097, &tools);
+    stolen_over_ipv4_only(&pod, &server, 18_097, "cannot run ip6tables");
+    kill_9_of_the_agent_leaves_nothing(&pod, server, " (no ip6tables)");
+}
+
+#[test]
+fn without_ipv6_nat_steal_takes_the_ipv4_clients_warns_and_a_normal_exit_leaves_no_rule() {
+    let pod = Pod::start(&PodSpec::default()).expect("pod");
+    let tools = iptables_only(true);
+    let (server, _config) = start_with_tools(&pod, 18_098, &tools);
+    stolen_over_ipv4_only(&pod, &server, 18_098, "lack IPv6 NAT");
+    stop_normally(server, &pod);
+}
+
+#[test]
+fn a_pod_without_ipv6_that_binds_ipv6_sockets_v6_only_is_stolen_over_ipv4() {
+    let pod = Pod::start(&PodSpec::default()).expect("pod");
+    // The pod's own server is already listening; what the agent makes
+    // from now on sees these settings.
+    // (Written through /proc/sys in the pod's network namespace: no
+    // `sysctl` binary needed.)
+    let settings = "echo 1 > /proc/sys/net/ipv6/bindv6only && \
+        for dev in all default lo; do echo 1 > /proc/sys/net/ipv6/conf/$dev/disable_ipv6; done";
+    let status = pod
+        .net_command("sh")
+        .args(["-c", settings])
+        .status()
+        .expect("sh runs");
+    assert!(status.success());
+    let (server, _config) = Server::start_mapped(&pod, 18_099);
+    answered_locally_seeing_the_client(&pod, "127.0.0.1", 3, "127.0.0.1", 18_099);
+    stop_normally(server, &pod);
 }
 
 #[test]
@@ -814,14 +958,23 @@ fn packet_sockets(pod: &Pod) -> usize {
 }
 
 /// POSTs a 1-byte and a 10 MiB body from the pod's loopback to `port`
-/// (at `host`, 127.0.0.1 unless given); for each, `path=answer length
-/// sha256`.
+/// (at `host`, 127.0.0.1 unless given; with a third argument, from a
+/// socket whose every packet carries an IPv6 hop-by-hop options header);
+/// for each, `path=answer length sha256`.
 const POST_BODIES: &str = r#"
-import hashlib, http.client, sys
+import hashlib, http.client, socket, sys
 port = int(sys.argv[1])
 host = sys.argv[2] if len(sys.argv) > 2 else "127.0.0.1"
+class HopByHop(http.client.HTTPConnection):
+    def connect(self):
+        self.sock = socket.socket(socket.AF_INET6)
+        # An 8-byte hop-by-hop header holding one PadN option.
+        self.sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_HOPOPTS, bytes([0, 0, 1, 4, 0, 0, 0, 0]))
+        self.sock.settimeout(self.timeout)
+        self.sock.connect((self.host, self.port))
+connection = HopByHop if len(sys.argv) > 3 else http.client.HTTPConnection
 for path, body in [("/one", b"x"), ("/big", bytes(range(256)) * 40960)]:
-    c = http.client.HTTPConnection(host, port, timeout=30)
+    c = connection(host, port, timeout=30)
     c.request("POST", path, body=body)
     answer = c.getresponse().read().decode().strip()
     c.close()
@@ -832,15 +985,14 @@ for path, body in [("/one", b"x"), ("/big", bytes(range(256)) * 40960)]:
 /// server answers each, and the local recorder got an intact copy of each
 /// body, in order, from a peer starting with `peer_prefix` (not port 0).
 fn mirrored_intact(pod: &Pod, host: &str, record: &Path, peer_prefix: &str) {
-    let sent = pod_python(
-        pod,
-        &[
-            "-c".into(),
-            POST_BODIES.into(),
-            HTTP_PORT.to_string(),
-            host.into(),
-        ],
-    );
+    mirrored_intact_from(pod, &[host], record, peer_prefix);
+}
+
+/// [`mirrored_intact`] with [`POST_BODIES`]'s arguments after the port.
+fn mirrored_intact_from(pod: &Pod, args: &[&str], record: &Path, peer_prefix: &str) {
+    let mut script = vec!["-c".to_owned(), POST_BODIES.into(), HTTP_PORT.to_string()];
+    script.extend(args.iter().map(|a| (*a).to_owned()));
+    let sent = pod_python(pod, &script);
     let mut expected = Vec::new();
     for path in ["/one", "/big"] {
         let (answer, body) = value(&sent, path)
@@ -891,6 +1043,18 @@ fn mirror_copies_the_pods_ipv6_clients_to_a_dual_stack_local_server() {
     drop(server);
     assert!(leftovers(pid, Some(pod.pid), Duration::from_secs(5)).is_empty());
     assert_eq!(packet_sockets(&pod), 0, "the capture sockets are closed");
+}
+
+#[test]
+fn mirror_copies_ipv6_clients_whose_packets_carry_a_hop_by_hop_header() {
+    let pod = Pod::start(&PodSpec::default()).expect("pod");
+    let (server, _scratch, record) = start_recorder_on(&pod, 18_100, HTTP_PORT, "::");
+    // Every packet of the client has an extension header before TCP,
+    // which the capture filter and the parser walk past.
+    mirrored_intact_from(&pod, &["::1", "hop-by-hop"], &record, "::1:");
+    let pid = server.pid();
+    drop(server);
+    assert!(leftovers(pid, Some(pod.pid), Duration::from_secs(5)).is_empty());
 }
 
 #[test]

@@ -572,6 +572,7 @@ fn dispatch(
             info!("the agent is closing: {reason}");
             *closing_reason = Some(reason);
         }
+        AgentMessage::Warning { message } => warn!("the agent says: {message}"),
         AgentMessage::Pong => {}
         AgentMessage::HelloAck { .. } | AgentMessage::Refused { .. } => {
             warn!("unexpected handshake message from the agent")

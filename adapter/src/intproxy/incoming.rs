@@ -6,11 +6,14 @@
 //!
 //! 1. A layer whose program listens sends `Listen{subscription, app}`; the
 //!    intproxy subscribes on the agent and remembers port -> `app`.
-//! 2. The agent announces a stolen connection (`IncomingConn`). The
-//!    intproxy binds a loopback socket, records its address -> the real
-//!    peer *before* connecting (so the program's `accept` can never ask
-//!    too early), connects to `app`, and pumps bytes like an outgoing
-//!    relay (`outgoing::pump`).
+//! 2. The agent announces a stolen or mirrored connection
+//!    (`IncomingConn`). The intproxy binds a loopback socket, records its
+//!    address -> the real peer *before* connecting (so the program's
+//!    `accept` can never ask too early), connects to `app`, and pumps
+//!    bytes like an outgoing relay (`outgoing::pump`). The port's
+//!    subscription says which kind it is: what the program answers on a
+//!    mirrored connection is read and dropped here, never sent to the
+//!    agent (the target's own server answers that client).
 //! 3. The program's `accept` returns that connection; its layer asks
 //!    `IncomingPeer{peer}` and reports the real client instead.
 //! 4. `Unlisten`, or the layer disconnecting, unsubscribes: the target
@@ -21,20 +24,22 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use mirrord_protocol::{
-    ClientMessage, IncomingPeer, LayerId, LayerResponse, RemoteError, Request, Response,
-    Subscription,
+    ClientMessage, IncomingMode, IncomingPeer, LayerId, LayerResponse, RemoteError, Request,
+    Response, Subscription,
 };
 use tokio::net::TcpSocket;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn, Instrument};
 
 use super::agent::{AgentClient, IncomingConnection};
-use super::outgoing;
+use super::outgoing::{self, ProgramBytes};
 
 /// A program's listener of a target port.
 struct Listener {
     app: SocketAddr,
     layer: LayerId,
+    /// What becomes of the program's answers: dropped when mirrored.
+    answers: ProgramBytes,
 }
 
 /// The incoming side of the intproxy, shared by every layer connection.
@@ -68,6 +73,10 @@ impl Incoming {
         app: SocketAddr,
     ) -> Result<LayerResponse, RemoteError> {
         let port = subscription.port;
+        let answers = match subscription.mode {
+            IncomingMode::Steal => ProgramBytes::Forward,
+            IncomingMode::Mirror => ProgramBytes::Drop,
+        };
         if let Err(e) = self.agent.request(Request::Subscribe(subscription)).await {
             // The program sees only an errno from `listen`: say why here.
             if e.errno != libc::ENOTSUP {
@@ -76,7 +85,14 @@ impl Incoming {
             return Err(e);
         }
         info!(port, %app, "listening on the target's port");
-        lock(&self.listeners).insert(port, Listener { app, layer });
+        lock(&self.listeners).insert(
+            port,
+            Listener {
+                app,
+                layer,
+                answers,
+            },
+        );
         Ok(LayerResponse::Remote(Response::Done))
     }
 
@@ -139,8 +155,8 @@ impl Incoming {
             peer,
             events,
         } = connection;
-        let app = lock(&self.listeners).get(&port).map(|l| l.app);
-        let Some(app) = app else {
+        let listener = lock(&self.listeners).get(&port).map(|l| (l.app, l.answers));
+        let Some((app, answers)) = listener else {
             debug!("nobody listens on this port any more");
             return self.agent.send(ClientMessage::ConnClose { conn });
         };
@@ -154,7 +170,7 @@ impl Incoming {
         let (socket, ours) = ours;
         lock(&self.peers).insert(ours, peer);
         match socket.connect(app).await {
-            Ok(stream) => outgoing::pump(stream, &self.agent, conn, events).await,
+            Ok(stream) => outgoing::pump(stream, &self.agent, conn, events, answers).await,
             Err(e) => {
                 debug!(%app, "the program's listener refused: {e}");
                 self.agent.send(ClientMessage::ConnClose { conn });
@@ -184,16 +200,23 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    #[tokio::test]
-    async fn a_stolen_connection_reaches_the_program_with_its_real_peer_known() {
+    /// Delivers connection 5 to a program listening for port 80 (`mode`):
+    /// the client sends `GET /`, the program answers `200` and closes,
+    /// then the client's side ends. What the intproxy sent the agent.
+    async fn deliver_one(mode: IncomingMode) -> Vec<ClientMessage> {
         let (agent, mut sent) = AgentClient::detached();
         let incoming = Incoming::start(agent);
         let app = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let answers = match mode {
+            IncomingMode::Steal => ProgramBytes::Forward,
+            IncomingMode::Mirror => ProgramBytes::Drop,
+        };
         lock(&incoming.listeners).insert(
             80,
             Listener {
                 app: app.local_addr().unwrap(),
                 layer: 1,
+                answers,
             },
         );
         let real = IncomingPeer {
@@ -227,8 +250,14 @@ mod tests {
         while let Some(msg) = sent.try_recv_message() {
             messages.push(msg);
         }
+        assert_eq!(incoming.peer(seen), LayerResponse::Peer(None), "forgotten");
+        messages
+    }
+
+    #[tokio::test]
+    async fn a_stolen_connection_reaches_the_program_with_its_real_peer_known() {
         assert_eq!(
-            messages,
+            deliver_one(IncomingMode::Steal).await,
             [
                 ClientMessage::ConnAck { conn: 5, bytes: 5 },
                 ClientMessage::ConnData {
@@ -239,6 +268,18 @@ mod tests {
                 ClientMessage::ConnClose { conn: 5 },
             ]
         );
-        assert_eq!(incoming.peer(seen), LayerResponse::Peer(None), "forgotten");
+    }
+
+    #[tokio::test]
+    async fn the_programs_answers_on_a_mirrored_connection_never_reach_the_agent() {
+        // The copy is acknowledged (flow control) and closed; the answer
+        // and the program's half-close stay here.
+        assert_eq!(
+            deliver_one(IncomingMode::Mirror).await,
+            [
+                ClientMessage::ConnAck { conn: 5, bytes: 5 },
+                ClientMessage::ConnClose { conn: 5 },
+            ]
+        );
     }
 }

@@ -110,7 +110,19 @@ async fn relay_tcp(
         }
     };
     drop(listener);
-    pump(stream, &agent, conn, events).await;
+    pump(stream, &agent, conn, events, ProgramBytes::Forward).await;
+}
+
+/// What becomes of the bytes the program writes on a relayed connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ProgramBytes {
+    /// Sent to the agent (outgoing and stolen connections), with the
+    /// program's half-close.
+    Forward,
+    /// Read and dropped here (a mirrored connection: the target's own
+    /// server answers the client), so the hop and the agent carry nothing
+    /// for them.
+    Drop,
 }
 
 /// Moves bytes between a local TCP stream (the program's side) and an
@@ -122,7 +134,9 @@ pub(crate) async fn pump(
     agent: &AgentClient,
     conn: ConnId,
     mut events: mpsc::UnboundedReceiver<ConnEvent>,
+    program_bytes: ProgramBytes,
 ) {
+    let forward = program_bytes == ProgramBytes::Forward;
     let _ = stream.set_nodelay(true);
     let (mut reader, mut writer) = stream.into_split();
     let mut chunks = Chunks::new(RELAY_BUF);
@@ -137,8 +151,12 @@ pub(crate) async fn pump(
             read = reader.read_buf(chunks.buffer()), if local_open && room => match read {
                 Ok(0) => {
                     local_open = false;
-                    agent.send(ClientMessage::ConnShutdown { conn });
+                    if forward {
+                        agent.send(ClientMessage::ConnShutdown { conn });
+                    }
                 }
+                // Dropped: the next read reuses the buffer.
+                Ok(_) if !forward => {}
                 Ok(n) => {
                     unacked += n as u64;
                     agent.send(ClientMessage::ConnData { conn, data: chunks.take() });
@@ -259,7 +277,9 @@ mod tests {
             .unwrap();
         let (relay_side, _) = listener.accept().await.unwrap();
         let (events_tx, events) = mpsc::unbounded_channel();
-        let pump = tokio::spawn(async move { pump(relay_side, &agent, 3, events).await });
+        let pump = tokio::spawn(async move {
+            pump(relay_side, &agent, 3, events, ProgramBytes::Forward).await
+        });
 
         // The program has far more to send than one window and the
         // kernel's socket buffers together.

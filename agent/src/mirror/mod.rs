@@ -17,6 +17,7 @@
 //!    stalls the capture); FIN or RST closes the channel.
 //! 4. The last port unsubscribed ends the task and closes the sockets.
 
+pub mod bpf;
 pub mod capture;
 pub mod flows;
 pub mod packet;

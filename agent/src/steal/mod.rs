@@ -6,9 +6,12 @@
 //!
 //! 1. The first `Subscribe` in steal mode removes chains of dead agents
 //!    ([`dual_stack::DualStack::remove_stale_chains`]), opens one listener
-//!    in the target's network namespace (`[::]:0`, dual-stack), creates
-//!    this agent's chain `MIRRORD_INCOMING_<pid>` in the IPv4 and IPv6 NAT
-//!    tables and starts the [`watchdog`].
+//!    in the target's network namespace (`[::]:0`, dual-stack whatever the
+//!    target's `bindv6only`; `0.0.0.0:0` in a target without IPv6),
+//!    creates this agent's chain `MIRRORD_INCOMING_<pid>` in the IPv4 and
+//!    IPv6 NAT tables (IPv4 only when the IPv6 one cannot be made: each
+//!    subscriber is warned, [`dual_stack::Coverage`]) and starts the
+//!    [`watchdog`].
 //! 2. Each subscribed port gets a `REDIRECT` rule to the listener's port
 //!    in both tables.
 //! 3. An accepted connection's original destination (`SO_ORIGINAL_DST`)
@@ -39,7 +42,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use self::dual_stack::DualStack;
+use self::dual_stack::{Coverage, DualStack};
 use self::iptables::chain_name;
 use crate::netns::SocketFactory;
 
@@ -80,6 +83,8 @@ pub struct Stealer {
 /// What exists while at least one port is stolen.
 struct Active {
     iptables: Arc<DualStack>,
+    /// Which clients the chain reaches.
+    coverage: Coverage,
     chain: String,
     /// The listener's port: the `REDIRECT` target.
     redirect_to: u16,
@@ -100,7 +105,8 @@ impl Stealer {
 
     /// Steals `port` for `session` (only the requests `filter` matches,
     /// when set). Another session's steal of the port is `EADDRINUSE`
-    /// unless `take_over`.
+    /// unless `take_over`. `Ok(Some(warning))`: stolen, but not from every
+    /// client (see [`dual_stack::Coverage`]); the client should be told.
     pub async fn subscribe(
         self: &Arc<Self>,
         session: SessionId,
@@ -108,7 +114,7 @@ impl Stealer {
         take_over: bool,
         filter: Option<Arc<filter::HttpFilter>>,
         deliver: Deliver,
-    ) -> Result<(), RemoteError> {
+    ) -> Result<Option<String>, RemoteError> {
         let owner = Owner {
             session,
             deliver,
@@ -116,16 +122,20 @@ impl Stealer {
         };
         let mut active = self.changes.lock().await;
         let previous = lock(&self.ports).get(&port).map(|o| o.session);
+        let warning =
+            |active: &Option<Active>| active.as_ref().and_then(|a| a.coverage.warning(port));
         match previous {
+            // Subscribed again (a second `listen` on the socket): the
+            // client was told any warning the first time.
             Some(current) if current == session => {
                 lock(&self.ports).insert(port, owner);
-                return Ok(());
+                return Ok(None);
             }
             Some(_) if !take_over => return Err(concurrent_steal(port)),
             Some(_) => {
                 info!(port, "taking over a port another session steals");
                 lock(&self.ports).insert(port, owner);
-                return Ok(());
+                return Ok(warning(&active));
             }
             None => {}
         }
@@ -154,7 +164,7 @@ impl Stealer {
         .await??;
         lock(&self.ports).insert(port, owner);
         info!(port, "stealing");
-        Ok(())
+        Ok(warning(&active))
     }
 
     /// Stops stealing `port` if `session` steals it.
@@ -225,21 +235,13 @@ impl Stealer {
         if !stale.is_empty() {
             info!(?stale, "removed chains of dead agents");
         }
-        let socket = self
-            .factory
-            .tcp(true)
+        let (listener, dual_stack) = listen(&self.factory)
             .await
             .map_err(|e| RemoteError::from_io(&e))?;
-        let io = |e: std::io::Error| RemoteError::from_io(&e);
-        socket
-            .bind(
-                "[::]:0"
-                    .parse()
-                    .map_err(|_| RemoteError::new(libc::EINVAL, "bad address"))?,
-            )
-            .map_err(io)?;
-        let listener = socket.listen(1024).map_err(io)?;
-        let redirect_to = listener.local_addr().map_err(io)?.port();
+        let redirect_to = listener
+            .local_addr()
+            .map_err(|e| RemoteError::from_io(&e))?
+            .port();
         let chain = chain_name(std::process::id());
         let watchdog = match watchdog::Watchdog::start(&chain, self.target_pid) {
             Ok(w) => Some(w),
@@ -249,18 +251,20 @@ impl Stealer {
             }
         };
         let name = chain.clone();
-        let iptables = blocking(move || match iptables.create_chain(&name) {
-            Ok(()) => Ok(Arc::new(iptables)),
-            Err(e) => {
-                iptables.remove_chain(&name);
-                Err(e)
-            }
-        })
-        .await?;
-        info!(%chain, redirect_to, "steal chain created");
+        let (iptables, coverage) =
+            blocking(move || match iptables.create_chain(&name, dual_stack) {
+                Ok(coverage) => Ok((Arc::new(iptables), coverage)),
+                Err(e) => {
+                    iptables.remove_chain(&name);
+                    Err(e)
+                }
+            })
+            .await?;
+        info!(%chain, redirect_to, ?coverage, "steal chain created");
         let accept_task = tokio::spawn(accept_loop(listener, self.clone()));
         Ok(Active {
             iptables,
+            coverage,
             chain,
             redirect_to,
             accept_task,
@@ -315,6 +319,37 @@ async fn deactivate(state: Active) {
     let name = chain.clone();
     let _ = blocking(move || Ok::<_, iptables::IptablesError>(iptables.remove_chain(&name))).await;
     info!(%chain, "steal chain removed");
+}
+
+/// The listener every stolen connection is redirected to, in the
+/// target's namespace: `[::]:0` accepting IPv4 clients too (`IPV6_V6ONLY`
+/// off whatever the target's `net.ipv6.bindv6only` says), or `0.0.0.0:0`
+/// when the target has no IPv6 at all. Whether it is dual-stack.
+async fn listen(factory: &SocketFactory) -> std::io::Result<(TcpListener, bool)> {
+    let (socket, dual_stack) = match factory.tcp(true).await {
+        Ok(socket) => {
+            use std::os::fd::AsRawFd;
+            crate::netns::set_int_option(
+                socket.as_raw_fd(),
+                libc::IPPROTO_IPV6,
+                libc::IPV6_V6ONLY,
+                0,
+            )?;
+            (socket, true)
+        }
+        Err(e) if e.raw_os_error() == Some(libc::EAFNOSUPPORT) => {
+            warn!("the target has no IPv6 ({e}); stealing IPv4 clients only");
+            (factory.tcp(false).await?, false)
+        }
+        Err(e) => return Err(e),
+    };
+    let any: SocketAddr = if dual_stack {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+    };
+    socket.bind(any)?;
+    Ok((socket.listen(1024)?, dual_stack))
 }
 
 async fn accept_loop(listener: TcpListener, stealer: Arc<Stealer>) {
