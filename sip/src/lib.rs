@@ -23,6 +23,7 @@
 
 pub mod cache;
 pub mod codesign;
+pub mod exec;
 #[cfg(any(test, feature = "test-support"))]
 pub mod fixtures;
 pub mod macho;

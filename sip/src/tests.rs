@@ -13,13 +13,15 @@ use crate::fixtures::{self, Fixture};
 use crate::macho::{self, MachO, LC_CODE_SIGNATURE};
 use crate::*;
 
-struct Mac {
+/// A simulated Mac in a temporary directory: `usr/` is SIP-protected,
+/// `usr/local/` is not; `PATH` is `usr/local/bin:usr/bin`.
+pub(crate) struct Mac {
     dir: tempfile::TempDir,
-    patcher: Patcher,
+    pub(crate) patcher: Patcher,
 }
 
 impl Mac {
-    fn new() -> Mac {
+    pub(crate) fn new() -> Mac {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         for sub in ["usr/bin", "usr/local/bin", "home", "cache"] {
@@ -40,11 +42,11 @@ impl Mac {
         }
     }
 
-    fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         self.dir.path()
     }
 
-    fn put(&self, rel: &str, bytes: &[u8], mode: u32) -> PathBuf {
+    pub(crate) fn put(&self, rel: &str, bytes: &[u8], mode: u32) -> PathBuf {
         let path = self.root().join(rel);
         fs::write(&path, bytes).unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
