@@ -302,6 +302,7 @@ mod tests {
                 &["program"],
             ),
             (Some("cppdbg"), json!({"program": p("sh")}), &["program"]),
+            (Some("coreclr"), json!({"program": p("app")}), &["program"]),
             (Some("coreclr"), json!({"program": "bin/app.dll"}), &[]),
             (
                 Some("go"),
