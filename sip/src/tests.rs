@@ -538,10 +538,15 @@ proptest! {
             }
         }
         if let Ok(out) = patch::patch_binary(&bytes, &[Arch::X86_64, Arch::Arm64], "t") {
-            // What the patcher accepts, it writes correctly.
+            // What the patcher accepts, it writes correctly (as the `patch`
+            // fuzz target checks): valid signatures, nothing protected,
+            // patchable again.
             for (_, slice) in macho::slices(&out).unwrap() {
                 codesign::verify_adhoc(slice).unwrap();
             }
+            let (_, reasons) = Mac::new().patcher.inspect_macho(&out).unwrap();
+            prop_assert!(reasons.is_empty(), "{:?}", reasons);
+            patch::patch_binary(&out, &[Arch::X86_64, Arch::Arm64], "t").unwrap();
         }
         let _ = script::Shebang::parse(&bytes);
     }
