@@ -1,6 +1,6 @@
-//! Inputs `cargo fuzz` (sip/fuzz) found that made the parser or the
-//! patcher panic or write a broken copy, rebuilt from the fixtures: each
-//! test failed before its fix.
+//! Inputs that made the parser or the patcher panic or write a broken
+//! copy, found by `cargo fuzz` (sip/fuzz) or while fixing what it found,
+//! rebuilt from the fixtures: each test failed before its fix.
 
 use crate::codesign;
 use crate::fixtures::Fixture;
@@ -32,4 +32,28 @@ fn a_signature_command_is_added_after_the_last_command_not_the_slack() {
         parsed.commands_end(),
         MachO::parse(&bytes).unwrap().commands_end()
     );
+}
+
+/// A section offset past the end of the file made the room for a new
+/// `LC_CODE_SIGNATURE` look larger than the file: the command was written
+/// past the end (an index panic). Found by reading the code while fixing
+/// the case above; the file ends right after its load commands here.
+#[test]
+fn a_section_offset_past_the_end_leaves_no_room_for_a_signature_command() {
+    let whole = Fixture::new(Arch::X86_64).unsigned().build();
+    let parsed = MachO::parse(&whole).unwrap();
+    let end = parsed.last_command_end();
+    let mut bytes = whole[..end].to_vec();
+    for segment in &parsed.segments {
+        // Segments within the cut file: none with content.
+        macho::put_le64(&mut bytes, segment.cmd_offset + 40, 0);
+        macho::put_le64(&mut bytes, segment.cmd_offset + 48, 0);
+    }
+    let text = parsed.segment("__TEXT").unwrap();
+    assert!(
+        text.sections[0].offset as usize > end,
+        "the section is past the end"
+    );
+    let err = patch::patch_binary(&bytes, &LAYER, "t").unwrap_err();
+    assert!(err.to_string().contains("no room"), "{err}");
 }
