@@ -57,3 +57,21 @@ fn a_section_offset_past_the_end_leaves_no_room_for_a_signature_command() {
     let err = patch::patch_binary(&bytes, &LAYER, "t").unwrap_err();
     assert!(err.to_string().contains("no room"), "{err}");
 }
+
+/// A code signature that starts inside the load commands: cutting the
+/// file at the signature cut the commands the patcher then rewrites (an
+/// index panic).
+#[test]
+fn a_signature_inside_the_load_commands_is_an_error() {
+    let whole = Fixture::new(Arch::X86_64).build();
+    let parsed = MachO::parse(&whole).unwrap();
+    let mut bytes = whole.clone();
+    for segment in &parsed.segments {
+        // No content the signature could be "before".
+        macho::put_le64(&mut bytes, segment.cmd_offset + 48, 0);
+    }
+    let cs = parsed.code_signature.unwrap();
+    macho::put_le32(&mut bytes, cs.cmd_offset + 8, 0x10);
+    let err = patch::patch_binary(&bytes, &LAYER, "t").unwrap_err();
+    assert!(err.to_string().contains("load commands"), "{err}");
+}
