@@ -332,6 +332,9 @@ impl<'a> MachO<'a> {
                     if size < LINKEDIT_DATA_SIZE {
                         return Err(malformed("short LC_CODE_SIGNATURE"));
                     }
+                    if code_signature.is_some() {
+                        return Err(malformed("two LC_CODE_SIGNATURE commands"));
+                    }
                     let dataoff = le32(body, 8, "dataoff")?;
                     let datasize = le32(body, 12, "datasize")?;
                     if u64::from(dataoff) + u64::from(datasize) > data.len() as u64 {

@@ -471,6 +471,19 @@ fn damaged_headers_are_errors() {
             b
         }),
         ("cut signature", good[..good.len() - 100].to_vec()),
+        ("two signature commands", {
+            // LC_MAIN (24 bytes) becomes a second LC_CODE_SIGNATURE.
+            let parsed = MachO::parse(&good).unwrap();
+            let main = parsed
+                .commands
+                .iter()
+                .find(|c| c.cmd == 0x8000_0028)
+                .unwrap()
+                .offset;
+            let mut b = good.clone();
+            macho::put_le32(&mut b, main, LC_CODE_SIGNATURE);
+            b
+        }),
         ("32-bit", {
             let mut b = good.clone();
             b[0..4].copy_from_slice(&macho::MH_MAGIC.to_le_bytes());
