@@ -2,7 +2,9 @@
 //! `struct statx`): filled the same way by the layer and by the syscall
 //! path's supervisor.
 
-use crate::{FileStat, Timestamp};
+use crate::FileStat;
+#[cfg(target_os = "linux")]
+use crate::Timestamp;
 
 /// The remote stat as `struct stat`.
 pub fn to_stat(s: &FileStat) -> libc::stat {
@@ -28,7 +30,9 @@ pub fn to_stat(s: &FileStat) -> libc::stat {
     out
 }
 
-/// The remote stat as `struct statx`, with the basic fields valid.
+/// The remote stat as `struct statx`, with the basic fields valid (Linux
+/// has `statx`; macOS does not).
+#[cfg(target_os = "linux")]
 pub fn to_statx(s: &FileStat) -> libc::statx {
     // SAFETY: as above.
     let mut out: libc::statx = unsafe { std::mem::zeroed() };
@@ -51,6 +55,7 @@ pub fn to_statx(s: &FileStat) -> libc::statx {
     out
 }
 
+#[cfg(target_os = "linux")]
 fn timestamp(t: Timestamp) -> libc::statx_timestamp {
     // SAFETY: plain data with a private padding field.
     let mut out: libc::statx_timestamp = unsafe { std::mem::zeroed() };
@@ -97,6 +102,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(target_os = "linux")]
     fn statx_carries_every_basic_field() {
         let s = to_statx(&sample());
         assert_eq!(s.stx_mask, libc::STATX_BASIC_STATS);

@@ -462,15 +462,18 @@ pub fn sign_slice(mut slice: Vec<u8>, options: &SignOptions) -> Result<Vec<u8>, 
     let cs_offset = match parsed.code_signature {
         Some(cs) => cs.cmd_offset,
         None => {
-            let at = parsed.commands_end();
-            if at + LINKEDIT_DATA_SIZE > parsed.first_content_offset() {
+            let at = parsed.last_command_end();
+            let end = at + LINKEDIT_DATA_SIZE;
+            if end > parsed.first_content_offset() {
                 return Err(Error::Unsupported(
                     "no room in the header to add a code signature command".into(),
                 ));
             }
-            let (ncmds, sizeofcmds) = (parsed.header.ncmds, parsed.header.sizeofcmds);
-            macho::put_le32(&mut slice, 16, ncmds + 1);
-            macho::put_le32(&mut slice, 20, sizeofcmds + LINKEDIT_DATA_SIZE as u32);
+            // Slack in `sizeofcmds` past the last command takes the new one.
+            let sizeofcmds = parsed.commands_end().max(end) - macho::HEADER_SIZE;
+            let ncmds = parsed.header.ncmds + 1;
+            macho::put_le32(&mut slice, 16, ncmds);
+            macho::put_le32(&mut slice, 20, sizeofcmds as u32);
             macho::put_le32(&mut slice, at, LC_CODE_SIGNATURE);
             macho::put_le32(&mut slice, at + 4, LINKEDIT_DATA_SIZE as u32);
             at

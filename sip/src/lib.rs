@@ -23,10 +23,13 @@
 
 pub mod cache;
 pub mod codesign;
+pub mod exec;
 #[cfg(any(test, feature = "test-support"))]
 pub mod fixtures;
 pub mod macho;
 pub mod patch;
+#[cfg(test)]
+mod regressions;
 pub mod script;
 #[cfg(test)]
 mod tests;
@@ -359,21 +362,8 @@ impl Patcher {
                 if mode & 0o2000 != 0 {
                     reasons.push(Reason::Setgid);
                 }
-                let mut slices = Vec::new();
-                for (arch, bytes) in macho::slices(&data)? {
-                    let info = self.slice_info(arch, bytes)?;
-                    let flags = info.signature_flags.unwrap_or(0);
-                    if flags & CS_RESTRICT != 0 {
-                        reasons.push(Reason::RestrictFlag { arch });
-                    }
-                    if flags & codesign::CS_RUNTIME != 0 && !info.allows_dyld_environment {
-                        reasons.push(Reason::HardenedRuntime { arch });
-                    }
-                    if info.restrict_segment {
-                        reasons.push(Reason::RestrictSegment { arch });
-                    }
-                    slices.push(info);
-                }
+                let (slices, slice_reasons) = self.inspect_macho(&data)?;
+                reasons.extend(slice_reasons);
                 FileKind::MachO {
                     fat: macho::kind(&data) == Kind::Fat,
                     slices,
@@ -419,6 +409,29 @@ impl Patcher {
             kind,
             reasons,
         })
+    }
+
+    /// What each slice of a thin or fat Mach-O file's bytes is, and the
+    /// reasons its slices give dyld to drop `DYLD_*` (the file's path and
+    /// mode add their own in [`Patcher::check`]).
+    pub fn inspect_macho(&self, data: &[u8]) -> Result<(Vec<SliceInfo>, Vec<Reason>), Error> {
+        let mut slices = Vec::new();
+        let mut reasons = Vec::new();
+        for (arch, bytes) in macho::slices(data)? {
+            let info = self.slice_info(arch, bytes)?;
+            let flags = info.signature_flags.unwrap_or(0);
+            if flags & CS_RESTRICT != 0 {
+                reasons.push(Reason::RestrictFlag { arch });
+            }
+            if flags & codesign::CS_RUNTIME != 0 && !info.allows_dyld_environment {
+                reasons.push(Reason::HardenedRuntime { arch });
+            }
+            if info.restrict_segment {
+                reasons.push(Reason::RestrictSegment { arch });
+            }
+            slices.push(info);
+        }
+        Ok((slices, reasons))
     }
 
     fn slice_info(&self, arch: Arch, bytes: &[u8]) -> Result<SliceInfo, Error> {

@@ -332,6 +332,9 @@ impl<'a> MachO<'a> {
                     if size < LINKEDIT_DATA_SIZE {
                         return Err(malformed("short LC_CODE_SIGNATURE"));
                     }
+                    if code_signature.is_some() {
+                        return Err(malformed("two LC_CODE_SIGNATURE commands"));
+                    }
                     let dataoff = le32(body, 8, "dataoff")?;
                     let datasize = le32(body, 12, "datasize")?;
                     if u64::from(dataoff) + u64::from(datasize) > data.len() as u64 {
@@ -372,9 +375,20 @@ impl<'a> MachO<'a> {
         self.data.get(start..start + cs.datasize as usize)
     }
 
-    /// Where the load commands end (the header included).
+    /// Where the load commands end (the header included), as `sizeofcmds`
+    /// says.
     pub fn commands_end(&self) -> usize {
         HEADER_SIZE + self.header.sizeofcmds as usize
+    }
+
+    /// Where the last load command ends: a new command goes here.
+    /// `sizeofcmds` may promise more (slack the walk of `ncmds` commands
+    /// never reaches), and a command written after the slack would be
+    /// read from the slack's bytes.
+    pub fn last_command_end(&self) -> usize {
+        self.commands
+            .last()
+            .map_or(HEADER_SIZE, |last| last.offset + last.size)
     }
 
     /// The first byte of file content after the load commands: the lowest
@@ -393,6 +407,8 @@ impl<'a> MachO<'a> {
             })
             .min()
             .map_or(self.data.len(), |o| o as usize)
+            // Section offsets are not checked against the file's length.
+            .min(self.data.len())
     }
 }
 

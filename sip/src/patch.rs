@@ -86,6 +86,11 @@ pub fn patch_slice(slice: &[u8], out_arch: Arch, name: &str) -> Result<Vec<u8>, 
                     "the code signature is not at the end of the file's data".into(),
                 ));
             }
+            if (cs.dataoff as usize) < parsed.commands_end() {
+                return Err(macho::malformed(
+                    "the code signature starts inside the load commands",
+                ));
+            }
             cs.dataoff as usize
         }
         None => slice.len(),

@@ -156,6 +156,33 @@ mod tests {
         assert!(Shebang::parse(long.as_bytes()).is_err());
     }
 
+    proptest::proptest! {
+        /// A parsed line rewritten to name another interpreter (as the
+        /// patcher does) parses back to it with the same arguments, the
+        /// body kept (the `shebang` fuzz target checks the same on any
+        /// bytes).
+        #[test]
+        fn rewritten_lines_parse_back(
+            line in "[ -~\t\r]{0,100}",
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+        ) {
+            let mut data = format!("#!{line}\n").into_bytes();
+            data.extend_from_slice(&body);
+            let Ok(Some(shebang)) = Shebang::parse(&data) else {
+                return Ok(());
+            };
+            let args = match &shebang.env_program {
+                Some((_, rest)) => rest.clone(),
+                None => shebang.args.clone(),
+            };
+            let out = rewrite(&data, Path::new("/cache/k/python3"), args.as_deref()).unwrap();
+            let again = Shebang::parse(&out).unwrap().unwrap();
+            proptest::prop_assert_eq!(again.interpreter, PathBuf::from("/cache/k/python3"));
+            proptest::prop_assert_eq!(again.args, args);
+            proptest::prop_assert!(out.ends_with(&body));
+        }
+    }
+
     #[test]
     fn path_resolution_takes_the_first_executable() {
         let dir = tempfile::tempdir().unwrap();

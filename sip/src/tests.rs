@@ -13,13 +13,15 @@ use crate::fixtures::{self, Fixture};
 use crate::macho::{self, MachO, LC_CODE_SIGNATURE};
 use crate::*;
 
-struct Mac {
+/// A simulated Mac in a temporary directory: `usr/` is SIP-protected,
+/// `usr/local/` is not; `PATH` is `usr/local/bin:usr/bin`.
+pub(crate) struct Mac {
     dir: tempfile::TempDir,
-    patcher: Patcher,
+    pub(crate) patcher: Patcher,
 }
 
 impl Mac {
-    fn new() -> Mac {
+    pub(crate) fn new() -> Mac {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         for sub in ["usr/bin", "usr/local/bin", "home", "cache"] {
@@ -40,11 +42,11 @@ impl Mac {
         }
     }
 
-    fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         self.dir.path()
     }
 
-    fn put(&self, rel: &str, bytes: &[u8], mode: u32) -> PathBuf {
+    pub(crate) fn put(&self, rel: &str, bytes: &[u8], mode: u32) -> PathBuf {
         let path = self.root().join(rel);
         fs::write(&path, bytes).unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
@@ -469,6 +471,19 @@ fn damaged_headers_are_errors() {
             b
         }),
         ("cut signature", good[..good.len() - 100].to_vec()),
+        ("two signature commands", {
+            // LC_MAIN (24 bytes) becomes a second LC_CODE_SIGNATURE.
+            let parsed = MachO::parse(&good).unwrap();
+            let main = parsed
+                .commands
+                .iter()
+                .find(|c| c.cmd == 0x8000_0028)
+                .unwrap()
+                .offset;
+            let mut b = good.clone();
+            macho::put_le32(&mut b, main, LC_CODE_SIGNATURE);
+            b
+        }),
         ("32-bit", {
             let mut b = good.clone();
             b[0..4].copy_from_slice(&macho::MH_MAGIC.to_le_bytes());
@@ -536,10 +551,15 @@ proptest! {
             }
         }
         if let Ok(out) = patch::patch_binary(&bytes, &[Arch::X86_64, Arch::Arm64], "t") {
-            // What the patcher accepts, it writes correctly.
+            // What the patcher accepts, it writes correctly (as the `patch`
+            // fuzz target checks): valid signatures, nothing protected,
+            // patchable again.
             for (_, slice) in macho::slices(&out).unwrap() {
                 codesign::verify_adhoc(slice).unwrap();
             }
+            let (_, reasons) = Mac::new().patcher.inspect_macho(&out).unwrap();
+            prop_assert!(reasons.is_empty(), "{:?}", reasons);
+            patch::patch_binary(&out, &[Arch::X86_64, Arch::Arm64], "t").unwrap();
         }
         let _ = script::Shebang::parse(&bytes);
     }

@@ -20,8 +20,10 @@ fn every_source_file_starts_with_a_doc_line() {
         .parent()
         .expect("workspace root");
     let mut files = Vec::new();
-    for crate_dir in ["protocol", "config", "layer", "agent", "adapter", "tests"] {
-        for sub in ["src", "tests", "benches"] {
+    for crate_dir in [
+        "protocol", "config", "layer", "agent", "adapter", "sip", "sip/fuzz", "tests",
+    ] {
+        for sub in ["src", "tests", "benches", "fuzz_targets"] {
             rust_files(&root.join(crate_dir).join(sub), &mut files);
         }
     }

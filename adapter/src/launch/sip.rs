@@ -19,10 +19,11 @@
 //! that are absent, name no file, or name an unprotected program stay as
 //! they are.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use mirrord_sip::exec::Lookup;
 use mirrord_sip::{Host, Patched, Patcher};
 use serde_json::{Map, Value};
 
@@ -84,7 +85,8 @@ pub fn swap_protected(
         let Some(original) = slot.as_str().map(str::to_owned) else {
             continue;
         };
-        let Some(path) = locate(&patcher, &original, cwd.as_deref()) else {
+        let Some(path) = patcher.locate(OsStr::new(&original), Lookup::Search, cwd.as_deref())
+        else {
             continue;
         };
         let patched = patcher
@@ -115,17 +117,9 @@ pub fn swap_program(
     let Some(host) = host else {
         return Ok(None);
     };
-    let patcher = Patcher::new(host.clone());
-    let Some(path) = locate(&patcher, program, Some(cwd)) else {
-        return Ok(None);
-    };
-    match patcher
-        .patch(&path)
-        .with_context(|| format!("cannot patch `{program}` for macOS SIP"))?
-    {
-        Patched::Copy { path, .. } => Ok(Some(path)),
-        _ => Ok(None),
-    }
+    Patcher::new(host.clone())
+        .exec_program(OsStr::new(program), Lookup::Search, Some(cwd))
+        .with_context(|| format!("cannot patch `{program}` for macOS SIP"))
 }
 
 /// The string holding the program under `key`: the value itself, or the
@@ -135,22 +129,6 @@ fn program_slot<'a>(args: &'a mut Map<String, Value>, key: &str) -> Option<&'a m
         Value::Array(list) => list.first_mut(),
         value => Some(value),
     }
-}
-
-/// The file `program` names: relative to `cwd`, or looked up in `PATH`.
-fn locate(patcher: &Patcher, program: &str, cwd: Option<&Path>) -> Option<PathBuf> {
-    if program.is_empty() {
-        return None;
-    }
-    let path = if program.contains('/') {
-        match cwd {
-            Some(cwd) => cwd.join(program),
-            None => PathBuf::from(program),
-        }
-    } else {
-        patcher.resolve(program)?
-    };
-    path.is_file().then_some(path)
 }
 
 /// `PATH` as the configuration sets it for the debuggee, if it does.
@@ -324,6 +302,7 @@ mod tests {
                 &["program"],
             ),
             (Some("cppdbg"), json!({"program": p("sh")}), &["program"]),
+            (Some("coreclr"), json!({"program": p("app")}), &["program"]),
             (Some("coreclr"), json!({"program": "bin/app.dll"}), &[]),
             (
                 Some("go"),
