@@ -1,4 +1,6 @@
-/* Probe of what a C program sees; fork+execs itself as a child. */
+/* Probe of what a C program sees; fork+execs itself as a child, or with
+   `--exec PATH` the program at PATH (given the "child." prefix). Prints
+   its pid and whether the mirrord layer is loaded in it. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -86,9 +88,24 @@ static void fdlinks(void) {
     if (dir >= 0) close(dir);
 }
 
+/* Whether libmirrord_layer is mapped in this process. */
+static int layer_loaded(void) {
+    char entry[512];
+    int found = 0;
+    FILE *maps = fopen("/proc/self/maps", "r");
+    while (maps && !found && fgets(entry, sizeof entry, maps)) found = strstr(entry, "libmirrord_layer") != NULL;
+    if (maps) fclose(maps);
+    return found;
+}
+
 int main(int argc, char **argv) {
     char line[256] = {0};
-    if (argc > 1) prefix = argv[1];
+    const char *child = NULL;
+    if (argc == 3 && strcmp(argv[1], "--exec") == 0) child = argv[2];
+    else if (argc > 1) prefix = argv[1];
+    int parent = argc == 1 || child != NULL;
+    printf("%spid=%d\n", prefix, (int)getpid());
+    printf("%slayer=%s\n", prefix, layer_loaded() ? "yes" : "no");
     printf("%senv=%s\n", prefix, getenv("POD_NAME") ? getenv("POD_NAME") : "None");
     FILE *f = fopen("/app/config/message.txt", "r");
     if (f && fgets(line, sizeof line, f)) {
@@ -107,10 +124,11 @@ int main(int argc, char **argv) {
     datagram("udpto", 7002, "udpto-ping");
     fdlinks();
     fflush(stdout);
-    if (argc == 1) {
+    if (parent) {
         pid_t pid = fork();
         if (pid == 0) {
-            execl("/proc/self/exe", argv[0], "child.", (char *)NULL);
+            if (child) execl(child, child, "child.", (char *)NULL);
+            else execl("/proc/self/exe", argv[0], "child.", (char *)NULL);
             _exit(127);
         }
         int status;

@@ -16,6 +16,7 @@
 //! - [`datagrams`]: unconnected UDP (`sendto`/`recvfrom` with addresses);
 //! - [`unlisten`], [`sockdiag`]: a closed listener's port back to the target;
 //! - [`callers`]: whose calls are left alone (skipped programs, debuggers);
+//! - [`layered`]: processes whose layer is connected (their calls continue);
 //! - [`writeback`]: remote files opened for writing, written back on close;
 //! - [`listings`]: remote directories, laid out locally for `getdents64`;
 //! - [`fdlinks`]: `/proc/self/fd/N` and `/dev/fd/N` of remote files.
@@ -28,6 +29,7 @@ pub mod fdlinks;
 pub mod filter;
 pub mod fs;
 pub mod handoff;
+pub mod layered;
 pub mod listings;
 pub mod memory;
 pub mod net;

@@ -24,6 +24,7 @@ use super::datagrams::{self, Datagrams};
 use super::fdlinks::FdLinks;
 use super::filter::AUDIT_ARCH;
 use super::fs;
+use super::layered::Layered;
 use super::listings::Listings;
 use super::net;
 use super::notify::{Listener, Notification, Reply};
@@ -52,6 +53,8 @@ pub struct Setup {
     pub policy: Policy,
     /// Incoming traffic: where to subscribe, and the config's rules.
     pub incoming: Option<(Subscriber, IncomingConfig)>,
+    /// The processes whose layer is connected to this intproxy.
+    pub layered: Arc<Layered>,
 }
 
 pub struct Supervisor {
@@ -59,6 +62,7 @@ pub struct Supervisor {
     pub policy: Policy,
     pub incoming: Option<(Subscriber, IncomingConfig)>,
     callers: Callers,
+    layered: Arc<Layered>,
     pub writebacks: Writebacks,
     pub listings: Listings,
     pub fdlinks: FdLinks,
@@ -97,7 +101,11 @@ pub async fn serve<H: Send + 'static>(
     agent: AgentClient,
     hold: H,
 ) {
-    let Setup { policy, incoming } = setup;
+    let Setup {
+        policy,
+        incoming,
+        layered,
+    } = setup;
     let writebacks = match Writebacks::new() {
         Ok(w) => w,
         Err(e) => {
@@ -113,6 +121,7 @@ pub async fn serve<H: Send + 'static>(
         datagrams: Datagrams::default(),
         listener: Listener::new(listener),
         callers: Callers::new(policy.skip.clone()),
+        layered,
         policy,
         incoming,
         agent,
@@ -192,11 +201,12 @@ fn receive(sup: &Supervisor, tx: &mpsc::UnboundedSender<Notification>) {
 }
 
 /// Whether the call runs as made, decided without waiting on anything:
-/// another ABI, a path the policy keeps local, or a caller left alone
-/// (asked last: it reads `/proc`). Continuing is right even if the caller
-/// changed meanwhile: the call runs as it was made.
+/// another ABI, a process whose layer serves it, a path the policy keeps
+/// local, or a caller left alone (asked last: it reads `/proc`).
+/// Continuing is right even if the caller changed meanwhile: the call runs
+/// as it was made.
 fn continues_at_once(sup: &Supervisor, n: &Notification) -> bool {
-    if n.arch != AUDIT_ARCH {
+    if n.arch != AUDIT_ARCH || sup.layered.has_layer(n.pid) {
         return true;
     }
     let call = Call::decode(n);
@@ -328,6 +338,7 @@ mod tests {
         let setup = Setup {
             policy,
             incoming: None,
+            layered: Arc::default(),
         };
         let serving = tokio::spawn(serve(listener, setup, agent, Released(Some(released))));
         // The open reaches the agent, which never answers: a call in flight.
