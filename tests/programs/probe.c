@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -57,6 +58,32 @@ static void datagram(const char *key, int port, const char *ping) {
         recvfrom(fd, buf, sizeof buf - 1, 0, (struct sockaddr *)&from, &from_len) < 0) {
         err(key);
     } else {
+        printf("%s%s.from=%s:%d\n", prefix, key, inet_ntoa(from.sin_addr), ntohs(from.sin_port));
+        printf("%s%s=%s\n", prefix, key, buf);
+    }
+    close(fd);
+}
+
+/* Unconnected UDP through sendmsg and recvmsg: the address in the msghdr,
+   the data across two iovecs. */
+static void datagram_msg(const char *key, int port, const char *ping) {
+    struct sockaddr_in sa, from;
+    char head[4] = {0}, tail[60] = {0}, buf[64] = {0};
+    struct timeval tv = {.tv_sec = 10};
+    size_t half = strlen(ping) / 2;
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (resolve(&sa, port)) { err(key); close(fd); return; }
+    struct iovec out[2] = {{(void *)ping, half}, {(void *)(ping + half), strlen(ping) - half}};
+    struct msghdr send_msg = {.msg_name = &sa, .msg_namelen = sizeof sa, .msg_iov = out, .msg_iovlen = 2};
+    struct iovec in[2] = {{head, sizeof head}, {tail, sizeof tail - 1}};
+    struct msghdr recv_msg = {.msg_name = &from, .msg_namelen = sizeof from, .msg_iov = in, .msg_iovlen = 2};
+    ssize_t got;
+    if (sendmsg(fd, &send_msg, 0) < 0 || (got = recvmsg(fd, &recv_msg, 0)) < 0) {
+        err(key);
+    } else {
+        memcpy(buf, head, got < 4 ? got : 4);
+        if (got > 4) memcpy(buf + 4, tail, got - 4);
         printf("%s%s.from=%s:%d\n", prefix, key, inet_ntoa(from.sin_addr), ntohs(from.sin_port));
         printf("%s%s=%s\n", prefix, key, buf);
     }
@@ -122,6 +149,7 @@ int main(int argc, char **argv) {
     echo("tcp", SOCK_STREAM, 7001, "tcp-ping");
     echo("udp", SOCK_DGRAM, 7002, "udp-ping");
     datagram("udpto", 7002, "udpto-ping");
+    datagram_msg("udpmsg", 7002, "udpmsg-ping");
     fdlinks();
     fflush(stdout);
     if (parent) {

@@ -25,6 +25,10 @@ const EXPECTED: &[(&str, &str)] = &[
     // loopback service, which the reply names as its source.
     ("udpto", "udpto-ping"),
     ("udpto.from", "127.0.0.2:7002"),
+    // The same through `sendmsg`/`recvmsg` (Go's `WriteMsgUDP`/
+    // `ReadMsgUDP`), the address inside the `msghdr`.
+    ("udpmsg", "udpmsg-ping"),
+    ("udpmsg.from", "127.0.0.2:7002"),
     // `/proc/self/fd/N` of a remote file names it, `/dev/fd/N` opens it
     // again; a remote directory's link names it too.
     ("fdlink", "/app/config/message.txt"),

@@ -13,7 +13,8 @@
 //! - [`memory`]: the stopped process's memory and paths;
 //! - [`calls`]: the stopped calls decoded from their raw arguments;
 //! - [`supervisor`], [`fs`], [`net`], [`stat`]: answering the calls;
-//! - [`datagrams`]: unconnected UDP (`sendto`/`recvfrom` with addresses);
+//! - [`datagrams`]: unconnected UDP (`sendto`/`recvfrom` with addresses,
+//!   `sendmsg`/`recvmsg`), [`msghdr`]: the caller's `struct msghdr`;
 //! - [`unlisten`], [`sockdiag`]: a closed listener's port back to the target;
 //! - [`callers`]: whose calls are left alone (skipped programs, debuggers);
 //! - [`layered`]: processes whose layer is connected (their calls continue);
@@ -32,6 +33,7 @@ pub mod handoff;
 pub mod layered;
 pub mod listings;
 pub mod memory;
+pub mod msghdr;
 pub mod net;
 pub mod notify;
 pub mod sockdiag;

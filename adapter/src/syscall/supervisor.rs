@@ -215,7 +215,11 @@ fn continues_at_once(sup: &Supervisor, n: &Notification) -> bool {
             return true;
         }
     }
-    if matches!(call, Call::SendTo | Call::RecvFrom) && datagrams::continues_at_once(sup, n) {
+    let datagram = matches!(
+        call,
+        Call::SendTo | Call::RecvFrom | Call::SendMsg | Call::RecvMsg
+    );
+    if datagram && datagrams::continues_at_once(sup, n) {
         return true;
     }
     sup.callers.left_alone(n.pid)
@@ -275,6 +279,8 @@ async fn dispatch(sup: &Supervisor, n: &Notification) -> Outcome {
         Call::Accept { flags } => net::accept(sup, n, flags).await,
         Call::SendTo => datagrams::sendto(sup, n).await,
         Call::RecvFrom => datagrams::recvfrom(sup, n).await,
+        Call::SendMsg => datagrams::sendmsg(sup, n).await,
+        Call::RecvMsg => datagrams::recvmsg(sup, n).await,
         Call::Other => Outcome::Reply(Reply::Continue),
     }
 }
