@@ -153,87 +153,138 @@ fn socket_inode(tid: u32, fd: i32) -> Option<u64> {
         .ok()
 }
 
-/// `sendto(fd, buf, len, flags, dest, dest_len)` to a remote destination
-/// on a UDP socket: sent to the destination's relay.
-pub async fn sendto(sup: &Supervisor, n: &Notification) -> Outcome {
-    let Some(remote) = destination(n) else {
-        return Outcome::Reply(Reply::Continue);
-    };
-    let len = n.args[2] as usize;
-    let payload = || {
-        if len > MAX_DATAGRAM {
-            return Err(libc::EMSGSIZE);
-        }
-        let data = memory::read(n.pid, n.args[1], len).map_err(|_| libc::EFAULT)?;
-        Ok((data, Vec::new()))
-    };
-    send(sup, n, n.args[0] as i32, remote, n.args[3] as i32, payload).await
-}
-
-/// `sendmsg(fd, msg, flags)` with a remote address in the `msghdr`: the
-/// data (gathered from its iovecs) and its control messages go to the
-/// destination's relay, as for `sendto`.
-pub async fn sendmsg(sup: &Supervisor, n: &Notification) -> Outcome {
-    let Ok(hdr) = MsgHdr::read(n.pid, n.args[1]) else {
-        return Outcome::Reply(Reply::Continue);
-    };
-    let Some(remote) = named(n.pid, hdr.name, hdr.name_len) else {
-        return Outcome::Reply(Reply::Continue);
-    };
-    let errno = |e: std::io::Error| e.raw_os_error().unwrap_or(libc::EFAULT);
-    let payload = || {
-        let data = hdr.gather(n.pid, MAX_DATAGRAM).map_err(errno)?;
-        Ok((data, hdr.control_bytes(n.pid).map_err(errno)?))
-    };
-    send(sup, n, n.args[0] as i32, remote, n.args[2] as i32, payload).await
-}
-
-/// Sends what `payload` reads from the caller (data, control messages) to
-/// `remote`'s relay from socket `fd` of the caller, when it is a UDP
-/// socket and the policy sends `remote` to the target; the call continues
-/// otherwise.
-async fn send(
-    sup: &Supervisor,
-    n: &Notification,
+/// A stopped `sendto(fd, buf, len, flags, dest, dest_len)` or
+/// `sendmsg(fd, msg, flags)` that names an internet address.
+struct Outbound {
     fd: i32,
     remote: SocketAddr,
     flags: i32,
-    payload: impl FnOnce() -> Result<(Vec<u8>, Vec<u8>), i32>,
-) -> Outcome {
-    let continue_ = Outcome::Reply(Reply::Continue);
-    let Ok(socket) = socket_of(n.pid, fd) else {
-        return continue_;
+    /// `sendmsg`'s header; `None` for `sendto`.
+    msg: Option<MsgHdr>,
+}
+
+impl Outbound {
+    fn of(n: &Notification) -> Option<Outbound> {
+        let fd = n.args[0] as i32;
+        match n.nr {
+            libc::SYS_sendto => Some(Outbound {
+                fd,
+                remote: destination(n)?,
+                flags: n.args[3] as i32,
+                msg: None,
+            }),
+            libc::SYS_sendmsg => {
+                let msg = MsgHdr::read(n.pid, n.args[1]).ok()?;
+                Some(Outbound {
+                    fd,
+                    remote: named(n.pid, msg.name, msg.name_len)?,
+                    flags: n.args[2] as i32,
+                    msg: Some(msg),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// The data and control messages to send, read from the caller.
+    fn payload(&self, n: &Notification) -> Result<(Vec<u8>, Vec<u8>), i32> {
+        let errno = |e: std::io::Error| e.raw_os_error().unwrap_or(libc::EFAULT);
+        match &self.msg {
+            None => {
+                let len = n.args[2] as usize;
+                if len > MAX_DATAGRAM {
+                    return Err(libc::EMSGSIZE);
+                }
+                let data = memory::read(n.pid, n.args[1], len).map_err(|_| libc::EFAULT)?;
+                Ok((data, Vec::new()))
+            }
+            Some(msg) => {
+                let data = msg.gather(n.pid, MAX_DATAGRAM).map_err(errno)?;
+                Ok((data, msg.control_bytes(n.pid).map_err(errno)?))
+            }
+        }
+    }
+}
+
+/// The caller's UDP socket a send goes out of.
+struct Sending {
+    socket: OwnedFd,
+    v6: bool,
+    inode: u64,
+}
+
+/// `sendto`/`sendmsg` to a remote destination on a UDP socket: the data
+/// (gathered from a `msghdr`'s iovecs, with its control messages) goes to
+/// the destination's relay, made on the first send.
+pub async fn send(sup: &Supervisor, n: &Notification) -> Outcome {
+    let Some(out) = Outbound::of(n) else {
+        return Outcome::Reply(Reply::Continue);
     };
+    let sending = match sending(sup, n, &out) {
+        Ok(sending) => sending,
+        Err(outcome) => return outcome,
+    };
+    let relay = match sup.datagrams.relay_for(sending.inode, out.remote) {
+        Some(relay) => relay,
+        None => match open_relay(sup, out.remote).await {
+            Ok(relay) => sup.datagrams.add(sending.inode, out.remote, relay),
+            Err(errno) => return Outcome::Reply(Reply::Errno(errno)),
+        },
+    };
+    transmit(sup, n, &out, &sending, relay)
+}
+
+/// A send whose relay exists, done at once on the receiver thread (no hop
+/// to the runtime: most sends of a UDP client). `None` when the call needs
+/// the runtime.
+pub fn send_at_once(sup: &Supervisor, n: &Notification) -> Option<Outcome> {
+    let out = Outbound::of(n)?;
+    let sending = match sending(sup, n, &out) {
+        Ok(sending) => sending,
+        Err(outcome) => return Some(outcome),
+    };
+    let relay = sup.datagrams.relay_for(sending.inode, out.remote)?;
+    Some(transmit(sup, n, &out, &sending, relay))
+}
+
+/// The socket of a send the target gets: a UDP socket of a family that
+/// can reach the destination, which the policy sends to the target;
+/// `Err(Continue)` otherwise.
+fn sending(sup: &Supervisor, n: &Notification, out: &Outbound) -> Result<Sending, Outcome> {
+    let continue_ = || Outcome::Reply(Reply::Continue);
+    let socket = socket_of(n.pid, out.fd).map_err(|_| continue_())?;
     if sockopt(&socket, libc::SO_TYPE) != Some(libc::SOCK_DGRAM) {
-        return continue_;
+        return Err(continue_());
     }
     let v6 = match sockopt(&socket, libc::SO_DOMAIN) {
         Some(libc::AF_INET6) => true,
-        Some(libc::AF_INET) if remote.is_ipv4() => false,
+        Some(libc::AF_INET) if out.remote.is_ipv4() => false,
         // An IPv6 destination on an IPv4 socket: the kernel's error.
-        _ => return continue_,
+        _ => return Err(continue_()),
     };
-    if sup.policy.outgoing.route(Protocol::Udp, remote, &[]) == Route::Local {
-        return continue_;
+    if sup.policy.outgoing.route(Protocol::Udp, out.remote, &[]) == Route::Local {
+        return Err(continue_());
     }
-    let (data, control) = match payload() {
+    let inode = inode(&socket).ok_or_else(continue_)?;
+    Ok(Sending { socket, v6, inode })
+}
+
+/// Reads the payload and sends it from the caller's socket to `relay`.
+fn transmit(
+    sup: &Supervisor,
+    n: &Notification,
+    out: &Outbound,
+    sending: &Sending,
+    relay: SocketAddr,
+) -> Outcome {
+    let (data, control) = match out.payload(n) {
         Ok(read) => read,
         Err(errno) => return Outcome::Reply(Reply::Errno(errno)),
     };
     if !sup.listener.id_valid(n.id) {
         return Outcome::Gone;
     }
-    let Some(ino) = inode(&socket) else {
-        return continue_;
-    };
-    let relay = match sup.datagrams.relay_for(ino, remote) {
-        Some(relay) => relay,
-        None => match open_relay(sup, remote).await {
-            Ok(relay) => sup.datagrams.add(ino, remote, relay),
-            Err(errno) => return Outcome::Reply(Reply::Errno(errno)),
-        },
-    };
-    let (mut to, to_len) = sockaddr(relay, v6);
+    let (mut to, to_len) = sockaddr(relay, sending.v6);
     let mut iov = libc::iovec {
         iov_base: data.as_ptr() as *mut libc::c_void,
         iov_len: data.len(),
@@ -248,11 +299,12 @@ async fn send(
         msg.msg_control = control.as_ptr() as *mut libc::c_void;
         msg.msg_controllen = control.len();
     }
-    // Never blocks the supervisor: a loopback datagram does not wait.
+    // Never blocks: a loopback datagram does not wait.
     // SAFETY: `msg` points at `to`, `iov` (over `data`) and `control`,
     // alive for the call; the kernel only reads them.
-    let sent = unsafe { libc::sendmsg(socket.as_raw_fd(), &msg, flags | libc::MSG_DONTWAIT) };
-    debug!(%remote, %relay, sent, "datagram to the target");
+    let fd = sending.socket.as_raw_fd();
+    let sent = unsafe { libc::sendmsg(fd, &msg, out.flags | libc::MSG_DONTWAIT) };
+    debug!(remote = %out.remote, %relay, sent, "datagram to the target");
     if sent < 0 {
         return Outcome::Reply(Reply::Errno(last_errno()));
     }

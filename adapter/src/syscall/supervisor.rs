@@ -182,11 +182,14 @@ fn receive(sup: &Supervisor, tx: &mpsc::UnboundedSender<Notification>) {
                     // ENOENT: the caller died or was interrupted meanwhile.
                     let _ = sup.listener.respond(n.id, Reply::Continue);
                 }
-                Ok(n) => {
-                    if tx.send(n).is_err() {
-                        return;
+                Ok(n) => match answered_at_once(sup, &n) {
+                    Some(outcome) => answer(sup, &n, outcome),
+                    None => {
+                        if tx.send(n).is_err() {
+                            return;
+                        }
                     }
-                }
+                },
                 // The caller died between poll and recv.
                 Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EINTR)) => {}
                 Err(e) => {
@@ -225,8 +228,22 @@ fn continues_at_once(sup: &Supervisor, n: &Notification) -> bool {
     sup.callers.left_alone(n.pid)
 }
 
+/// A call answered on the receiver thread without waiting on anything
+/// (no hop to the runtime), once [`continues_at_once`] said no: a
+/// datagram to a relay that exists.
+fn answered_at_once(sup: &Supervisor, n: &Notification) -> Option<Outcome> {
+    match Call::decode(n) {
+        Call::SendTo | Call::SendMsg => datagrams::send_at_once(sup, n),
+        _ => None,
+    }
+}
+
 async fn handle(sup: Arc<Supervisor>, n: Notification) {
     let outcome = dispatch(&sup, &n).await;
+    answer(&sup, &n, outcome);
+}
+
+fn answer(sup: &Supervisor, n: &Notification, outcome: Outcome) {
     debug!(?outcome);
     if let Outcome::Reply(reply) = outcome {
         if let Err(e) = sup.listener.respond(n.id, reply) {
@@ -277,9 +294,8 @@ async fn dispatch(sup: &Supervisor, n: &Notification) -> Outcome {
         Call::GetPeerName => net::getpeername(sup, n).await,
         Call::Listen => net::listen(sup, n).await,
         Call::Accept { flags } => net::accept(sup, n, flags).await,
-        Call::SendTo => datagrams::sendto(sup, n).await,
+        Call::SendTo | Call::SendMsg => datagrams::send(sup, n).await,
         Call::RecvFrom => datagrams::recvfrom(sup, n).await,
-        Call::SendMsg => datagrams::sendmsg(sup, n).await,
         Call::RecvMsg => datagrams::recvmsg(sup, n).await,
         Call::Other => Outcome::Reply(Reply::Continue),
     }
