@@ -8,10 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/time.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *prefix = "";
@@ -115,6 +117,38 @@ static void fdlinks(void) {
     if (dir >= 0) close(dir);
 }
 
+static volatile sig_atomic_t alarmed;
+static void on_alarm(int sig) { (void)sig; alarmed = 1; }
+
+/* `--alarm`: a blocking recvfrom waits for a datagram that never comes (a
+   port without a service in the pod), cut by alarm(1) with a handler
+   installed without SA_RESTART: prints how it ended and after how long.
+   `--alarm-untimed`: the same on a socket without SO_RCVTIMEO. */
+static int alarm_mode(int timed) {
+    struct sockaddr_in sa, from;
+    socklen_t len = sizeof from;
+    char c = 'x';
+    struct timeval tv = {.tv_sec = 10};
+    struct sigaction act = {.sa_handler = on_alarm};
+    struct timespec t0, t1;
+    sigaction(SIGALRM, &act, NULL);
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    if (timed) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (resolve(&sa, 7999) || sendto(fd, &c, 1, 0, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        err("alarm");
+        return 1;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    alarm(1);
+    ssize_t got = recvfrom(fd, &c, 1, 0, (struct sockaddr *)&from, &len);
+    int saved = errno;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    printf("alarm=%s\nalarm.handled=%d\nalarm.ms=%ld\n",
+           got >= 0 ? "data" : saved == EINTR ? "EINTR" : strerror(saved), (int)alarmed, ms);
+    return 0;
+}
+
 /* Whether libmirrord_layer is mapped in this process. */
 static int layer_loaded(void) {
     char entry[512];
@@ -128,6 +162,8 @@ static int layer_loaded(void) {
 int main(int argc, char **argv) {
     char line[256] = {0};
     const char *child = NULL;
+    if (argc == 2 && strcmp(argv[1], "--alarm") == 0) return alarm_mode(1);
+    if (argc == 2 && strcmp(argv[1], "--alarm-untimed") == 0) return alarm_mode(0);
     if (argc == 3 && strcmp(argv[1], "--exec") == 0) child = argv[2];
     else if (argc > 1) prefix = argv[1];
     int parent = argc == 1 || child != NULL;

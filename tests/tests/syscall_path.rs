@@ -177,6 +177,36 @@ fn a_static_programs_dynamic_child_is_served_by_its_layer() {
     );
 }
 
+/// A blocking receive waiting in the supervisor gives way to a caught
+/// signal: `alarm(1)`, with a handler installed without `SA_RESTART`, ends
+/// it with `EINTR` about a second later, after the handler ran (not at the
+/// socket's 10 s `SO_RCVTIMEO`, and not never on a socket without one,
+/// where the kernel turns the supervisor's `-ERESTARTSYS` into `EINTR`).
+#[test]
+fn a_waiting_receive_ends_with_eintr_for_a_caught_signal() {
+    let pod = Pod::start(&PodSpec::default()).expect("pod");
+    let scratch = Scratch::new("alarm");
+    let exe = static_c_probe(&scratch);
+    let config = scratch.write("mirrord.json", CONFIG);
+    for mode in ["--alarm", "--alarm-untimed"] {
+        check_alarm(&pod, &config, &[&exe, mode]);
+    }
+}
+
+fn check_alarm(pod: &Pod, config: &std::path::Path, cmd: &[&str]) {
+    let out = mirrord_exec(&pod.target(), Some(config), cmd, Duration::from_secs(30));
+    assert!(out.status.success(), "{out:#?}");
+    assert_eq!(out.value("alarm"), Some("EINTR"), "{out:#?}");
+    assert_eq!(out.value("alarm.handled"), Some("1"), "{out:#?}");
+    let ms: u64 = out
+        .value("alarm.ms")
+        .and_then(|v| v.parse().ok())
+        .expect("alarm.ms");
+    assert!((900..5000).contains(&ms), "{ms} ms: {out:#?}");
+    let left = leftovers(out.pid, Some(pod.pid), Duration::from_secs(3));
+    assert!(left.is_empty(), "left running: {left:?}");
+}
+
 #[test]
 fn a_dynamic_program_can_be_forced_onto_the_syscall_path() {
     let scratch = Scratch::new("cdyn");

@@ -40,8 +40,9 @@ use crate::intproxy::outgoing;
 
 /// The largest datagram (IPv4's and IPv6's payload limit, rounded up).
 const MAX_DATAGRAM: usize = 1 << 16;
-/// How often a waiting `recvfrom` checks that its caller is still there.
-const RECHECK: Duration = Duration::from_millis(200);
+/// How often a waiting receive checks that its caller is still there and
+/// has no signal to take (an `ioctl` and a read of `/proc/TID/status`).
+const RECHECK: Duration = Duration::from_millis(50);
 
 /// The relays of the programs' unconnected UDP sockets, by socket inode:
 /// (remote destination, relay) pairs, addresses in plain (not v4-mapped)
@@ -492,6 +493,15 @@ async fn receive(
         }
         if !sup.listener.id_valid(n.id) {
             return Err(Outcome::Gone);
+        }
+        if super::signals::deliverable(n.pid) {
+            // As the kernel's socket wait: `EINTR` under a receive timeout
+            // (even with `SA_RESTART`), else a restart by the handler's flags.
+            let errno = match deadline {
+                Some(_) => libc::EINTR,
+                None => super::signals::ERESTARTSYS,
+            };
+            return Err(Outcome::Reply(Reply::Errno(errno)));
         }
     }
 }

@@ -15,6 +15,7 @@
 //! - [`supervisor`], [`fs`], [`net`], [`stat`]: answering the calls;
 //! - [`datagrams`]: unconnected UDP (`sendto`/`recvfrom` with addresses,
 //!   `sendmsg`/`recvmsg`), [`msghdr`]: the caller's `struct msghdr`;
+//! - [`signals`]: a waiting caller's signals (a receive restarted for them);
 //! - [`unlisten`], [`sockdiag`]: a closed listener's port back to the target;
 //! - [`callers`]: whose calls are left alone (skipped programs, debuggers);
 //! - [`layered`]: processes whose layer is connected (their calls continue);
@@ -36,6 +37,7 @@ pub mod memory;
 pub mod msghdr;
 pub mod net;
 pub mod notify;
+pub mod signals;
 pub mod sockdiag;
 pub mod standby;
 pub mod stat;
