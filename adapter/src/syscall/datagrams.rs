@@ -14,7 +14,8 @@
 //! socket with relays is made by the supervisor too, so that a datagram
 //! from a relay reports the remote address it stands for; the waiting of
 //! a blocking socket happens in the supervisor (bounded by the socket's
-//! `SO_RCVTIMEO`, and ended when the caller goes away).
+//! `SO_RCVTIMEO`, and ended when the caller goes away or has a signal to
+//! take, see [`signals`](super::signals)).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -449,8 +450,8 @@ async fn recv(
 
 /// Receives one datagram on `socket` without ever blocking the
 /// supervisor's thread: a blocking socket (without `MSG_DONTWAIT`) is
-/// waited for here, until its `SO_RCVTIMEO` (`EAGAIN`) or until the
-/// caller goes away.
+/// waited for here, until its `SO_RCVTIMEO` (`EAGAIN`), until the
+/// caller goes away, or until it has a signal to take.
 async fn receive(
     sup: &Supervisor,
     n: &Notification,
