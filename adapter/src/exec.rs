@@ -21,7 +21,7 @@ pub fn run(args: ExecArgs) -> anyhow::Result<()> {
     let mut config = load_config(&args.config)?;
     let cwd = std::env::current_dir().context("cannot read the working directory")?;
     session::keep_local(&mut config, &cwd);
-    let route = interception(&config, &args.command[0])?;
+    let (route, exe) = interception(&config, &args.command[0])?;
     let progress = Progress::new("loading the config");
     let session = Session::start(&config, Some(std::process::id()), &progress)?;
     progress.finish(Some(&format!(
@@ -33,7 +33,14 @@ pub fn run(args: ExecArgs) -> anyhow::Result<()> {
     let env = match route {
         Route::Layer => session.environment(session::current_env()),
         Route::Syscall => {
-            let env = session.environment_without_layer(session::current_env());
+            let env = if layer_for_children(exe) {
+                // For its dynamic children (the program itself does not
+                // load it; in a Go program it stays inert).
+                session::keep_file_local(&mut config, session.layer());
+                session.environment_for_syscall_path(session::current_env())
+            } else {
+                session.environment_without_layer(session::current_env())
+            };
             // Last: from here on, the listed syscalls of this process stop
             // in the supervisor.
             syscall::install_and_hand_off(&session.supervisor, &config)?;
@@ -63,9 +70,24 @@ pub fn run(args: ExecArgs) -> anyhow::Result<()> {
     Err(err).with_context(|| format!("cannot run `{}`", args.command[0]))
 }
 
-/// Which path the program gets; for the syscall path, checks now (before
-/// any session starts) that the kernel offers seccomp user notification.
-fn interception(config: &mirrord_config::MirrordConfig, program: &str) -> anyhow::Result<Route> {
+/// Whether a program on the syscall path gets the layer's variables, for
+/// its exec'd dynamic children: yes for a static or Go program, which
+/// never runs the layer itself; not for a dynamic program forced onto the
+/// path (`--interception syscall`), which would load it and leave the path.
+fn layer_for_children(exe: detect::Executable) -> bool {
+    matches!(
+        exe,
+        detect::Executable::Static | detect::Executable::Go { .. }
+    )
+}
+
+/// Which path the program gets, and what it is; for the syscall path,
+/// checks now (before any session starts) that the kernel offers seccomp
+/// user notification.
+fn interception(
+    config: &mirrord_config::MirrordConfig,
+    program: &str,
+) -> anyhow::Result<(Route, detect::Executable)> {
     let mode = config.feature.interception;
     let exe = match detect::find_program(program, std::env::var_os("PATH").as_deref()) {
         Ok(path) => detect::inspect(&path).unwrap_or(detect::Executable::Other),
@@ -77,7 +99,7 @@ fn interception(config: &mirrord_config::MirrordConfig, program: &str) -> anyhow
     if route == Route::Syscall {
         syscall::filter::check_available()?;
     }
-    Ok(route)
+    Ok((route, exe))
 }
 
 /// Loads the config: file, then `MIRRORD_*` variables, then flags.

@@ -72,13 +72,16 @@ fn verify_config(file: &std::path::Path) -> ExitCode {
 }
 
 /// Logs go to stderr at `warn` unless `MIRRORD_LOG` says otherwise
-/// (an `EnvFilter` directive such as `debug` or `mirrord=trace`).
+/// (an `EnvFilter` directive such as `debug` or `mirrord=trace`), colored
+/// only on a terminal.
 fn init_tracing() {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_env("MIRRORD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .without_time()
         .with_target(false)
         .init();

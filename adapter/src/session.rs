@@ -221,6 +221,28 @@ impl Session {
         env
     }
 
+    /// The environment for a static or Go program on the syscall path:
+    /// [`Session::environment`] plus the marker that keeps the layer inert
+    /// in Go programs (`MIRRORD_SYSCALL_PATH`). The program itself never
+    /// runs the layer; its exec'd dynamic children do.
+    pub fn environment_for_syscall_path(
+        &self,
+        local: Vec<(OsString, OsString)>,
+    ) -> Vec<(OsString, OsString)> {
+        let mut env = self.environment(local);
+        set(
+            &mut env,
+            mirrord_config::policy::executable::ENV_SYSCALL_PATH.into(),
+            "1".into(),
+        );
+        env
+    }
+
+    /// The layer library this session's programs load.
+    pub fn layer(&self) -> &Path {
+        &self.layer
+    }
+
     /// The environment for a program on the syscall path: `local` merged
     /// with the target's, without the layer.
     pub fn environment_without_layer(
@@ -282,6 +304,17 @@ pub fn keep_local(config: &mut MirrordConfig, dir: &Path) {
         if let Ok(pattern) = mirrord_config::PathPattern::new(&pattern) {
             config.feature.fs.local.push(pattern);
         }
+    }
+}
+
+/// Keeps the file at `path` local (the layer library, which the dynamic
+/// loader opens under the seccomp filter before the layer runs).
+pub fn keep_file_local(config: &mut MirrordConfig, path: &Path) {
+    let Some(path) = path.to_str() else {
+        return;
+    };
+    if let Ok(pattern) = mirrord_config::PathPattern::new(&format!("^{}$", regex::escape(path))) {
+        config.feature.fs.local.push(pattern);
     }
 }
 

@@ -1,9 +1,9 @@
 //! Keeps exec'd children in the session: `execve`, `execv`, `execvp`,
 //! `execvpe`, `fexecve`, `posix_spawn` and `posix_spawnp` put our
 //! `LD_PRELOAD` entry and the session variables (`MIRRORD_INTPROXY_ADDR`,
-//! `MIRRORD_LAYER_CONFIG`, and the request timeout when set) back into an
-//! environment the program built without them, so the child loads the
-//! layer and joins the same intproxy.
+//! `MIRRORD_LAYER_CONFIG`, the request timeout and `MIRRORD_SYSCALL_PATH`
+//! when set) back into an environment the program built without them, so
+//! the child loads the layer and joins the same intproxy.
 //!
 //! # vfork
 //!
@@ -28,6 +28,7 @@ use std::sync::OnceLock;
 use crate::detour::next_symbol;
 use crate::error::{errno, set_errno};
 use crate::setup::{ENV_INTPROXY_ADDR, ENV_LAYER_CONFIG, ENV_REQUEST_TIMEOUT_MS};
+use mirrord_config::policy::executable::ENV_SYSCALL_PATH;
 
 const PRELOAD: &[u8] = b"LD_PRELOAD=";
 
@@ -110,7 +111,12 @@ fn saved_from_env(get: impl Fn(&str) -> Option<std::ffi::OsString>) -> Option<Sa
     let mut preload_entry = PRELOAD.to_vec();
     preload_entry.extend_from_slice(&layer);
     let mut entries = Vec::new();
-    for name in [ENV_INTPROXY_ADDR, ENV_LAYER_CONFIG, ENV_REQUEST_TIMEOUT_MS] {
+    for name in [
+        ENV_INTPROXY_ADDR,
+        ENV_LAYER_CONFIG,
+        ENV_REQUEST_TIMEOUT_MS,
+        ENV_SYSCALL_PATH,
+    ] {
         if let Some(value) = get(name) {
             let mut entry = format!("{name}=").into_bytes();
             entry.extend_from_slice(value.as_bytes());

@@ -1,6 +1,7 @@
 //! What happens when the library is loaded: read the session from the
 //! environment, build the policies, stay inert in skipped processes and
-//! debugger helpers (`mirrord_config::policy::debugger`), collect the
+//! debugger helpers (`mirrord_config::policy::debugger`) and in a Go
+//! program on the syscall path, collect the
 //! debugger's local ports, connect to the intproxy, and register the fork
 //! handlers. Also the global state every hook reads.
 
@@ -9,7 +10,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use mirrord_config::policy::{
-    is_debugger_helper, DnsPolicy, FsPolicy, LocalPorts, OutgoingPolicy, Policy,
+    executable, is_debugger_helper, DnsPolicy, FsPolicy, LocalPorts, OutgoingPolicy, Policy,
 };
 use mirrord_config::MirrordConfig;
 
@@ -124,6 +125,7 @@ fn init() -> Result<(), String> {
     if policy.skip.skips(&process.exe)
         || policy.skip.skips(argv0)
         || is_debugger_helper(&process.exe, &argv)
+        || go_under_a_filter()
     {
         return Ok(()); // Inert; exec'd children load a fresh layer.
     }
@@ -148,6 +150,18 @@ fn init() -> Result<(), String> {
     unsafe { libc::pthread_atfork(Some(fork_prepare), Some(fork_parent), Some(fork_child)) };
     ENABLED.store(true, Ordering::Release);
     Ok(())
+}
+
+/// Whether this is a Go program on the syscall path: its raw syscalls
+/// never reach a hook, so the layer stays inert and does not connect, and
+/// the seccomp supervisor (which leaves a process with a connected layer
+/// alone) serves it.
+fn go_under_a_filter() -> bool {
+    std::env::var_os(executable::ENV_SYSCALL_PATH).is_some()
+        && matches!(
+            executable::inspect(std::path::Path::new("/proc/self/exe")),
+            Ok(executable::Executable::Go { .. })
+        )
 }
 
 // Every lock a hook may hold is taken before fork and released on both

@@ -1,4 +1,6 @@
-/* Probe of what a C program sees; fork+execs itself as a child. */
+/* Probe of what a C program sees; fork+execs itself as a child, or with
+   `--exec PATH` the program at PATH (given the "child." prefix). Prints
+   its pid and whether the mirrord layer is loaded in it. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -6,9 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/time.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *prefix = "";
@@ -61,6 +66,32 @@ static void datagram(const char *key, int port, const char *ping) {
     close(fd);
 }
 
+/* Unconnected UDP through sendmsg and recvmsg: the address in the msghdr,
+   the data across two iovecs. */
+static void datagram_msg(const char *key, int port, const char *ping) {
+    struct sockaddr_in sa, from;
+    char head[4] = {0}, tail[60] = {0}, buf[64] = {0};
+    struct timeval tv = {.tv_sec = 10};
+    size_t half = strlen(ping) / 2;
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (resolve(&sa, port)) { err(key); close(fd); return; }
+    struct iovec out[2] = {{(void *)ping, half}, {(void *)(ping + half), strlen(ping) - half}};
+    struct msghdr send_msg = {.msg_name = &sa, .msg_namelen = sizeof sa, .msg_iov = out, .msg_iovlen = 2};
+    struct iovec in[2] = {{head, sizeof head}, {tail, sizeof tail - 1}};
+    struct msghdr recv_msg = {.msg_name = &from, .msg_namelen = sizeof from, .msg_iov = in, .msg_iovlen = 2};
+    ssize_t got;
+    if (sendmsg(fd, &send_msg, 0) < 0 || (got = recvmsg(fd, &recv_msg, 0)) < 0) {
+        err(key);
+    } else {
+        memcpy(buf, head, got < 4 ? got : 4);
+        if (got > 4) memcpy(buf + 4, tail, got - 4);
+        printf("%s%s.from=%s:%d\n", prefix, key, inet_ntoa(from.sin_addr), ntohs(from.sin_port));
+        printf("%s%s=%s\n", prefix, key, buf);
+    }
+    close(fd);
+}
+
 /* The fd links of a remote file and directory: readlink names the pod's
    path, and the file opened again through /dev/fd reads the pod's content. */
 static void fdlinks(void) {
@@ -86,9 +117,58 @@ static void fdlinks(void) {
     if (dir >= 0) close(dir);
 }
 
+static volatile sig_atomic_t alarmed;
+static void on_alarm(int sig) { (void)sig; alarmed = 1; }
+
+/* `--alarm`: a blocking recvfrom waits for a datagram that never comes (a
+   port without a service in the pod), cut by alarm(1) with a handler
+   installed without SA_RESTART: prints how it ended and after how long.
+   `--alarm-untimed`: the same on a socket without SO_RCVTIMEO. */
+static int alarm_mode(int timed) {
+    struct sockaddr_in sa, from;
+    socklen_t len = sizeof from;
+    char c = 'x';
+    struct timeval tv = {.tv_sec = 10};
+    struct sigaction act = {.sa_handler = on_alarm};
+    struct timespec t0, t1;
+    sigaction(SIGALRM, &act, NULL);
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    if (timed) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (resolve(&sa, 7999) || sendto(fd, &c, 1, 0, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        err("alarm");
+        return 1;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    alarm(1);
+    ssize_t got = recvfrom(fd, &c, 1, 0, (struct sockaddr *)&from, &len);
+    int saved = errno;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    printf("alarm=%s\nalarm.handled=%d\nalarm.ms=%ld\n",
+           got >= 0 ? "data" : saved == EINTR ? "EINTR" : strerror(saved), (int)alarmed, ms);
+    return 0;
+}
+
+/* Whether libmirrord_layer is mapped in this process. */
+static int layer_loaded(void) {
+    char entry[512];
+    int found = 0;
+    FILE *maps = fopen("/proc/self/maps", "r");
+    while (maps && !found && fgets(entry, sizeof entry, maps)) found = strstr(entry, "libmirrord_layer") != NULL;
+    if (maps) fclose(maps);
+    return found;
+}
+
 int main(int argc, char **argv) {
     char line[256] = {0};
-    if (argc > 1) prefix = argv[1];
+    const char *child = NULL;
+    if (argc == 2 && strcmp(argv[1], "--alarm") == 0) return alarm_mode(1);
+    if (argc == 2 && strcmp(argv[1], "--alarm-untimed") == 0) return alarm_mode(0);
+    if (argc == 3 && strcmp(argv[1], "--exec") == 0) child = argv[2];
+    else if (argc > 1) prefix = argv[1];
+    int parent = argc == 1 || child != NULL;
+    printf("%spid=%d\n", prefix, (int)getpid());
+    printf("%slayer=%s\n", prefix, layer_loaded() ? "yes" : "no");
     printf("%senv=%s\n", prefix, getenv("POD_NAME") ? getenv("POD_NAME") : "None");
     FILE *f = fopen("/app/config/message.txt", "r");
     if (f && fgets(line, sizeof line, f)) {
@@ -105,12 +185,14 @@ int main(int argc, char **argv) {
     echo("tcp", SOCK_STREAM, 7001, "tcp-ping");
     echo("udp", SOCK_DGRAM, 7002, "udp-ping");
     datagram("udpto", 7002, "udpto-ping");
+    datagram_msg("udpmsg", 7002, "udpmsg-ping");
     fdlinks();
     fflush(stdout);
-    if (argc == 1) {
+    if (parent) {
         pid_t pid = fork();
         if (pid == 0) {
-            execl("/proc/self/exe", argv[0], "child.", (char *)NULL);
+            if (child) execl(child, child, "child.", (char *)NULL);
+            else execl("/proc/self/exe", argv[0], "child.", (char *)NULL);
             _exit(127);
         }
         int status;

@@ -73,6 +73,35 @@ func datagram(key string, port int, ping string) {
 	fmt.Printf("%s%s=%s\n", prefix, key, buf[:n])
 }
 
+// Unconnected UDP through WriteMsgUDP and ReadMsgUDP (sendmsg and recvmsg
+// with the address in the msghdr).
+func datagramMsg(key string, port int, ping string) {
+	to, err := net.ResolveUDPAddr("udp", fmt.Sprintf("backend.pod.test:%d", port))
+	if err != nil {
+		fail(key, err)
+		return
+	}
+	conn, err := net.ListenUDP("udp", nil)
+	if err != nil {
+		fail(key, err)
+		return
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, _, err := conn.WriteMsgUDP([]byte(ping), nil, to); err != nil {
+		fail(key, err)
+		return
+	}
+	buf, oob := make([]byte, 64), make([]byte, 64)
+	n, _, _, from, err := conn.ReadMsgUDP(buf, oob)
+	if err != nil {
+		fail(key, err)
+		return
+	}
+	fmt.Printf("%s%s.from=%s\n", prefix, key, from)
+	fmt.Printf("%s%s=%s\n", prefix, key, buf[:n])
+}
+
 // The fd links of a remote file and directory: readlink names the pod's
 // path, and the file opened again through /dev/fd reads the pod's content.
 func fdlinks() {
@@ -132,6 +161,7 @@ func main() {
 	echo("tcp", "tcp", 7001, "tcp-ping")
 	echo("udp", "udp", 7002, "udp-ping")
 	datagram("udpto", 7002, "udpto-ping")
+	datagramMsg("udpmsg", 7002, "udpmsg-ping")
 	fdlinks()
 	if len(os.Args) == 1 {
 		self, err := os.Executable()

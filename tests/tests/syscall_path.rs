@@ -25,6 +25,10 @@ const EXPECTED: &[(&str, &str)] = &[
     // loopback service, which the reply names as its source.
     ("udpto", "udpto-ping"),
     ("udpto.from", "127.0.0.2:7002"),
+    // The same through `sendmsg`/`recvmsg` (Go's `WriteMsgUDP`/
+    // `ReadMsgUDP`), the address inside the `msghdr`.
+    ("udpmsg", "udpmsg-ping"),
+    ("udpmsg.from", "127.0.0.2:7002"),
     // `/proc/self/fd/N` of a remote file names it, `/dev/fd/N` opens it
     // again; a remote directory's link names it too.
     ("fdlink", "/app/config/message.txt"),
@@ -33,14 +37,39 @@ const EXPECTED: &[(&str, &str)] = &[
 ];
 
 fn check_probe(cmd: &[&str], config: &str) -> mirrord_tests::run::Output {
+    check_probe_with(cmd, config, &[], false)
+}
+
+/// [`check_probe`] with variables for `mirrord exec` (and the program);
+/// `layered_child`: the child runs the layer, whose `/proc/self/fd/N` of a
+/// remote file names its memfd (a limit of the layer, `layer/src/file`).
+fn check_probe_with(
+    cmd: &[&str],
+    config: &str,
+    env: &[(&str, &str)],
+    layered_child: bool,
+) -> mirrord_tests::run::Output {
     let pod = Pod::start(&PodSpec::default()).expect("pod");
     let scratch = Scratch::new("syscall");
     let config = scratch.write("mirrord.json", config);
-    let out = mirrord_exec(&pod.target(), Some(&config), cmd, Duration::from_secs(120));
+    let mut command = Command::new(mirrord_tests::bin_path("mirrord"));
+    command
+        .args(["exec", "--target", &pod.target(), "-f"])
+        .arg(&config)
+        .arg("--")
+        .args(cmd)
+        .envs(env.iter().copied());
+    let out = run(command, Duration::from_secs(120));
     assert!(out.status.success(), "{out:#?}");
     for prefix in ["", "child."] {
         for (key, value) in EXPECTED {
             let key = format!("{prefix}{key}");
+            let memfd_link = key == "child.fdlink" || key == "child.fdlink.dir";
+            if layered_child && memfd_link {
+                let memfd = out.value(&key).unwrap_or_default();
+                assert!(memfd.starts_with("/memfd:mirrord:"), "{key} in {out:#?}");
+                continue;
+            }
             assert_eq!(out.value(&key), Some(*value), "{key} in {out:#?}");
         }
     }
@@ -73,14 +102,23 @@ fn go_probe(scratch: &Scratch, cgo: bool) -> String {
 }
 
 fn static_c_probe(scratch: &Scratch) -> String {
-    let exe = scratch.path().join("probe-static");
+    c_probe(scratch, "probe-static", &["-static"])
+}
+
+fn dynamic_c_probe(scratch: &Scratch) -> String {
+    c_probe(scratch, "probe", &[])
+}
+
+fn c_probe(scratch: &Scratch, name: &str, flags: &[&str]) -> String {
+    let exe = scratch.path().join(name);
     let status = Command::new("gcc")
-        .args(["-static", "-O1", "-o"])
+        .args(flags)
+        .args(["-O1", "-o"])
         .arg(&exe)
         .arg(probe("probe.c"))
         .status()
         .expect("gcc runs");
-    assert!(status.success(), "gcc -static failed");
+    assert!(status.success(), "gcc {flags:?} failed");
     exe.display().to_string()
 }
 
@@ -102,19 +140,82 @@ fn static_c_and_its_fork_exec_child_see_the_pod() {
     check_probe(&[&static_c_probe(&scratch)], CONFIG);
 }
 
+/// A static program's exec'd dynamic child loads the layer (the static
+/// program cannot) and is served by it: it sees the pod like its parent,
+/// and every call of it that the inherited filter stops continues at once
+/// in the supervisor, which counts them for its PID.
+#[test]
+fn a_static_programs_dynamic_child_is_served_by_its_layer() {
+    let scratch = Scratch::new("cstatic-dyn");
+    let parent = static_c_probe(&scratch);
+    let child = dynamic_c_probe(&scratch);
+    let out = check_probe_with(
+        &[&parent, "--exec", &child],
+        CONFIG,
+        &[("MIRRORD_LOG", "mirrord::syscall::layered=info")],
+        true,
+    );
+    assert_eq!(out.value("layer"), Some("no"), "{out:#?}");
+    assert_eq!(out.value("child.layer"), Some("yes"), "{out:#?}");
+    let child_pid = out.value("child.pid").expect("the child's pid");
+    let served = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("served by its layer") && l.contains(&format!("pid={child_pid} ")))
+        .unwrap_or_else(|| panic!("no 'served by its layer' line for {child_pid}: {out:#?}"));
+    let continued: u64 = served
+        .split_once("continued=")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {served:?}"));
+    assert!(continued > 0, "{served}");
+    // The parent (served by the supervisor) is not counted as layered.
+    let parent_pid = out.value("pid").expect("the parent's pid");
+    assert!(
+        !out.stderr.contains(&format!("pid={parent_pid} ")),
+        "{out:#?}"
+    );
+}
+
+/// A blocking receive waiting in the supervisor gives way to a caught
+/// signal: `alarm(1)`, with a handler installed without `SA_RESTART`, ends
+/// it with `EINTR` about a second later, after the handler ran (not at the
+/// socket's 10 s `SO_RCVTIMEO`, and not never on a socket without one,
+/// where the kernel turns the supervisor's `-ERESTARTSYS` into `EINTR`).
+#[test]
+fn a_waiting_receive_ends_with_eintr_for_a_caught_signal() {
+    let pod = Pod::start(&PodSpec::default()).expect("pod");
+    let scratch = Scratch::new("alarm");
+    let exe = static_c_probe(&scratch);
+    let config = scratch.write("mirrord.json", CONFIG);
+    for mode in ["--alarm", "--alarm-untimed"] {
+        check_alarm(&pod, &config, &[&exe, mode]);
+    }
+}
+
+fn check_alarm(pod: &Pod, config: &std::path::Path, cmd: &[&str]) {
+    let out = mirrord_exec(&pod.target(), Some(config), cmd, Duration::from_secs(30));
+    assert!(out.status.success(), "{out:#?}");
+    assert_eq!(out.value("alarm"), Some("EINTR"), "{out:#?}");
+    assert_eq!(out.value("alarm.handled"), Some("1"), "{out:#?}");
+    let ms: u64 = out
+        .value("alarm.ms")
+        .and_then(|v| v.parse().ok())
+        .expect("alarm.ms");
+    assert!((900..5000).contains(&ms), "{ms} ms: {out:#?}");
+    let left = leftovers(out.pid, Some(pod.pid), Duration::from_secs(3));
+    assert!(left.is_empty(), "left running: {left:?}");
+}
+
 #[test]
 fn a_dynamic_program_can_be_forced_onto_the_syscall_path() {
     let scratch = Scratch::new("cdyn");
-    let exe = scratch.path().join("probe");
-    let status = Command::new("gcc")
-        .args(["-O1", "-o"])
-        .arg(&exe)
-        .arg(probe("probe.c"))
-        .status()
-        .expect("gcc runs");
-    assert!(status.success());
+    let exe = dynamic_c_probe(&scratch);
     let config = r#"{"feature": {"interception": "syscall", "fs": {"mode": "read", "not_found": ["^/app/secrets"]}}}"#;
-    check_probe(&[exe.to_str().expect("utf-8")], config);
+    let out = check_probe(&[&exe], config);
+    // Forced onto the path, it and its child stay there, without the layer.
+    assert_eq!(out.value("layer"), Some("no"), "{out:#?}");
+    assert_eq!(out.value("child.layer"), Some("no"), "{out:#?}");
 }
 
 /// A seccomp filter (classic mode, inherited) that makes `seccomp(2)`

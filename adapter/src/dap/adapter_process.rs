@@ -48,7 +48,7 @@ impl AdapterProcess {
             (filter::program(filter::INTERCEPTED), theirs.as_raw_fd())
         });
         // SAFETY: only async-signal-safe syscalls run between fork and
-        // exec (prctl, seccomp, sendmsg); the filter program was built
+        // exec (prctl, seccomp, sendmmsg); the filter program was built
         // before the fork.
         unsafe {
             cmd.pre_exec(move || {

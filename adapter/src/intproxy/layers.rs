@@ -6,6 +6,7 @@
 //! goes away.
 
 use std::collections::{HashMap, HashSet};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -23,6 +24,7 @@ use super::agent::AgentClient;
 use super::incoming::Incoming;
 use super::outgoing;
 use crate::local_socket;
+use crate::syscall::layered::Layered;
 
 /// State shared by every layer connection.
 pub struct Layers {
@@ -38,6 +40,9 @@ pub struct Layers {
     relays: Mutex<HashMap<LayerId, Vec<Arc<outgoing::UdpRelay>>>>,
     /// How many layers are connected, watched by the lifetime logic.
     count: watch::Sender<usize>,
+    /// The connected processes, for the seccomp supervisors: a process
+    /// under a filter whose layer is connected is served by its layer.
+    layered: Arc<Layered>,
 }
 
 impl Layers {
@@ -50,12 +55,18 @@ impl Layers {
             owners: Mutex::new(HashMap::new()),
             relays: Mutex::new(HashMap::new()),
             count,
+            layered: Arc::default(),
         };
         (Arc::new(layers), watcher)
     }
 
     /// Serves one layer connection until it closes.
     pub async fn serve(self: Arc<Self>, stream: UnixStream) {
+        // The process at the other end, as the kernel names it, and a copy
+        // of our end to tell when it closes (see `Layered`).
+        let peer = stream.peer_cred().ok().and_then(|c| c.pid());
+        let peer =
+            peer.and_then(|pid| Some((pid as u32, stream.as_fd().try_clone_to_owned().ok()?)));
         let (reader, writer) = match local_socket::split(stream) {
             Ok(halves) => halves,
             Err(e) => return warn!("cannot serve a layer connection: {e}"),
@@ -77,7 +88,7 @@ impl Layers {
         let layer_id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let span = tracing::info_span!("layer", id = layer_id, pid = hello.pid, process = %hello.process_name);
         self.clone()
-            .serve_layer(source, sink, hello, layer_id)
+            .serve_layer(source, sink, hello, layer_id, peer)
             .instrument(span)
             .await;
     }
@@ -88,11 +99,20 @@ impl Layers {
         mut sink: FramedWrite<local_socket::WriteHalf, ProxyCodec>,
         hello: LayerHello,
         layer_id: LayerId,
+        peer: Option<(u32, OwnedFd)>,
     ) {
         // Counted from here until this function ends in any way (return,
         // panic, cancellation): the intproxy's lifetime depends on it.
         let _connected = Connected::new(self.clone(), layer_id, hello.parent);
         info!(parent = ?hello.parent, "layer connected");
+        // Registered before the hello is acknowledged, so before the
+        // layer's first hooked call; until this function ends.
+        let _registered = peer.and_then(|(pid, end)| {
+            self.layered
+                .register(pid, end.as_fd())
+                .map_err(|e| warn!(pid, "cannot register the layer's process: {e}"))
+                .ok()
+        });
         let (replies, mut outbox) = mpsc::unbounded_channel::<ProxyMessage>();
         let _ = replies.send(ProxyMessage::HelloAck {
             version: PROTOCOL_VERSION,
@@ -217,8 +237,6 @@ impl Layers {
         }
     }
 
-    /// Counts as a connected layer until the value is dropped (a seccomp
-    /// supervisor, while processes use its filter).
     /// What a seccomp supervisor subscribes its programs' listeners with:
     /// an id of its own, as a layer has.
     pub fn subscriber(&self) -> (Arc<Incoming>, LayerId) {
@@ -228,6 +246,13 @@ impl Layers {
         )
     }
 
+    /// The connected processes, for a seccomp supervisor.
+    pub fn layered(&self) -> Arc<Layered> {
+        self.layered.clone()
+    }
+
+    /// Counts as a connected layer until the value is dropped (a seccomp
+    /// supervisor, while processes use its filter).
     pub fn hold(self: &Arc<Self>) -> Held {
         self.count.send_modify(|c| *c += 1);
         Held(self.clone())

@@ -224,7 +224,8 @@ async fn serve(args: IntproxyArgs) -> anyhow::Result<()> {
                 Ok((stream, _)) => {
                     let hold = layers.hold();
                     let subscriber = layers.subscriber();
-                    tokio::spawn(supervise(stream, client.clone(), subscriber, hold));
+                    let layered = layers.layered();
+                    tokio::spawn(supervise(stream, client.clone(), subscriber, layered, hold));
                 }
                 Err(e) => warn!("accept failed: {e}"),
             }
@@ -261,6 +262,7 @@ async fn supervise(
     stream: tokio::net::UnixStream,
     client: agent::AgentClient,
     subscriber: crate::syscall::supervisor::Subscriber,
+    layered: std::sync::Arc<crate::syscall::layered::Layered>,
     hold: layers::Held,
 ) {
     use crate::syscall::{handoff, supervisor};
@@ -274,6 +276,7 @@ async fn supervise(
         Ok(supervisor::Setup {
             policy,
             incoming: Some((subscriber, config.feature.network.incoming)),
+            layered,
         })
     });
     let setup = match setup {

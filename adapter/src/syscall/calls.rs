@@ -51,6 +51,8 @@ pub enum Call {
     },
     SendTo,
     RecvFrom,
+    SendMsg,
+    RecvMsg,
     /// Not one the supervisor answers: it continues.
     Other,
 }
@@ -131,6 +133,8 @@ impl Call {
             libc::SYS_accept4 => Call::Accept { flags: int(a[3]) },
             libc::SYS_sendto => Call::SendTo,
             libc::SYS_recvfrom => Call::RecvFrom,
+            libc::SYS_sendmsg => Call::SendMsg,
+            libc::SYS_recvmsg => Call::RecvMsg,
             _ => Call::Other,
         }
     }

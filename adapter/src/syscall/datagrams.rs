@@ -1,6 +1,8 @@
 //! Unconnected UDP on the syscall path: `sendto` with a destination and
 //! `recvfrom` asking for the source (the filter stops only those, see
-//! [`ADDRESSED`](super::filter::ADDRESSED)).
+//! [`ADDRESSED`](super::filter::ADDRESSED)), and `sendmsg`/`recvmsg`
+//! (every one stops: the address is inside the `msghdr`, out of the BPF
+//! program's reach; those without one continue from the receiver thread).
 //!
 //! As in the layer, a destination the layer's
 //! [`OutgoingPolicy`](mirrord_config::policy::OutgoingPolicy) routes remote
@@ -12,7 +14,8 @@
 //! socket with relays is made by the supervisor too, so that a datagram
 //! from a relay reports the remote address it stands for; the waiting of
 //! a blocking socket happens in the supervisor (bounded by the socket's
-//! `SO_RCVTIMEO`, and ended when the caller goes away).
+//! `SO_RCVTIMEO`, and ended when the caller goes away or has a signal to
+//! take, see [`signals`](super::signals)).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -27,6 +30,7 @@ use tokio::io::Interest;
 use tracing::debug;
 
 use super::memory;
+use super::msghdr::MsgHdr;
 use super::net::{
     filled_sockaddr, inode, parse_sockaddr, sockaddr, sockaddr_bytes, socket_of, sockopt,
     write_sockaddr,
@@ -37,8 +41,9 @@ use crate::intproxy::outgoing;
 
 /// The largest datagram (IPv4's and IPv6's payload limit, rounded up).
 const MAX_DATAGRAM: usize = 1 << 16;
-/// How often a waiting `recvfrom` checks that its caller is still there.
-const RECHECK: Duration = Duration::from_millis(200);
+/// How often a waiting receive checks that its caller is still there and
+/// has no signal to take (an `ioctl` and a read of `/proc/TID/status`).
+const RECHECK: Duration = Duration::from_millis(50);
 
 /// The relays of the programs' unconnected UDP sockets, by socket inode:
 /// (remote destination, relay) pairs, addresses in plain (not v4-mapped)
@@ -100,22 +105,38 @@ fn plain(a: SocketAddr) -> SocketAddr {
 
 /// The destination of a stopped `sendto`, when it is an internet address.
 fn destination(n: &Notification) -> Option<SocketAddr> {
-    let len = (n.args[5] as usize).min(128);
-    let raw = memory::read(n.pid, n.args[4], len).ok()?;
+    named(n.pid, n.args[4], n.args[5] as u32)
+}
+
+/// The internet address of `len` bytes at `addr` of the caller, if any.
+fn named(pid: u32, addr: u64, len: u32) -> Option<SocketAddr> {
+    let len = (len as usize).min(128);
+    let raw = memory::read(pid, addr, len).ok()?;
     parse_sockaddr(&raw).map(plain)
 }
 
-/// Whether the `sendto`/`recvfrom` runs as made, decided without waiting:
-/// a destination the policy keeps local, or a socket without relays.
+/// Whether a send to `to` (`None`: no internet address) continues.
+fn stays_local(sup: &Supervisor, to: Option<SocketAddr>) -> bool {
+    to.is_none_or(|to| sup.policy.outgoing.route(Protocol::Udp, to, &[]) == Route::Local)
+}
+
+/// Whether the `sendto`/`sendmsg`/`recvfrom`/`recvmsg` runs as made,
+/// decided without waiting: no address or a destination the policy keeps
+/// local, or a socket without relays. A `sendmsg` costs one read of the
+/// caller's memory here (its `msghdr`'s address), a `recvmsg` nothing
+/// while no relay exists.
 pub fn continues_at_once(sup: &Supervisor, n: &Notification) -> bool {
+    let relayed = || {
+        socket_inode(n.pid, n.args[0] as i32)
+            .is_some_and(|i| sup.datagrams.has(i) || sup.sockets.get(i).is_some())
+    };
     match n.nr {
-        libc::SYS_sendto => destination(n)
-            .is_none_or(|to| sup.policy.outgoing.route(Protocol::Udp, to, &[]) == Route::Local),
-        libc::SYS_recvfrom => {
-            let relayed = || {
-                socket_inode(n.pid, n.args[0] as i32)
-                    .is_some_and(|i| sup.datagrams.has(i) || sup.sockets.get(i).is_some())
-            };
+        libc::SYS_sendto => stays_local(sup, destination(n)),
+        libc::SYS_sendmsg => match super::msghdr::name(n.pid, n.args[1]) {
+            Ok((0, _)) | Err(_) => true,
+            Ok((addr, len)) => stays_local(sup, named(n.pid, addr, len)),
+        },
+        libc::SYS_recvfrom | libc::SYS_recvmsg => {
             (sup.datagrams.is_empty() && sup.sockets.is_empty()) || !relayed()
         }
         _ => true,
@@ -134,63 +155,158 @@ fn socket_inode(tid: u32, fd: i32) -> Option<u64> {
         .ok()
 }
 
-/// `sendto(fd, buf, len, flags, dest, dest_len)` to a remote destination
-/// on a UDP socket: sent to the destination's relay.
-pub async fn sendto(sup: &Supervisor, n: &Notification) -> Outcome {
-    let continue_ = Outcome::Reply(Reply::Continue);
-    let Some(remote) = destination(n) else {
-        return continue_;
+/// A stopped `sendto(fd, buf, len, flags, dest, dest_len)` or
+/// `sendmsg(fd, msg, flags)` that names an internet address.
+struct Outbound {
+    fd: i32,
+    remote: SocketAddr,
+    flags: i32,
+    /// `sendmsg`'s header; `None` for `sendto`.
+    msg: Option<MsgHdr>,
+}
+
+impl Outbound {
+    fn of(n: &Notification) -> Option<Outbound> {
+        let fd = n.args[0] as i32;
+        match n.nr {
+            libc::SYS_sendto => Some(Outbound {
+                fd,
+                remote: destination(n)?,
+                flags: n.args[3] as i32,
+                msg: None,
+            }),
+            libc::SYS_sendmsg => {
+                let msg = MsgHdr::read(n.pid, n.args[1]).ok()?;
+                Some(Outbound {
+                    fd,
+                    remote: named(n.pid, msg.name, msg.name_len)?,
+                    flags: n.args[2] as i32,
+                    msg: Some(msg),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// The data and control messages to send, read from the caller.
+    fn payload(&self, n: &Notification) -> Result<(Vec<u8>, Vec<u8>), i32> {
+        let errno = |e: std::io::Error| e.raw_os_error().unwrap_or(libc::EFAULT);
+        match &self.msg {
+            None => {
+                let len = n.args[2] as usize;
+                if len > MAX_DATAGRAM {
+                    return Err(libc::EMSGSIZE);
+                }
+                let data = memory::read(n.pid, n.args[1], len).map_err(|_| libc::EFAULT)?;
+                Ok((data, Vec::new()))
+            }
+            Some(msg) => {
+                let data = msg.gather(n.pid, MAX_DATAGRAM).map_err(errno)?;
+                Ok((data, msg.control_bytes(n.pid).map_err(errno)?))
+            }
+        }
+    }
+}
+
+/// The caller's UDP socket a send goes out of.
+struct Sending {
+    socket: OwnedFd,
+    v6: bool,
+    inode: u64,
+}
+
+/// `sendto`/`sendmsg` to a remote destination on a UDP socket: the data
+/// (gathered from a `msghdr`'s iovecs, with its control messages) goes to
+/// the destination's relay, made on the first send.
+pub async fn send(sup: &Supervisor, n: &Notification) -> Outcome {
+    let Some(out) = Outbound::of(n) else {
+        return Outcome::Reply(Reply::Continue);
     };
-    let Ok(socket) = socket_of(n.pid, n.args[0] as i32) else {
-        return continue_;
+    let sending = match sending(sup, n, &out) {
+        Ok(sending) => sending,
+        Err(outcome) => return outcome,
     };
+    let relay = match sup.datagrams.relay_for(sending.inode, out.remote) {
+        Some(relay) => relay,
+        None => match open_relay(sup, out.remote).await {
+            Ok(relay) => sup.datagrams.add(sending.inode, out.remote, relay),
+            Err(errno) => return Outcome::Reply(Reply::Errno(errno)),
+        },
+    };
+    transmit(sup, n, &out, &sending, relay)
+}
+
+/// A send whose relay exists, done at once on the receiver thread (no hop
+/// to the runtime: most sends of a UDP client). `None` when the call needs
+/// the runtime.
+pub fn send_at_once(sup: &Supervisor, n: &Notification) -> Option<Outcome> {
+    let out = Outbound::of(n)?;
+    let sending = match sending(sup, n, &out) {
+        Ok(sending) => sending,
+        Err(outcome) => return Some(outcome),
+    };
+    let relay = sup.datagrams.relay_for(sending.inode, out.remote)?;
+    Some(transmit(sup, n, &out, &sending, relay))
+}
+
+/// The socket of a send the target gets: a UDP socket of a family that
+/// can reach the destination, which the policy sends to the target;
+/// `Err(Continue)` otherwise.
+fn sending(sup: &Supervisor, n: &Notification, out: &Outbound) -> Result<Sending, Outcome> {
+    let continue_ = || Outcome::Reply(Reply::Continue);
+    let socket = socket_of(n.pid, out.fd).map_err(|_| continue_())?;
     if sockopt(&socket, libc::SO_TYPE) != Some(libc::SOCK_DGRAM) {
-        return continue_;
+        return Err(continue_());
     }
     let v6 = match sockopt(&socket, libc::SO_DOMAIN) {
         Some(libc::AF_INET6) => true,
-        Some(libc::AF_INET) if remote.is_ipv4() => false,
+        Some(libc::AF_INET) if out.remote.is_ipv4() => false,
         // An IPv6 destination on an IPv4 socket: the kernel's error.
-        _ => return continue_,
+        _ => return Err(continue_()),
     };
-    if sup.policy.outgoing.route(Protocol::Udp, remote, &[]) == Route::Local {
-        return continue_;
+    if sup.policy.outgoing.route(Protocol::Udp, out.remote, &[]) == Route::Local {
+        return Err(continue_());
     }
-    let len = n.args[2] as usize;
-    if len > MAX_DATAGRAM {
-        return Outcome::Reply(Reply::Errno(libc::EMSGSIZE));
-    }
-    let Ok(data) = memory::read(n.pid, n.args[1], len) else {
-        return Outcome::Reply(Reply::Errno(libc::EFAULT));
+    let inode = inode(&socket).ok_or_else(continue_)?;
+    Ok(Sending { socket, v6, inode })
+}
+
+/// Reads the payload and sends it from the caller's socket to `relay`.
+fn transmit(
+    sup: &Supervisor,
+    n: &Notification,
+    out: &Outbound,
+    sending: &Sending,
+    relay: SocketAddr,
+) -> Outcome {
+    let (data, control) = match out.payload(n) {
+        Ok(read) => read,
+        Err(errno) => return Outcome::Reply(Reply::Errno(errno)),
     };
     if !sup.listener.id_valid(n.id) {
         return Outcome::Gone;
     }
-    let Some(ino) = inode(&socket) else {
-        return continue_;
+    let (mut to, to_len) = sockaddr(relay, sending.v6);
+    let mut iov = libc::iovec {
+        iov_base: data.as_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
     };
-    let relay = match sup.datagrams.relay_for(ino, remote) {
-        Some(relay) => relay,
-        None => match open_relay(sup, remote).await {
-            Ok(relay) => sup.datagrams.add(ino, remote, relay),
-            Err(errno) => return Outcome::Reply(Reply::Errno(errno)),
-        },
-    };
-    let (to, to_len) = sockaddr(relay, v6);
-    // Never blocks the supervisor: a loopback datagram does not wait.
-    let flags = (n.args[3] as i32) | libc::MSG_DONTWAIT;
-    // SAFETY: `data` and `to` are valid for the call.
-    let sent = unsafe {
-        libc::sendto(
-            socket.as_raw_fd(),
-            data.as_ptr().cast(),
-            data.len(),
-            flags,
-            (&to as *const libc::sockaddr_storage).cast(),
-            to_len as libc::socklen_t,
-        )
-    };
-    debug!(%remote, %relay, sent, "datagram to the target");
+    // SAFETY: all-zero is a valid msghdr; the fields are set below.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_name = (&mut to as *mut libc::sockaddr_storage).cast();
+    msg.msg_namelen = to_len as libc::socklen_t;
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    if !control.is_empty() {
+        msg.msg_control = control.as_ptr() as *mut libc::c_void;
+        msg.msg_controllen = control.len();
+    }
+    // Never blocks: a loopback datagram does not wait.
+    // SAFETY: `msg` points at `to`, `iov` (over `data`) and `control`,
+    // alive for the call; the kernel only reads them.
+    let fd = sending.socket.as_raw_fd();
+    let sent = unsafe { libc::sendmsg(fd, &msg, out.flags | libc::MSG_DONTWAIT) };
+    debug!(remote = %out.remote, %relay, sent, "datagram to the target");
     if sent < 0 {
         return Outcome::Reply(Reply::Errno(last_errno()));
     }
@@ -217,94 +333,142 @@ async fn open_relay(sup: &Supervisor, remote: SocketAddr) -> Result<SocketAddr, 
 /// (or connected to one): received here, the source reported as the
 /// remote the relay stands for.
 pub async fn recvfrom(sup: &Supervisor, n: &Notification) -> Outcome {
-    let continue_ = Outcome::Reply(Reply::Continue);
-    let flags = n.args[3] as i32;
-    if flags & libc::MSG_ERRQUEUE != 0 {
-        return continue_;
-    }
-    let Ok(socket) = socket_of(n.pid, n.args[0] as i32) else {
-        return continue_;
-    };
-    if sockopt(&socket, libc::SO_TYPE) != Some(libc::SOCK_DGRAM) {
-        return continue_;
-    }
-    let Some(ino) = inode(&socket) else {
-        return continue_;
-    };
-    let connected = sup.sockets.get(ino);
-    if connected.is_none() && !sup.datagrams.has(ino) {
-        return continue_;
-    }
-    if !sup.listener.id_valid(n.id) {
-        return Outcome::Gone;
-    }
-    let (len, buf) = (n.args[2] as usize, n.args[1]);
-    let received = match receive(sup, n, &socket, flags, len.min(MAX_DATAGRAM)).await {
-        Ok(received) => received,
+    let (buf, len, flags) = (n.args[1], n.args[2] as usize, n.args[3] as i32);
+    let got = match recv(sup, n, n.args[0] as i32, flags, len, 0).await {
+        Ok(got) => got,
         Err(outcome) => return outcome,
     };
-    let (count, data, from, from_len) = received;
-    let copied = data.len().min(len);
+    let copied = got.data.len().min(len);
     if copied > 0 {
-        if let Err(e) = memory::write(n.pid, buf, &data[..copied]) {
+        if let Err(e) = memory::write(n.pid, buf, &got.data[..copied]) {
             return Outcome::Reply(Reply::Errno(e.raw_os_error().unwrap_or(libc::EFAULT)));
         }
     }
     let (src, src_len) = (n.args[4], n.args[5]);
     if src != 0 && src_len != 0 {
-        let kernel = parse_sockaddr(sockaddr_bytes(&from, from_len)).map(plain);
-        let remote = kernel.and_then(|k| {
-            sup.datagrams
-                .remote_behind(ino, k)
-                .or_else(|| connected.filter(|_| peer_of(&socket) == Some(k)))
-        });
-        let v6 = sockopt(&socket, libc::SO_DOMAIN) == Some(libc::AF_INET6);
-        let (storage, size) = match remote {
-            Some(remote) => sockaddr(remote, v6),
-            None => (from, from_len),
-        };
-        if let Err(errno) = write_sockaddr(n, src, src_len, &storage, size) {
+        if let Err(errno) = write_sockaddr(n, src, src_len, &got.source, got.source_len) {
             return Outcome::Reply(Reply::Errno(errno));
         }
     }
-    Outcome::Reply(Reply::Value(count as i64))
+    Outcome::Reply(Reply::Value(got.count as i64))
 }
 
-/// What one `recvfrom` got: its result, the bytes, and the source.
-type Received = (usize, Vec<u8>, libc::sockaddr_storage, usize);
+/// `recvmsg(fd, msg, flags)` on a socket with relays (or connected to
+/// one): as `recvfrom`, the data scattered over the `msghdr`'s iovecs,
+/// the source, its length, the control messages and `msg_flags` written
+/// back into it.
+pub async fn recvmsg(sup: &Supervisor, n: &Notification) -> Outcome {
+    let errno =
+        |e: std::io::Error| Outcome::Reply(Reply::Errno(e.raw_os_error().unwrap_or(libc::EFAULT)));
+    let Ok(hdr) = MsgHdr::read(n.pid, n.args[1]) else {
+        return Outcome::Reply(Reply::Continue);
+    };
+    let room = match hdr.room(n.pid) {
+        Ok(room) => room,
+        Err(e) => return errno(e),
+    };
+    let control_room = if hdr.control == 0 {
+        0
+    } else {
+        hdr.control_len.min(super::msghdr::MAX_CONTROL)
+    };
+    let flags = n.args[2] as i32;
+    let got = match recv(sup, n, n.args[0] as i32, flags, room, control_room).await {
+        Ok(got) => got,
+        Err(outcome) => return outcome,
+    };
+    if let Err(e) = hdr.scatter(n.pid, &got.data) {
+        return errno(e);
+    }
+    let mut name_len = 0;
+    if hdr.name != 0 {
+        let size = got.source_len.min(hdr.name_len as usize);
+        let bytes = sockaddr_bytes(&got.source, size);
+        if let Err(e) = memory::write(n.pid, hdr.name, bytes) {
+            return errno(e);
+        }
+        name_len = got.source_len as u32;
+    }
+    if let Err(e) = hdr.write_results(n.pid, name_len, &got.control, got.msg_flags) {
+        return errno(e);
+    }
+    Outcome::Reply(Reply::Value(got.count as i64))
+}
+
+/// One datagram received for the caller.
+struct Received {
+    /// The call's result (the datagram's length with `MSG_TRUNC`).
+    count: usize,
+    data: Vec<u8>,
+    /// The source to report: the remote a relay stands for.
+    source: libc::sockaddr_storage,
+    source_len: usize,
+    control: Vec<u8>,
+    msg_flags: i32,
+}
+
+/// Receives one datagram for the caller on its socket `fd`, when that is a
+/// UDP socket with relays (or connected to one); `Err(Continue)` otherwise.
+/// `room`: the caller's buffer; `control_room`: its control buffer.
+async fn recv(
+    sup: &Supervisor,
+    n: &Notification,
+    fd: i32,
+    flags: i32,
+    room: usize,
+    control_room: usize,
+) -> Result<Received, Outcome> {
+    let continue_ = || Outcome::Reply(Reply::Continue);
+    if flags & libc::MSG_ERRQUEUE != 0 {
+        return Err(continue_());
+    }
+    let socket = socket_of(n.pid, fd).map_err(|_| continue_())?;
+    if sockopt(&socket, libc::SO_TYPE) != Some(libc::SOCK_DGRAM) {
+        return Err(continue_());
+    }
+    let ino = inode(&socket).ok_or_else(continue_)?;
+    let connected = sup.sockets.get(ino);
+    if connected.is_none() && !sup.datagrams.has(ino) {
+        return Err(continue_());
+    }
+    if !sup.listener.id_valid(n.id) {
+        return Err(Outcome::Gone);
+    }
+    let mut got = receive(sup, n, &socket, flags, room.min(MAX_DATAGRAM), control_room).await?;
+    let kernel = parse_sockaddr(sockaddr_bytes(&got.source, got.source_len)).map(plain);
+    let remote = kernel.and_then(|k| {
+        sup.datagrams
+            .remote_behind(ino, k)
+            .or_else(|| connected.filter(|_| peer_of(&socket) == Some(k)))
+    });
+    if let Some(remote) = remote {
+        let v6 = sockopt(&socket, libc::SO_DOMAIN) == Some(libc::AF_INET6);
+        (got.source, got.source_len) = sockaddr(remote, v6);
+    }
+    Ok(got)
+}
 
 /// Receives one datagram on `socket` without ever blocking the
 /// supervisor's thread: a blocking socket (without `MSG_DONTWAIT`) is
-/// waited for here, until its `SO_RCVTIMEO` (`EAGAIN`) or until the
-/// caller goes away.
+/// waited for here, until its `SO_RCVTIMEO` (`EAGAIN`), until the
+/// caller goes away, or until it has a signal to take.
 async fn receive(
     sup: &Supervisor,
     n: &Notification,
     socket: &OwnedFd,
     flags: i32,
     room: usize,
+    control_room: usize,
 ) -> Result<Received, Outcome> {
     // SAFETY: plain fcntl on our copy (the status flags are the socket's).
     let status = unsafe { libc::fcntl(socket.as_raw_fd(), libc::F_GETFL) };
     let blocking = status >= 0 && status & libc::O_NONBLOCK == 0 && flags & libc::MSG_DONTWAIT == 0;
     let deadline = receive_timeout(socket).map(|t| Instant::now() + t);
-    let mut data = vec![0u8; room];
+    let (mut data, mut control) = (vec![0u8; room], vec![0u8; control_room]);
     let mut waiter: Option<AsyncFd<OwnedFd>> = None;
     loop {
-        // SAFETY: the pointers are valid for the call (`filled_sockaddr`).
-        let (rc, from, from_len) = filled_sockaddr(|addr, addr_len| unsafe {
-            libc::recvfrom(
-                socket.as_raw_fd(),
-                data.as_mut_ptr().cast(),
-                data.len(),
-                flags | libc::MSG_DONTWAIT,
-                addr,
-                addr_len,
-            ) as libc::c_int
-        });
-        if rc >= 0 {
-            data.truncate((rc as usize).min(room));
-            return Ok((rc as usize, data, from, from_len));
+        if let Some(got) = recv_once(socket, &mut data, &mut control, flags) {
+            return Ok(got);
         }
         let errno = last_errno();
         if errno != libc::EAGAIN || !blocking {
@@ -331,7 +495,62 @@ async fn receive(
         if !sup.listener.id_valid(n.id) {
             return Err(Outcome::Gone);
         }
+        if super::signals::deliverable(n.pid) {
+            // As the kernel's socket wait: `EINTR` under a receive timeout
+            // (even with `SA_RESTART`), else a restart by the handler's flags.
+            let errno = match deadline {
+                Some(_) => libc::EINTR,
+                None => super::signals::ERESTARTSYS,
+            };
+            return Err(Outcome::Reply(Reply::Errno(errno)));
+        }
     }
+}
+
+/// One `recvmsg` on `socket` that does not wait, into `data` and
+/// `control` (given up on success); `None` when it failed (`errno` says
+/// why).
+fn recv_once(
+    socket: &OwnedFd,
+    data: &mut Vec<u8>,
+    control: &mut Vec<u8>,
+    flags: i32,
+) -> Option<Received> {
+    // SAFETY: all-zero is a valid sockaddr_storage and msghdr.
+    let mut from: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut iov = libc::iovec {
+        iov_base: data.as_mut_ptr().cast(),
+        iov_len: data.len(),
+    };
+    // SAFETY: as above.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_name = (&mut from as *mut libc::sockaddr_storage).cast();
+    msg.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    if !control.is_empty() {
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = control.len();
+    }
+    // SAFETY: `msg` points at `from`, `iov` (over `data`) and `control`,
+    // alive and as large as it says for the call.
+    let rc = unsafe { libc::recvmsg(socket.as_raw_fd(), &mut msg, flags | libc::MSG_DONTWAIT) };
+    if rc < 0 {
+        return None;
+    }
+    let (room, control_room) = (data.len(), control.len());
+    let mut data = std::mem::take(data);
+    let mut control = std::mem::take(control);
+    data.truncate((rc as usize).min(room));
+    control.truncate(msg.msg_controllen.min(control_room));
+    Some(Received {
+        count: rc as usize,
+        data,
+        source: from,
+        source_len: msg.msg_namelen as usize,
+        control,
+        msg_flags: msg.msg_flags,
+    })
 }
 
 /// The socket's `SO_RCVTIMEO`, when set.

@@ -5,7 +5,9 @@
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
 
-/// The syscalls that stop in the supervisor.
+/// The syscalls that stop in the supervisor. `sendmsg`/`recvmsg` stop
+/// always (their address is inside the `msghdr`); `sendmmsg`/`recvmmsg`
+/// do not (glibc's resolver uses them on connected sockets).
 #[cfg(target_arch = "x86_64")]
 pub const INTERCEPTED: &[i64] = &[
     libc::SYS_open,
@@ -27,6 +29,8 @@ pub const INTERCEPTED: &[i64] = &[
     libc::SYS_accept4,
     libc::SYS_sendto,
     libc::SYS_recvfrom,
+    libc::SYS_sendmsg,
+    libc::SYS_recvmsg,
 ];
 
 #[cfg(target_arch = "aarch64")]
@@ -44,6 +48,8 @@ pub const INTERCEPTED: &[i64] = &[
     libc::SYS_accept4,
     libc::SYS_sendto,
     libc::SYS_recvfrom,
+    libc::SYS_sendmsg,
+    libc::SYS_recvmsg,
 ];
 
 /// `AUDIT_ARCH_*` of this build: calls of another ABI (x32, compat) pass.
@@ -257,7 +263,7 @@ mod tests {
             libc::SYS_read,
             libc::SYS_write,
             libc::SYS_close,
-            libc::SYS_sendmsg,
+            libc::SYS_sendmmsg,
         ] {
             assert_eq!(verdict(&prog, nr, AUDIT_ARCH, 1), allow, "{nr}");
         }

@@ -5,9 +5,10 @@
 //!
 //! The exec side connects *before* it installs the filter (`connect` is
 //! one of the stopped calls, and nobody would answer it yet), and after it
-//! only uses `sendmsg`, `write` and `read`, which the filter lets through.
+//! only uses `sendmmsg`, `write` and `read`, which the filter lets through
+//! (`sendmsg` stops: see [`send_with_fd`]).
 
-use std::io::{self, IoSlice};
+use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
@@ -24,6 +25,40 @@ pub enum HandoffError {
     Refused(String),
     #[error("malformed hand-off: {0}")]
     Malformed(&'static str),
+}
+
+/// Sends `data` with `fd` attached (`SCM_RIGHTS`) on the Unix socket
+/// `socket`, through `sendmmsg` with one message: under the filter,
+/// `sendmsg` stops until a supervisor answers it, and this is how the
+/// supervisor gets its listener. Allocates nothing (usable between `fork`
+/// and `exec`).
+pub fn send_with_fd(socket: RawFd, data: &[u8], fd: RawFd) -> io::Result<usize> {
+    let mut iov = libc::iovec {
+        iov_base: data.as_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    // Room for one cmsghdr carrying one int, aligned.
+    let mut space = [0u64; 4];
+    // SAFETY: CMSG_SPACE of one int fits in `space` (32 bytes); the header
+    // and data are written inside it; `msg` points at `iov` and `space`,
+    // alive for the call.
+    unsafe {
+        let space_len = libc::CMSG_SPACE(std::mem::size_of::<i32>() as u32) as usize;
+        let mut msg: libc::mmsghdr = std::mem::zeroed();
+        msg.msg_hdr.msg_iov = &mut iov;
+        msg.msg_hdr.msg_iovlen = 1;
+        msg.msg_hdr.msg_control = space.as_mut_ptr().cast();
+        msg.msg_hdr.msg_controllen = space_len as _;
+        let cmsg = libc::CMSG_FIRSTHDR(&msg.msg_hdr);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<i32>() as u32) as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<i32>(), fd);
+        if libc::sendmmsg(socket, &mut msg, 1, 0) != 1 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(msg.msg_len as usize)
+    }
 }
 
 /// The exec side of the connection.
@@ -43,20 +78,11 @@ impl Sender {
     /// Sends the listener and the config, and waits for the supervisor to
     /// take them.
     pub fn send(self, listener: OwnedFd, config_json: &str) -> Result<(), HandoffError> {
-        use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
         let fd = self.stream.as_raw_fd();
         let len = u32::try_from(config_json.len())
             .map_err(|_| HandoffError::Malformed("config too large"))?;
         let header = len.to_le_bytes();
-        let fds = [listener.as_raw_fd()];
-        let sent = sendmsg::<()>(
-            fd,
-            &[IoSlice::new(&header)],
-            &[ControlMessage::ScmRights(&fds)],
-            MsgFlags::empty(),
-            None,
-        )
-        .map_err(io::Error::from)?;
+        let sent = send_with_fd(fd, &header, listener.as_raw_fd())?;
         if sent != header.len() {
             return Err(HandoffError::Malformed("short header write"));
         }

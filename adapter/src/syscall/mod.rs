@@ -13,9 +13,12 @@
 //! - [`memory`]: the stopped process's memory and paths;
 //! - [`calls`]: the stopped calls decoded from their raw arguments;
 //! - [`supervisor`], [`fs`], [`net`], [`stat`]: answering the calls;
-//! - [`datagrams`]: unconnected UDP (`sendto`/`recvfrom` with addresses);
+//! - [`datagrams`]: unconnected UDP (`sendto`/`recvfrom` with addresses,
+//!   `sendmsg`/`recvmsg`), [`msghdr`]: the caller's `struct msghdr`;
+//! - [`signals`]: a waiting caller's signals (a receive restarted for them);
 //! - [`unlisten`], [`sockdiag`]: a closed listener's port back to the target;
 //! - [`callers`]: whose calls are left alone (skipped programs, debuggers);
+//! - [`layered`]: processes whose layer is connected (their calls continue);
 //! - [`writeback`]: remote files opened for writing, written back on close;
 //! - [`listings`]: remote directories, laid out locally for `getdents64`;
 //! - [`fdlinks`]: `/proc/self/fd/N` and `/dev/fd/N` of remote files.
@@ -28,10 +31,13 @@ pub mod fdlinks;
 pub mod filter;
 pub mod fs;
 pub mod handoff;
+pub mod layered;
 pub mod listings;
 pub mod memory;
+pub mod msghdr;
 pub mod net;
 pub mod notify;
+pub mod signals;
 pub mod sockdiag;
 pub mod standby;
 pub mod stat;

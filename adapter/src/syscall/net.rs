@@ -353,19 +353,40 @@ pub fn parse_sockaddr(raw: &[u8]) -> Option<SocketAddr> {
 
 /// Our copy of fd `fd` of the process that thread `tid` belongs to.
 pub(super) fn socket_of(tid: u32, fd: i32) -> std::io::Result<OwnedFd> {
-    let pid = memory::tgid(tid)?;
-    // SAFETY: plain syscalls; each returned fd is owned at once.
+    let pidfd = thread_pidfd(tid)?;
+    // SAFETY: plain syscall; the returned fd is owned at once.
     unsafe {
-        let pidfd = libc::syscall(libc::SYS_pidfd_open, pid, 0);
-        if pidfd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let pidfd = OwnedFd::from_raw_fd(pidfd as i32);
         let copy = libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0);
         if copy < 0 {
             return Err(std::io::Error::last_os_error());
         }
         Ok(OwnedFd::from_raw_fd(copy as i32))
+    }
+}
+
+/// `PIDFD_THREAD` (Linux 6.9): a pidfd of the thread itself, which shares
+/// its process's fd table.
+const PIDFD_THREAD: libc::c_uint = libc::O_EXCL as libc::c_uint;
+
+/// A pidfd through which the fds of thread `tid`'s process are reached:
+/// of the thread itself where the kernel allows it (`PIDFD_THREAD`, one
+/// syscall), else of its process, found through `/proc/TID/status`
+/// (several syscalls and the kernel's formatting of the whole file: it was
+/// half of the intproxy's syscalls per unconnected UDP round trip).
+fn thread_pidfd(tid: u32) -> std::io::Result<OwnedFd> {
+    let open = |pid: u32, flags: libc::c_uint| {
+        // SAFETY: plain syscall; the returned fd is owned at once.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, flags) };
+        if fd < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            // SAFETY: a fresh fd that we own.
+            Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+        }
+    };
+    match open(tid, PIDFD_THREAD) {
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => open(memory::tgid(tid)?, 0),
+        other => other,
     }
 }
 
@@ -471,6 +492,28 @@ mod tests {
         assert!(!sockets.is_listening(1) && sockets.is_listening(2));
         assert_eq!(sockets.closed_listeners(&alive(&[])), [80, 443]);
         assert!(!sockets.any_listening());
+    }
+
+    #[test]
+    fn a_threads_fds_are_reached_from_any_thread() {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let fd = socket.as_raw_fd();
+        let expected = inode(&OwnedFd::from(socket.try_clone().unwrap()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            // SAFETY: plain syscall.
+            tx.send(unsafe { libc::syscall(libc::SYS_gettid) } as u32)
+                .unwrap();
+            let _ = stop_rx.recv();
+        });
+        let tid = rx.recv().unwrap();
+        for caller in [std::process::id(), tid] {
+            let copy = socket_of(caller, fd).unwrap();
+            assert_eq!(inode(&copy), expected, "from {caller}");
+        }
+        drop(stop_tx);
+        thread.join().unwrap();
     }
 
     #[test]

@@ -91,32 +91,10 @@ fn continue_all(listener: Listener, wake: OwnedFd) -> OwnedFd {
 /// The child's half of passing the listener to the parent across `exec`:
 /// run between `fork` and `exec`, so it allocates nothing.
 pub fn send_listener_from_child(socket: i32, listener: i32) -> io::Result<()> {
-    let byte = [0u8; 1];
-    let mut iov = libc::iovec {
-        iov_base: byte.as_ptr() as *mut libc::c_void,
-        iov_len: 1,
-    };
-    // Room for one cmsghdr carrying one int, aligned.
-    let mut space = [0u64; 4];
-    // SAFETY: CMSG_SPACE of one int fits in `space` (32 bytes); the
-    // header and data are written inside it.
-    unsafe {
-        let space_len = libc::CMSG_SPACE(std::mem::size_of::<i32>() as u32) as usize;
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = space.as_mut_ptr().cast();
-        msg.msg_controllen = space_len as _;
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        (*cmsg).cmsg_level = libc::SOL_SOCKET;
-        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<i32>() as u32) as _;
-        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<i32>(), listener);
-        if libc::sendmsg(socket, &msg, 0) != 1 {
-            return Err(io::Error::last_os_error());
-        }
+    match handoff::send_with_fd(socket, &[0u8], listener)? {
+        1 => Ok(()),
+        _ => Err(io::Error::other("short write of the seccomp listener")),
     }
-    Ok(())
 }
 
 /// The parent's half: the listener the child sent on `socket`.

@@ -24,6 +24,7 @@ use super::datagrams::{self, Datagrams};
 use super::fdlinks::FdLinks;
 use super::filter::AUDIT_ARCH;
 use super::fs;
+use super::layered::Layered;
 use super::listings::Listings;
 use super::net;
 use super::notify::{Listener, Notification, Reply};
@@ -52,6 +53,8 @@ pub struct Setup {
     pub policy: Policy,
     /// Incoming traffic: where to subscribe, and the config's rules.
     pub incoming: Option<(Subscriber, IncomingConfig)>,
+    /// The processes whose layer is connected to this intproxy.
+    pub layered: Arc<Layered>,
 }
 
 pub struct Supervisor {
@@ -59,6 +62,7 @@ pub struct Supervisor {
     pub policy: Policy,
     pub incoming: Option<(Subscriber, IncomingConfig)>,
     callers: Callers,
+    layered: Arc<Layered>,
     pub writebacks: Writebacks,
     pub listings: Listings,
     pub fdlinks: FdLinks,
@@ -97,7 +101,11 @@ pub async fn serve<H: Send + 'static>(
     agent: AgentClient,
     hold: H,
 ) {
-    let Setup { policy, incoming } = setup;
+    let Setup {
+        policy,
+        incoming,
+        layered,
+    } = setup;
     let writebacks = match Writebacks::new() {
         Ok(w) => w,
         Err(e) => {
@@ -113,6 +121,7 @@ pub async fn serve<H: Send + 'static>(
         datagrams: Datagrams::default(),
         listener: Listener::new(listener),
         callers: Callers::new(policy.skip.clone()),
+        layered,
         policy,
         incoming,
         agent,
@@ -173,11 +182,14 @@ fn receive(sup: &Supervisor, tx: &mpsc::UnboundedSender<Notification>) {
                     // ENOENT: the caller died or was interrupted meanwhile.
                     let _ = sup.listener.respond(n.id, Reply::Continue);
                 }
-                Ok(n) => {
-                    if tx.send(n).is_err() {
-                        return;
+                Ok(n) => match answered_at_once(sup, &n) {
+                    Some(outcome) => answer(sup, &n, outcome),
+                    None => {
+                        if tx.send(n).is_err() {
+                            return;
+                        }
                     }
-                }
+                },
                 // The caller died between poll and recv.
                 Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EINTR)) => {}
                 Err(e) => {
@@ -192,11 +204,12 @@ fn receive(sup: &Supervisor, tx: &mpsc::UnboundedSender<Notification>) {
 }
 
 /// Whether the call runs as made, decided without waiting on anything:
-/// another ABI, a path the policy keeps local, or a caller left alone
-/// (asked last: it reads `/proc`). Continuing is right even if the caller
-/// changed meanwhile: the call runs as it was made.
+/// another ABI, a process whose layer serves it, a path the policy keeps
+/// local, or a caller left alone (asked last: it reads `/proc`).
+/// Continuing is right even if the caller changed meanwhile: the call runs
+/// as it was made.
 fn continues_at_once(sup: &Supervisor, n: &Notification) -> bool {
-    if n.arch != AUDIT_ARCH {
+    if n.arch != AUDIT_ARCH || sup.layered.has_layer(n.pid) {
         return true;
     }
     let call = Call::decode(n);
@@ -205,14 +218,32 @@ fn continues_at_once(sup: &Supervisor, n: &Notification) -> bool {
             return true;
         }
     }
-    if matches!(call, Call::SendTo | Call::RecvFrom) && datagrams::continues_at_once(sup, n) {
+    let datagram = matches!(
+        call,
+        Call::SendTo | Call::RecvFrom | Call::SendMsg | Call::RecvMsg
+    );
+    if datagram && datagrams::continues_at_once(sup, n) {
         return true;
     }
     sup.callers.left_alone(n.pid)
 }
 
+/// A call answered on the receiver thread without waiting on anything
+/// (no hop to the runtime), once [`continues_at_once`] said no: a
+/// datagram to a relay that exists.
+fn answered_at_once(sup: &Supervisor, n: &Notification) -> Option<Outcome> {
+    match Call::decode(n) {
+        Call::SendTo | Call::SendMsg => datagrams::send_at_once(sup, n),
+        _ => None,
+    }
+}
+
 async fn handle(sup: Arc<Supervisor>, n: Notification) {
     let outcome = dispatch(&sup, &n).await;
+    answer(&sup, &n, outcome);
+}
+
+fn answer(sup: &Supervisor, n: &Notification, outcome: Outcome) {
     debug!(?outcome);
     if let Outcome::Reply(reply) = outcome {
         if let Err(e) = sup.listener.respond(n.id, reply) {
@@ -263,8 +294,9 @@ async fn dispatch(sup: &Supervisor, n: &Notification) -> Outcome {
         Call::GetPeerName => net::getpeername(sup, n).await,
         Call::Listen => net::listen(sup, n).await,
         Call::Accept { flags } => net::accept(sup, n, flags).await,
-        Call::SendTo => datagrams::sendto(sup, n).await,
+        Call::SendTo | Call::SendMsg => datagrams::send(sup, n).await,
         Call::RecvFrom => datagrams::recvfrom(sup, n).await,
+        Call::RecvMsg => datagrams::recvmsg(sup, n).await,
         Call::Other => Outcome::Reply(Reply::Continue),
     }
 }
@@ -328,6 +360,7 @@ mod tests {
         let setup = Setup {
             policy,
             incoming: None,
+            layered: Arc::default(),
         };
         let serving = tokio::spawn(serve(listener, setup, agent, Released(Some(released))));
         // The open reaches the agent, which never answers: a call in flight.

@@ -8,6 +8,7 @@
 pub mod debugger;
 pub mod dns;
 pub mod env;
+pub mod executable;
 pub mod fs;
 pub mod outgoing;
 pub mod skip;
