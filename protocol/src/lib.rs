@@ -82,16 +82,12 @@ impl Version {
             ))
         }
     }
-}
 
-impl Version {
     /// Whether a peer speaking `self` sends and honours `ConnAck`.
     pub fn has_flow_control(self) -> bool {
         (self.major, self.minor) >= (1, 2)
     }
-}
 
-impl Version {
     /// Whether a peer speaking `self` understands `AgentMessage::Warning`.
     pub fn has_warnings(self) -> bool {
         (self.major, self.minor) >= (1, 3)
