@@ -41,7 +41,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use mirrord_tests::dap::DapClient;
-use mirrord_tests::run::{programs_dir, Scratch};
+use mirrord_tests::run::{gcc, programs_dir, Scratch};
 use mirrord_tests::stats::spread;
 use serde_json::{json, Value};
 
@@ -59,21 +59,9 @@ fn main() {
     let source = scratch.path().join("bench_debuggee.c");
     std::fs::copy(programs_dir().join("dap/bench_debuggee.c"), &source).expect("copy");
     let program = scratch.path().join("bench_debuggee");
-    let status = Command::new("gcc")
-        .args(["-g", "-O0", "-o"])
-        .arg(&program)
-        .arg(&source)
-        .status()
-        .expect("gcc");
-    assert!(status.success(), "gcc failed");
+    gcc(&source, &program, &["-g", "-O0"]);
     let relay = scratch.path().join("relay");
-    let status = Command::new("gcc")
-        .args(["-O2", "-o"])
-        .arg(&relay)
-        .arg(programs_dir().join("dap/relay.c"))
-        .status()
-        .expect("gcc");
-    assert!(status.success(), "gcc failed");
+    gcc(&programs_dir().join("dap/relay.c"), &relay, &["-O2"]);
     let adapter = ["lldb-vscode-14"];
 
     // Per round: seconds per pair (direct, proxied, relayed), rates.

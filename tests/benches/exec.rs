@@ -26,7 +26,7 @@ use std::process::{Child, Command};
 use std::time::Duration;
 
 use mirrord_tests::pod::{Pod, PodSpec};
-use mirrord_tests::run::{programs_dir, spawn_until_line, Scratch};
+use mirrord_tests::run::{gcc, programs_dir, spawn_until_line, Scratch};
 
 const RUNS: usize = 7;
 
@@ -34,13 +34,11 @@ fn main() {
     let mirrord = mirrord_tests::bench_binary("mirrord");
     let scratch = Scratch::new("bench");
     let bench = scratch.path().join("bench");
-    let status = Command::new("gcc")
-        .args(["-O2", "-pthread", "-o"])
-        .arg(&bench)
-        .arg(programs_dir().join("bench.c"))
-        .status()
-        .expect("gcc");
-    assert!(status.success(), "gcc failed");
+    gcc(
+        &programs_dir().join("bench.c"),
+        &bench,
+        &["-O2", "-pthread"],
+    );
     let bench = bench.to_str().expect("utf-8 path").to_owned();
     let local_file = scratch.write("small.txt", &"x".repeat(200));
     let local_file = local_file.to_str().expect("utf-8 path").to_owned();
@@ -254,13 +252,7 @@ struct RelayChain(Vec<Child>);
 impl RelayChain {
     fn start(scratch: &Scratch, pod_pid: &str) -> RelayChain {
         let relay = scratch.path().join("byte_relay");
-        let status = Command::new("gcc")
-            .args(["-O2", "-o"])
-            .arg(&relay)
-            .arg(programs_dir().join("byte_relay.c"))
-            .status()
-            .expect("gcc");
-        assert!(status.success(), "gcc failed");
+        gcc(&programs_dir().join("byte_relay.c"), &relay, &["-O2"]);
         let hop = format!("unix:@mirrord-bench-relay-{}", std::process::id());
         let mut chain = RelayChain(Vec::new());
         for (listen, upstream) in [

@@ -293,6 +293,23 @@ pub fn programs_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("programs")
 }
 
+/// Compiles the C program `source` into `exe` with gcc and `flags`
+/// (before `-o`); panics with gcc's exit status if it fails.
+pub fn gcc(source: &Path, exe: &Path, flags: &[&str]) {
+    let status = Command::new("gcc")
+        .args(flags)
+        .arg("-o")
+        .arg(exe)
+        .arg(source)
+        .status()
+        .expect("gcc runs");
+    assert!(
+        status.success(),
+        "gcc {flags:?} {} failed: {status}",
+        source.display()
+    );
+}
+
 /// One Go build cache for every test and benchmark of a run, beside the
 /// cargo target directory the test binary runs from (`target/go-cache`):
 /// the standard library is compiled once per run, not once per test (a

@@ -10,7 +10,7 @@ use std::time::Duration;
 use mirrord_tests::dap::DapClient;
 use mirrord_tests::pod::{Pod, PodSpec};
 use mirrord_tests::run::{
-    alive, children, go_cache, leftovers, npm_dir, processes_mentioning, programs_dir,
+    alive, children, gcc, go_cache, leftovers, npm_dir, processes_mentioning, programs_dir,
     wait_with_timeout, Scratch,
 };
 use serde_json::{json, Value};
@@ -148,13 +148,7 @@ fn debugpy_hits_a_breakpoint_with_the_pods_env_files_and_network() {
 fn compile_c(scratch: &Scratch, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
     let source = copy_program(scratch, name);
     let exe = scratch.path().join(name.trim_end_matches(".c"));
-    let status = Command::new("gcc")
-        .args(["-g", "-O0", "-o"])
-        .arg(&exe)
-        .arg(&source)
-        .status()
-        .expect("gcc");
-    assert!(status.success());
+    gcc(&source, &exe, &["-g", "-O0"]);
     (source, exe)
 }
 

@@ -10,7 +10,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use mirrord_tests::pod::{Pod, PodSpec};
-use mirrord_tests::run::{go_build, go_cache, leftovers, mirrord_exec, programs_dir, run, Scratch};
+use mirrord_tests::run::{
+    gcc, go_build, go_cache, leftovers, mirrord_exec, programs_dir, run, Scratch,
+};
 
 const CONFIG: &str = r#"{"feature": {"fs": {"mode": "read", "not_found": ["^/app/secrets"]}}}"#;
 
@@ -111,14 +113,8 @@ fn dynamic_c_probe(scratch: &Scratch) -> String {
 
 fn c_probe(scratch: &Scratch, name: &str, flags: &[&str]) -> String {
     let exe = scratch.path().join(name);
-    let status = Command::new("gcc")
-        .args(flags)
-        .args(["-O1", "-o"])
-        .arg(&exe)
-        .arg(probe("probe.c"))
-        .status()
-        .expect("gcc runs");
-    assert!(status.success(), "gcc {flags:?} failed");
+    let flags: Vec<&str> = flags.iter().copied().chain(["-O1"]).collect();
+    gcc(std::path::Path::new(&probe("probe.c")), &exe, &flags);
     exe.display().to_string()
 }
 

@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use mirrord_tests::run::{leftovers, mirrord_exec, programs_dir, run, Output, Scratch};
+use mirrord_tests::run::{gcc, leftovers, mirrord_exec, programs_dir, run, Output, Scratch};
 
 const ALL_LOCAL: &str = r#"{
   "feature": {
@@ -30,13 +30,11 @@ fn plain_and_mirrored(cmd: &[&str], timeout: Duration) -> (Output, Output) {
 fn a_c_program_sees_the_same_fds_errnos_threads_and_signals() {
     let scratch = Scratch::new("transparency-c");
     let exe = scratch.path().join("transparency");
-    let status = Command::new("gcc")
-        .args(["-O1", "-pthread", "-o"])
-        .arg(&exe)
-        .arg(programs_dir().join("transparency.c"))
-        .status()
-        .expect("gcc");
-    assert!(status.success());
+    gcc(
+        &programs_dir().join("transparency.c"),
+        &exe,
+        &["-O1", "-pthread"],
+    );
     let work = Scratch::new("transparency-dir");
     let exe = exe.to_str().expect("utf-8");
     let dir = work.path().to_str().expect("utf-8");
