@@ -3,9 +3,11 @@
 //! rounds, so load from other work on the machine shows as spread instead
 //! of moving one side of a comparison.
 
-/// The median, minimum and maximum of `values` (`NaN`s sort last); all
-/// `NaN` when there are none.
+/// The median, minimum and maximum of `values`, leaving out `NaN`s (a
+/// round whose figure could not be read, such as the CPU time of a process
+/// that had already exited); all `NaN` when nothing is left.
 pub fn spread(mut values: Vec<f64>) -> Spread {
+    values.retain(|v| !v.is_nan());
     values.sort_by(|a, b| a.total_cmp(b));
     match (values.first(), values.last()) {
         (Some(min), Some(max)) => Spread {
@@ -52,5 +54,8 @@ mod tests {
         assert_eq!((s.median, s.min, s.max), (2.0, 0.5, 10.0));
         assert_eq!(s.show(1), "2.0 (0.5-10.0)");
         assert!(spread(Vec::new()).median.is_nan());
+        let unread = spread(vec![2.0, f64::NAN, 1.0]);
+        assert_eq!((unread.min, unread.max), (1.0, 2.0), "a NaN is left out");
+        assert!(spread(vec![f64::NAN]).max.is_nan());
     }
 }
