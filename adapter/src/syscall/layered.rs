@@ -18,8 +18,8 @@
 //! inert) is the supervisor's again from its first call, even before the
 //! intproxy has read the end of the connection.
 
-use std::ffi::CString;
-use std::io;
+use std::ffi::{CStr, CString};
+use std::io::{self, Write};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -98,14 +98,20 @@ impl Layered {
         let Ok(entries) = self.entries.lock() else {
             return false;
         };
-        let Ok(name) = CString::new(tid.to_string()) else {
+        // The thread's name in a task directory, NUL-terminated, without
+        // allocating: this runs for every stopped call.
+        let mut digits = [0u8; 12];
+        let _ = write!(&mut digits[..], "{tid}");
+        let Ok(name) = CStr::from_bytes_until_nul(&digits) else {
             return false;
         };
         // The main thread first: most processes have only that one.
-        let mut order: Vec<&Entry> = entries.iter().filter(|e| e.pid == tid).collect();
-        order.extend(entries.iter().filter(|e| e.pid != tid));
-        for entry in order {
-            if is_task_of(entry, &name) {
+        let main_first = entries
+            .iter()
+            .filter(|e| e.pid == tid)
+            .chain(entries.iter().filter(|e| e.pid != tid));
+        for entry in main_first {
+            if is_task_of(entry, name) {
                 if !connected(entry.connection.as_raw_fd()) {
                     return false;
                 }
@@ -139,7 +145,7 @@ impl Drop for Registration {
 }
 
 /// Whether `name` (a thread id) is in the entry's task directory.
-fn is_task_of(entry: &Entry, name: &CString) -> bool {
+fn is_task_of(entry: &Entry, name: &CStr) -> bool {
     // SAFETY: all-zero is a valid stat buffer for fstatat to fill.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: a valid directory fd, a NUL-terminated name and a buffer.
