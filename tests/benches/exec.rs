@@ -15,6 +15,9 @@
 //! Unix socket between them, TCP out: how the intproxy and the agent are
 //! chained) that only copy bytes: what any design with two relay
 //! processes costs on this machine, before any work of mirrord's own.
+//! A third runs the bulk echo through the same chain moving bytes with
+//! `splice(2)` (a zero-copy relay's floor). Each floor is measured in the
+//! same interleaved rounds as the row it bounds.
 //!
 //! The syscall path (Go and static binaries) is measured on the same
 //! program forced onto it (`--interception syscall`), next to the layer's
@@ -122,19 +125,23 @@ fn main() {
         ),
     );
 
+    // Both relay chains wait in the pod from here to the bulk rows, so
+    // that each floor is measured in the same rounds as what it bounds.
+    let relays = RelayChain::start(&scratch, &pid, RELAY_PORT, Relay::Copy);
+    let splice_relays = RelayChain::start(&scratch, &pid, SPLICE_RELAY_PORT, Relay::Splice);
+
     let n = "2000";
-    let (rtt, remote) = best_pair(
-        || in_pod(&["rtt", "127.0.0.1", "7001", n]),
-        || under("read", &["reads", "/app/bench/small.txt", n]),
-    );
+    let [rtt, remote, relayed_rtt] = best_of([
+        &mut || in_pod(&["rtt", "127.0.0.1", "7001", n]),
+        &mut || under("read", &["reads", "/app/bench/small.txt", n]),
+        &mut || in_pod(&["rtt", "127.0.0.1", RELAY_PORT, n]),
+    ]);
     report(
         "remote small read (open+read+close / loopback round trip)",
         remote / rtt,
         "<= 3",
         format!("{:.1} us vs {:.1} us", us(remote, n), us(rtt, n)),
     );
-    let relays = RelayChain::start(&scratch, &pid);
-    let relayed_rtt = best(|| in_pod(&["rtt", "127.0.0.1", RELAY_PORT, n]));
     report(
         "  the floor: a round trip through two byte relays / direct",
         relayed_rtt / rtt,
@@ -179,14 +186,11 @@ fn main() {
     );
 
     let blocks = "8192"; // 32 MiB
-    let local_write = best(|| {
-        plain(&[
-            "write",
-            &scratch.path().join("out.bin").to_string_lossy(),
-            blocks,
-        ])
-    });
-    let remote_write = best(|| under("write", &["write", "/app/bench/out.bin", blocks]));
+    let local_out = scratch.path().join("out.bin");
+    let (local_write, remote_write) = best_pair(
+        || plain(&["write", &local_out.to_string_lossy(), blocks]),
+        || under("write", &["write", "/app/bench/out.bin", blocks]),
+    );
     report(
         "remote 4 KiB writes (throughput remote / local)",
         local_write / remote_write,
@@ -199,10 +203,14 @@ fn main() {
     );
 
     let mb = "64";
-    let (direct, relayed) = best_pair(
-        || in_pod(&["bulk", "127.0.0.1", "7001", mb]),
-        || under("read", &["bulk", "127.0.0.1", "7001", mb]),
-    );
+    let [direct, relayed, chained, spliced] = best_of([
+        &mut || in_pod(&["bulk", "127.0.0.1", "7001", mb]),
+        &mut || under("read", &["bulk", "127.0.0.1", "7001", mb]),
+        &mut || in_pod(&["bulk", "127.0.0.1", RELAY_PORT, mb]),
+        &mut || in_pod(&["bulk", "127.0.0.1", SPLICE_RELAY_PORT, mb]),
+    ]);
+    drop(relays);
+    drop(splice_relays);
     report(
         "outgoing TCP bulk echo (throughput agent / direct)",
         direct / relayed,
@@ -213,14 +221,17 @@ fn main() {
             64.0 / direct
         ),
     );
-
-    let chained = best(|| in_pod(&["bulk", "127.0.0.1", RELAY_PORT, mb]));
-    drop(relays);
     report(
         "  the floor: bulk echo through two byte relays / direct",
         direct / chained,
         "(info)",
         format!("{:.0} MiB/s each way", 64.0 / chained),
+    );
+    report(
+        "  the same two relays copying with splice(2) / direct",
+        direct / spliced,
+        "(info)",
+        format!("{:.0} MiB/s each way", 64.0 / spliced),
     );
 
     let (bare, wrapped) = best_pair(
@@ -240,8 +251,17 @@ fn main() {
     );
 }
 
-/// Where the first of the two byte relays listens, in the pod.
+/// Where the first relay of each chain listens, in the pod.
 const RELAY_PORT: &str = "17101";
+const SPLICE_RELAY_PORT: &str = "17102";
+
+/// How a `byte_relay` moves bytes: through a buffer (`read`/`write`), or
+/// through a pipe with `splice`, never entering user space.
+#[derive(Clone, Copy, PartialEq)]
+enum Relay {
+    Copy,
+    Splice,
+}
 
 /// Two `byte_relay` processes in the pod's network namespace, chained as
 /// mirrord's intproxy and agent are (TCP in, a Unix socket between them,
@@ -250,19 +270,24 @@ const RELAY_PORT: &str = "17101";
 struct RelayChain(Vec<Child>);
 
 impl RelayChain {
-    fn start(scratch: &Scratch, pod_pid: &str) -> RelayChain {
+    fn start(scratch: &Scratch, pod_pid: &str, port: &str, mode: Relay) -> RelayChain {
         let relay = scratch.path().join("byte_relay");
-        gcc(&programs_dir().join("byte_relay.c"), &relay, &["-O2"]);
-        let hop = format!("unix:@mirrord-bench-relay-{}", std::process::id());
+        if !relay.exists() {
+            gcc(&programs_dir().join("byte_relay.c"), &relay, &["-O2"]);
+        }
+        let hop = format!("unix:@mirrord-bench-relay-{}-{port}", std::process::id());
         let mut chain = RelayChain(Vec::new());
         for (listen, upstream) in [
             (hop.clone(), "tcp:7001".to_owned()),
-            (format!("tcp:{RELAY_PORT}"), hop),
+            (format!("tcp:{port}"), hop),
         ] {
             let mut cmd = Command::new("nsenter");
             cmd.args(["-t", pod_pid, "-n", "--"])
                 .arg(&relay)
                 .args([listen, upstream]);
+            if mode == Relay::Splice {
+                cmd.arg("splice");
+            }
             let child = spawn_until_line(&mut cmd, "ready", Duration::from_secs(10))
                 .expect("byte relay starts");
             chain.0.push(child);
@@ -291,12 +316,19 @@ fn report(name: &str, ratio: f64, goal: &str, detail: String) {
 /// The best of each, measured alternately so that a slow spell of the
 /// machine hits both sides alike.
 fn best_pair(mut baseline: impl FnMut() -> f64, mut measured: impl FnMut() -> f64) -> (f64, f64) {
-    let (mut a, mut b) = (f64::INFINITY, f64::INFINITY);
-    for _ in 0..RUNS {
-        a = a.min(baseline());
-        b = b.min(measured());
-    }
+    let [a, b] = best_of([&mut baseline, &mut measured]);
     (a, b)
+}
+
+/// The best of each of `K` measurements, taken in turn in each round.
+fn best_of<const K: usize>(mut measures: [&mut dyn FnMut() -> f64; K]) -> [f64; K] {
+    let mut best = [f64::INFINITY; K];
+    for _ in 0..RUNS {
+        for (b, measure) in best.iter_mut().zip(measures.iter_mut()) {
+            *b = b.min(measure());
+        }
+    }
+    best
 }
 
 fn best(mut f: impl FnMut() -> f64) -> f64 {

@@ -3,10 +3,14 @@
  * both ways with poll(2), read(2) and write(2), nothing else. The exec
  * benchmark chains two of them (TCP in, a Unix socket between them, TCP
  * out, as mirrord's intproxy and agent are chained) and compares mirrord
- * with that chain.
+ * with that chain. With `splice`, the bytes move through a pipe per
+ * direction with splice(2) instead, never entering user space: the floor
+ * of a zero-copy relay.
  *
- * Usage: byte_relay LISTEN UPSTREAM, each `tcp:PORT` (127.0.0.1) or
- * `unix:@NAME` (an abstract Unix socket). Prints "ready" once listening. */
+ * Usage: byte_relay LISTEN UPSTREAM [splice], each address `tcp:PORT`
+ * (127.0.0.1) or `unix:@NAME` (an abstract Unix socket). Prints "ready"
+ * once listening. */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -51,13 +55,33 @@ static void nodelay(int fd, int family) {
     if (family == AF_INET) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
-/* One direction: bytes read from `from` and not yet written to `to`. */
+/* Copy through a pipe with splice(2) instead of a buffer (argument 3). */
+static int use_splice;
+
+/* One direction: bytes taken from `from` and not yet given to `to`, held
+ * in `buf` or, with splice, in the pipe `pipe`. */
 struct lane {
     int from, to;
     char buf[BUF];
+    int pipe[2];
     size_t start, end;
     int eof; /* `from` is at its end: once drained, `to` is shut for writing */
 };
+
+/* Takes what `from` has (the lane is empty); its count, 0 at end, -1. */
+static ssize_t take(struct lane *l) {
+    if (use_splice)
+        return splice(l->from, NULL, l->pipe[1], NULL, BUF, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    return read(l->from, l->buf, sizeof l->buf);
+}
+
+/* Gives up to the pending bytes to `to`; the count given, or -1. */
+static ssize_t give(struct lane *l) {
+    size_t pending = l->end - l->start;
+    if (use_splice)
+        return splice(l->pipe[0], NULL, l->to, NULL, pending, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    return write(l->to, l->buf + l->start, pending);
+}
 
 /* Copies both ways until both sides have ended (a half-close is passed
  * on) or one fails. Writes never block: a peer that does not take more
@@ -65,8 +89,12 @@ struct lane {
  * deadlock a full-duplex echo). */
 static void pump(int a, int b) {
     static struct lane lanes[2];
-    lanes[0] = (struct lane){.from = a, .to = b};
-    lanes[1] = (struct lane){.from = b, .to = a};
+    lanes[0] = (struct lane){.from = a, .to = b, .pipe = {-1, -1}};
+    lanes[1] = (struct lane){.from = b, .to = a, .pipe = {-1, -1}};
+    for (int i = 0; use_splice && i < 2; i++) {
+        if (pipe2(lanes[i].pipe, O_NONBLOCK)) goto done;
+        fcntl(lanes[i].pipe[1], F_SETPIPE_SZ, BUF);
+    }
     fcntl(a, F_SETFL, fcntl(a, F_GETFL) | O_NONBLOCK);
     fcntl(b, F_SETFL, fcntl(b, F_GETFL) | O_NONBLOCK);
     for (;;) {
@@ -77,13 +105,13 @@ static void pump(int a, int b) {
             fds[2 * i] = (struct pollfd){.fd = pending || l->eof ? -1 : l->from, .events = POLLIN};
             fds[2 * i + 1] = (struct pollfd){.fd = pending ? l->to : -1, .events = POLLOUT};
         }
-        if (lanes[0].eof && lanes[1].eof && fds[1].fd < 0 && fds[3].fd < 0) return;
-        if (poll(fds, 4, -1) < 0) return;
+        if (lanes[0].eof && lanes[1].eof && fds[1].fd < 0 && fds[3].fd < 0) goto done;
+        if (poll(fds, 4, -1) < 0) goto done;
         for (int i = 0; i < 2; i++) {
             struct lane *l = &lanes[i];
             if (l->end == l->start && !l->eof && fds[2 * i].revents) {
-                ssize_t n = read(l->from, l->buf, sizeof l->buf);
-                if (n < 0 && errno != EAGAIN) return;
+                ssize_t n = take(l);
+                if (n < 0 && errno != EAGAIN) goto done;
                 if (n == 0) {
                     l->eof = 1;
                     shutdown(l->to, SHUT_WR);
@@ -91,22 +119,27 @@ static void pump(int a, int b) {
                 if (n > 0) l->start = 0, l->end = (size_t)n;
             }
             while (l->end > l->start) {
-                ssize_t w = write(l->to, l->buf + l->start, l->end - l->start);
+                ssize_t w = give(l);
                 if (w < 0 && errno == EAGAIN) break;
-                if (w <= 0) return;
+                if (w <= 0) goto done;
                 l->start += (size_t)w;
             }
         }
     }
+done:
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++)
+            if (lanes[i].pipe[j] >= 0) close(lanes[i].pipe[j]);
 }
 
 int main(int argc, char **argv) {
     struct sockaddr_storage listen_addr, up_addr;
     int listen_family, up_family;
-    if (argc != 3) {
-        fprintf(stderr, "usage: byte_relay LISTEN UPSTREAM (tcp:PORT or unix:@NAME)\n");
+    if (argc < 3 || argc > 4 || (argc == 4 && strcmp(argv[3], "splice"))) {
+        fprintf(stderr, "usage: byte_relay LISTEN UPSTREAM [splice] (tcp:PORT or unix:@NAME)\n");
         return 2;
     }
+    use_splice = argc == 4;
     signal(SIGPIPE, SIG_IGN); /* a peer gone mid-write is an error, not death */
     socklen_t listen_len = address(argv[1], &listen_addr, &listen_family);
     socklen_t up_len = address(argv[2], &up_addr, &up_family);
