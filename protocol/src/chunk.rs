@@ -9,7 +9,7 @@
 
 /// Makes glibc's allocator keep the memory of freed chunks for the next
 /// ones, in a process that relays (the intproxy, the agent): call it first
-/// thing, before any thread starts.
+/// thing, before any thread starts. Does nothing with another allocator.
 ///
 /// A chunk handed over as a payload is freed once written, and a fresh
 /// one is allocated for the next read. By default glibc serves chunks of
@@ -17,26 +17,31 @@
 /// top of the heap back to the kernel whenever more than twice that is
 /// free, so a bulk transfer kept faulting in and zeroing new pages (a
 /// tenth of the agent's CPU under `perf`). Fixed thresholds keep up to
-/// `KEPT_FREE` bytes for reuse; the flow-control window bounds what is
+/// 32 MiB of free heap for reuse; the flow-control window bounds what is
 /// in flight per connection, so little more than that is ever held.
-#[cfg(all(feature = "libc", target_os = "linux", target_env = "gnu"))]
 pub fn keep_freed_chunks() {
-    // SAFETY: mallopt only sets allocator parameters; it is called before
-    // any other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_ABOVE as libc::c_int);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, KEPT_FREE as libc::c_int);
-    }
+    #[cfg(all(feature = "libc", target_os = "linux", target_env = "gnu"))]
+    glibc::fix_thresholds();
 }
 
-/// Allocations above this size are mapped on their own (a frame of a big
-/// file, not a relay chunk).
 #[cfg(all(feature = "libc", target_os = "linux", target_env = "gnu"))]
-const MMAP_ABOVE: usize = 4 << 20;
+mod glibc {
+    /// Allocations above this size are mapped on their own (a frame of a
+    /// big file, not a relay chunk).
+    const MMAP_ABOVE: usize = 4 << 20;
 
-/// Free memory the heap keeps before it gives any back to the kernel.
-#[cfg(all(feature = "libc", target_os = "linux", target_env = "gnu"))]
-const KEPT_FREE: usize = 32 << 20;
+    /// Free memory the heap keeps before it gives any back to the kernel.
+    const KEPT_FREE: usize = 32 << 20;
+
+    pub fn fix_thresholds() {
+        // SAFETY: mallopt only sets allocator parameters; it is called
+        // before any other thread exists.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_ABOVE as libc::c_int);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, KEPT_FREE as libc::c_int);
+        }
+    }
+}
 
 /// A reusable read buffer of a fixed capacity.
 pub struct Chunks {

@@ -112,7 +112,7 @@ struct Scanner<'a> {
     i: usize,
 }
 
-impl Scanner<'_> {
+impl<'a> Scanner<'a> {
     fn peek(&self) -> Option<u8> {
         self.b.get(self.i).copied()
     }
@@ -139,46 +139,20 @@ impl Scanner<'_> {
     /// The top-level object, noting where the routing fields' values are.
     fn top_object(&mut self) -> Result<Spans, Invalid> {
         let mut spans = Spans::default();
-        self.i += 1; // `{`
-        self.ws();
-        if self.peek() == Some(b'}') {
-            self.i += 1;
-            return Ok(spans);
-        }
-        loop {
-            let key_start = self.i;
-            self.string()?;
-            let key = &self.b[key_start..self.i];
-            self.ws();
-            self.expect(b':', "expected `:` after an object key")?;
-            self.ws();
-            let value_start = self.i;
-            self.value(1)?;
-            let span = (value_start, self.i);
+        self.sequence(b'}', "expected `,` or `}` in an object", |scanner| {
+            let (key, span) = scanner.member(1)?;
             let slot = match routing_key(key) {
-                Some(Field::Seq) => Some(&mut spans.seq),
-                Some(Field::Kind) => Some(&mut spans.kind),
-                Some(Field::Command) => Some(&mut spans.command),
-                Some(Field::Event) => Some(&mut spans.event),
-                Some(Field::RequestSeq) => Some(&mut spans.request_seq),
-                None => None,
+                Some(Field::Seq) => &mut spans.seq,
+                Some(Field::Kind) => &mut spans.kind,
+                Some(Field::Command) => &mut spans.command,
+                Some(Field::Event) => &mut spans.event,
+                Some(Field::RequestSeq) => &mut spans.request_seq,
+                None => return Ok(()),
             };
-            if let Some(slot) = slot {
-                spans.duplicate |= slot.replace(span).is_some();
-            }
-            self.ws();
-            match self.peek() {
-                Some(b',') => {
-                    self.i += 1;
-                    self.ws();
-                }
-                Some(b'}') => {
-                    self.i += 1;
-                    return Ok(spans);
-                }
-                _ => return Err(self.invalid("expected `,` or `}` in an object")),
-            }
-        }
+            spans.duplicate |= slot.replace(span).is_some();
+            Ok(())
+        })?;
+        Ok(spans)
     }
 
     fn value(&mut self, depth: usize) -> Result<(), Invalid> {
@@ -199,58 +173,63 @@ impl Scanner<'_> {
         if depth > MAX_DEPTH {
             return Err(self.invalid("nested too deep"));
         }
-        self.i += 1; // `{`
-        self.ws();
-        if self.peek() == Some(b'}') {
-            self.i += 1;
-            return Ok(());
-        }
-        loop {
-            self.string()?;
-            self.ws();
-            self.expect(b':', "expected `:` after an object key")?;
-            self.ws();
-            self.value(depth)?;
-            self.ws();
-            match self.peek() {
-                Some(b',') => {
-                    self.i += 1;
-                    self.ws();
-                }
-                Some(b'}') => {
-                    self.i += 1;
-                    return Ok(());
-                }
-                _ => return Err(self.invalid("expected `,` or `}` in an object")),
-            }
-        }
+        self.sequence(b'}', "expected `,` or `}` in an object", |scanner| {
+            scanner.member(depth).map(drop)
+        })
     }
 
     fn array(&mut self, depth: usize) -> Result<(), Invalid> {
         if depth > MAX_DEPTH {
             return Err(self.invalid("nested too deep"));
         }
-        self.i += 1; // `[`
+        self.sequence(b']', "expected `,` or `]` in an array", |scanner| {
+            scanner.value(depth)
+        })
+    }
+
+    /// The items of an object or array from its opening bracket through
+    /// `close`, each read by `item`, separated by commas.
+    fn sequence(
+        &mut self,
+        close: u8,
+        what: &'static str,
+        mut item: impl FnMut(&mut Self) -> Result<(), Invalid>,
+    ) -> Result<(), Invalid> {
+        self.i += 1; // the opening bracket
         self.ws();
-        if self.peek() == Some(b']') {
+        if self.peek() == Some(close) {
             self.i += 1;
             return Ok(());
         }
         loop {
-            self.value(depth)?;
+            item(self)?;
             self.ws();
             match self.peek() {
                 Some(b',') => {
                     self.i += 1;
                     self.ws();
                 }
-                Some(b']') => {
+                Some(c) if c == close => {
                     self.i += 1;
                     return Ok(());
                 }
-                _ => return Err(self.invalid("expected `,` or `]` in an array")),
+                _ => return Err(self.invalid(what)),
             }
         }
+    }
+
+    /// One `"key": value` member of an object: the key's raw bytes (quotes
+    /// included) and the value's span.
+    fn member(&mut self, depth: usize) -> Result<(&'a [u8], (usize, usize)), Invalid> {
+        let key_start = self.i;
+        self.string()?;
+        let key = &self.b[key_start..self.i];
+        self.ws();
+        self.expect(b':', "expected `:` after an object key")?;
+        self.ws();
+        let value_start = self.i;
+        self.value(depth)?;
+        Ok((key, (value_start, self.i)))
     }
 
     /// A string: no raw control characters, only JSON's escapes. (The
