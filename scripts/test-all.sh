@@ -36,6 +36,11 @@ python3 -c 'import debugpy' 2>/dev/null || python3 -m pip install --quiet debugp
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+# mirrord-sip's fuzz targets are a workspace of their own (`cargo fuzz`
+# runs them on nightly): kept formatted and lint-clean here, so they still
+# build when someone fuzzes.
+cargo fmt --manifest-path sip/fuzz/Cargo.toml -- --check
+cargo clippy --manifest-path sip/fuzz/Cargo.toml --all-targets --quiet -- -D warnings
 # The end-to-end tests run the workspace's binaries (mirrord, mirrord-agent,
 # libmirrord_layer.so, standin-pod): build them all first.
 cargo build --workspace --quiet
