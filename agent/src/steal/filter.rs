@@ -7,8 +7,9 @@
 //! buffer meanwhile). A request that switches protocols (`101` to an
 //! `Upgrade`, such as a WebSocket handshake, or a `2xx` to `CONNECT`)
 //! turns the rest of the connection into a tunnel to whichever side
-//! answered it. A connection that opens with HTTP/2's preface is not
-//! filtered: it goes whole to the target's own server.
+//! answered it. A connection that does not open with an HTTP/1 request
+//! (HTTP/2's preface, TLS) is not filtered: it goes whole to the target's
+//! own server.
 
 use std::future::Future;
 use std::io;
@@ -80,7 +81,7 @@ pub async fn serve(
     let mut upstream: Option<BufReader<TcpStream>> = None;
     let mut relays = JoinSet::new();
     let outcome: io::Result<()> = async {
-        if speaks_http2(&mut client_read).await? {
+        if not_http1(&mut client_read).await? {
             // Not filterable here: the whole connection is the target's.
             let mut server = connect(&factory, original).await?;
             return tunnel(&mut client_read, &mut client_write, &mut server).await;
@@ -146,15 +147,17 @@ async fn connect(factory: &SocketFactory, original: SocketAddr) -> io::Result<Tc
     Ok(stream)
 }
 
-/// The connection opens with HTTP/2's prior-knowledge preface (`h2c`, as
-/// gRPC without TLS does). Decided on the first bytes that arrived (the
-/// preface comes in one write), which stay in the buffer; fewer than four
-/// are taken for HTTP/1.
-async fn speaks_http2<R: AsyncBufRead + Unpin>(client: &mut R) -> io::Result<bool> {
+/// The connection does not open with an HTTP/1 request line: HTTP/2's
+/// prior-knowledge preface (`h2c`, as gRPC without TLS sends it), a TLS
+/// handshake or any other protocol (a method starts with a capital
+/// letter). Decided on the first bytes that arrived (a client sends its
+/// opening in one write), which stay in the buffer.
+async fn not_http1<R: AsyncBufRead + Unpin>(client: &mut R) -> io::Result<bool> {
     const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
     let first = client.fill_buf().await?;
     let n = first.len().min(PREFACE.len());
-    Ok(n >= 4 && first[..n] == PREFACE[..n])
+    let http2 = n >= 4 && first[..n] == PREFACE[..n];
+    Ok(http2 || first.first().is_some_and(|b| !b.is_ascii_uppercase()))
 }
 
 /// What one exchange left behind.
@@ -374,7 +377,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_http2_connection_goes_whole_to_the_target() {
+    async fn a_connection_that_is_not_http1_goes_whole_to_the_target() {
+        let h2 = &b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00"[..];
+        let tls = &b"\x16\x03\x01\x00\x05hello"[..];
+        for sent in [h2, tls] {
+            passes_through_whole(sent).await;
+        }
+    }
+
+    async fn passes_through_whole(sent: &[u8]) {
         use tokio::io::AsyncReadExt;
         let target = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let original = target.local_addr().unwrap();
@@ -404,7 +415,6 @@ mod tests {
             factory,
             open_local,
         ));
-        let sent = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00";
         client.write_all(sent).await.unwrap();
         client.shutdown().await.unwrap();
         let mut answer = Vec::new();
