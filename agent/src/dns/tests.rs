@@ -9,14 +9,24 @@ use super::*;
 
 type Zone = HashMap<(String, u16), Vec<RData>>;
 
+/// A UDP socket and a TCP listener on the same free port of 127.0.0.1.
+/// The UDP port is the kernel's pick; the same TCP port may be taken by
+/// another process, so a few picks are tried.
+async fn udp_and_tcp_on_one_port() -> (tokio::net::UdpSocket, tokio::net::TcpListener, u16) {
+    for _ in 0..20 {
+        let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if let Ok(tcp) = tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
+            return (udp, tcp, port);
+        }
+    }
+    panic!("no port of 127.0.0.1 was free for both UDP and TCP in 20 picks");
+}
+
 /// Answers from `zone` over UDP and TCP on one port; names starting with
 /// `big.` are truncated over UDP.
 async fn responder(zone: Zone) -> u16 {
-    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let port = udp.local_addr().unwrap().port();
-    let tcp = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .unwrap();
+    let (udp, tcp, port) = udp_and_tcp_on_one_port().await;
     let zone = Arc::new(zone);
     let z = zone.clone();
     tokio::spawn(async move {
