@@ -81,6 +81,7 @@ impl AsyncRead for ReadHalf {
             // SAFETY: only written to by `recv`, and only the `n` bytes it
             // reports are marked initialised.
             let unfilled = unsafe { buf.unfilled_mut() };
+            let room = unfilled.len();
             let read = guard.try_io(|fd| {
                 // SAFETY: a valid fd and a writable buffer of that length.
                 let rc = unsafe {
@@ -95,6 +96,14 @@ impl AsyncRead for ReadHalf {
             });
             match read {
                 Ok(Ok(n)) => {
+                    // A short read took all the socket had: forget the
+                    // readiness now rather than learn it from one more
+                    // `recv` that fails with `EAGAIN` (one per message on a
+                    // request/answer hop). Only the readiness this guard
+                    // saw is cleared: an edge that came after it stays.
+                    if n > 0 && n < room {
+                        guard.clear_ready();
+                    }
                     // SAFETY: `recv` wrote these `n` bytes.
                     unsafe { buf.assume_init(n) };
                     buf.advance(n);
