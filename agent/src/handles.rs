@@ -164,7 +164,7 @@ impl Worker {
 fn run(file: &File, op: HandleOp) -> Result<Response, RemoteError> {
     let io = |e: std::io::Error| RemoteError::from_io(&e);
     match op {
-        HandleOp::Read { offset, len } => files::read_at(file, offset, len)
+        HandleOp::Read { offset, len } => files::read_at(file, offset, len, None)
             .map(|(data, eof)| Response::Data { data, eof })
             .map_err(io),
         HandleOp::Write { offset, data } => files::write(file, offset, &data)

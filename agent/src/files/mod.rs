@@ -46,7 +46,7 @@ pub fn open(
     }
     let (data, eof) = if flags.read || !flags.write {
         if read_ahead > 0 && stat.mode & libc::S_IFMT == libc::S_IFREG {
-            read_at(&file, 0, read_ahead)?
+            read_at(&file, 0, read_ahead, Some(stat.size))?
         } else {
             (Vec::new(), false)
         }
@@ -97,27 +97,65 @@ pub fn open_flags(f: OpenFlags) -> i32 {
 /// Reads up to `len` (capped at [`MAX_READ_LEN`]) bytes at `offset`; `eof`
 /// when the file ended before `len` bytes. Files that cannot seek (pipes,
 /// character devices) get one plain `read`.
-pub fn read_at(file: &File, offset: u64, len: u32) -> io::Result<(Vec<u8>, bool)> {
+///
+/// `size` is the file's size when the caller has just read it (`fstat`
+/// of a regular file). Then the buffer is sized for what the file holds
+/// (plus a byte, to see a file that has grown since), and a read that
+/// stops exactly at that size is the end: no second read to confirm it.
+/// A size of 0 says nothing (`/proc` files report it and hold more).
+pub fn read_at(
+    file: &File,
+    offset: u64,
+    len: u32,
+    size: Option<u64>,
+) -> io::Result<(Vec<u8>, bool)> {
     let len = len.min(MAX_READ_LEN) as usize;
-    let mut buf = vec![0u8; len];
-    let mut got = 0;
-    while got < len {
-        match file.read_at(&mut buf[got..], offset + got as u64) {
-            Ok(0) => {
-                buf.truncate(got);
-                return Ok((buf, true));
-            }
-            Ok(n) => got += n,
+    let held = size
+        .filter(|&size| size > 0)
+        .map(|size| usize::try_from(size.saturating_sub(offset)).unwrap_or(usize::MAX));
+    let mut buf = Vec::with_capacity(held.map_or(len, |held| len.min(held.saturating_add(1))));
+    while buf.len() < len {
+        if buf.len() == buf.capacity() {
+            buf.reserve_exact(len - buf.len());
+        }
+        let at = offset + buf.len() as u64;
+        match read_into(file, &mut buf, len, Some(at)) {
+            Ok(0) => return Ok((buf, true)),
+            Ok(_) if held == Some(buf.len()) => return Ok((buf, true)),
+            Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if e.raw_os_error() == Some(libc::ESPIPE) && got == 0 => {
-                let n = io::Read::read(&mut &*file, &mut buf)?;
-                buf.truncate(n);
+            Err(e) if e.raw_os_error() == Some(libc::ESPIPE) && buf.is_empty() => {
+                let n = read_into(file, &mut buf, len, None)?;
                 return Ok((buf, n == 0));
             }
             Err(e) => return Err(e),
         }
     }
     Ok((buf, false))
+}
+
+/// One `pread` at `offset` (a plain `read` for `None`) into `buf`'s spare
+/// capacity, never past `len` bytes in all: the bytes are appended, their
+/// count returned. Nothing is zeroed first.
+fn read_into(file: &File, buf: &mut Vec<u8>, len: usize, offset: Option<u64>) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    let room = (len - buf.len()).min(buf.capacity() - buf.len());
+    let spare = buf.spare_capacity_mut().as_mut_ptr().cast();
+    // SAFETY: the kernel writes at most `room` bytes into the spare
+    // capacity, which has at least that many.
+    let n = unsafe {
+        match offset {
+            Some(offset) => libc::pread64(file.as_raw_fd(), spare, room, offset as libc::off64_t),
+            None => libc::read(file.as_raw_fd(), spare, room),
+        }
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let n = n as usize;
+    // SAFETY: the kernel wrote these `n` bytes.
+    unsafe { buf.set_len(buf.len() + n) };
+    Ok(n)
 }
 
 /// Writes all of `data` at `offset`, or at the end of the file when `None`

@@ -76,10 +76,13 @@ fn open_read_ahead_write_append_truncate() {
     assert_eq!(write(&o.file, None, b"XY").unwrap(), 2);
     assert_eq!(write(&o.file, Some(1), b"Z").unwrap(), 1);
     assert_eq!(
-        read_at(&o.file, 0, 100).unwrap(),
+        read_at(&o.file, 0, 100, None).unwrap(),
         (b"aZcdefXY".to_vec(), true)
     );
-    assert_eq!(read_at(&o.file, 2, 2).unwrap(), (b"cd".to_vec(), false));
+    assert_eq!(
+        read_at(&o.file, 2, 2, None).unwrap(),
+        (b"cd".to_vec(), false)
+    );
     truncate(&o.file, 3).unwrap();
     sync(&o.file).unwrap();
     assert_eq!(fstat(&o.file).unwrap().size, 3);
@@ -153,4 +156,22 @@ fn stat_access_readlink_dirs_rename() {
     unlink(r.fd.as_fd(), b"/d/b").unwrap();
     rmdir(r.fd.as_fd(), b"/d/").unwrap();
     assert_eq!(errno(stat(r.fd.as_fd(), b"/d", true)), libc::ENOENT);
+}
+
+#[test]
+fn a_size_ends_the_read_at_that_size_unless_the_file_has_grown() {
+    let r = root();
+    std::fs::write(r.dir.path().join("ten"), b"0123456789").unwrap();
+    let file = File::open(r.dir.path().join("ten")).unwrap();
+    let read = |offset, len, size| read_at(&file, offset, len, size).unwrap();
+    assert_eq!(read(0, 100, Some(10)), (b"0123456789".to_vec(), true));
+    assert_eq!(read(6, 100, Some(10)), (b"6789".to_vec(), true));
+    assert_eq!(read(0, 3, Some(10)), (b"012".to_vec(), false));
+    // Grown since its size was read: the extra byte asked for shows it.
+    assert_eq!(read(0, 100, Some(4)), (b"0123456789".to_vec(), true));
+    assert_eq!(read(0, 7, Some(4)), (b"0123456".to_vec(), false));
+    // Read open at a size of 0 (a `/proc` file's), to its real end.
+    let status = File::open("/proc/self/status").unwrap();
+    let (data, eof) = read_at(&status, 0, 1 << 20, Some(0)).unwrap();
+    assert!(eof && data.len() > 100 && data.ends_with(b"\n"), "{data:?}");
 }
