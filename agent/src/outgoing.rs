@@ -34,7 +34,7 @@ const PEER_QUEUE: usize = 64;
 const CHUNK: usize = 256 * 1024;
 
 pub enum ToPeer {
-    Data(Vec<u8>),
+    Data(mirrord_protocol::Payload),
     Shutdown,
 }
 
@@ -327,7 +327,10 @@ where
                     }
                     let data = chunks.take();
                     if out
-                        .send(AgentMessage::ConnData { conn, data })
+                        .send(AgentMessage::ConnData {
+                            conn,
+                            data: data.into(),
+                        })
                         .await
                         .is_err()
                     {
@@ -376,7 +379,10 @@ async fn relay_copy(
         tokio::select! {
             chunk = chunks.recv(), if open => {
                 let msg = match chunk {
-                    Some(data) => AgentMessage::ConnData { conn, data },
+                    Some(data) => AgentMessage::ConnData {
+                        conn,
+                        data: data.into(),
+                    },
                     None => {
                         open = false;
                         AgentMessage::ConnEof { conn }
@@ -405,7 +411,7 @@ async fn relay_udp(
         tokio::select! {
             r = sock.recv(&mut buf) => match r {
                 Ok(n) => {
-                    if out.send(AgentMessage::ConnData { conn, data: buf[..n].to_vec() }).await.is_err() {
+                    if out.send(AgentMessage::ConnData { conn, data: buf[..n].to_vec().into() }).await.is_err() {
                         return None;
                     }
                 }
@@ -481,15 +487,16 @@ mod tests {
         chunks_tx.send(b"GET /".to_vec()).await.unwrap();
         chunks_tx.send(b" HTTP/1.1".to_vec()).await.unwrap();
         drop(chunks_tx);
-        out.send(conn, ToPeer::Data(b"an answer".to_vec())).await;
+        out.send(conn, ToPeer::Data(b"an answer".to_vec().into()))
+            .await;
         let expected = [
             AgentMessage::ConnData {
                 conn,
-                data: b"GET /".to_vec(),
+                data: b"GET /".to_vec().into(),
             },
             AgentMessage::ConnData {
                 conn,
-                data: b" HTTP/1.1".to_vec(),
+                data: b" HTTP/1.1".to_vec().into(),
             },
             AgentMessage::ConnEof { conn },
         ];
@@ -532,7 +539,7 @@ mod tests {
             rx.recv().await,
             Some(AgentMessage::ConnData {
                 conn,
-                data: b"hi".to_vec()
+                data: b"hi".to_vec().into()
             })
         );
         out.close(conn);
@@ -593,7 +600,7 @@ mod tests {
         assert!(second as u64 <= CONN_WINDOW + CHUNK as u64, "{second}");
 
         // The other way: what the agent writes to the peer is acknowledged.
-        out.send(conn, ToPeer::Data(b"hello".to_vec())).await;
+        out.send(conn, ToPeer::Data(b"hello".to_vec().into())).await;
         let (_, acked) = drain(&mut rx).await;
         assert_eq!(acked, 5);
         out.close(conn);
@@ -609,7 +616,7 @@ mod tests {
         let (conn, mut peer, relay) = relayed(&out).await;
         let total = 2 * CONN_WINDOW as usize;
         peer.write_all(&vec![1u8; total]).await.unwrap();
-        out.send(conn, ToPeer::Data(b"hi".to_vec())).await;
+        out.send(conn, ToPeer::Data(b"hi".to_vec().into())).await;
         let (data, acked) = drain(&mut rx).await;
         assert_eq!(data, total, "an old client is sent everything");
         assert_eq!(acked, 0, "an old client cannot decode acks");

@@ -231,7 +231,7 @@ fn connection_end_closes_its_outgoing_sockets() {
         .unwrap();
     c.send(mirrord_protocol::ClientMessage::ConnData {
         conn,
-        data: b"x".to_vec(),
+        data: b"x".to_vec().into(),
     });
     let mut buf = [0u8; 4];
     assert_eq!(peer.read(&mut buf).unwrap(), 1);

@@ -202,7 +202,7 @@ fn connections_reach_the_target_loopback_not_the_host() {
         for msg in [&b"ping one"[..], b"ping two"] {
             c.send(ClientMessage::ConnData {
                 conn,
-                data: msg.to_vec(),
+                data: msg.to_vec().into(),
             });
             let mut got = Vec::new();
             while got.len() < msg.len() {

@@ -11,6 +11,8 @@ use std::marker::PhantomData;
 use bincode::Options;
 use serde::{de::DeserializeOwned, Serialize};
 
+use crate::{ConnId, Payload};
+
 /// The largest frame either side accepts: a 1 MiB read plus headroom.
 pub const MAX_FRAME_LEN: usize = 4 << 20;
 
@@ -30,6 +32,68 @@ pub enum CodecError {
 
 fn options() -> impl Options {
     bincode::DefaultOptions::new().with_limit(MAX_FRAME_LEN as u64)
+}
+
+/// How a message type carries `ConnData`, for the codec's path that reads
+/// and writes payloads without copying them. Types without it keep the
+/// defaults.
+pub trait Frame: Sized {
+    /// bincode's index of the `ConnData` variant (one varint byte).
+    const CONN_DATA: Option<u8> = None;
+
+    /// The `ConnData` message for `conn` and `data`.
+    fn conn_data(_conn: ConnId, _data: Payload) -> Option<Self> {
+        None
+    }
+}
+
+impl Frame for crate::LayerMessage {}
+impl Frame for crate::ProxyMessage {}
+
+impl Frame for crate::ClientMessage {
+    const CONN_DATA: Option<u8> = Some(2);
+
+    fn conn_data(conn: ConnId, data: Payload) -> Option<Self> {
+        Some(Self::ConnData { conn, data })
+    }
+}
+
+impl Frame for crate::AgentMessage {
+    const CONN_DATA: Option<u8> = Some(3);
+
+    fn conn_data(conn: ConnId, data: Payload) -> Option<Self> {
+        Some(Self::ConnData { conn, data })
+    }
+}
+
+/// The connection and where the payload starts in `body` (a frame's bytes
+/// after the length), when `body` is a well-formed `ConnData` of variant
+/// `tag`: the tag, the connection and the payload's length as bincode's
+/// varints, and exactly that many bytes after them.
+fn conn_data_header(body: &[u8], tag: u8) -> Option<(ConnId, usize)> {
+    let (&first, rest) = body.split_first()?;
+    if first != tag {
+        return None;
+    }
+    let (conn, a) = varint(rest)?;
+    let (len, b) = varint(rest.get(a..)?)?;
+    let start = 1 + a + b;
+    (body.len().checked_sub(start)? as u64 == len).then_some((conn, start))
+}
+
+/// One bincode varint: a byte below 251 is the value; 251, 252 and 253
+/// announce a little-endian u16, u32 or u64. The value and its length.
+fn varint(b: &[u8]) -> Option<(u64, usize)> {
+    fn le<const N: usize>(b: &[u8]) -> Option<[u8; N]> {
+        b.get(1..1 + N)?.try_into().ok()
+    }
+    match *b.first()? {
+        small @ 0..=250 => Some((u64::from(small), 1)),
+        251 => Some((u64::from(u16::from_le_bytes(le(b)?)), 3)),
+        252 => Some((u64::from(u32::from_le_bytes(le(b)?)), 5)),
+        253 => Some((u64::from_le_bytes(le(b)?), 9)),
+        _ => None,
+    }
 }
 
 /// Encodes one message as a complete frame.
@@ -162,24 +226,56 @@ mod tokio_impl {
     use super::*;
     use bytes::{Buf, BytesMut};
 
-    impl<Out: Serialize, In: DeserializeOwned> tokio_util::codec::Decoder for FrameCodec<Out, In> {
+    /// A `ConnData` payload at least this large is handed on as a slice of
+    /// the read buffer; a smaller one is copied out, so that it does not
+    /// keep a whole buffer alive while it waits to be written.
+    const SLICE_FROM: usize = 16 * 1024;
+
+    impl<Out: Serialize, In: DeserializeOwned + Frame> tokio_util::codec::Decoder
+        for FrameCodec<Out, In>
+    {
         type Item = In;
         type Error = CodecError;
 
         fn decode(&mut self, src: &mut BytesMut) -> Result<Option<In>, CodecError> {
-            match decode_frame(src)? {
-                Some((msg, used)) => {
-                    src.advance(used);
-                    Ok(Some(msg))
+            if let Some(len) = frame_len(src)? {
+                let end = LEN_BYTES + len;
+                if src.len() >= end {
+                    return take_frame(src, end).map(Some);
                 }
-                None => {
-                    if let Some(len) = frame_len(src)? {
-                        src.reserve(LEN_BYTES + len - src.len());
-                    }
-                    Ok(None)
-                }
+                src.reserve(end - src.len());
             }
+            // Room for the next read. A buffer that payloads were sliced
+            // from is shared with them, so this is a fresh one then (the
+            // bytes of a partial frame move into it).
+            if src.capacity() - src.len() < HOP_BUFFER / 4 {
+                src.reserve(HOP_BUFFER);
+            }
+            Ok(None)
         }
+    }
+
+    /// Cuts the complete frame `src[..end]` off the buffer as a message.
+    fn take_frame<In: DeserializeOwned + Frame>(
+        src: &mut BytesMut,
+        end: usize,
+    ) -> Result<In, CodecError> {
+        let header = In::CONN_DATA.and_then(|tag| conn_data_header(&src[LEN_BYTES..end], tag));
+        let Some((conn, start)) = header else {
+            let msg = decode_body(&src[LEN_BYTES..end])?;
+            src.advance(end);
+            return Ok(msg);
+        };
+        let start = LEN_BYTES + start;
+        let data = if end - start >= SLICE_FROM {
+            src.split_to(end).freeze().slice(start..)
+        } else {
+            let data = Payload::copy_from_slice(&src[start..end]);
+            src.advance(end);
+            data
+        };
+        In::conn_data(conn, data)
+            .ok_or_else(|| CodecError::Malformed("a ConnData frame for a type without it".into()))
     }
 
     impl<Out: Serialize, In: DeserializeOwned> tokio_util::codec::Encoder<Out> for FrameCodec<Out, In> {
@@ -280,6 +376,101 @@ mod tests {
         assert_eq!(b, ClientMessage::ConnClose { conn: 9 });
     }
 
+    /// The copy-free path reads exactly what bincode writes: the variant
+    /// index of `ConnData` and every width of varint.
+    #[test]
+    fn conn_data_headers_are_read_as_bincode_writes_them() {
+        let conns = [
+            0,
+            250,
+            251,
+            65_535,
+            65_536,
+            u32::MAX as u64,
+            u32::MAX as u64 + 1,
+            u64::MAX,
+        ];
+        for conn in conns {
+            for len in [0, 250, 251, 65_535, 65_536, 70_000] {
+                let data = Payload::from(vec![7u8; len]);
+                let client = encode_frame(&ClientMessage::ConnData {
+                    conn,
+                    data: data.clone(),
+                })
+                .unwrap();
+                let agent = encode_frame(&crate::AgentMessage::ConnData { conn, data }).unwrap();
+                for (frame, tag) in [
+                    (client, ClientMessage::CONN_DATA),
+                    (agent, crate::AgentMessage::CONN_DATA),
+                ] {
+                    let body = &frame[LEN_BYTES..];
+                    let tag = tag.unwrap();
+                    assert_eq!(
+                        conn_data_header(body, tag),
+                        Some((conn, body.len() - len)),
+                        "conn {conn}, {len} bytes"
+                    );
+                }
+            }
+        }
+        // Anything else is left to bincode.
+        let ping = encode_frame(&ClientMessage::Ping).unwrap();
+        assert_eq!(conn_data_header(&ping[LEN_BYTES..], 2), None);
+        let short = encode_frame(&ClientMessage::ConnData {
+            conn: 1,
+            data: vec![1, 2, 3].into(),
+        })
+        .unwrap();
+        assert_eq!(
+            conn_data_header(&short[LEN_BYTES..short.len() - 1], 2),
+            None
+        );
+        assert_eq!(conn_data_header(&[2, 254, 0], 2), None);
+    }
+
+    /// Large payloads come out as slices of the read buffer, which is
+    /// replaced before the next read; small ones are copied out.
+    #[cfg(feature = "tokio")]
+    #[test]
+    fn the_tokio_decoder_slices_large_payloads_out_of_its_buffer() {
+        use tokio_util::codec::Decoder;
+        let big = ClientMessage::ConnData {
+            conn: 4,
+            data: vec![9u8; 100_000].into(),
+        };
+        let small = ClientMessage::ConnData {
+            conn: 5,
+            data: vec![8u8; 100].into(),
+        };
+        let mut buf = bytes::BytesMut::with_capacity(HOP_BUFFER);
+        for msg in [&big, &small, &big] {
+            buf.extend_from_slice(&encode_frame(msg).unwrap());
+        }
+        let start = buf.as_ptr() as usize;
+        let inside = |data: &Payload| {
+            let at = data.as_ptr() as usize;
+            at >= start && at < start + HOP_BUFFER
+        };
+        let mut codec = AgentCodec::default();
+        let mut got = Vec::new();
+        while let Some(msg) = codec.decode(&mut buf).unwrap() {
+            got.push(msg);
+        }
+        assert_eq!(got, [big.clone(), small, big]);
+        let ClientMessage::ConnData { data, .. } = &got[0] else {
+            unreachable!()
+        };
+        assert!(inside(data), "a large payload is a slice of the buffer");
+        let ClientMessage::ConnData { data, .. } = &got[1] else {
+            unreachable!()
+        };
+        assert!(!inside(data), "a small payload is copied out");
+        assert!(
+            buf.capacity() >= HOP_BUFFER,
+            "a fresh buffer for the next read"
+        );
+    }
+
     proptest! {
         /// Garbage never panics and never claims more bytes than it was given.
         #[test]
@@ -297,7 +488,7 @@ mod tests {
         #[test]
         fn tokio_encoder_appends_the_same_frame(prefix in proptest::collection::vec(any::<u8>(), 0..64), data in proptest::collection::vec(any::<u8>(), 0..512)) {
             use tokio_util::codec::Encoder;
-            let msg = ClientMessage::ConnData { conn: 3, data };
+            let msg = ClientMessage::ConnData { conn: 3, data: data.into() };
             let mut buf = bytes::BytesMut::from(&prefix[..]);
             let mut codec = ClientCodec::default();
             codec.encode(msg.clone(), &mut buf).unwrap();
@@ -305,7 +496,7 @@ mod tests {
             expected.extend_from_slice(&encode_frame(&msg).unwrap());
             prop_assert_eq!(&buf[..], &expected[..]);
 
-            let huge = ClientMessage::ConnData { conn: 3, data: vec![0; MAX_FRAME_LEN + 1] };
+            let huge = ClientMessage::ConnData { conn: 3, data: vec![0; MAX_FRAME_LEN + 1].into() };
             prop_assert!(codec.encode(huge, &mut buf).is_err());
             prop_assert_eq!(&buf[..], &expected[..]);
         }

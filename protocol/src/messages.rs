@@ -25,6 +25,10 @@ pub type ConnId = u64;
 pub type LayerId = u64;
 /// A path or name as raw bytes.
 pub type RawPath = Vec<u8>;
+/// The bytes of a `ConnData`: on the wire exactly as a byte vector, and
+/// in memory a slice of the buffer the frame was read into (see
+/// [`crate::codec`]), so a relay passes them on without copying.
+pub type Payload = bytes::Bytes;
 
 /// The most bytes one `Read` may ask for; larger reads are split by the caller.
 pub const MAX_READ_LEN: u32 = 1 << 20;
@@ -162,8 +166,7 @@ pub enum ClientMessage {
     /// Bytes for an outgoing connection (one datagram for UDP).
     ConnData {
         conn: ConnId,
-        #[serde(with = "serde_bytes")]
-        data: Vec<u8>,
+        data: Payload,
     },
     /// The local side will send no more (TCP half-close).
     ConnShutdown {
@@ -208,8 +211,7 @@ pub enum AgentMessage {
     /// Bytes that arrived on an outgoing connection (one datagram for UDP).
     ConnData {
         conn: ConnId,
-        #[serde(with = "serde_bytes")]
-        data: Vec<u8>,
+        data: Payload,
     },
     /// The remote peer closed its sending side.
     ConnEof {
@@ -731,7 +733,10 @@ mod tests {
             })),
             (any::<u64>(), request())
                 .prop_map(|(id, request)| ClientMessage::Request { id, request }),
-            (any::<u64>(), raw()).prop_map(|(conn, data)| ClientMessage::ConnData { conn, data }),
+            (any::<u64>(), raw()).prop_map(|(conn, data)| ClientMessage::ConnData {
+                conn,
+                data: data.into()
+            }),
             any::<u64>().prop_map(|conn| ClientMessage::ConnShutdown { conn }),
             any::<u64>().prop_map(|conn| ClientMessage::ConnClose { conn }),
             Just(ClientMessage::Ping),
@@ -748,7 +753,10 @@ mod tests {
             }),
             ".{0,30}".prop_map(|reason| AgentMessage::Refused { reason }),
             (any::<u64>(), result()).prop_map(|(id, result)| AgentMessage::Response { id, result }),
-            (any::<u64>(), raw()).prop_map(|(conn, data)| AgentMessage::ConnData { conn, data }),
+            (any::<u64>(), raw()).prop_map(|(conn, data)| AgentMessage::ConnData {
+                conn,
+                data: data.into()
+            }),
             any::<u64>().prop_map(|conn| AgentMessage::ConnEof { conn }),
             (any::<u64>(), proptest::option::of(error()))
                 .prop_map(|(conn, error)| AgentMessage::ConnClosed { conn, error }),
@@ -826,7 +834,11 @@ mod tests {
 
     fn round_trips<T>(msg: T)
     where
-        T: Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+        T: Serialize
+            + serde::de::DeserializeOwned
+            + crate::codec::Frame
+            + PartialEq
+            + std::fmt::Debug,
     {
         let frame = encode_frame(&msg).expect("encodes");
         let (back, used) = decode_frame::<T>(&frame)
@@ -834,6 +846,14 @@ mod tests {
             .expect("complete");
         assert_eq!(used, frame.len());
         assert_eq!(back, msg);
+        #[cfg(feature = "tokio")]
+        {
+            use tokio_util::codec::Decoder;
+            let mut buf = bytes::BytesMut::from(&frame[..]);
+            let back = crate::codec::FrameCodec::<T, T>::default().decode(&mut buf);
+            assert_eq!(back.expect("decodes"), Some(msg));
+            assert!(buf.is_empty());
+        }
         // Every strict prefix is incomplete, never an error or a panic.
         for cut in 0..frame.len() {
             assert!(matches!(decode_frame::<T>(&frame[..cut]), Ok(None)));

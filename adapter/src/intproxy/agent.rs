@@ -34,7 +34,7 @@ const STDERR_TAIL: usize = 40;
 /// What happens on an outgoing connection, as seen from the agent.
 #[derive(Debug)]
 pub enum ConnEvent {
-    Data(Vec<u8>),
+    Data(mirrord_protocol::Payload),
     /// The agent wrote this many more of our bytes to the peer.
     Ack(u64),
     Eof,

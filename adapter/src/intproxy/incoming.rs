@@ -237,7 +237,9 @@ mod tests {
             LayerResponse::Peer(None)
         );
         events_tx
-            .send(super::super::agent::ConnEvent::Data(b"GET /".to_vec()))
+            .send(super::super::agent::ConnEvent::Data(
+                b"GET /".to_vec().into(),
+            ))
             .unwrap();
         let mut buf = [0u8; 5];
         accepted.read_exact(&mut buf).await.unwrap();
@@ -262,7 +264,7 @@ mod tests {
                 ClientMessage::ConnAck { conn: 5, bytes: 5 },
                 ClientMessage::ConnData {
                     conn: 5,
-                    data: b"200".to_vec()
+                    data: b"200".to_vec().into()
                 },
                 ClientMessage::ConnShutdown { conn: 5 },
                 ClientMessage::ConnClose { conn: 5 },

@@ -159,7 +159,7 @@ pub(crate) async fn pump(
                 Ok(_) if !forward => {}
                 Ok(n) => {
                     unacked += n as u64;
-                    agent.send(ClientMessage::ConnData { conn, data: chunks.take() });
+                    agent.send(ClientMessage::ConnData { conn, data: chunks.take().into() });
                 }
                 Err(_) => break,
             },
@@ -202,7 +202,7 @@ async fn relay_udp(
             read = socket.recv_from(&mut buf) => match read {
                 Ok((n, from)) => {
                     program = Some(from);
-                    agent.send(ClientMessage::ConnData { conn, data: buf[..n].to_vec() });
+                    agent.send(ClientMessage::ConnData { conn, data: buf[..n].to_vec().into() });
                 }
                 Err(_) => break,
             },
@@ -298,7 +298,9 @@ mod tests {
             assert!(second > 0, "an ack lets the relay read on");
 
             // The agent's bytes reach the program and are acknowledged.
-            events_tx.send(ConnEvent::Data(b"xyz".to_vec())).unwrap();
+            events_tx
+                .send(ConnEvent::Data(b"xyz".to_vec().into()))
+                .unwrap();
             let mut got = [0u8; 3];
             program_rd.read_exact(&mut got).await.unwrap();
             assert_eq!(&got, b"xyz");
