@@ -174,15 +174,25 @@ fn files_come_from_the_target_root_and_cannot_escape_it() {
 #[test]
 fn connections_reach_the_target_loopback_not_the_host() {
     let target = NsTarget::spawn();
-    let (tcp, udp) = target.echo_services();
-    // The same ports on the host's loopback answer something else.
-    let host_tcp = TcpListener::bind(tcp).expect("the port is free on the host");
+    // The same ports on the host's loopback answer something else. The
+    // target's ports are picked in its namespace; one may be taken on the
+    // host (a connection in TIME_WAIT holds its port), so a few are tried.
+    let (tcp, udp, host_tcp, host_udp) = (0..20)
+        .find_map(|_| {
+            let (tcp, udp) = target.echo_services();
+            Some((
+                tcp,
+                udp,
+                TcpListener::bind(tcp).ok()?,
+                UdpSocket::bind(udp).ok()?,
+            ))
+        })
+        .expect("ports free both in the target and on the host");
     std::thread::spawn(move || {
         for s in host_tcp.incoming().flatten() {
             let _ = std::io::Write::write_all(&mut &s, b"HOST");
         }
     });
-    let host_udp = UdpSocket::bind(udp).expect("the port is free on the host");
     std::thread::spawn(move || {
         let mut buf = [0u8; 64];
         while let Ok((_, peer)) = host_udp.recv_from(&mut buf) {
