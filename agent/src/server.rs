@@ -13,7 +13,7 @@ use mirrord_protocol::{
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
-use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::codec::FramedRead;
 use tracing::Instrument;
 
 use crate::listener::{Accepted, Listener};
@@ -132,7 +132,7 @@ async fn serve<R, W>(
     W: AsyncWrite + Unpin + Send + 'static,
 {
     let mut source: FramedRead<R, AgentCodec> = codec::framed_read(reader);
-    let mut sink: FramedWrite<W, AgentCodec> = codec::framed_write(writer);
+    let mut sink: codec::FrameSink<W, AgentMessage> = codec::framed_write(writer);
 
     let hello = match tokio::time::timeout(HELLO_TIMEOUT, source.next()).await {
         Ok(Some(Ok(ClientMessage::Hello(hello)))) => hello,

@@ -45,6 +45,11 @@ pub trait Frame: Sized {
     fn conn_data(_conn: ConnId, _data: Payload) -> Option<Self> {
         None
     }
+
+    /// The connection and payload of a `ConnData` message.
+    fn as_conn_data(&self) -> Option<(ConnId, &Payload)> {
+        None
+    }
 }
 
 impl Frame for crate::LayerMessage {}
@@ -56,6 +61,13 @@ impl Frame for crate::ClientMessage {
     fn conn_data(conn: ConnId, data: Payload) -> Option<Self> {
         Some(Self::ConnData { conn, data })
     }
+
+    fn as_conn_data(&self) -> Option<(ConnId, &Payload)> {
+        match self {
+            Self::ConnData { conn, data } => Some((*conn, data)),
+            _ => None,
+        }
+    }
 }
 
 impl Frame for crate::AgentMessage {
@@ -63,6 +75,57 @@ impl Frame for crate::AgentMessage {
 
     fn conn_data(conn: ConnId, data: Payload) -> Option<Self> {
         Some(Self::ConnData { conn, data })
+    }
+
+    fn as_conn_data(&self) -> Option<(ConnId, &Payload)> {
+        match self {
+            Self::ConnData { conn, data } => Some((*conn, data)),
+            _ => None,
+        }
+    }
+}
+
+/// The bytes before a `ConnData` payload of `len` bytes: the frame's
+/// length, the variant `tag`, the connection and the payload's length as
+/// bincode writes them. The buffer and how much of it is used.
+fn conn_data_head(tag: u8, conn: ConnId, len: usize) -> Result<([u8; 23], usize), CodecError> {
+    let mut head = [0u8; 23];
+    let mut at = LEN_BYTES;
+    head[at] = tag;
+    at += 1;
+    at += put_varint(&mut head[at..], conn);
+    at += put_varint(&mut head[at..], len as u64);
+    let body = at - LEN_BYTES + len;
+    if body > MAX_FRAME_LEN {
+        return Err(CodecError::TooLarge(body));
+    }
+    head[..LEN_BYTES].copy_from_slice(&(body as u32).to_be_bytes());
+    Ok((head, at))
+}
+
+/// Writes `value` as a bincode varint at the start of `out` (which has
+/// room for nine bytes); its length.
+fn put_varint(out: &mut [u8], value: u64) -> usize {
+    match value {
+        0..=250 => {
+            out[0] = value as u8;
+            1
+        }
+        251..=0xffff => {
+            out[0] = 251;
+            out[1..3].copy_from_slice(&(value as u16).to_le_bytes());
+            3
+        }
+        0x1_0000..=0xffff_ffff => {
+            out[0] = 252;
+            out[1..5].copy_from_slice(&(value as u32).to_le_bytes());
+            5
+        }
+        _ => {
+            out[0] = 253;
+            out[1..9].copy_from_slice(&value.to_le_bytes());
+            9
+        }
     }
 }
 
@@ -209,16 +272,36 @@ where
 }
 
 /// A frame writer for one end of a hop: `feed` gathers frames up to
-/// [`HOP_BUFFER`] bytes before writing; `flush` writes the rest.
+/// [`HOP_BUFFER`] bytes before writing; `flush` writes the rest. Large
+/// `ConnData` payloads are not copied into its buffer: they are written
+/// from where they are, next to their frame's head, in one vectored write.
 #[cfg(feature = "tokio")]
-pub fn framed_write<W, Out, In>(writer: W) -> tokio_util::codec::FramedWrite<W, FrameCodec<Out, In>>
+pub fn framed_write<W, Out>(writer: W) -> FrameSink<W, Out>
 where
     W: tokio::io::AsyncWrite,
-    Out: Serialize,
+    Out: Serialize + Frame,
 {
-    let mut sink = tokio_util::codec::FramedWrite::new(writer, FrameCodec::default());
-    sink.set_backpressure_boundary(HOP_BUFFER);
-    sink
+    FrameSink {
+        writer,
+        segments: std::collections::VecDeque::new(),
+        pending: bytes::BytesMut::with_capacity(8 * 1024),
+        queued: 0,
+        out: PhantomData,
+    }
+}
+
+/// See [`framed_write`].
+#[cfg(feature = "tokio")]
+pub struct FrameSink<W, Out> {
+    writer: W,
+    /// Bytes to write before `pending`: frame heads and the payloads that
+    /// follow them.
+    segments: std::collections::VecDeque<bytes::Bytes>,
+    /// Encoded frames after the last segment.
+    pending: bytes::BytesMut,
+    /// Bytes in `segments` and `pending`.
+    queued: usize,
+    out: PhantomData<fn(Out)>,
 }
 
 #[cfg(feature = "tokio")]
@@ -303,6 +386,128 @@ mod tokio_impl {
             }
             dst[start..start + LEN_BYTES].copy_from_slice(&(len as u32).to_be_bytes());
             Ok(())
+        }
+    }
+}
+
+#[cfg(feature = "tokio")]
+mod sink_impl {
+    use super::*;
+    use bytes::{Buf, BufMut};
+    use std::io::IoSlice;
+    use std::pin::Pin;
+    use std::task::{ready, Context, Poll};
+    use tokio::io::AsyncWrite;
+
+    /// A `ConnData` payload at least this large is written from where it
+    /// is; a smaller one is copied in with its frame.
+    const GATHER_FROM: usize = 16 * 1024;
+
+    /// The most buffers one write hands over.
+    const SLICES: usize = 64;
+
+    impl<W: AsyncWrite + Unpin, Out: Serialize + Frame> FrameSink<W, Out> {
+        /// Queues `msg`'s frame; an error leaves the queue as it was.
+        fn queue(&mut self, msg: Out) -> Result<(), CodecError> {
+            // A writer without vectored writes would send the head and the
+            // payload in two writes: it gets the payload copied in.
+            let gathered = match (Out::CONN_DATA, msg.as_conn_data()) {
+                (Some(tag), Some((conn, data)))
+                    if data.len() >= GATHER_FROM && self.writer.is_write_vectored() =>
+                {
+                    Some((tag, conn, data))
+                }
+                _ => None,
+            };
+            let before = self.pending.len();
+            match gathered {
+                Some((tag, conn, data)) => {
+                    let (head, len) = conn_data_head(tag, conn, data.len())?;
+                    self.pending.put_slice(&head[..len]);
+                    self.segments.push_back(self.pending.split().freeze());
+                    self.segments.push_back(data.clone());
+                    self.queued += len + data.len();
+                }
+                None => {
+                    use tokio_util::codec::Encoder;
+                    FrameCodec::<Out, ()>::default().encode(msg, &mut self.pending)?;
+                    self.queued += self.pending.len() - before;
+                }
+            }
+            Ok(())
+        }
+
+        /// Writes as much of the queue as the writer takes in one call.
+        fn poll_write_some(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), CodecError>> {
+            let mut slices = [IoSlice::new(&[]); SLICES];
+            let mut count = 0;
+            for segment in self.segments.iter().take(SLICES) {
+                slices[count] = IoSlice::new(segment);
+                count += 1;
+            }
+            if count < SLICES && !self.pending.is_empty() {
+                slices[count] = IoSlice::new(&self.pending);
+                count += 1;
+            }
+            let mut n =
+                ready!(Pin::new(&mut self.writer).poll_write_vectored(cx, &slices[..count]))?;
+            if n == 0 {
+                return Poll::Ready(Err(
+                    std::io::Error::from(std::io::ErrorKind::WriteZero).into()
+                ));
+            }
+            self.queued -= n;
+            while n > 0 {
+                match self.segments.front_mut() {
+                    Some(front) if n >= front.len() => {
+                        n -= front.len();
+                        self.segments.pop_front();
+                    }
+                    Some(front) => {
+                        front.advance(n);
+                        n = 0;
+                    }
+                    None => {
+                        self.pending.advance(n);
+                        n = 0;
+                    }
+                }
+            }
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl<W: AsyncWrite + Unpin, Out: Serialize + Frame> futures_sink::Sink<Out> for FrameSink<W, Out> {
+        type Error = CodecError;
+
+        /// Ready while less than [`HOP_BUFFER`] is queued; else writes first.
+        fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), CodecError>> {
+            let this = self.get_mut();
+            while this.queued >= HOP_BUFFER {
+                ready!(this.poll_write_some(cx))?;
+            }
+            Poll::Ready(Ok(()))
+        }
+
+        fn start_send(self: Pin<&mut Self>, msg: Out) -> Result<(), CodecError> {
+            self.get_mut().queue(msg)
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), CodecError>> {
+            let this = self.get_mut();
+            while this.queued > 0 {
+                ready!(this.poll_write_some(cx))?;
+            }
+            Poll::Ready(ready!(Pin::new(&mut this.writer).poll_flush(cx)).map_err(Into::into))
+        }
+
+        fn poll_close(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Result<(), CodecError>> {
+            ready!(self.as_mut().poll_flush(cx))?;
+            let this = self.get_mut();
+            Poll::Ready(ready!(Pin::new(&mut this.writer).poll_shutdown(cx)).map_err(Into::into))
         }
     }
 }
@@ -426,6 +631,131 @@ mod tests {
             None
         );
         assert_eq!(conn_data_header(&[2, 254, 0], 2), None);
+    }
+
+    /// The head written before a gathered payload is bincode's, byte for
+    /// byte, at every varint width.
+    #[test]
+    fn conn_data_heads_are_written_as_bincode_writes_them() {
+        for conn in [0, 250, 251, 65_535, 65_536, u32::MAX as u64 + 1, u64::MAX] {
+            for len in [0, 250, 251, 65_536, 70_000] {
+                let msg = crate::AgentMessage::ConnData {
+                    conn,
+                    data: vec![1u8; len].into(),
+                };
+                let frame = encode_frame(&msg).unwrap();
+                let (head, used) = conn_data_head(3, conn, len).unwrap();
+                assert_eq!(
+                    &head[..used],
+                    &frame[..frame.len() - len],
+                    "conn {conn}, {len} bytes"
+                );
+            }
+        }
+        assert!(matches!(
+            conn_data_head(3, 1, MAX_FRAME_LEN),
+            Err(CodecError::TooLarge(_))
+        ));
+    }
+
+    /// A writer that takes at most `step` bytes per call, vectored or not.
+    #[cfg(feature = "tokio")]
+    struct Trickle {
+        got: Vec<u8>,
+        step: usize,
+        vectored: bool,
+    }
+
+    #[cfg(feature = "tokio")]
+    impl tokio::io::AsyncWrite for Trickle {
+        fn poll_write(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            let n = buf.len().min(self.step);
+            self.got.extend_from_slice(&buf[..n]);
+            std::task::Poll::Ready(Ok(n))
+        }
+
+        fn poll_write_vectored(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            bufs: &[std::io::IoSlice<'_>],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            let mut n = 0;
+            for buf in bufs {
+                let take = buf.len().min(self.step - n);
+                self.got.extend_from_slice(&buf[..take]);
+                n += take;
+                if n == self.step {
+                    break;
+                }
+            }
+            std::task::Poll::Ready(Ok(n))
+        }
+
+        fn is_write_vectored(&self) -> bool {
+            self.vectored
+        }
+
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Whatever the mix of gathered payloads and copied frames, and however
+    /// little the writer takes per call, the bytes written are the frames
+    /// in order, exactly as `encode_frame` makes them.
+    #[cfg(feature = "tokio")]
+    #[test]
+    fn the_frame_sink_writes_every_frame_in_order() {
+        use futures::SinkExt;
+        let big = |conn, byte| ClientMessage::ConnData {
+            conn,
+            data: vec![byte; 40_000].into(),
+        };
+        let msgs = vec![
+            ClientMessage::Ping,
+            big(1, 1),
+            big(2, 2),
+            ClientMessage::ConnData {
+                conn: 3,
+                data: vec![3; 100].into(),
+            },
+            ClientMessage::ConnClose { conn: 3 },
+            big(300, 4),
+            ClientMessage::Ping,
+        ];
+        let expected: Vec<u8> = msgs.iter().flat_map(|m| encode_frame(m).unwrap()).collect();
+        for (step, vectored) in [(usize::MAX, true), (1000, true), (7, true), (1000, false)] {
+            let mut sink = framed_write::<_, ClientMessage>(Trickle {
+                got: Vec::new(),
+                step,
+                vectored,
+            });
+            futures::executor::block_on(async {
+                for msg in &msgs {
+                    sink.feed(msg.clone()).await.unwrap();
+                }
+                sink.flush().await.unwrap();
+            });
+            assert_eq!(
+                sink.writer.got, expected,
+                "step {step}, vectored {vectored}"
+            );
+            assert_eq!(sink.queued, 0);
+        }
     }
 
     /// Large payloads come out as slices of the read buffer, which is

@@ -116,23 +116,21 @@ impl AsyncRead for ReadHalf {
     }
 }
 
-impl AsyncWrite for WriteHalf {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
+/// The most buffers one vectored write passes to the kernel (below
+/// `IOV_MAX`); the rest go in the next call.
+const MAX_IOVECS: usize = 64;
+
+impl WriteHalf {
+    /// Sends with `send` (a `send` or `sendmsg` on the fd) without
+    /// waiting; when the socket is full, registers for writability and
+    /// waits for it.
+    fn poll_send(
+        &mut self,
         cx: &mut Context<'_>,
-        data: &[u8],
+        send: impl Fn(std::os::fd::RawFd) -> isize,
     ) -> Poll<io::Result<usize>> {
         loop {
-            // SAFETY: a valid fd and a readable buffer of that length.
-            let rc = unsafe {
-                libc::send(
-                    self.fd.as_raw_fd(),
-                    data.as_ptr().cast(),
-                    data.len(),
-                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-                )
-            };
-            match last_error(rc) {
+            match last_error(send(self.fd.as_raw_fd())) {
                 Ok(n) => {
                     self.blocked = None;
                     return Poll::Ready(Ok(n));
@@ -152,6 +150,50 @@ impl AsyncWrite for WriteHalf {
                 guard.clear_ready();
             }
         }
+    }
+}
+
+impl AsyncWrite for WriteHalf {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().poll_send(cx, |fd| {
+            // SAFETY: a valid fd and a readable buffer of that length.
+            unsafe {
+                libc::send(
+                    fd,
+                    data.as_ptr().cast(),
+                    data.len(),
+                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                )
+            }
+        })
+    }
+
+    /// One `sendmsg` of all the buffers (a frame's head and its payload
+    /// without first copying them together).
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let count = bufs.len().min(MAX_IOVECS);
+        self.get_mut().poll_send(cx, |fd| {
+            // SAFETY: `IoSlice` has the layout of `iovec` on Unix; the
+            // header points at `count` live buffers and nothing else.
+            unsafe {
+                let mut msg: libc::msghdr = std::mem::zeroed();
+                msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
+                msg.msg_iovlen = count as _;
+                libc::sendmsg(fd, &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
+            }
+        })
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
     }
 
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -23,7 +23,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::process::{Child, ChildStdin};
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::codec::FramedRead;
 use tracing::{debug, info, warn};
 
 use crate::local_socket;
@@ -374,7 +374,7 @@ where
     W: AsyncWrite + Unpin + Send + 'static,
 {
     let mut stream: FramedRead<R, ClientCodec> = codec::framed_read(reader);
-    let mut sink: FramedWrite<W, ClientCodec> = codec::framed_write(writer);
+    let mut sink: codec::FrameSink<W, ClientMessage> = codec::framed_write(writer);
     sink.send(ClientMessage::Hello(ClientHello {
         version: PROTOCOL_VERSION,
         secret,
@@ -429,7 +429,7 @@ enum Pending {
 /// Owns the agent stream until it ends.
 async fn run<R, W>(
     mut stream: FramedRead<R, ClientCodec>,
-    mut sink: FramedWrite<W, ClientCodec>,
+    mut sink: codec::FrameSink<W, ClientMessage>,
     mut commands: mpsc::UnboundedReceiver<Command>,
     incoming: mpsc::UnboundedSender<IncomingConnection>,
     lost: Arc<Mutex<Option<String>>>,
