@@ -33,6 +33,21 @@ const EXPECTED: &[(&str, &str)] = &[
     ("fdlink.dir", "/app/config"),
 ];
 
+/// A C probe's `sendmmsg`/`recvmmsg` (each message naming the pod's UDP
+/// echo) reach the pod's service, whose address the replies name; the
+/// parent's and the child's.
+fn check_mmsg(out: &mirrord_tests::run::Output) {
+    for prefix in ["", "child."] {
+        for (key, value) in [
+            ("udpmmsg", "udpmmsg-1 udpmmsg-2"),
+            ("udpmmsg.from", "127.0.0.2:7002"),
+        ] {
+            let key = format!("{prefix}{key}");
+            assert_eq!(out.value(&key), Some(value), "{key} in {out:#?}");
+        }
+    }
+}
+
 fn check_probe(cmd: &[&str], config: &str) -> mirrord_tests::run::Output {
     check_probe_with(cmd, config, &[], false)
 }
@@ -128,7 +143,7 @@ fn cgo_go_and_its_child_see_the_pod() {
 #[test]
 fn static_c_and_its_fork_exec_child_see_the_pod() {
     let scratch = Scratch::new("cstatic");
-    check_probe(&[&static_c_probe(&scratch)], CONFIG);
+    check_mmsg(&check_probe(&[&static_c_probe(&scratch)], CONFIG));
 }
 
 /// A static program's exec'd dynamic child loads the layer (the static
@@ -146,6 +161,7 @@ fn a_static_programs_dynamic_child_is_served_by_its_layer() {
         &[("MIRRORD_LOG", "mirrord::syscall::layered=info")],
         true,
     );
+    check_mmsg(&out);
     assert_eq!(out.value("layer"), Some("no"), "{out:#?}");
     assert_eq!(out.value("child.layer"), Some("yes"), "{out:#?}");
     let child_pid = out.value("child.pid").expect("the child's pid");
