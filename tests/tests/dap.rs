@@ -181,6 +181,12 @@ fn lldb_vscode_hits_a_breakpoint_with_the_pods_env_files_and_network() {
     finish(client, thread, &pod, &scratch);
 }
 
+/// Held by each test that starts `dlv dap --listen`: its port is chosen
+/// free before dlv binds it, and two tests choosing at once can pick the
+/// same one (a `--connect` then reaches the other test's dlv, which
+/// serves one client and resets the second).
+static DELVE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A TCP port free on the loopback right now.
 fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -190,6 +196,7 @@ fn free_port() -> u16 {
 #[test]
 fn delve_through_connect_sees_the_pods_env_files_and_network() {
     let pod = Pod::start(&PodSpec::default()).expect("pod");
+    let _delve = DELVE.lock().unwrap_or_else(|e| e.into_inner());
     let scratch = Scratch::new("dap-delve");
     let source = copy_program(&scratch, "debuggee.go");
     let addr = format!("127.0.0.1:{}", free_port());
@@ -640,6 +647,7 @@ fn streams_of_one_listening_proxy_with_the_same_config_share_one_session() {
 #[test]
 fn delve_debuggees_dynamic_child_is_served_by_its_layer() {
     let pod = Pod::start(&PodSpec::default()).expect("pod");
+    let _delve = DELVE.lock().unwrap_or_else(|e| e.into_inner());
     let scratch = Scratch::new("dap-delve-child");
     let source = scratch.path().join("probe.go");
     std::fs::copy(programs_dir().join("probe.go"), &source).expect("copy probe.go");
