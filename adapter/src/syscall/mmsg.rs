@@ -46,10 +46,18 @@ pub fn send_continues(sup: &Supervisor, n: &Notification) -> bool {
     let Ok(raw) = memory::read(n.pid, at, (count * SIZE) as usize) else {
         return true;
     };
-    raw.chunks_exact(SIZE as usize).all(|entry| {
+    let local =
+        names(&raw).all(|(name, len)| name == 0 || stays_local(sup, named(n.pid, name, len)));
+    local
+}
+
+/// The (`msg_name`, `msg_namelen`) of each message of a raw `mmsghdr`
+/// array.
+fn names(raw: &[u8]) -> impl Iterator<Item = (u64, u32)> + '_ {
+    raw.chunks_exact(SIZE as usize).map(|entry| {
         let name = u64::from_ne_bytes(entry[..8].try_into().unwrap_or_default());
-        let name_len = u32::from_ne_bytes(entry[8..12].try_into().unwrap_or_default());
-        name == 0 || stays_local(sup, named(n.pid, name, name_len))
+        let len = u32::from_ne_bytes(entry[8..12].try_into().unwrap_or_default());
+        (name, len)
     })
 }
 
@@ -135,5 +143,24 @@ mod tests {
         let base = &m as *const libc::mmsghdr as u64;
         assert_eq!(&m.msg_len as *const u32 as u64 - base, MSG_LEN);
         assert_eq!(MAX_MESSAGES, libc::UIO_MAXIOV as u64);
+    }
+
+    /// The addresses are read where the kernel's `struct mmsghdr` keeps
+    /// them, from this process's memory as from a stopped caller's.
+    #[test]
+    fn each_messages_address_is_found_in_the_callers_array() {
+        // SAFETY: all-zero is a valid sockaddr_in.
+        let mut addr: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+        // SAFETY: all-zero is a valid mmsghdr.
+        let mut msgs: [libc::mmsghdr; 3] = unsafe { std::mem::zeroed() };
+        msgs[1].msg_hdr.msg_name = (&mut addr as *mut libc::sockaddr_in).cast();
+        msgs[1].msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as u32;
+        msgs[2].msg_len = 99;
+        let at = msgs.as_ptr() as u64;
+        let raw = memory::read(std::process::id(), at, (3 * SIZE) as usize).unwrap();
+        let found: Vec<(u64, u32)> = names(&raw).collect();
+        let named = (&addr as *const libc::sockaddr_in as u64, 16);
+        assert_eq!(found, [(0, 0), named, (0, 0)]);
+        std::hint::black_box(&msgs);
     }
 }
