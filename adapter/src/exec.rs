@@ -30,23 +30,19 @@ pub fn run(args: ExecArgs) -> anyhow::Result<()> {
         session.target,
         started.elapsed().as_millis()
     )));
-    let env = match route {
-        Route::Layer => session.environment(session::current_env()),
-        Route::Syscall => {
-            let env = if layer_for_children(exe) {
-                // For its dynamic children (the program itself does not
-                // load it; in a Go program it stays inert).
-                session::keep_file_local(&mut config, session.layer());
-                session.environment_for_syscall_path(session::current_env())
-            } else {
-                session.environment_without_layer(session::current_env())
-            };
-            // Last: from here on, the listed syscalls of this process stop
-            // in the supervisor.
-            syscall::install_and_hand_off(&session.supervisor, &config)?;
-            env
-        }
+    let vars = match route {
+        Route::Layer => session::Vars::Layer,
+        // For its dynamic children (the program itself does not load the
+        // layer; in a Go program it stays inert).
+        Route::Syscall if detect::layer_for_children(exe) => session::Vars::LayerForChildren,
+        Route::Syscall => session::Vars::TargetOnly,
     };
+    let env = session.environment(session::current_env(), vars);
+    if route == Route::Syscall {
+        // Last: from here on, the listed syscalls of this process stop in
+        // the supervisor.
+        syscall::install_and_hand_off(&session.supervisor, session.config())?;
+    }
     // On macOS a protected program would drop the layer: its patched copy
     // runs instead, under the name the user typed.
     let program = crate::launch::sip::swap_program(
@@ -68,17 +64,6 @@ pub fn run(args: ExecArgs) -> anyhow::Result<()> {
     .envs(env)
     .exec();
     Err(err).with_context(|| format!("cannot run `{}`", args.command[0]))
-}
-
-/// Whether a program on the syscall path gets the layer's variables, for
-/// its exec'd dynamic children: yes for a static or Go program, which
-/// never runs the layer itself; not for a dynamic program forced onto the
-/// path (`--interception syscall`), which would load it and leave the path.
-fn layer_for_children(exe: detect::Executable) -> bool {
-    matches!(
-        exe,
-        detect::Executable::Static | detect::Executable::Go { .. }
-    )
 }
 
 /// Which path the program gets, and what it is; for the syscall path,

@@ -103,6 +103,12 @@ impl Session {
             }
         };
         let layer = sibling(ENV_LAYER_FILE, LAYER_FILE)?;
+        // The dynamic loader opens the layer under the seccomp filter
+        // (a static or Go program's dynamic child) before the layer runs:
+        // the supervisor keeps it local.
+        let mut config = config.clone();
+        keep_file_local(&mut config, &layer);
+        let config = &config;
         let agent = sibling(ENV_AGENT_FILE, AGENT_FILE)?;
         let mut cmd =
             Command::new(std::env::current_exe().context("cannot find the mirrord binary")?);
@@ -184,9 +190,15 @@ impl Session {
         }
     }
 
-    /// The resolved config, as the syscall path's supervisor takes it.
+    /// The resolved config, as the syscall path's supervisor takes it
+    /// (the layer's file kept local).
     pub fn config_json(&self) -> &str {
         &self.config_json
+    }
+
+    /// The resolved config [`Session::config_json`] holds.
+    pub fn config(&self) -> &MirrordConfig {
+        &self.config
     }
 
     /// The intproxy's PID (it owns the agent).
@@ -208,49 +220,20 @@ impl Session {
     }
 
     /// The environment for a program of this session: `local` merged with
-    /// the target's (by `feature.env`), plus what the layer needs.
-    pub fn environment(&self, local: Vec<(OsString, OsString)>) -> Vec<(OsString, OsString)> {
+    /// the target's (by `feature.env`), plus what `vars` says the program
+    /// needs of the layer. `local`'s own `LD_PRELOAD` is kept after the
+    /// layer.
+    pub fn environment(
+        &self,
+        local: Vec<(OsString, OsString)>,
+        vars: Vars,
+    ) -> Vec<(OsString, OsString)> {
         let preload = local
             .iter()
             .find(|(k, _)| k == "LD_PRELOAD")
             .map(|(_, v)| v.clone());
         let mut env = local;
-        for (key, value) in self.injected(preload.as_deref()) {
-            set(&mut env, key, value);
-        }
-        env
-    }
-
-    /// The environment for a static or Go program on the syscall path:
-    /// [`Session::environment`] plus the marker that keeps the layer inert
-    /// in Go programs (`MIRRORD_SYSCALL_PATH`). The program itself never
-    /// runs the layer; its exec'd dynamic children do.
-    pub fn environment_for_syscall_path(
-        &self,
-        local: Vec<(OsString, OsString)>,
-    ) -> Vec<(OsString, OsString)> {
-        let mut env = self.environment(local);
-        set(
-            &mut env,
-            mirrord_config::policy::executable::ENV_SYSCALL_PATH.into(),
-            "1".into(),
-        );
-        env
-    }
-
-    /// The layer library this session's programs load.
-    pub fn layer(&self) -> &Path {
-        &self.layer
-    }
-
-    /// The environment for a program on the syscall path: `local` merged
-    /// with the target's, without the layer.
-    pub fn environment_without_layer(
-        &self,
-        local: Vec<(OsString, OsString)>,
-    ) -> Vec<(OsString, OsString)> {
-        let mut env = local;
-        for (key, value) in self.remote_vars() {
+        for (key, value) in self.vars(vars, preload.as_deref()) {
             set(&mut env, key, value);
         }
         env
@@ -262,11 +245,15 @@ impl Session {
         mirrord_config::policy::env::merge(&[], &self.remote_env, &self.config.feature.env)
     }
 
-    /// The variables a program of this session needs on top of its own: the
-    /// target's ([`Session::remote_vars`]) and the layer's. `preload` is
-    /// the program's own `LD_PRELOAD`, kept after the layer.
-    pub fn injected(&self, preload: Option<&std::ffi::OsStr>) -> Vec<(OsString, OsString)> {
+    /// The variables a program of this session needs on top of its own:
+    /// the target's ([`Session::remote_vars`]) and, as `vars` says, the
+    /// layer's. `preload` is the program's own `LD_PRELOAD`, kept after
+    /// the layer.
+    pub fn vars(&self, vars: Vars, preload: Option<&std::ffi::OsStr>) -> Vec<(OsString, OsString)> {
         let mut env = self.remote_vars();
+        if vars == Vars::TargetOnly {
+            return env;
+        }
         let mut value = self.layer.clone().into_os_string();
         if let Some(existing) = preload.filter(|p| !p.is_empty()) {
             value.push(":");
@@ -278,8 +265,46 @@ impl Session {
             "MIRRORD_LAYER_CONFIG".into(),
             self.config_json.clone().into(),
         ));
+        if vars == Vars::LayerForChildren {
+            env.push((
+                mirrord_config::policy::executable::ENV_SYSCALL_PATH.into(),
+                "1".into(),
+            ));
+        }
         env
     }
+}
+
+#[cfg(test)]
+impl Session {
+    /// A session that was never started, for tests of what programs get.
+    pub fn for_tests(config: MirrordConfig, remote_env: Vec<(Vec<u8>, Vec<u8>)>) -> Session {
+        Session {
+            target: "pid/1".into(),
+            intproxy: "unix:@mirrord-test".into(),
+            supervisor: "mirrord-test-supervisor".into(),
+            remote_env,
+            intproxy_pid: 0,
+            layer: PathBuf::from("/opt/mirrord/libmirrord_layer.so"),
+            config_json: mirrord_config::to_json(&config),
+            config,
+        }
+    }
+}
+
+/// What a program of a session gets besides the target's variables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Vars {
+    /// The layer's variables: a dynamic program, which loads the layer.
+    Layer,
+    /// A static or Go program on the syscall path: the layer's variables
+    /// and the marker (`MIRRORD_SYSCALL_PATH=1`) that keeps the layer
+    /// inert in a Go program. The program never runs the layer; a dynamic
+    /// program it execs does, and is then served by it.
+    LayerForChildren,
+    /// The target's variables only: a dynamic program forced onto the
+    /// syscall path, which would load the layer and leave the path.
+    TargetOnly,
 }
 
 /// Keeps `dir` (the program's working directory, a workspace folder) and

@@ -10,7 +10,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use mirrord_config::policy::{
-    executable, is_debugger_helper, DnsPolicy, FsPolicy, LocalPorts, OutgoingPolicy, Policy,
+    executable, is_debugger_helper, is_helper_by_parent, needs_parent, DnsPolicy, FsPolicy,
+    LocalPorts, OutgoingPolicy, Policy,
 };
 use mirrord_config::MirrordConfig;
 
@@ -74,12 +75,17 @@ struct Process {
 
 impl Process {
     fn read() -> Process {
+        Process::read_at("/proc/self")
+    }
+
+    /// The process whose `/proc` directory is `dir`.
+    fn read_at(dir: &str) -> Process {
         use std::os::unix::ffi::OsStringExt;
         Process {
-            exe: std::fs::read_link("/proc/self/exe")
+            exe: std::fs::read_link(format!("{dir}/exe"))
                 .map(|p| p.into_os_string().into_vec())
                 .unwrap_or_default(),
-            cmdline: std::fs::read("/proc/self/cmdline").unwrap_or_default(),
+            cmdline: std::fs::read(format!("{dir}/cmdline")).unwrap_or_default(),
         }
     }
 
@@ -112,6 +118,18 @@ fn init() -> Result<(), String> {
     let Ok(addr) = std::env::var(ENV_INTPROXY_ADDR) else {
         return Ok(()); // Loaded outside a mirrord session: stay inert.
     };
+    // Helpers first, before the config is parsed and its policies built:
+    // every process of a debugger's toolchain (each `cc1`, `as`, `ld` of a
+    // cgo build) loads the layer and pays for what runs before this.
+    let process = Process::read();
+    let argv = process.argv();
+    let argv0 = argv.first().copied().unwrap_or_default();
+    if is_debugger_helper(&process.exe, &argv)
+        || started_by_a_helper(&process, &argv)
+        || go_under_a_filter()
+    {
+        return Ok(()); // Inert; exec'd children load a fresh layer.
+    }
     let addr: mirrord_protocol::Endpoint = addr
         .parse()
         .map_err(|e| format!("{ENV_INTPROXY_ADDR}: {e}"))?;
@@ -119,15 +137,8 @@ fn init() -> Result<(), String> {
         std::env::var(ENV_LAYER_CONFIG).map_err(|_| format!("{ENV_LAYER_CONFIG} is missing"))?;
     let config = mirrord_config::from_json(&json).map_err(|e| format!("bad config: {e}"))?;
     let policy = Policy::new(&config).map_err(|e| format!("bad config: {e}"))?;
-    let process = Process::read();
-    let argv = process.argv();
-    let argv0 = argv.first().copied().unwrap_or_default();
-    if policy.skip.skips(&process.exe)
-        || policy.skip.skips(argv0)
-        || is_debugger_helper(&process.exe, &argv)
-        || go_under_a_filter()
-    {
-        return Ok(()); // Inert; exec'd children load a fresh layer.
+    if policy.skip.skips(&process.exe) || policy.skip.skips(argv0) {
+        return Ok(()); // Inert, as a helper.
     }
     let local_ports = LocalPorts::from_process(&argv, |name| {
         std::env::var_os(name).map(std::os::unix::ffi::OsStringExt::into_vec)
@@ -150,6 +161,18 @@ fn init() -> Result<(), String> {
     unsafe { libc::pthread_atfork(Some(fork_prepare), Some(fork_parent), Some(fork_child)) };
     ENABLED.store(true, Ordering::Release);
     Ok(())
+}
+
+/// Whether this process is a helper because a debugger or its toolchain
+/// started it (`git`, run by `go build` to stamp the binary). The parent
+/// is read only for the few programs where it matters.
+fn started_by_a_helper(process: &Process, argv: &[&[u8]]) -> bool {
+    if !needs_parent(&process.exe, argv) {
+        return false;
+    }
+    // SAFETY: plain syscall.
+    let parent = Process::read_at(&format!("/proc/{}", unsafe { libc::getppid() }));
+    is_helper_by_parent(&process.exe, argv, &parent.exe, &parent.argv())
 }
 
 /// Whether this is a Go program on the syscall path: its raw syscalls

@@ -22,8 +22,10 @@
 //! The syscall path (Go and static binaries) is measured on the same
 //! program forced onto it (`--interception syscall`), next to the layer's
 //! figures: a stopped call that continues locally (a `stat`, against the
-//! bare syscall), the local file loop, the remote small read, and an
-//! unconnected UDP round trip (`sendto`/`recvfrom`) to the pod's echo.
+//! bare syscall), a resolver's `sendmmsg`+`recvmmsg` pair on a connected
+//! local UDP socket (both stop and continue), the local file loop, the
+//! remote small read, and an unconnected UDP round trip
+//! (`sendto`/`recvfrom`) to the pod's echo.
 
 use std::process::{Child, Command};
 use std::time::Duration;
@@ -111,6 +113,31 @@ fn main() {
         stopped / bare,
         "(info)",
         format!("{:.2} us vs {:.2} us per call", us(stopped, n), us(bare, n)),
+    );
+    // UDP kept local by the config, so the pair measures the stops alone.
+    let udp_local = scratch.write(
+        "udp-local.json",
+        r#"{"feature": {"network": {"outgoing": {"udp": false}}}}"#,
+    );
+    let (bare, stopped) = best_pair(
+        || plain(&["mmsg", "127.0.0.1", n]),
+        || {
+            seconds(
+                Command::new(&mirrord)
+                    .args(["exec", "-f"])
+                    .arg(&udp_local)
+                    .args(["--fs-mode", "local", "--target", &target])
+                    .args(["--interception", "syscall", "--"])
+                    .arg(&bench)
+                    .args(["mmsg", "127.0.0.1", n]),
+            )
+        },
+    );
+    report(
+        "syscall path: sendmmsg+recvmmsg without addresses, both continue (syscall / plain)",
+        stopped / bare,
+        "(info)",
+        format!("{:.2} us vs {:.2} us per pair", us(stopped, n), us(bare, n)),
     );
     let n = "100000";
     let file_loop = best(|| syscall("local", &["files", &local_file, n]));

@@ -123,6 +123,43 @@ static double datagrams(const char *ip, int port, long n) {
     return t;
 }
 
+/* What glibc's resolver does on its connected UDP socket, n times: two
+   datagrams out with one sendmmsg without addresses, both back with one
+   recvmmsg, on the local loopback. */
+static double connected_mmsg(const char *ip, long n) {
+    struct sockaddr_in addr = {.sin_family = AF_INET};
+    socklen_t len = sizeof addr;
+    inet_pton(AF_INET, ip, &addr.sin_addr);
+    int rx = socket(AF_INET, SOCK_DGRAM, 0), tx = socket(AF_INET, SOCK_DGRAM, 0);
+    if (bind(rx, (struct sockaddr *)&addr, sizeof addr) || getsockname(rx, (struct sockaddr *)&addr, &len) ||
+        connect(tx, (struct sockaddr *)&addr, sizeof addr))
+        die("mmsg sockets");
+    char out[2][8] = {"query-a", "query-b"}, in[2][8];
+    struct iovec oiov[2] = {{out[0], 8}, {out[1], 8}}, iiov[2] = {{in[0], 8}, {in[1], 8}};
+    struct mmsghdr send_msgs[2], recv_msgs[2];
+    memset(send_msgs, 0, sizeof send_msgs);
+    memset(recv_msgs, 0, sizeof recv_msgs);
+    for (int i = 0; i < 2; i++) {
+        send_msgs[i].msg_hdr.msg_iov = &oiov[i];
+        send_msgs[i].msg_hdr.msg_iovlen = 1;
+        recv_msgs[i].msg_hdr.msg_iov = &iiov[i];
+        recv_msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    double start = now();
+    for (long i = 0; i < n; i++) {
+        if (sendmmsg(tx, send_msgs, 2, 0) != 2) die("sendmmsg");
+        for (int got = 0; got < 2;) {
+            int r = recvmmsg(rx, recv_msgs + got, 2 - got, MSG_WAITFORONE, NULL);
+            if (r <= 0) die("recvmmsg");
+            got += r;
+        }
+    }
+    double t = now() - start;
+    close(rx);
+    close(tx);
+    return t;
+}
+
 struct sender { int fd; long bytes; };
 
 static void *send_all(void *arg) {
@@ -164,12 +201,13 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (argc < 4) {
-        fprintf(stderr, "usage: bench files PATH N | reads PATH N | write PATH N | rtt IP PORT N | bulk IP PORT MB\n");
+        fprintf(stderr, "usage: bench files PATH N | stats PATH N | mmsg IP N | reads PATH N | write PATH N | rtt IP PORT N | bulk IP PORT MB\n");
         return 2;
     }
     double t;
     if (!strcmp(argv[1], "files")) t = file_loop(argv[2], atol(argv[3]));
     else if (!strcmp(argv[1], "stats")) t = stat_loop(argv[2], atol(argv[3]));
+    else if (!strcmp(argv[1], "mmsg")) t = connected_mmsg(argv[2], atol(argv[3]));
     else if (!strcmp(argv[1], "reads")) t = read_loop(argv[2], atol(argv[3]));
     else if (!strcmp(argv[1], "write")) t = write_blocks(argv[2], atol(argv[3]));
     else if (!strcmp(argv[1], "rtt") && argc > 4) t = round_trips(argv[2], atoi(argv[3]), atol(argv[4]));

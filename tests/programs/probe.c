@@ -1,6 +1,7 @@
 /* Probe of what a C program sees; fork+execs itself as a child, or with
    `--exec PATH` the program at PATH (given the "child." prefix). Prints
    its pid and whether the mirrord layer is loaded in it. */
+#define _GNU_SOURCE /* sendmmsg, recvmmsg */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -89,6 +90,38 @@ static void datagram_msg(const char *key, int port, const char *ping) {
         printf("%s%s.from=%s:%d\n", prefix, key, inet_ntoa(from.sin_addr), ntohs(from.sin_port));
         printf("%s%s=%s\n", prefix, key, buf);
     }
+    close(fd);
+}
+
+/* Two datagrams out with one sendmmsg (each naming the service), back with
+   recvmmsg: the echoes' payloads and the first one's source. */
+static void datagram_mmsg(const char *key, int port, const char *ping) {
+    struct sockaddr_in sa, from[2];
+    char first[64] = {0}, second[64] = {0}, pings[2][64];
+    struct timeval tv = {.tv_sec = 10};
+    int fd = socket(AF_INET, SOCK_DGRAM, 0), got = 0;
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (resolve(&sa, port)) { err(key); close(fd); return; }
+    snprintf(pings[0], sizeof pings[0], "%s-1", ping);
+    snprintf(pings[1], sizeof pings[1], "%s-2", ping);
+    struct iovec out[2] = {{pings[0], strlen(pings[0])}, {pings[1], strlen(pings[1])}};
+    struct iovec in[2] = {{first, sizeof first - 1}, {second, sizeof second - 1}};
+    struct mmsghdr send_msgs[2], recv_msgs[2];
+    memset(send_msgs, 0, sizeof send_msgs);
+    memset(recv_msgs, 0, sizeof recv_msgs);
+    for (int i = 0; i < 2; i++) {
+        send_msgs[i].msg_hdr = (struct msghdr){.msg_name = &sa, .msg_namelen = sizeof sa, .msg_iov = &out[i], .msg_iovlen = 1};
+        recv_msgs[i].msg_hdr = (struct msghdr){.msg_name = &from[i], .msg_namelen = sizeof from[i], .msg_iov = &in[i], .msg_iovlen = 1};
+    }
+    if (sendmmsg(fd, send_msgs, 2, 0) != 2) { err(key); close(fd); return; }
+    /* The echoes may come one by one: at least one per call. */
+    while (got < 2) {
+        int n = recvmmsg(fd, recv_msgs + got, 2 - got, MSG_WAITFORONE, NULL);
+        if (n <= 0) { err(key); close(fd); return; }
+        got += n;
+    }
+    printf("%s%s.from=%s:%d\n", prefix, key, inet_ntoa(from[0].sin_addr), ntohs(from[0].sin_port));
+    printf("%s%s=%s %s\n", prefix, key, first, second);
     close(fd);
 }
 
@@ -186,6 +219,7 @@ int main(int argc, char **argv) {
     echo("udp", SOCK_DGRAM, 7002, "udp-ping");
     datagram("udpto", 7002, "udpto-ping");
     datagram_msg("udpmsg", 7002, "udpmsg-ping");
+    datagram_mmsg("udpmmsg", 7002, "udpmmsg");
     fdlinks();
     fflush(stdout);
     if (parent) {

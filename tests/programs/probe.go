@@ -1,4 +1,7 @@
-// Probe of what a Go program sees; starts itself again as a child.
+// Probe of what a Go program sees; starts itself again as a child, or the
+// program named by PROBE_CHILD (given the "child." prefix). With PROBE_OUT
+// set, it and its child write to that file instead of stdout (a debugger
+// keeps the program's stdout).
 package main
 
 import (
@@ -138,6 +141,15 @@ func main() {
 	if len(os.Args) > 1 {
 		prefix = os.Args[1]
 	}
+	if out := os.Getenv("PROBE_OUT"); out != "" {
+		f, err := os.Create(out)
+		if err != nil {
+			fail("out", err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		os.Stdout = f
+	}
 	env, ok := os.LookupEnv("POD_NAME")
 	if !ok {
 		env = "None"
@@ -168,6 +180,9 @@ func main() {
 		if err != nil {
 			fail("child", err)
 			os.Exit(1)
+		}
+		if other := os.Getenv("PROBE_CHILD"); other != "" {
+			self = other
 		}
 		child := exec.Command(self, "child.")
 		child.Stdout = os.Stdout

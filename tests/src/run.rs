@@ -21,10 +21,41 @@ pub struct Output {
 impl Output {
     /// The value of a `key=value` line, if printed.
     pub fn value(&self, key: &str) -> Option<&str> {
-        self.stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(key).and_then(|rest| rest.strip_prefix('=')))
+        line_value(&self.stdout, key)
     }
+}
+
+/// The value of a `key=value` line of `text` (a probe's output).
+pub fn line_value<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(key).and_then(|rest| rest.strip_prefix('=')))
+}
+
+/// What every probe program (`programs/probe.*`) prints in the stand-in
+/// pod under mirrord with `not_found: ["^/app/secrets"]`.
+pub const PROBE_EXPECTED: &[(&str, &str)] = &[
+    ("env", "standin-pod"),
+    ("file", "this file exists only in the pod"),
+    ("notfound", "ERR:ENOENT"),
+    ("dns", "127.0.0.2"),
+    ("tcp", "tcp-ping"),
+    ("udp", "udp-ping"),
+];
+
+/// How many stopped calls of process `pid` the seccomp supervisor let
+/// continue for its layer, from the intproxy's log
+/// (`MIRRORD_LOG=mirrord::syscall::layered=info`); panics when the log
+/// has no such line.
+pub fn continued_for_layer(log: &str, pid: &str) -> u64 {
+    let served = log
+        .lines()
+        .find(|l| l.contains("served by its layer") && l.contains(&format!("pid={pid} ")))
+        .unwrap_or_else(|| panic!("no 'served by its layer' line for {pid}: {log}"));
+    served
+        .split_once("continued=")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {served:?}"))
 }
 
 /// A scratch directory removed on drop.

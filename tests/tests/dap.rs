@@ -10,8 +10,8 @@ use std::time::Duration;
 use mirrord_tests::dap::DapClient;
 use mirrord_tests::pod::{Pod, PodSpec};
 use mirrord_tests::run::{
-    alive, children, gcc, go_cache, leftovers, npm_dir, processes_mentioning, programs_dir,
-    wait_with_timeout, Scratch,
+    alive, children, continued_for_layer, gcc, go_cache, leftovers, line_value, npm_dir,
+    processes_mentioning, programs_dir, wait_with_timeout, Scratch, PROBE_EXPECTED,
 };
 use serde_json::{json, Value};
 
@@ -181,6 +181,12 @@ fn lldb_vscode_hits_a_breakpoint_with_the_pods_env_files_and_network() {
     finish(client, thread, &pod, &scratch);
 }
 
+/// Held by each test that starts `dlv dap --listen`: its port is chosen
+/// free before dlv binds it, and two tests choosing at once can pick the
+/// same one (a `--connect` then reaches the other test's dlv, which
+/// serves one client and resets the second).
+static DELVE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A TCP port free on the loopback right now.
 fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -190,6 +196,7 @@ fn free_port() -> u16 {
 #[test]
 fn delve_through_connect_sees_the_pods_env_files_and_network() {
     let pod = Pod::start(&PodSpec::default()).expect("pod");
+    let _delve = DELVE.lock().unwrap_or_else(|e| e.into_inner());
     let scratch = Scratch::new("dap-delve");
     let source = copy_program(&scratch, "debuggee.go");
     let addr = format!("127.0.0.1:{}", free_port());
@@ -628,4 +635,76 @@ fn streams_of_one_listening_proxy_with_the_same_config_share_one_session() {
     let proxy_pid = proxy.id();
     assert!(wait_with_timeout(&mut proxy, Duration::from_secs(15)).success());
     check_nothing_is_left(proxy_pid, None, &scratch);
+}
+
+/// Under `mirrord dap` with `dlv`, a Go debuggee's exec'd dynamic child
+/// (a C program) loads the layer and is served by it, as under `mirrord
+/// exec`: it sees the pod's env, files, names and services, every call of
+/// it the inherited filter stops continues in the supervisor (counted for
+/// its PID), and the only layer that connects to the session is the
+/// child's: not dlv's, nor that of the `go build` (with cgo: gcc, cc1, as,
+/// ld) dlv runs, which all load it from the launch's environment.
+#[test]
+fn delve_debuggees_dynamic_child_is_served_by_its_layer() {
+    let pod = Pod::start(&PodSpec::default()).expect("pod");
+    let _delve = DELVE.lock().unwrap_or_else(|e| e.into_inner());
+    let scratch = Scratch::new("dap-delve-child");
+    let source = scratch.path().join("probe.go");
+    std::fs::copy(programs_dir().join("probe.go"), &source).expect("copy probe.go");
+    let child = scratch.path().join("probe-child");
+    gcc(&programs_dir().join("probe.c"), &child, &["-O1"]);
+    let out = scratch.path().join("probe.out");
+    let log = scratch.path().join("proxy.log");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut command = Command::new(mirrord_tests::bin_path("mirrord"));
+    command
+        .args(["dap", "--target", &pod.target(), "--connect", &addr])
+        .args(["--", "dlv", "dap", "--listen", &addr])
+        .env(
+            "MIRRORD_LOG",
+            "mirrord::syscall::layered=info,mirrord::intproxy::layers=info",
+        )
+        .stderr(std::fs::File::create(&log).expect("log file"));
+    let mut client = DapClient::spawn(command);
+    initialize(&mut client, json!({"adapterID": "go"}));
+    let launch = client.request(
+        "launch",
+        json!({
+            "type": "go", "request": "launch", "name": "test", "mode": "debug",
+            "program": source, "cwd": scratch.path(),
+            "output": scratch.path().join("debuggee-bin"),
+            "env": {"GOCACHE": go_cache(), "GO111MODULE": "off", "CGO_ENABLED": "1",
+                    "PROBE_CHILD": child, "PROBE_OUT": out},
+            "mirrord": {"target": pod.target(),
+                        "feature": {"fs": {"mode": "read", "not_found": ["^/app/secrets"]}}},
+        }),
+    );
+    let launched = client.response(launch, LONG);
+    assert_eq!(launched["success"], true, "{launched:#}");
+    client.event("initialized", LONG);
+    client.call("configurationDone", json!({}));
+    client.event("terminated", LONG);
+    disconnect_and_check_nothing_is_left(client, Some(pod.pid), &scratch);
+
+    let seen = std::fs::read_to_string(&out).expect("the probe's output");
+    for prefix in ["", "child."] {
+        for (key, expected) in PROBE_EXPECTED {
+            let key = format!("{prefix}{key}");
+            assert_eq!(line_value(&seen, &key), Some(*expected), "{key} in {seen}");
+        }
+    }
+    assert_eq!(line_value(&seen, "child.layer"), Some("yes"), "{seen}");
+    let child_pid = line_value(&seen, "child.pid").expect("the child's pid");
+    let log = std::fs::read_to_string(&log).expect("the proxy's log");
+    assert!(continued_for_layer(&log, child_pid) > 0, "{log}");
+    // Every layer that connected is the child's.
+    let connected: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("layer connected"))
+        .collect();
+    assert_eq!(connected.len(), 1, "{log}");
+    assert!(
+        connected[0].contains(&format!("pid={child_pid} ")) && connected[0].contains("probe-child"),
+        "{log}"
+    );
 }

@@ -621,6 +621,13 @@ fn a_go_configuration_debugs_through_the_syscall_path() {
     let pod = Pod::start(&PodSpec::default()).expect("pod");
     let scratch = Scratch::new("ide-go");
     let program = mirrord_tests::run::go_build(&scratch, "probe.go", false);
+    // Its child: a dynamic C program, served by its layer.
+    let child = scratch.path().join("probe-child");
+    mirrord_tests::run::gcc(
+        &mirrord_tests::run::programs_dir().join("probe.c"),
+        &child,
+        &["-O1"],
+    );
     // dlv's own terminal, driven from stdin: run to the end, then quit.
     let dlv_session = format!(
         "printf 'continue\\nexit\\n' | \"$0\" exec --allow-non-terminal-interactive=true {program}"
@@ -632,7 +639,8 @@ fn a_go_configuration_debugs_through_the_syscall_path() {
         "documents": [], "completions": [], "hovers": [],
         "launches": [
             {"name": "go", "configuration": {"type": "go", "request": "launch", "mode": "exec",
-             "program": program, "mirrord": {"target": pod.target(),
+             "program": program, "env": {"PROBE_CHILD": child},
+             "mirrord": {"target": pod.target(),
              "feature": {"fs": {"mode": "read", "not_found": ["^/app/secrets"]}}}}},
         ],
         "debuggee": {"launch": "go", "command": ["sh", "-c", dlv_session, "${dlvToolPath}"]},
@@ -643,10 +651,17 @@ fn a_go_configuration_debugs_through_the_syscall_path() {
         .as_str()
         .unwrap_or_default();
     assert!(tool.ends_with("/dlv"), "{report:#}");
+    // The layer's variables, for the debuggee's dynamic children (the
+    // static Go program itself never loads it; dlv and its toolchain keep
+    // it inert), and the marker that keeps it inert in Go programs.
+    let env = &go["configuration"]["env"];
     assert!(
-        go["configuration"]["env"]["LD_PRELOAD"].is_null(),
+        env["LD_PRELOAD"]
+            .as_str()
+            .is_some_and(|p| p.contains("libmirrord_layer")),
         "{report:#}"
     );
+    assert_eq!(env["MIRRORD_SYSCALL_PATH"], "1", "{report:#}");
     let stdout = report["debuggee"]["stdout"].as_str().unwrap_or_default();
     for line in [
         "env=standin-pod",
@@ -655,8 +670,17 @@ fn a_go_configuration_debugs_through_the_syscall_path() {
         "dns=127.0.0.2",
         "tcp=tcp-ping",
         "tcp.peer=127.0.0.2:7001",
+        "child.layer=yes",
+        "child.env=standin-pod",
+        "child.file=this file exists only in the pod",
+        "child.notfound=ERR:ENOENT",
+        "child.tcp=tcp-ping",
     ] {
-        assert!(stdout.contains(line), "{line} in {report:#}");
+        // The first line follows dlv's prompt.
+        let found = stdout
+            .lines()
+            .any(|l| l.strip_prefix("(dlv) ").unwrap_or(l) == line);
+        assert!(found, "{line} in {report:#}");
     }
     assert!(report["debuggeeEndError"].is_null(), "{report:#}");
     let strays = processes_mentioning(&scratch.path().display().to_string());

@@ -10,15 +10,6 @@ use mirrord_tests::run::{leftovers, mirrord_exec, programs_dir, run, Scratch};
 
 const CONFIG: &str = r#"{"feature": {"fs": {"mode": "read", "not_found": ["^/app/secrets"]}}}"#;
 
-const EXPECTED: &[(&str, &str)] = &[
-    ("env", "standin-pod"),
-    ("file", "this file exists only in the pod"),
-    ("notfound", "ERR:ENOENT"),
-    ("dns", "127.0.0.2"),
-    ("tcp", "tcp-ping"),
-    ("udp", "udp-ping"),
-];
-
 fn check_probe(cmd: &[&str]) {
     let pod = Pod::start(&PodSpec::default()).expect("pod");
     let scratch = Scratch::new("probe");
@@ -26,7 +17,7 @@ fn check_probe(cmd: &[&str]) {
     let out = mirrord_exec(&pod.target(), Some(&config), cmd, Duration::from_secs(120));
     assert!(out.status.success(), "{out:#?}");
     for prefix in ["", "child."] {
-        for (key, value) in EXPECTED {
+        for (key, value) in mirrord_tests::run::PROBE_EXPECTED {
             let key = format!("{prefix}{key}");
             assert_eq!(out.value(&key), Some(*value), "{key} in {out:#?}");
         }

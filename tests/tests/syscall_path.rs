@@ -11,18 +11,13 @@ use std::time::Duration;
 
 use mirrord_tests::pod::{Pod, PodSpec};
 use mirrord_tests::run::{
-    gcc, go_build, go_cache, leftovers, mirrord_exec, programs_dir, run, Scratch,
+    gcc, go_build, go_cache, leftovers, mirrord_exec, programs_dir, run, Scratch, PROBE_EXPECTED,
 };
 
 const CONFIG: &str = r#"{"feature": {"fs": {"mode": "read", "not_found": ["^/app/secrets"]}}}"#;
 
+/// Besides [`PROBE_EXPECTED`].
 const EXPECTED: &[(&str, &str)] = &[
-    ("env", "standin-pod"),
-    ("file", "this file exists only in the pod"),
-    ("notfound", "ERR:ENOENT"),
-    ("dns", "127.0.0.2"),
-    ("tcp", "tcp-ping"),
-    ("udp", "udp-ping"),
     // Unconnected UDP (`sendto`/`recvfrom`), answered from the pod's
     // loopback service, which the reply names as its source.
     ("udpto", "udpto-ping"),
@@ -37,6 +32,21 @@ const EXPECTED: &[(&str, &str)] = &[
     ("fdlink.reopen", "this file exists only in the pod"),
     ("fdlink.dir", "/app/config"),
 ];
+
+/// A C probe's `sendmmsg`/`recvmmsg` (each message naming the pod's UDP
+/// echo) reach the pod's service, whose address the replies name; the
+/// parent's and the child's.
+fn check_mmsg(out: &mirrord_tests::run::Output) {
+    for prefix in ["", "child."] {
+        for (key, value) in [
+            ("udpmmsg", "udpmmsg-1 udpmmsg-2"),
+            ("udpmmsg.from", "127.0.0.2:7002"),
+        ] {
+            let key = format!("{prefix}{key}");
+            assert_eq!(out.value(&key), Some(value), "{key} in {out:#?}");
+        }
+    }
+}
 
 fn check_probe(cmd: &[&str], config: &str) -> mirrord_tests::run::Output {
     check_probe_with(cmd, config, &[], false)
@@ -64,7 +74,7 @@ fn check_probe_with(
     let out = run(command, Duration::from_secs(120));
     assert!(out.status.success(), "{out:#?}");
     for prefix in ["", "child."] {
-        for (key, value) in EXPECTED {
+        for (key, value) in PROBE_EXPECTED.iter().chain(EXPECTED) {
             let key = format!("{prefix}{key}");
             let memfd_link = key == "child.fdlink" || key == "child.fdlink.dir";
             if layered_child && memfd_link {
@@ -133,7 +143,7 @@ fn cgo_go_and_its_child_see_the_pod() {
 #[test]
 fn static_c_and_its_fork_exec_child_see_the_pod() {
     let scratch = Scratch::new("cstatic");
-    check_probe(&[&static_c_probe(&scratch)], CONFIG);
+    check_mmsg(&check_probe(&[&static_c_probe(&scratch)], CONFIG));
 }
 
 /// A static program's exec'd dynamic child loads the layer (the static
@@ -151,20 +161,12 @@ fn a_static_programs_dynamic_child_is_served_by_its_layer() {
         &[("MIRRORD_LOG", "mirrord::syscall::layered=info")],
         true,
     );
+    check_mmsg(&out);
     assert_eq!(out.value("layer"), Some("no"), "{out:#?}");
     assert_eq!(out.value("child.layer"), Some("yes"), "{out:#?}");
     let child_pid = out.value("child.pid").expect("the child's pid");
-    let served = out
-        .stderr
-        .lines()
-        .find(|l| l.contains("served by its layer") && l.contains(&format!("pid={child_pid} ")))
-        .unwrap_or_else(|| panic!("no 'served by its layer' line for {child_pid}: {out:#?}"));
-    let continued: u64 = served
-        .split_once("continued=")
-        .and_then(|(_, rest)| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no count in {served:?}"));
-    assert!(continued > 0, "{served}");
+    let continued = mirrord_tests::run::continued_for_layer(&out.stderr, child_pid);
+    assert!(continued > 0, "{out:#?}");
     // The parent (served by the supervisor) is not counted as layered.
     let parent_pid = out.value("pid").expect("the parent's pid");
     assert!(

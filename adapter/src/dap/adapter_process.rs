@@ -48,26 +48,41 @@ impl AdapterProcess {
             (filter::program(filter::INTERCEPTED), theirs.as_raw_fd())
         });
         // SAFETY: only async-signal-safe syscalls run between fork and
-        // exec (prctl, seccomp, sendmmsg); the filter program was built
+        // exec (prctl, seccomp, write, read); the filter program was built
         // before the fork.
         unsafe {
             cmd.pre_exec(move || {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
                 if let Some((prog, socket)) = &filter {
                     let listener = filter::install_program(prog)?;
-                    standby::send_listener_from_child(*socket, listener)?;
+                    standby::offer_listener_from_child(*socket, listener)?;
                 }
                 Ok(())
             });
         }
-        let mut child = cmd
-            .spawn()
-            .with_context(|| format!("cannot start the debug adapter `{program}`"))?;
+        // The child waits, before its `exec`, until this thread has taken
+        // its listener.
+        let (taker, theirs) = match sockets {
+            Some((ours, theirs)) => (
+                Some(
+                    standby::take_listener_from_child(ours)
+                        .context("cannot wait for the debug adapter's seccomp listener")?,
+                ),
+                Some(theirs),
+            ),
+            None => (None, None),
+        };
+        let spawned = cmd.spawn();
+        // Ours closed: a child that failed before offering ends the wait.
+        drop(theirs);
+        let mut child =
+            spawned.with_context(|| format!("cannot start the debug adapter `{program}`"))?;
         let pid = child.id().context("the debug adapter exited at once")?;
-        let standby = match sockets {
-            Some((ours, theirs)) => {
-                drop(theirs);
-                let listener = standby::receive_listener(&ours)
+        let standby = match taker {
+            Some(taker) => {
+                let listener = taker
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("the seccomp listener's thread panicked"))?
                     .context("cannot take the debug adapter's seccomp listener")?;
                 Some(standby::Standby::start(listener).context("cannot start the standby")?)
             }

@@ -24,7 +24,7 @@ use super::sessions::Lease;
 use super::Context;
 use crate::launch::{self, MirrordSetting};
 use crate::progress::Progress;
-use crate::session::Session;
+use crate::session::{Session, Vars};
 use crate::syscall::standby::Standby;
 
 /// The custom reverse request that asks the client for a target.
@@ -140,7 +140,7 @@ pub struct Proxy {
     /// The adapter's seccomp listener, handed to the session that starts.
     standby: Option<Standby>,
     /// The adapter runs under the filter: its debuggees get the syscall
-    /// path, not the layer.
+    /// path (and the layer only for their dynamic children).
     filtered: bool,
 }
 
@@ -643,12 +643,18 @@ impl Proxy {
         let mut request = launch.request;
         let debug_type = request["arguments"]["type"].as_str().map(str::to_owned);
         if let Some(args) = request["arguments"].as_object_mut() {
+            let vars = launch::debuggee_vars(
+                args,
+                debug_type.as_deref(),
+                self.ctx.adapter_command(),
+                self.filtered,
+            );
             launch::inject_env(
                 args,
                 debug_type.as_deref(),
                 self.ctx.adapter_command(),
                 &lease.session,
-                !self.filtered,
+                vars,
             );
             let swapped = launch::sip::swap_protected(
                 args,
@@ -684,7 +690,13 @@ impl Proxy {
         let Some(args) = request["arguments"].as_object_mut() else {
             return body;
         };
-        launch::inject_env(args, Some("runInTerminal"), None, &lease.session, true);
+        launch::inject_env(
+            args,
+            Some("runInTerminal"),
+            None,
+            &lease.session,
+            Vars::Layer,
+        );
         if let Err(e) =
             launch::sip::swap_protected(args, Some("runInTerminal"), self.ctx.sip_host.as_ref())
         {
@@ -711,12 +723,18 @@ impl Proxy {
             .get("type")
             .and_then(Value::as_str)
             .map(str::to_owned);
+        let vars = launch::debuggee_vars(
+            configuration,
+            debug_type.as_deref(),
+            self.ctx.adapter_command(),
+            self.filtered,
+        );
         launch::inject_env(
             configuration,
             debug_type.as_deref(),
             self.ctx.adapter_command(),
             &lease.session,
-            !self.filtered,
+            vars,
         );
         if let Err(e) = launch::sip::swap_protected(
             configuration,

@@ -71,10 +71,11 @@ pub async fn prepare_launch(
     let progress_id = format!("launch-{}", NEXT_PROGRESS.fetch_add(1, Ordering::Relaxed));
     let session = start(client, &progress_id, config).await?;
     let debug_type = args.get("type").and_then(Value::as_str).map(str::to_owned);
-    // A Go debuggee gets the syscall path through its debugger; the rest
-    // the layer.
+    // A Go debuggee gets the syscall path through its debugger (and the
+    // layer's variables for its dynamic children); the rest the layer.
     let go = debug_type.as_deref() == Some("go");
-    let shape = launch::inject_env(&mut args, debug_type.as_deref(), None, &session, !go);
+    let vars = launch::debuggee_vars(&args, debug_type.as_deref(), None, go);
+    let shape = launch::inject_env(&mut args, debug_type.as_deref(), None, &session, vars);
     if go {
         if let Err(e) = launch::go::route_debugger(&mut args, shape, &session) {
             session.end();

@@ -75,7 +75,18 @@ pub fn route_debugger(
         _ => syscall::detect::find_program(DLV, std::env::var_os("PATH").as_deref())
             .context("cannot find `dlv` in PATH: install delve, or set dlvToolPath")?,
     };
-    let link = dlv_link()?;
+    route_debugger_through(args, shape, session, real, &dlv_link()?);
+    Ok(())
+}
+
+/// [`route_debugger`] through the `dlv` link `link` to the real `dlv`.
+fn route_debugger_through(
+    args: &mut Map<String, Value>,
+    shape: EnvShape,
+    session: &Session,
+    real: PathBuf,
+    link: &Path,
+) {
     args.insert("dlvToolPath".into(), link.display().to_string().into());
     let vars = [
         (ENV_SUPERVISOR.to_owned(), session.supervisor.clone()),
@@ -83,7 +94,6 @@ pub fn route_debugger(
         (ENV_CONFIG.to_owned(), session.config_json().to_owned()),
     ];
     env_shape::set_env(args, shape, &vars);
-    Ok(())
 }
 
 /// `~/.cache/mirrord/go/dlv` (or under `$XDG_CACHE_HOME`): a link to this
@@ -109,4 +119,45 @@ fn dlv_link() -> anyhow::Result<PathBuf> {
         .and_then(|()| std::fs::rename(&temp, &link))
         .with_context(|| format!("cannot make {}", link.display()))?;
     Ok(link)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::launch::{debuggee_vars, inject_env};
+
+    /// What VS Code's Go extension gets from `mirrord/prepareLaunch`: its
+    /// `dlv` runs through the link, and the environment it passes to `dlv`
+    /// (which `dlv` passes on to the go toolchain and the debuggee) holds
+    /// the target's variables, the layer's, the marker that keeps the
+    /// layer inert in Go programs, and the link's own.
+    #[test]
+    fn a_go_configuration_gets_the_layer_for_its_debuggees_children() {
+        let session = Session::for_tests(
+            mirrord_config::MirrordConfig::default(),
+            vec![(b"POD_NAME".to_vec(), b"standin-pod".to_vec())],
+        );
+        let mut args = json!({"type": "go", "request": "launch", "program": "/src/app",
+            "dlvToolPath": "/opt/go/bin/dlv", "env": {"USER_VAR": "kept"}})
+        .as_object()
+        .cloned()
+        .unwrap();
+        let vars = debuggee_vars(&args, Some("go"), None, true);
+        assert_eq!(vars, crate::session::Vars::LayerForChildren);
+        let shape = inject_env(&mut args, Some("go"), None, &session, vars);
+        let link = Path::new("/cache/mirrord/go/dlv");
+        route_debugger_through(&mut args, shape, &session, "/opt/go/bin/dlv".into(), link);
+        assert_eq!(args["dlvToolPath"], "/cache/mirrord/go/dlv");
+        let env = &args["env"];
+        assert_eq!(env["USER_VAR"], "kept");
+        assert_eq!(env["POD_NAME"], "standin-pod");
+        assert_eq!(env["LD_PRELOAD"], "/opt/mirrord/libmirrord_layer.so");
+        assert_eq!(env["MIRRORD_INTPROXY_ADDR"], "unix:@mirrord-test");
+        assert_eq!(env["MIRRORD_SYSCALL_PATH"], "1");
+        assert_eq!(env[ENV_CONFIG], session.config_json());
+        assert_eq!(env[ENV_SUPERVISOR], "mirrord-test-supervisor");
+        assert_eq!(env[ENV_DLV], "/opt/go/bin/dlv");
+    }
 }

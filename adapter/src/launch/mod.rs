@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 
 use self::env_shape::EnvShape;
 use crate::cli::ConfigArgs;
-use crate::session::{self, Session};
+use crate::session::{self, Session, Vars};
 
 /// The key of the mirrord object in a launch configuration.
 pub const MIRRORD_KEY: &str = "mirrord";
@@ -154,14 +154,13 @@ fn program_dir(args: &Map<String, Value>, cwd: &Path) -> Option<PathBuf> {
 
 /// Writes the session's environment into the configuration, in the shape
 /// its adapter reads, keeping the user's variables; returns the shape.
-/// Without `layer` (a debuggee on the syscall path), only the target's
-/// variables.
+/// `vars`: what the debuggee needs of the layer ([`debuggee_vars`]).
 pub fn inject_env(
     args: &mut Map<String, Value>,
     debug_type: Option<&str>,
     adapter_command: Option<&str>,
     session: &Session,
-    layer: bool,
+    vars: Vars,
 ) -> EnvShape {
     let shape = env_shape::shape_of(debug_type, adapter_command, args);
     let user = env_shape::user_env(args, shape);
@@ -169,12 +168,8 @@ pub fn inject_env(
         Some((_, value)) => value.clone().map(Into::into),
         None => std::env::var_os("LD_PRELOAD"),
     };
-    let vars = if layer {
-        session.injected(preload.as_deref())
-    } else {
-        session.remote_vars()
-    };
-    let vars: Vec<(String, String)> = vars
+    let vars: Vec<(String, String)> = session
+        .vars(vars, preload.as_deref())
         .into_iter()
         .map(|(k, v)| {
             (
@@ -185,6 +180,42 @@ pub fn inject_env(
         .collect();
     env_shape::set_env(args, shape, &vars);
     shape
+}
+
+/// What the debuggee of a configuration needs of the layer. Under a
+/// debugger that runs on the syscall path (`filtered`): a Go debuggee
+/// (`"type": "go"`, or the adapter is `dlv`) or a `program` that is a
+/// static or Go executable gets the layer's variables for its dynamic
+/// children, exactly as `mirrord exec` gives them; any other debuggee the
+/// target's variables only. Otherwise the layer.
+pub fn debuggee_vars(
+    args: &Map<String, Value>,
+    debug_type: Option<&str>,
+    adapter_command: Option<&str>,
+    filtered: bool,
+) -> Vars {
+    if !filtered {
+        return Vars::Layer;
+    }
+    let dlv = adapter_command
+        .and_then(|c| Path::new(c).file_name())
+        .is_some_and(|name| name == "dlv" || name == "dlv-dap");
+    if debug_type == Some("go") || dlv {
+        return Vars::LayerForChildren;
+    }
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    let program = args
+        .get("program")
+        .and_then(Value::as_str)
+        .map(|p| working_dir(args, &cwd).join(p));
+    let exe = program.map(|p| {
+        crate::syscall::detect::inspect(&p).unwrap_or(crate::syscall::detect::Executable::Other)
+    });
+    if exe.is_some_and(crate::syscall::detect::layer_for_children) {
+        Vars::LayerForChildren
+    } else {
+        Vars::TargetOnly
+    }
 }
 
 #[cfg(test)]
@@ -248,6 +279,77 @@ mod tests {
         for (input, expected) in rows {
             let err = format!("{:#}", take(input.clone()).unwrap_err());
             assert!(err.contains(expected), "{input}: {err}");
+        }
+    }
+
+    /// Under a debugger on the syscall path, a Go or static debuggee gets
+    /// the layer for its dynamic children, a dynamic one (forced onto the
+    /// path) the target's variables only; without the filter, the layer.
+    #[test]
+    fn what_a_debuggee_gets_of_the_layer() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("main.c");
+        std::fs::write(&source, "int main(void) { return 0; }\n").unwrap();
+        let static_exe = dir.path().join("static");
+        let built = std::process::Command::new("gcc")
+            .args(["-static", "-o"])
+            .arg(&static_exe)
+            .arg(&source)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(built, "gcc -static");
+        let config = |program: &Path| {
+            json!({"program": program, "cwd": dir.path()})
+                .as_object()
+                .cloned()
+                .unwrap()
+        };
+        let dynamic = config(Path::new("/bin/sh"));
+        let rows = [
+            (
+                config(&static_exe),
+                None,
+                None,
+                true,
+                Vars::LayerForChildren,
+            ),
+            (
+                config(Path::new("static")),
+                None,
+                None,
+                true,
+                Vars::LayerForChildren,
+            ),
+            (dynamic.clone(), None, None, true, Vars::TargetOnly),
+            (
+                dynamic.clone(),
+                Some("go"),
+                None,
+                true,
+                Vars::LayerForChildren,
+            ),
+            (
+                dynamic.clone(),
+                None,
+                Some("/usr/bin/dlv"),
+                true,
+                Vars::LayerForChildren,
+            ),
+            (Map::new(), Some("lldb"), None, true, Vars::TargetOnly),
+            (
+                config(&static_exe),
+                Some("go"),
+                Some("dlv"),
+                false,
+                Vars::Layer,
+            ),
+        ];
+        for (args, debug_type, adapter, filtered, expected) in rows {
+            assert_eq!(
+                debuggee_vars(&args, debug_type, adapter, filtered),
+                expected,
+                "{args:?} {debug_type:?} {adapter:?} {filtered}"
+            );
         }
     }
 

@@ -1,6 +1,7 @@
 //! Which stopped callers the supervisor leaves alone, as the layer stays
 //! inert in them: programs of `skip_processes`, and a debugger's own
-//! processes (`dlv` itself, the `go build` it runs, a launcher shell). A
+//! processes (`dlv` itself, the `go build` it runs and the `git` that runs,
+//! a launcher shell). A
 //! debugger started under the filter passes it on to its debuggee, whose
 //! calls are the only ones answered from the target.
 //!
@@ -11,7 +12,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use mirrord_config::policy::debugger::is_debugger_helper;
+use mirrord_config::policy::debugger::{is_debugger_helper, is_helper_by_parent, needs_parent};
 use mirrord_config::policy::SkipPolicy;
 
 pub struct Callers {
@@ -41,7 +42,7 @@ impl Callers {
             }
         }
         let cmdline = std::fs::read(format!("/proc/{tid}/cmdline")).unwrap_or_default();
-        let answer = decide(&self.skip, &exe, &cmdline);
+        let answer = decide(&self.skip, &exe, &cmdline, || parent_of(tid));
         if let Ok(mut known) = self.known.lock() {
             // Threads come and go: forget the old ones now and then.
             if known.len() > 4096 {
@@ -53,14 +54,50 @@ impl Callers {
     }
 }
 
-fn decide(skip: &SkipPolicy, exe: &std::path::Path, cmdline: &[u8]) -> bool {
+/// `parent`: the executable and command line of the caller's parent,
+/// read only when the answer depends on it.
+fn decide(
+    skip: &SkipPolicy,
+    exe: &std::path::Path,
+    cmdline: &[u8],
+    parent: impl FnOnce() -> Option<(PathBuf, Vec<u8>)>,
+) -> bool {
     use std::os::unix::ffi::OsStrExt;
     let exe = exe.as_os_str().as_bytes();
-    let argv: Vec<&[u8]> = cmdline
+    let argv = split_cmdline(cmdline);
+    if skip.skips(exe) || is_debugger_helper(exe, &argv) {
+        return true;
+    }
+    if !needs_parent(exe, &argv) {
+        return false;
+    }
+    parent().is_some_and(|(parent_exe, parent_cmdline)| {
+        let parent_argv = split_cmdline(&parent_cmdline);
+        is_helper_by_parent(exe, &argv, parent_exe.as_os_str().as_bytes(), &parent_argv)
+    })
+}
+
+fn split_cmdline(cmdline: &[u8]) -> Vec<&[u8]> {
+    cmdline
         .split(|b| *b == 0)
         .filter(|arg| !arg.is_empty())
-        .collect();
-    skip.skips(exe) || is_debugger_helper(exe, &argv)
+        .collect()
+}
+
+/// The executable and command line of thread `tid`'s process's parent.
+fn parent_of(tid: u32) -> Option<(PathBuf, Vec<u8>)> {
+    let stat = std::fs::read_to_string(format!("/proc/{tid}/stat")).ok()?;
+    // `PID (comm) STATE PPID ...`; comm may hold spaces and parentheses.
+    let ppid: u32 = stat
+        .rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    let exe = std::fs::read_link(format!("/proc/{ppid}/exe")).ok()?;
+    let cmdline = std::fs::read(format!("/proc/{ppid}/cmdline")).ok()?;
+    Some((exe, cmdline))
 }
 
 #[cfg(test)]
@@ -84,13 +121,38 @@ mod tests {
             ("/tmp/x/__debug_bin", b"/tmp/x/__debug_bin\0", false),
             ("/tmp/x/server", b"./server\0--port\x008080\0", false),
         ];
+        let no_parent = || -> Option<(PathBuf, Vec<u8>)> { panic!("the parent is not needed") };
         for (exe, cmdline, expected) in rows {
             assert_eq!(
-                decide(&skip, Path::new(exe), cmdline),
+                decide(&skip, Path::new(exe), cmdline, no_parent),
                 *expected,
                 "{exe} {cmdline:?}"
             );
         }
+    }
+
+    #[test]
+    fn git_is_left_alone_when_go_build_runs_it() {
+        let skip = SkipPolicy::default();
+        let git = Path::new("/usr/bin/git");
+        let status = b"git\0status\0--porcelain\0";
+        let go = || {
+            Some((
+                PathBuf::from("/usr/lib/go-1.19/bin/go"),
+                b"go\0build\0".to_vec(),
+            ))
+        };
+        let app = || Some((PathBuf::from("/tmp/x/server"), b"./server\0".to_vec()));
+        assert!(decide(&skip, git, status, go));
+        assert!(!decide(&skip, git, status, app));
+        assert!(!decide(&skip, git, status, || None));
+    }
+
+    #[test]
+    fn the_parent_of_a_thread_is_read_from_proc() {
+        let (exe, cmdline) = parent_of(std::process::id()).expect("this process's parent");
+        assert!(!exe.as_os_str().is_empty());
+        assert!(!cmdline.is_empty());
     }
 
     #[test]

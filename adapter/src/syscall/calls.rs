@@ -53,6 +53,8 @@ pub enum Call {
     RecvFrom,
     SendMsg,
     RecvMsg,
+    SendMmsg,
+    RecvMmsg,
     /// Not one the supervisor answers: it continues.
     Other,
 }
@@ -135,6 +137,8 @@ impl Call {
             libc::SYS_recvfrom => Call::RecvFrom,
             libc::SYS_sendmsg => Call::SendMsg,
             libc::SYS_recvmsg => Call::RecvMsg,
+            libc::SYS_sendmmsg => Call::SendMmsg,
+            libc::SYS_recvmmsg => Call::RecvMmsg,
             _ => Call::Other,
         }
     }

@@ -109,14 +109,14 @@ fn destination(n: &Notification) -> Option<SocketAddr> {
 }
 
 /// The internet address of `len` bytes at `addr` of the caller, if any.
-fn named(pid: u32, addr: u64, len: u32) -> Option<SocketAddr> {
+pub(super) fn named(pid: u32, addr: u64, len: u32) -> Option<SocketAddr> {
     let len = (len as usize).min(128);
     let raw = memory::read(pid, addr, len).ok()?;
     parse_sockaddr(&raw).map(plain)
 }
 
 /// Whether a send to `to` (`None`: no internet address) continues.
-fn stays_local(sup: &Supervisor, to: Option<SocketAddr>) -> bool {
+pub(super) fn stays_local(sup: &Supervisor, to: Option<SocketAddr>) -> bool {
     to.is_none_or(|to| sup.policy.outgoing.route(Protocol::Udp, to, &[]) == Route::Local)
 }
 
@@ -136,7 +136,8 @@ pub fn continues_at_once(sup: &Supervisor, n: &Notification) -> bool {
             Ok((0, _)) | Err(_) => true,
             Ok((addr, len)) => stays_local(sup, named(n.pid, addr, len)),
         },
-        libc::SYS_recvfrom | libc::SYS_recvmsg => {
+        libc::SYS_sendmmsg => super::mmsg::send_continues(sup, n),
+        libc::SYS_recvfrom | libc::SYS_recvmsg | libc::SYS_recvmmsg => {
             (sup.datagrams.is_empty() && sup.sockets.is_empty()) || !relayed()
         }
         _ => true,
@@ -286,31 +287,116 @@ fn transmit(
     if !sup.listener.id_valid(n.id) {
         return Outcome::Gone;
     }
-    let (mut to, to_len) = sockaddr(relay, sending.v6);
+    let (to, to_len) = sockaddr(relay, sending.v6);
+    let to = sockaddr_bytes(&to, to_len);
+    let sent = send_datagram(&sending.socket, Some(to), &data, &control, out.flags);
+    debug!(remote = %out.remote, %relay, sent, "datagram to the target");
+    if sent < 0 {
+        return Outcome::Reply(Reply::Errno(last_errno()));
+    }
+    Outcome::Reply(Reply::Value(sent as i64))
+}
+
+/// One `sendmsg` of `data` (with `control`) from `socket` to `to` (a
+/// `sockaddr`'s bytes; `None`: the connected peer), never waiting; the
+/// kernel's result (`errno` when negative).
+fn send_datagram(
+    socket: &OwnedFd,
+    to: Option<&[u8]>,
+    data: &[u8],
+    control: &[u8],
+    flags: i32,
+) -> isize {
     let mut iov = libc::iovec {
         iov_base: data.as_ptr() as *mut libc::c_void,
         iov_len: data.len(),
     };
     // SAFETY: all-zero is a valid msghdr; the fields are set below.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_name = (&mut to as *mut libc::sockaddr_storage).cast();
-    msg.msg_namelen = to_len as libc::socklen_t;
+    if let Some(to) = to {
+        msg.msg_name = to.as_ptr() as *mut libc::c_void;
+        msg.msg_namelen = to.len() as libc::socklen_t;
+    }
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
     if !control.is_empty() {
         msg.msg_control = control.as_ptr() as *mut libc::c_void;
         msg.msg_controllen = control.len();
     }
-    // Never blocks: a loopback datagram does not wait.
+    // Never blocks: a loopback datagram does not wait, and a full send
+    // buffer answers `EAGAIN`.
     // SAFETY: `msg` points at `to`, `iov` (over `data`) and `control`,
     // alive for the call; the kernel only reads them.
-    let fd = sending.socket.as_raw_fd();
-    let sent = unsafe { libc::sendmsg(fd, &msg, out.flags | libc::MSG_DONTWAIT) };
-    debug!(remote = %out.remote, %relay, sent, "datagram to the target");
-    if sent < 0 {
-        return Outcome::Reply(Reply::Errno(last_errno()));
+    unsafe { libc::sendmsg(socket.as_raw_fd(), &msg, flags | libc::MSG_DONTWAIT) }
+}
+
+/// One message of a `sendmmsg` on fd `fd` (its header `msg`, the call's
+/// `flags`): to a remote destination through its relay, as `sendmsg`;
+/// any other (a local destination, none on a connected socket) sent as
+/// given from the supervisor's copy of the socket. The byte count, or how
+/// to answer the call instead (`Continue` when it is not a UDP socket).
+pub(super) async fn send_message(
+    sup: &Supervisor,
+    n: &Notification,
+    fd: i32,
+    msg: MsgHdr,
+    flags: i32,
+) -> Result<usize, Outcome> {
+    let remote = named(n.pid, msg.name, msg.name_len);
+    if let Some(remote) = remote {
+        let out = Outbound {
+            fd,
+            remote,
+            flags,
+            msg: Some(msg),
+        };
+        if let Ok(sending) = sending(sup, n, &out) {
+            let relay = match sup.datagrams.relay_for(sending.inode, remote) {
+                Some(relay) => relay,
+                None => match open_relay(sup, remote).await {
+                    Ok(relay) => sup.datagrams.add(sending.inode, remote, relay),
+                    Err(errno) => return Err(Outcome::Reply(Reply::Errno(errno))),
+                },
+            };
+            return match transmit(sup, n, &out, &sending, relay) {
+                Outcome::Reply(Reply::Value(sent)) => Ok(sent as usize),
+                other => Err(other),
+            };
+        }
     }
-    Outcome::Reply(Reply::Value(sent as i64))
+    send_as_given(sup, n, fd, &msg, flags)
+}
+
+/// A message sent from the supervisor's copy of the caller's UDP socket
+/// exactly as the caller asked (its address, if any, its data and control
+/// messages).
+fn send_as_given(
+    sup: &Supervisor,
+    n: &Notification,
+    fd: i32,
+    msg: &MsgHdr,
+    flags: i32,
+) -> Result<usize, Outcome> {
+    let errno =
+        |e: std::io::Error| Outcome::Reply(Reply::Errno(e.raw_os_error().unwrap_or(libc::EFAULT)));
+    let socket = socket_of(n.pid, fd).map_err(|_| Outcome::Reply(Reply::Continue))?;
+    if sockopt(&socket, libc::SO_TYPE) != Some(libc::SOCK_DGRAM) {
+        return Err(Outcome::Reply(Reply::Continue));
+    }
+    let name = match msg.name {
+        0 => None,
+        at => Some(memory::read(n.pid, at, (msg.name_len as usize).min(128)).map_err(errno)?),
+    };
+    let data = msg.gather(n.pid, MAX_DATAGRAM).map_err(errno)?;
+    let control = msg.control_bytes(n.pid).map_err(errno)?;
+    if !sup.listener.id_valid(n.id) {
+        return Err(Outcome::Gone);
+    }
+    let sent = send_datagram(&socket, name.as_deref(), &data, &control, flags);
+    if sent < 0 {
+        return Err(Outcome::Reply(Reply::Errno(last_errno())));
+    }
+    Ok(sent as usize)
 }
 
 async fn open_relay(sup: &Supervisor, remote: SocketAddr) -> Result<SocketAddr, i32> {
@@ -358,41 +444,46 @@ pub async fn recvfrom(sup: &Supervisor, n: &Notification) -> Outcome {
 /// the source, its length, the control messages and `msg_flags` written
 /// back into it.
 pub async fn recvmsg(sup: &Supervisor, n: &Notification) -> Outcome {
+    let flags = n.args[2] as i32;
+    match recv_message(sup, n, n.args[0] as i32, n.args[1], flags).await {
+        Ok(count) => Outcome::Reply(Reply::Value(count as i64)),
+        Err(outcome) => outcome,
+    }
+}
+
+/// One message received into the caller's `msghdr` at `at`, as `recvmsg`
+/// does (also for each message of a `recvmmsg`): the call's result, or
+/// how to answer the call instead.
+pub(super) async fn recv_message(
+    sup: &Supervisor,
+    n: &Notification,
+    fd: i32,
+    at: u64,
+    flags: i32,
+) -> Result<usize, Outcome> {
     let errno =
         |e: std::io::Error| Outcome::Reply(Reply::Errno(e.raw_os_error().unwrap_or(libc::EFAULT)));
-    let Ok(hdr) = MsgHdr::read(n.pid, n.args[1]) else {
-        return Outcome::Reply(Reply::Continue);
+    let Ok(hdr) = MsgHdr::read(n.pid, at) else {
+        return Err(Outcome::Reply(Reply::Continue));
     };
-    let room = match hdr.room(n.pid) {
-        Ok(room) => room,
-        Err(e) => return errno(e),
-    };
+    let room = hdr.room(n.pid).map_err(errno)?;
     let control_room = if hdr.control == 0 {
         0
     } else {
         hdr.control_len.min(super::msghdr::MAX_CONTROL)
     };
-    let flags = n.args[2] as i32;
-    let got = match recv(sup, n, n.args[0] as i32, flags, room, control_room).await {
-        Ok(got) => got,
-        Err(outcome) => return outcome,
-    };
-    if let Err(e) = hdr.scatter(n.pid, &got.data) {
-        return errno(e);
-    }
+    let got = recv(sup, n, fd, flags, room, control_room).await?;
+    hdr.scatter(n.pid, &got.data).map_err(errno)?;
     let mut name_len = 0;
     if hdr.name != 0 {
         let size = got.source_len.min(hdr.name_len as usize);
         let bytes = sockaddr_bytes(&got.source, size);
-        if let Err(e) = memory::write(n.pid, hdr.name, bytes) {
-            return errno(e);
-        }
+        memory::write(n.pid, hdr.name, bytes).map_err(errno)?;
         name_len = got.source_len as u32;
     }
-    if let Err(e) = hdr.write_results(n.pid, name_len, &got.control, got.msg_flags) {
-        return errno(e);
-    }
-    Outcome::Reply(Reply::Value(got.count as i64))
+    hdr.write_results(n.pid, name_len, &got.control, got.msg_flags)
+        .map_err(errno)?;
+    Ok(got.count)
 }
 
 /// One datagram received for the caller.

@@ -41,6 +41,14 @@ pub fn choose(mode: Interception, exe: Executable) -> Route {
     }
 }
 
+/// Whether a program on the syscall path gets the layer's variables, for
+/// its exec'd dynamic children: yes for a static or Go program, which
+/// never runs the layer itself; not for a dynamic program forced onto the
+/// path (`--interception syscall`), which would load it and leave the path.
+pub fn layer_for_children(exe: Executable) -> bool {
+    matches!(exe, Executable::Static | Executable::Go { .. })
+}
+
 /// Finds `program` as `execvp` would: a name with a `/` is used as is,
 /// anything else is looked up in `path` (the program's `PATH`).
 pub fn find_program(program: &str, path: Option<&std::ffi::OsStr>) -> Result<PathBuf, DetectError> {

@@ -4,9 +4,9 @@
 //! failure).
 //!
 //! The exec side connects *before* it installs the filter (`connect` is
-//! one of the stopped calls, and nobody would answer it yet), and after it
-//! only uses `sendmmsg`, `write` and `read`, which the filter lets through
-//! (`sendmsg` stops: see [`send_with_fd`]).
+//! one of the stopped calls, and nobody would answer it yet), and sends
+//! from a thread outside the filter (`sendmsg` and `sendmmsg` stop: see
+//! [`install_and_hand_off`](super::install_and_hand_off)).
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -28,10 +28,9 @@ pub enum HandoffError {
 }
 
 /// Sends `data` with `fd` attached (`SCM_RIGHTS`) on the Unix socket
-/// `socket`, through `sendmmsg` with one message: under the filter,
-/// `sendmsg` stops until a supervisor answers it, and this is how the
-/// supervisor gets its listener. Allocates nothing (usable between `fork`
-/// and `exec`).
+/// `socket`. Never under the filter: `sendmsg` and `sendmmsg` stop there
+/// until a supervisor answers them, and this is how the supervisor gets
+/// its listener.
 pub fn send_with_fd(socket: RawFd, data: &[u8], fd: RawFd) -> io::Result<usize> {
     let mut iov = libc::iovec {
         iov_base: data.as_ptr() as *mut libc::c_void,
@@ -44,20 +43,21 @@ pub fn send_with_fd(socket: RawFd, data: &[u8], fd: RawFd) -> io::Result<usize> 
     // alive for the call.
     unsafe {
         let space_len = libc::CMSG_SPACE(std::mem::size_of::<i32>() as u32) as usize;
-        let mut msg: libc::mmsghdr = std::mem::zeroed();
-        msg.msg_hdr.msg_iov = &mut iov;
-        msg.msg_hdr.msg_iovlen = 1;
-        msg.msg_hdr.msg_control = space.as_mut_ptr().cast();
-        msg.msg_hdr.msg_controllen = space_len as _;
-        let cmsg = libc::CMSG_FIRSTHDR(&msg.msg_hdr);
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = space.as_mut_ptr().cast();
+        msg.msg_controllen = space_len as _;
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
         (*cmsg).cmsg_level = libc::SOL_SOCKET;
         (*cmsg).cmsg_type = libc::SCM_RIGHTS;
         (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<i32>() as u32) as _;
         std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<i32>(), fd);
-        if libc::sendmmsg(socket, &mut msg, 1, 0) != 1 {
+        let sent = libc::sendmsg(socket, &msg, 0);
+        if sent < 0 {
             return Err(io::Error::last_os_error());
         }
-        Ok(msg.msg_len as usize)
+        Ok(sent as usize)
     }
 }
 

@@ -14,7 +14,8 @@
 //! - [`calls`]: the stopped calls decoded from their raw arguments;
 //! - [`supervisor`], [`fs`], [`net`], [`stat`]: answering the calls;
 //! - [`datagrams`]: unconnected UDP (`sendto`/`recvfrom` with addresses,
-//!   `sendmsg`/`recvmsg`), [`msghdr`]: the caller's `struct msghdr`;
+//!   `sendmsg`/`recvmsg`), [`msghdr`]: the caller's `struct msghdr`,
+//!   [`mmsg`]: `sendmmsg`/`recvmmsg`, message by message;
 //! - [`signals`]: a waiting caller's signals (a receive restarted for them);
 //! - [`unlisten`], [`sockdiag`]: a closed listener's port back to the target;
 //! - [`callers`]: whose calls are left alone (skipped programs, debuggers);
@@ -34,6 +35,7 @@ pub mod handoff;
 pub mod layered;
 pub mod listings;
 pub mod memory;
+pub mod mmsg;
 pub mod msghdr;
 pub mod net;
 pub mod notify;
@@ -53,9 +55,34 @@ use mirrord_config::MirrordConfig;
 /// supervisor, installs the filter on this thread, hands the listener over
 /// and waits until the supervisor has it. Fails, with nothing installed,
 /// when the kernel has no user notification.
+///
+/// The listener leaves from a thread started before the filter exists, so
+/// outside it: every call that can carry an fd (`sendmsg`, `sendmmsg`)
+/// stops under the filter, and nobody would answer it before the
+/// supervisor has the listener. The thread has ended when this returns,
+/// so the `exec` that follows runs in a process of one thread again, the
+/// filtered one.
 pub fn install_and_hand_off(supervisor: &str, config: &MirrordConfig) -> anyhow::Result<()> {
     let sender = handoff::Sender::connect(supervisor)?;
-    let listener: OwnedFd = filter::install(filter::INTERCEPTED)?;
-    sender.send(listener, &mirrord_config::to_json(config))?;
-    Ok(())
+    let config_json = mirrord_config::to_json(config);
+    let (give, take) = std::sync::mpsc::channel::<OwnedFd>();
+    let outside = std::thread::Builder::new()
+        .name("seccomp-handoff".into())
+        .spawn(move || match take.recv() {
+            Ok(listener) => sender
+                .send(listener, &config_json)
+                .map_err(anyhow::Error::from),
+            // The filter was not installed: nothing to hand over.
+            Err(_) => Ok(()),
+        })?;
+    let installed = filter::install(filter::INTERCEPTED).map(|listener| {
+        // The thread is alive until it has received: the send succeeds.
+        let _ = give.send(listener);
+    });
+    drop(give);
+    let handed = outside
+        .join()
+        .map_err(|_| anyhow::anyhow!("the seccomp hand-off thread panicked"))?;
+    installed?;
+    handed
 }

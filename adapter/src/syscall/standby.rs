@@ -88,20 +88,72 @@ fn continue_all(listener: Listener, wake: OwnedFd) -> OwnedFd {
     listener.into_fd()
 }
 
-/// The child's half of passing the listener to the parent across `exec`:
-/// run between `fork` and `exec`, so it allocates nothing.
-pub fn send_listener_from_child(socket: i32, listener: i32) -> io::Result<()> {
-    match handoff::send_with_fd(socket, &[0u8], listener)? {
-        1 => Ok(()),
-        _ => Err(io::Error::other("short write of the seccomp listener")),
+/// The child's half of passing the listener to the parent across `exec`,
+/// run between `fork` and `exec`: it allocates nothing and uses only
+/// `write` and `read`, which the filter lets through (the calls that can
+/// carry an fd, `sendmsg` and `sendmmsg`, stop, and nobody would answer
+/// them yet). It offers its PID and the listener's number on `socket`
+/// and waits until the parent has copied the listener out of it
+/// ([`take_listener_from_child`]).
+pub fn offer_listener_from_child(socket: i32, listener: i32) -> io::Result<()> {
+    // SAFETY: plain syscall.
+    let pid = unsafe { libc::getpid() };
+    let mut offer = [0u8; 8];
+    offer[..4].copy_from_slice(&pid.to_ne_bytes());
+    offer[4..].copy_from_slice(&listener.to_ne_bytes());
+    let mut sent = 0;
+    while sent < offer.len() {
+        // SAFETY: `offer` is valid for its length.
+        let n = unsafe { libc::write(socket, offer[sent..].as_ptr().cast(), offer.len() - sent) };
+        match n {
+            n if n > 0 => sent += n as usize,
+            _ if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => {}
+            _ => return Err(io::Error::last_os_error()),
+        }
+    }
+    let mut taken = [0u8; 1];
+    loop {
+        // SAFETY: `taken` is valid for its length.
+        let n = unsafe { libc::read(socket, taken.as_mut_ptr().cast(), 1) };
+        match n {
+            1 => return Ok(()),
+            0 => {
+                return Err(io::Error::other(
+                    "the parent did not take the seccomp listener",
+                ))
+            }
+            _ if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => {}
+            _ => return Err(io::Error::last_os_error()),
+        }
     }
 }
 
-/// The parent's half: the listener the child sent on `socket`.
-pub fn receive_listener(socket: &std::os::unix::net::UnixStream) -> io::Result<OwnedFd> {
-    let mut byte = [0u8; 1];
-    let (_, listener) = handoff::recv_with_fd(socket.as_raw_fd(), &mut byte)?;
-    listener.ok_or_else(|| io::Error::other("the child sent no seccomp listener"))
+/// The parent's half, on a thread of its own (the child waits for it
+/// while `spawn` waits for the child's `exec`): copies the listener the
+/// child offers on `socket` out of the child (`pidfd_getfd`; the child is
+/// ours), then lets it go on.
+pub fn take_listener_from_child(
+    socket: std::os::unix::net::UnixStream,
+) -> io::Result<JoinHandle<io::Result<OwnedFd>>> {
+    std::thread::Builder::new()
+        .name("seccomp-take".into())
+        .spawn(move || {
+            use std::io::{Read, Write};
+            let mut socket = socket;
+            let mut offer = [0u8; 8];
+            socket.read_exact(&mut offer).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("the child offered no seccomp listener: {e}"),
+                )
+            })?;
+            let word = |at: usize| [offer[at], offer[at + 1], offer[at + 2], offer[at + 3]];
+            let pid = u32::from_ne_bytes(word(0));
+            let fd = i32::from_ne_bytes(word(4));
+            let listener = super::net::socket_of(pid, fd)?;
+            socket.write_all(&[1])?;
+            Ok(listener)
+        })
 }
 
 #[cfg(test)]
@@ -128,12 +180,13 @@ mod tests {
         unsafe {
             cmd.pre_exec(move || {
                 let listener = filter::install_program(&prog)?;
-                send_listener_from_child(child_fd, listener)
+                offer_listener_from_child(child_fd, listener)
             });
         }
+        let taker = take_listener_from_child(parent).unwrap();
         let running = cmd.spawn().unwrap();
         drop(child);
-        let listener = receive_listener(&parent).unwrap();
+        let listener = taker.join().unwrap().unwrap();
         let standby = Standby::start(listener).unwrap();
         let output = running.wait_with_output().unwrap();
         assert!(output.status.success());

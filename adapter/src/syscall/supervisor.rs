@@ -26,6 +26,7 @@ use super::filter::AUDIT_ARCH;
 use super::fs;
 use super::layered::Layered;
 use super::listings::Listings;
+use super::mmsg;
 use super::net;
 use super::notify::{Listener, Notification, Reply};
 use super::writeback::Writebacks;
@@ -220,7 +221,12 @@ fn continues_at_once(sup: &Supervisor, n: &Notification) -> bool {
     }
     let datagram = matches!(
         call,
-        Call::SendTo | Call::RecvFrom | Call::SendMsg | Call::RecvMsg
+        Call::SendTo
+            | Call::RecvFrom
+            | Call::SendMsg
+            | Call::RecvMsg
+            | Call::SendMmsg
+            | Call::RecvMmsg
     );
     if datagram && datagrams::continues_at_once(sup, n) {
         return true;
@@ -297,6 +303,8 @@ async fn dispatch(sup: &Supervisor, n: &Notification) -> Outcome {
         Call::SendTo | Call::SendMsg => datagrams::send(sup, n).await,
         Call::RecvFrom => datagrams::recvfrom(sup, n).await,
         Call::RecvMsg => datagrams::recvmsg(sup, n).await,
+        Call::SendMmsg => mmsg::send(sup, n).await,
+        Call::RecvMmsg => mmsg::recv(sup, n).await,
         Call::Other => Outcome::Reply(Reply::Continue),
     }
 }

@@ -26,5 +26,5 @@ mod helper;
 mod ports;
 mod sources;
 
-pub use self::helper::is_debugger_helper;
+pub use self::helper::{is_debugger_helper, is_helper_by_parent, needs_parent};
 pub use self::ports::{LocalPorts, ENV_LOCAL_PORTS};

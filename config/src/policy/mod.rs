@@ -16,7 +16,7 @@ pub mod skip;
 pub use crate::model::address::Protocol;
 
 pub use self::{
-    debugger::{is_debugger_helper, LocalPorts},
+    debugger::{is_debugger_helper, is_helper_by_parent, needs_parent, LocalPorts},
     dns::DnsPolicy,
     fs::{FileRoute, FsPolicy},
     outgoing::{OutgoingPolicy, Route},

@@ -14,6 +14,12 @@
 //!   startup-with-shell, `system()`), or a shell with no script (every
 //!   argument an option: `bash`, `bash --login -i`, `sh -s`). A shell
 //!   running a script (`bash run.sh`) is the user's program.
+//!
+//! And one kind known only with its parent ([`is_helper_by_parent`]): a
+//! version-control tool a debugger or its toolchain started (`go build` in
+//! a module under git runs `git status` and `git log` to stamp the
+//! binary). A `git` run by the user's program, or by a shell, is the
+//! user's.
 
 use super::argv::{basename, is_package, program_name, python_target, PythonTarget};
 
@@ -51,6 +57,10 @@ pub const TOOLCHAIN: &[&[u8]] = &[
 /// (their names are too common elsewhere).
 pub const GO_TOOLS: &[&[u8]] = &[b"compile", b"link", b"asm", b"cgo", b"vet", b"buildid"];
 
+/// Version-control tools the Go command runs to stamp a build, helpers
+/// when a debugger or toolchain started them ([`is_helper_by_parent`]).
+pub const VCS: &[&[u8]] = &[b"git", b"hg", b"svn", b"bzr", b"fossil"];
+
 /// Shells, by executable basename.
 pub const SHELLS: &[&[u8]] = &[b"sh", b"bash", b"dash", b"zsh", b"ksh", b"fish"];
 
@@ -68,6 +78,35 @@ pub fn is_debugger_helper(exe: &[u8], argv: &[&[u8]]) -> bool {
         return true;
     }
     runs_debugpy_helper(args)
+}
+
+/// Whether the process is a helper only if its parent is one: a
+/// version-control tool ([`VCS`]). Cheap: callers read the parent's
+/// executable and command line only when this says so.
+pub fn needs_parent(exe: &[u8], argv: &[&[u8]]) -> bool {
+    let argv0 = argv.first().copied().unwrap_or_default();
+    VCS.contains(&basename(exe)) || VCS.contains(&program_name(argv0))
+}
+
+/// Whether the process running `exe` with `argv` is a helper because of
+/// the process that started it (`parent_exe`, `parent_argv`): a
+/// version-control tool ([`needs_parent`]) started by a debugger or a
+/// toolchain (`dlv`, `go`...; not a shell, which may be the user's
+/// `system()`). Does not allocate.
+pub fn is_helper_by_parent(
+    exe: &[u8],
+    argv: &[&[u8]],
+    parent_exe: &[u8],
+    parent_argv: &[&[u8]],
+) -> bool {
+    if !needs_parent(exe, argv) {
+        return false;
+    }
+    let parent_argv0 = parent_argv.first().copied().unwrap_or_default();
+    [basename(parent_exe), program_name(parent_argv0)]
+        .iter()
+        .any(|name| is_debugger_or_tool(name))
+        || is_go_tool(parent_exe)
 }
 
 fn is_debugger_or_tool(name: &[u8]) -> bool {
@@ -220,6 +259,66 @@ mod tests {
             ("/app/goapp", "goapp", false),
             ("/app/ldap", "ldap", false),
         ]);
+    }
+
+    #[test]
+    fn version_control_run_by_the_toolchain() {
+        let split = |line: &'static str| -> Vec<&'static [u8]> {
+            line.split(' ').map(str::as_bytes).collect()
+        };
+        // (exe, argv, parent exe, parent argv, helper)
+        let rows = [
+            (
+                "/usr/bin/git",
+                "git status --porcelain",
+                "/usr/lib/go-1.19/bin/go",
+                "go build -o x",
+                true,
+            ),
+            (
+                "/usr/local/bin/git",
+                "git -c log.showsignature=false log -1",
+                "/usr/local/go/bin/go",
+                "go build",
+                true,
+            ),
+            ("/usr/bin/hg", "hg id", "/usr/bin/dlv", "dlv dap", true),
+            // Started by the user's program or a shell: the user's.
+            ("/usr/bin/git", "git log", "/app/server", "./server", false),
+            (
+                "/usr/bin/git",
+                "git log",
+                "/usr/bin/dash",
+                "sh -c git log",
+                false,
+            ),
+            // Not a version-control tool: its parent does not matter.
+            (
+                "/app/server",
+                "./server",
+                "/usr/bin/dlv",
+                "dlv exec ./server",
+                false,
+            ),
+        ];
+        for (exe, line, parent_exe, parent_line, expected) in rows {
+            assert_eq!(
+                is_helper_by_parent(
+                    exe.as_bytes(),
+                    &split(line),
+                    parent_exe.as_bytes(),
+                    &split(parent_line)
+                ),
+                expected,
+                "{line} under {parent_line}"
+            );
+            assert!(
+                !is_debugger_helper(exe.as_bytes(), &split(line)),
+                "{line} alone"
+            );
+        }
+        assert!(needs_parent(b"", &split("git status")));
+        assert!(!needs_parent(b"/usr/bin/cat", &split("cat")));
     }
 
     #[test]
