@@ -108,10 +108,26 @@ pub fn set_access(fd: c_int, flags: c_int) -> Result<(), HookError> {
     Ok(())
 }
 
+/// `/proc/self/fd/<fd>`, NUL-terminated, built on the stack.
 fn proc_path(fd: c_int) -> [u8; 32] {
+    const PREFIX: &[u8] = b"/proc/self/fd/";
     let mut buf = [0u8; 32];
-    let text = format!("/proc/self/fd/{fd}");
-    buf[..text.len()].copy_from_slice(text.as_bytes());
+    buf[..PREFIX.len()].copy_from_slice(PREFIX);
+    // The digits backwards into a scratch buffer, then in order.
+    let mut digits = [0u8; 10];
+    let mut n = fd.unsigned_abs();
+    let mut len = 0;
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for (i, digit) in digits[..len].iter().rev().enumerate() {
+        buf[PREFIX.len() + i] = *digit;
+    }
     buf
 }
 
@@ -192,4 +208,24 @@ pub fn read_range(fd: c_int, start: u64, len: usize) -> Result<Vec<u8>, HookErro
         close(rd);
     }
     result.map(|()| data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_paths_name_the_fd_and_end_in_nul() {
+        for (fd, text) in [
+            (0, "0"),
+            (7, "7"),
+            (10, "10"),
+            (1_048_575, "1048575"),
+            (c_int::MAX, "2147483647"),
+        ] {
+            let path = proc_path(fd);
+            let end = path.iter().position(|&b| b == 0).unwrap();
+            assert_eq!(&path[..end], format!("/proc/self/fd/{text}").as_bytes());
+        }
+    }
 }
