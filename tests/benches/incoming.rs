@@ -2,6 +2,7 @@
 //! --release --workspace`): HTTP requests stolen from the stand-in pod vs
 //! the same local server hit directly, measured in the same run. Prints
 //! requests/s and p50/p99 latency and their ratios; asserts nothing.
+//! `-- mirror` or `-- steal` runs that part only.
 //!
 //! | row | numerator / denominator | goal |
 //! |---|---|---|
@@ -54,8 +55,18 @@ fn main() {
     let mirrord = mirrord_tests::bench_binary("mirrord");
     let server = programs_dir().join("http_echo_server.py");
     let pod = Pod::start(&PodSpec::default()).expect("pod");
-    mirror_row(&mirrord, &server, &pod);
-    steal_rows(&mirrord, &server, &pod);
+    // `cargo bench` passes `--bench`; a part's name picks that part only.
+    let parts: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let wanted = |part: &str| parts.is_empty() || parts.iter().any(|p| p == part);
+    if wanted("mirror") {
+        mirror_row(&mirrord, &server, &pod);
+    }
+    if wanted("steal") {
+        steal_rows(&mirrord, &server, &pod);
+    }
 }
 
 /// Requests through steal vs the same server hit directly, interleaved.

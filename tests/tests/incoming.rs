@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use mirrord_tests::pod::{spec::HTTP_PORT, Pod, PodSpec};
 use mirrord_tests::run::{
-    agent_pids, leftovers, programs_dir, spawn_until_line, wait_with_timeout, Scratch,
+    agent_pids, gcc, leftovers, programs_dir, spawn_until_line, wait_with_timeout, Scratch,
 };
 
 /// What the pod's own server answers.
@@ -87,10 +87,21 @@ impl Server {
         program: &[String],
         path: Option<&Path>,
     ) -> Result<Server, String> {
+        let env: Vec<(&str, &Path)> = path.map(|p| ("PATH", p)).into_iter().collect();
+        Server::try_start_program_with_env(pod, steal, config, program, &env)
+    }
+
+    /// [`Server::try_start_program`] with `env` set for `mirrord exec` and
+    /// the processes it starts.
+    fn try_start_program_with_env(
+        pod: &Pod,
+        steal: bool,
+        config: Option<&Path>,
+        program: &[String],
+        env: &[(&str, &Path)],
+    ) -> Result<Server, String> {
         let mut cmd = Command::new(mirrord_tests::bin_path("mirrord"));
-        if let Some(path) = path {
-            cmd.env("PATH", path);
-        }
+        cmd.envs(env.iter().copied());
         cmd.arg("exec");
         if steal {
             cmd.arg("--steal");
@@ -603,6 +614,95 @@ fn a_pod_without_ipv6_that_binds_ipv6_sockets_v6_only_is_stolen_over_ipv4() {
     assert!(status.success());
     let (server, _config) = Server::start_mapped(&pod, 18_099);
     answered_locally_seeing_the_client(&pod, "127.0.0.1", 3, "127.0.0.1", 18_099);
+    stop_normally(server, &pod);
+}
+
+/// A `mirrord-agent` for `MIRRORD_AGENT_FILE` that runs as on a kernel
+/// without IPv6: `without_ipv6.c` makes its every `socket(AF_INET6, ...)`
+/// fail with `EAFNOSUPPORT`.
+fn agent_without_ipv6(tools: &Scratch) -> std::path::PathBuf {
+    let wrapper = tools.path().join("without_ipv6");
+    gcc(&programs_dir().join("without_ipv6.c"), &wrapper, &["-O2"]);
+    let agent = mirrord_tests::bin_path("mirrord-agent");
+    let script = tools.write(
+        "mirrord-agent",
+        &format!(
+            "#!/bin/sh\nexec '{}' '{}' \"$@\"\n",
+            wrapper.display(),
+            agent.display()
+        ),
+    );
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    script
+}
+
+/// The TCP ports listening in the pod, from its `/proc/net/tcp` (`tcp6`:
+/// IPv6 sockets, dual-stack ones included).
+fn listening_ports(pod: &Pod, table: &str) -> Vec<u16> {
+    let text =
+        std::fs::read_to_string(format!("/proc/{}/net/{table}", pod.pid)).unwrap_or_default();
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // State 0A is LISTEN; the local address is `ADDR:PORT` in hex.
+            (fields.get(3) == Some(&"0A")).then_some(())?;
+            let port = fields.get(1)?.rsplit_once(':')?.1;
+            u16::from_str_radix(port, 16).ok()
+        })
+        .collect()
+}
+
+#[test]
+fn a_pod_without_ipv6_is_stolen_through_the_agents_ipv4_listener_and_leaves_no_rule() {
+    let spec = PodSpec {
+        without_ipv6: true,
+        ..PodSpec::default()
+    };
+    let pod = Pod::start(&spec).expect("pod");
+    // The pod has no IPv6 loopback: its own server serves IPv4 only.
+    assert_eq!(pod_get(&pod, HTTP_PORT, "/"), POD_ANSWER);
+    assert!(pod_get_from(&pod, "::1", HTTP_PORT, "/").starts_with("curl failed"));
+    let tools = Scratch::new("incoming-no-ipv6");
+    let agent = agent_without_ipv6(&tools);
+    let (_scratch, config) = mapping_config(18_096, "abort");
+    let program = python("http_echo_server.py", &["18096".to_owned()]);
+    let server = Server::try_start_program_with_env(
+        &pod,
+        true,
+        Some(&config),
+        &program,
+        &[("MIRRORD_AGENT_FILE", &agent)],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    // The agent's fallback ran: the user is told why only IPv4 clients
+    // are stolen, the chain is IPv4 only, and the port it redirects to is
+    // an IPv4 listener (in `tcp`, not `tcp6`).
+    let stderr = server.stderr();
+    assert!(
+        stderr.contains("port 8080: only the target's IPv4 clients are stolen")
+            && stderr.contains("the target has no IPv6"),
+        "{stderr}"
+    );
+    let rules = pod.mirrord_nat_rules();
+    assert!(
+        !rules.iter().any(|r| r.starts_with("ip6tables-save: ")),
+        "{rules:?}"
+    );
+    let redirect_to: u16 = rules
+        .iter()
+        .find(|r| r.starts_with("iptables-save: ") && r.contains("--dport 8080"))
+        .and_then(|r| r.split("--to-ports ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|port| port.parse().ok())
+        .unwrap_or_else(|| panic!("no redirect of 8080 in {rules:?}"));
+    assert!(
+        listening_ports(&pod, "tcp").contains(&redirect_to),
+        "the agent's listener {redirect_to} is not an IPv4 socket"
+    );
+    assert!(!listening_ports(&pod, "tcp6").contains(&redirect_to));
+    answered_locally_seeing_the_client(&pod, "127.0.0.1", 3, "127.0.0.1", 18_096);
     stop_normally(server, &pod);
 }
 

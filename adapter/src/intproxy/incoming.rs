@@ -13,7 +13,9 @@
 //!    bytes like an outgoing relay (`outgoing::pump`). The port's
 //!    subscription says which kind it is: what the program answers on a
 //!    mirrored connection is read and dropped here, never sent to the
-//!    agent (the target's own server answers that client).
+//!    agent (the target's own server answers that client), and the
+//!    copy's bytes are not acknowledged (the agent's capture never waits
+//!    for a session, so there is no window to open).
 //! 3. The program's `accept` returns that connection; its layer asks
 //!    `IncomingPeer{peer}` and reports the real client instead.
 //! 4. `Unlisten`, or the layer disconnecting, unsubscribes: the target
@@ -274,14 +276,12 @@ mod tests {
 
     #[tokio::test]
     async fn the_programs_answers_on_a_mirrored_connection_never_reach_the_agent() {
-        // The copy is acknowledged (flow control) and closed; the answer
-        // and the program's half-close stay here.
+        // The copy is only closed: no ack (the agent does not
+        // flow-control copies), and the answer and the program's
+        // half-close stay here.
         assert_eq!(
             deliver_one(IncomingMode::Mirror).await,
-            [
-                ClientMessage::ConnAck { conn: 5, bytes: 5 },
-                ClientMessage::ConnClose { conn: 5 },
-            ]
+            [ClientMessage::ConnClose { conn: 5 }]
         );
     }
 }

@@ -168,7 +168,10 @@ pub(crate) async fn pump(
                     if writer.write_all(&data).await.is_err() {
                         break;
                     }
-                    if flow_control {
+                    // A mirrored copy is not flow-controlled by the agent
+                    // (the capture never waits): an ack would be one more
+                    // message for each side to handle per request.
+                    if flow_control && forward {
                         agent.send(ClientMessage::ConnAck { conn, bytes: data.len() as u64 });
                     }
                 }

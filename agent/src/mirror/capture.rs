@@ -6,12 +6,19 @@
 //! routing and destination options headers are walked past, as the
 //! parser does), and on loopback only one of the two copies of each
 //! packet (the outgoing one is dropped).
+//!
+//! The sockets are watched by the runtime's poller only while the reader
+//! waits for a first packet ([`Capture::readable`]): a registered socket
+//! wakes the runtime's thread for every packet that arrives, even while
+//! the reader sleeps between batches, which cost the agent about one
+//! wake-up per captured packet.
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
 
 use super::{bpf, packet};
 use crate::netns::SocketFactory;
@@ -32,7 +39,9 @@ pub const SNAPLEN: usize = 65536 + 512;
 
 /// The IPv4 and the IPv6 capture socket.
 pub struct Capture {
-    sockets: [AsyncFd<OwnedFd>; 2],
+    /// Non-blocking sockets, registered with the poller only inside
+    /// [`Capture::readable`].
+    sockets: [OwnedFd; 2],
     /// Which socket [`Capture::try_recv`] reads first (alternating, so a
     /// busy family cannot hold the other back).
     next: AtomicUsize,
@@ -53,42 +62,43 @@ impl Capture {
 
     /// Mirrors `ports` from now on.
     pub fn set_ports(&self, ports: &[u16]) -> io::Result<()> {
-        self.sockets
-            .iter()
-            .try_for_each(|fd| set_filter(fd.get_ref(), ports))
+        self.sockets.iter().try_for_each(|fd| set_filter(fd, ports))
     }
 
-    /// Waits for the next packet of either family and reads it into
-    /// `buf`; its length.
-    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let [v4, v6] = &self.sockets;
-        loop {
-            let mut guard = tokio::select! {
-                ready = v4.readable() => ready?,
-                ready = v6.readable() => ready?,
-            };
-            match guard.try_io(|fd| recv(fd.get_ref(), buf)) {
-                Ok(result) => return result,
-                Err(_would_block) => continue,
-            }
+    /// Waits until either socket has a packet queued. The sockets are
+    /// registered with the poller for this wait only (two `epoll_ctl`
+    /// each way), so packets that arrive while nobody waits wake nobody.
+    pub async fn readable(&self) -> io::Result<()> {
+        let (v4, v6) = (watch(&self.sockets[0])?, watch(&self.sockets[1])?);
+        tokio::select! {
+            ready = v4.readable() => ready.map(drop),
+            ready = v6.readable() => ready.map(drop),
         }
+        // Dropping the `AsyncFd`s deregisters the descriptors (a
+        // `BorrowedFd` closes nothing: the `OwnedFd`s keep them open).
     }
 
     /// The next packet already queued on either socket, without waiting.
     pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         let first = self.next.fetch_xor(1, Ordering::Relaxed) & 1;
-        match recv(self.sockets[first].get_ref(), buf) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                recv(self.sockets[first ^ 1].get_ref(), buf)
-            }
+        match recv(&self.sockets[first], buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => recv(&self.sockets[first ^ 1], buf),
             other => other,
         }
     }
 }
 
-/// One capture socket for ethertype `protocol`, filtered to nothing until
-/// the ports are set, with a large receive buffer.
-async fn open_one(factory: &SocketFactory, protocol: u16) -> io::Result<AsyncFd<OwnedFd>> {
+/// `fd` registered with the runtime's poller for reading, until dropped.
+fn watch(fd: &OwnedFd) -> io::Result<AsyncFd<BorrowedFd<'_>>> {
+    // SAFETY: the descriptor is borrowed from `fd`, so it stays open, the
+    // same file, for as long as the `AsyncFd` lives.
+    unsafe { AsyncFd::register_with_interest(fd.as_fd(), Interest::READABLE) }
+        .map_err(|e| io::Error::other(format!("cannot watch the capture socket: {e}")))
+}
+
+/// One capture socket for ethertype `protocol` (non-blocking), filtered
+/// to nothing until the ports are set, with a large receive buffer.
+async fn open_one(factory: &SocketFactory, protocol: u16) -> io::Result<OwnedFd> {
     let fd = factory.packet(libc::SOCK_DGRAM, protocol).await?;
     // Filter before anything queues: drop all until the ports are set.
     set_filter(&fd, &[])?;
@@ -103,10 +113,7 @@ async fn open_one(factory: &SocketFactory, protocol: u16) -> io::Result<AsyncFd<
             "cannot enlarge the capture buffer ({e}); a burst may drop mirrored packets"
         );
     }
-    // SAFETY: the OwnedFd moves into the AsyncFd and stays open, the
-    // same descriptor, until the AsyncFd is dropped.
-    unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
-        .map_err(|e| io::Error::other(format!("cannot watch the capture socket: {e}")))
+    Ok(fd)
 }
 
 fn recv(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {

@@ -169,23 +169,27 @@ impl Mirrorer {
     }
 }
 
-/// Reads packets until aborted.
+/// Reads packets until aborted: waits for a first packet, drains both
+/// sockets, sleeps [`BATCH_WINDOW`], and drains again for as long as
+/// packets keep coming; only an idle capture waits on the poller.
 async fn run(capture: Arc<Capture>, ports: Arc<Mutex<Ports>>) {
     let mut buf = vec![0u8; capture::SNAPLEN];
     let mut flows = Flows::default();
     let mut conns: HashMap<Key, Vec<mpsc::Sender<Vec<u8>>>> = HashMap::new();
     let mut events = Vec::new();
     loop {
-        let mut n = match capture.recv(&mut buf).await {
-            Ok(n) => n,
-            Err(e) => {
-                warn!("capture read failed: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        // Drain what is queued before waiting again.
+        let mut drained = 0usize;
         loop {
+            let n = match capture.try_recv(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    warn!("capture read failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            drained += 1;
             if let Some(seg) = packet::parse(&buf[..n]) {
                 let subscribed = |port| lock(&ports).contains_key(&port);
                 flows.segment(&seg, subscribed, &mut events);
@@ -193,14 +197,20 @@ async fn run(capture: Arc<Capture>, ports: Arc<Mutex<Ports>>) {
             for event in events.drain(..) {
                 dispatch(event, &ports, &mut conns);
             }
-            match capture.try_recv(&mut buf) {
-                Ok(more) => n = more,
-                Err(_) => break,
+        }
+        if drained == 0 {
+            // Idle: wait for the next packet (the only time the sockets
+            // are registered with the poller).
+            if let Err(e) = capture.readable().await {
+                warn!("capture wait failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }
+            continue;
         }
         // Let packets gather before the next read: under load one wake-up
         // then takes a batch instead of one packet, and the target's own
-        // server keeps the CPU meanwhile (the socket buffer holds them).
+        // server keeps the CPU meanwhile (the socket buffer holds them,
+        // and, unregistered, they wake nobody).
         tokio::time::sleep(BATCH_WINDOW).await;
         // A port no longer mirrored: its connections end.
         let gone: Vec<u16> = {

@@ -40,6 +40,9 @@ fn setup(spec: &PodSpec) -> anyhow::Result<()> {
     build_root(spec)?;
     set_hostname(&spec.hostname)?;
     loopback_up()?;
+    if spec.without_ipv6 {
+        disable_ipv6()?;
+    }
     services::start(spec)?;
     Ok(())
 }
@@ -133,6 +136,16 @@ fn set_hostname(name: &str) -> anyhow::Result<()> {
     let rc = unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) };
     if rc != 0 {
         return Err(std::io::Error::last_os_error()).context("sethostname");
+    }
+    Ok(())
+}
+
+/// IPv6 off in the pod's network namespace (its `/proc/sys/net` is the
+/// namespace's own): `lo` loses `::1`, and devices made later get none.
+fn disable_ipv6() -> anyhow::Result<()> {
+    for dev in ["all", "default", "lo"] {
+        let path = format!("/proc/sys/net/ipv6/conf/{dev}/disable_ipv6");
+        std::fs::write(&path, "1").with_context(|| format!("write {path}"))?;
     }
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! The pod's own services, on every address of its network namespace
-//! (dual-stack, so IPv4 and IPv6 clients both reach them): TCP echo, UDP
-//! echo, and a one-line HTTP server.
+//! (dual-stack, so IPv4 and IPv6 clients both reach them; IPv4 only in a
+//! pod without IPv6): TCP echo, UDP echo, and a one-line HTTP server.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
@@ -11,16 +11,18 @@ use anyhow::Context;
 use super::spec::PodSpec;
 
 pub fn start(spec: &PodSpec) -> anyhow::Result<()> {
+    let any = if spec.without_ipv6 { "0.0.0.0" } else { "::" };
     if let Some(port) = spec.tcp_echo {
-        let listener = TcpListener::bind(("::", port)).context("tcp echo")?;
+        let listener = TcpListener::bind((any, port)).context("tcp echo")?;
         thread::spawn(move || serve_tcp(listener, echo));
     }
     if let Some(port) = spec.udp_echo {
         // One socket per address: a reply from a wildcard socket leaves
         // from the primary address, which a connected client drops.
-        for addr in ["127.0.0.1", super::spec::BACKEND_IP, "::1"] {
+        let ipv6: &[&str] = if spec.without_ipv6 { &[] } else { &["::1"] };
+        for addr in ["127.0.0.1", super::spec::BACKEND_IP].iter().chain(ipv6) {
             let socket =
-                UdpSocket::bind((addr, port)).with_context(|| format!("udp echo on {addr}"))?;
+                UdpSocket::bind((*addr, port)).with_context(|| format!("udp echo on {addr}"))?;
             thread::spawn(move || {
                 let mut buf = [0u8; 65536];
                 while let Ok((n, from)) = socket.recv_from(&mut buf) {
@@ -30,7 +32,7 @@ pub fn start(spec: &PodSpec) -> anyhow::Result<()> {
         }
     }
     if let Some(port) = spec.http {
-        let listener = TcpListener::bind(("::", port)).context("http")?;
+        let listener = TcpListener::bind((any, port)).context("http")?;
         let body = format!("hello from {}\n", spec.hostname);
         thread::spawn(move || serve_tcp(listener, move |s| http(s, &body)));
     }

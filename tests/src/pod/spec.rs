@@ -29,6 +29,11 @@ pub struct PodSpec {
     pub udp_echo: Option<u16>,
     /// An HTTP server that answers `hello from <hostname>`.
     pub http: Option<u16>,
+    /// IPv6 disabled in the pod's network namespace before its services
+    /// start (`disable_ipv6` on `all`, `default` and `lo`: no `::1`), and
+    /// the services on IPv4 only, as in a cluster without IPv6.
+    #[serde(default)]
+    pub without_ipv6: bool,
 }
 
 impl Default for PodSpec {
@@ -58,6 +63,7 @@ impl Default for PodSpec {
             tcp_echo: Some(TCP_ECHO_PORT),
             udp_echo: Some(UDP_ECHO_PORT),
             http: Some(HTTP_PORT),
+            without_ipv6: false,
         }
     }
 }
