@@ -27,6 +27,9 @@ use crate::netns::SocketFactory;
 /// 10 MiB request over loopback must fit while the reader catches up.
 const RCVBUF: libc::c_int = 64 << 20;
 
+/// At most this many packets read from one socket per [`Capture::drain`].
+pub const DRAIN_LIMIT: usize = 1024;
+
 /// At most this many ports in one filter (its jumps are 8-bit).
 pub const MAX_PORTS: usize = 100;
 
@@ -42,8 +45,8 @@ pub struct Capture {
     /// Non-blocking sockets, registered with the poller only inside
     /// [`Capture::readable`].
     sockets: [OwnedFd; 2],
-    /// Which socket [`Capture::try_recv`] reads first (alternating, so a
-    /// busy family cannot hold the other back).
+    /// Which socket [`Capture::drain`] reads first (alternating between
+    /// calls).
     next: AtomicUsize,
 }
 
@@ -78,13 +81,29 @@ impl Capture {
         // `BorrowedFd` closes nothing: the `OwnedFd`s keep them open).
     }
 
-    /// The next packet already queued on either socket, without waiting.
-    pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+    /// Reads what is queued on both sockets, without waiting, handing each
+    /// packet to `packet`: one socket until it is empty (or
+    /// [`DRAIN_LIMIT`] packets, so a flood of one family cannot hold the
+    /// other back), then the other, the first one alternating between
+    /// calls. Each socket costs one `EAGAIN` per call, not one per packet
+    /// as reading them in turns did (the idle family answered `EAGAIN`
+    /// before every other packet). How many packets it read.
+    pub fn drain(&self, buf: &mut [u8], mut packet: impl FnMut(&[u8])) -> io::Result<usize> {
         let first = self.next.fetch_xor(1, Ordering::Relaxed) & 1;
-        match recv(&self.sockets[first], buf) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => recv(&self.sockets[first ^ 1], buf),
-            other => other,
+        let mut read = 0;
+        for fd in [&self.sockets[first], &self.sockets[first ^ 1]] {
+            for _ in 0..DRAIN_LIMIT {
+                match recv(fd, buf) {
+                    Ok(n) => {
+                        read += 1;
+                        packet(&buf[..n]);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => return Err(e),
+                }
+            }
         }
+        Ok(read)
     }
 }
 

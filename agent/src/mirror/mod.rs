@@ -178,26 +178,23 @@ async fn run(capture: Arc<Capture>, ports: Arc<Mutex<Ports>>) {
     let mut conns: HashMap<Key, Vec<mpsc::Sender<Vec<u8>>>> = HashMap::new();
     let mut events = Vec::new();
     loop {
-        let mut drained = 0usize;
-        loop {
-            let n = match capture.try_recv(&mut buf) {
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(e) => {
-                    warn!("capture read failed: {e}");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
-            drained += 1;
-            if let Some(seg) = packet::parse(&buf[..n]) {
+        let drained = capture.drain(&mut buf, |bytes| {
+            if let Some(seg) = packet::parse(bytes) {
                 let subscribed = |port| lock(&ports).contains_key(&port);
                 flows.segment(&seg, subscribed, &mut events);
             }
             for event in events.drain(..) {
                 dispatch(event, &ports, &mut conns);
             }
-        }
+        });
+        let drained = match drained {
+            Ok(n) => n,
+            Err(e) => {
+                warn!("capture read failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
         if drained == 0 {
             // Idle: wait for the next packet (the only time the sockets
             // are registered with the poller).
@@ -210,8 +207,11 @@ async fn run(capture: Arc<Capture>, ports: Arc<Mutex<Ports>>) {
         // Let packets gather before the next read: under load one wake-up
         // then takes a batch instead of one packet, and the target's own
         // server keeps the CPU meanwhile (the socket buffer holds them,
-        // and, unregistered, they wake nobody).
-        tokio::time::sleep(BATCH_WINDOW).await;
+        // and, unregistered, they wake nobody). A drain that stopped at
+        // its limit goes on at once.
+        if drained < capture::DRAIN_LIMIT {
+            tokio::time::sleep(BATCH_WINDOW).await;
+        }
         // A port no longer mirrored: its connections end.
         let gone: Vec<u16> = {
             let ports = lock(&ports);
