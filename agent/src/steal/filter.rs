@@ -304,8 +304,14 @@ mod tests {
             let (ours, theirs) = tokio::io::duplex(4096);
             (ours, Box::pin(upgradable_server(theirs, "local")))
         });
+        steal(original, "^X-Mirrord: yes$", open_local).await
+    }
+
+    /// A client's connection whose other end `serve` filters by `header`,
+    /// with `original` as the target's own server.
+    async fn steal(original: SocketAddr, header: &str, open_local: OpenLocal) -> TcpStream {
         let filter = HttpFilter::new(&mirrord_protocol::HttpFilter {
-            header: Some("^X-Mirrord: yes$".into()),
+            header: Some(header.into()),
             path: None,
         })
         .unwrap();
@@ -396,25 +402,9 @@ mod tests {
             stream.write_all(b"pod saw it").await.unwrap();
             got
         });
-        let front = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let mut client = TcpStream::connect(front.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (stolen, _) = front.accept().await.unwrap();
-        let filter = HttpFilter::new(&mirrord_protocol::HttpFilter {
-            header: Some(".".into()),
-            path: None,
-        })
-        .unwrap();
-        let open_local: OpenLocal = Box::new(|| panic!("an HTTP/2 connection reached the client"));
-        let factory = SocketFactory::start(None).unwrap();
-        tokio::spawn(serve(
-            stolen,
-            original,
-            std::sync::Arc::new(filter),
-            factory,
-            open_local,
-        ));
+        let open_local: OpenLocal =
+            Box::new(|| panic!("a connection that is not HTTP/1 reached the client"));
+        let mut client = steal(original, ".", open_local).await;
         client.write_all(sent).await.unwrap();
         client.shutdown().await.unwrap();
         let mut answer = Vec::new();
