@@ -7,17 +7,24 @@
 use super::{CodecError, LEN_BYTES, MAX_FRAME_LEN};
 use crate::{ConnId, Payload};
 
+/// A `ConnData` payload at least this large travels without a copy: the
+/// decoder hands it on as a slice of its read buffer, the writer sends it
+/// from where it is. A smaller one is copied (out of the read buffer, so
+/// that it does not keep a whole buffer alive while it waits; into the
+/// write buffer, beside its frame).
+#[cfg(feature = "tokio")]
+pub(super) const UNCOPIED_FROM: usize = 16 * 1024;
+
+/// A `ConnData` variant: bincode's index of it (one varint byte) and its
+/// constructor.
+pub type ConnDataVariant<M> = (u8, fn(ConnId, Payload) -> M);
+
 /// How a message type carries `ConnData`, for the codec's path that reads
 /// and writes payloads without copying them. Types without it keep the
 /// defaults.
 pub trait Frame: Sized {
-    /// bincode's index of the `ConnData` variant (one varint byte).
-    const CONN_DATA: Option<u8> = None;
-
-    /// The `ConnData` message for `conn` and `data`.
-    fn conn_data(_conn: ConnId, _data: Payload) -> Option<Self> {
-        None
-    }
+    /// The `ConnData` variant, when the type has one.
+    const CONN_DATA: Option<ConnDataVariant<Self>> = None;
 
     /// The connection and payload of a `ConnData` message.
     fn as_conn_data(&self) -> Option<(ConnId, &Payload)> {
@@ -33,11 +40,8 @@ impl Frame for crate::ProxyMessage {}
 macro_rules! conn_data_frame {
     ($message:ty, $tag:expr) => {
         impl Frame for $message {
-            const CONN_DATA: Option<u8> = Some($tag);
-
-            fn conn_data(conn: ConnId, data: Payload) -> Option<Self> {
-                Some(Self::ConnData { conn, data })
-            }
+            const CONN_DATA: Option<ConnDataVariant<Self>> =
+                Some(($tag, |conn, data| Self::ConnData { conn, data }));
 
             fn as_conn_data(&self) -> Option<(ConnId, &Payload)> {
                 match self {
@@ -164,8 +168,8 @@ mod tests {
                 .unwrap();
                 let agent = encode_frame(&crate::AgentMessage::ConnData { conn, data }).unwrap();
                 for (frame, tag) in [
-                    (client, ClientMessage::CONN_DATA),
-                    (agent, crate::AgentMessage::CONN_DATA),
+                    (client, ClientMessage::CONN_DATA.map(|(tag, _)| tag)),
+                    (agent, crate::AgentMessage::CONN_DATA.map(|(tag, _)| tag)),
                 ] {
                     let body = &frame[LEN_BYTES..];
                     let tag = tag.unwrap();

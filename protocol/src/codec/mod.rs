@@ -154,15 +154,10 @@ where
 
 #[cfg(feature = "tokio")]
 mod tokio_impl {
-    use super::frame::conn_data_header;
+    use super::frame::{conn_data_header, UNCOPIED_FROM};
     use super::*;
     use crate::Payload;
     use bytes::{Buf, BytesMut};
-
-    /// A `ConnData` payload at least this large is handed on as a slice of
-    /// the read buffer; a smaller one is copied out, so that it does not
-    /// keep a whole buffer alive while it waits to be written.
-    const SLICE_FROM: usize = 16 * 1024;
 
     impl<Out: Serialize, In: DeserializeOwned + Frame> tokio_util::codec::Decoder
         for FrameCodec<Out, In>
@@ -193,22 +188,23 @@ mod tokio_impl {
         src: &mut BytesMut,
         end: usize,
     ) -> Result<In, CodecError> {
-        let header = In::CONN_DATA.and_then(|tag| conn_data_header(&src[LEN_BYTES..end], tag));
-        let Some((conn, start)) = header else {
+        let conn_data = In::CONN_DATA.and_then(|(tag, build)| {
+            conn_data_header(&src[LEN_BYTES..end], tag).map(|(conn, start)| (build, conn, start))
+        });
+        let Some((build, conn, start)) = conn_data else {
             let msg = decode_body(&src[LEN_BYTES..end])?;
             src.advance(end);
             return Ok(msg);
         };
         let start = LEN_BYTES + start;
-        let data = if end - start >= SLICE_FROM {
+        let data = if end - start >= UNCOPIED_FROM {
             src.split_to(end).freeze().slice(start..)
         } else {
             let data = Payload::copy_from_slice(&src[start..end]);
             src.advance(end);
             data
         };
-        In::conn_data(conn, data)
-            .ok_or_else(|| CodecError::Malformed("a ConnData frame for a type without it".into()))
+        Ok(build(conn, data))
     }
 
     impl<Out: Serialize, In: DeserializeOwned> tokio_util::codec::Encoder<Out> for FrameCodec<Out, In> {

@@ -1,11 +1,17 @@
 //! The writing end of a hop: frames gathered up to [`HOP_BUFFER`] bytes,
 //! large `ConnData` payloads written from where they are.
 
+use std::collections::VecDeque;
+use std::io::IoSlice;
 use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
 
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use serde::Serialize;
+use tokio::io::AsyncWrite;
 
-use super::frame::conn_data_head;
+use super::frame::{conn_data_head, UNCOPIED_FROM};
 use super::{CodecError, Frame, FrameCodec, HOP_BUFFER};
 
 /// A frame writer for one end of a hop: `feed` gathers frames up to
@@ -14,14 +20,13 @@ use super::{CodecError, Frame, FrameCodec, HOP_BUFFER};
 /// from where they are, next to their frame's head, in one vectored write.
 pub fn framed_write<W, Out>(writer: W) -> FrameSink<W, Out>
 where
-    W: tokio::io::AsyncWrite,
+    W: AsyncWrite,
     Out: Serialize + Frame,
 {
     FrameSink {
         writer,
-        segments: std::collections::VecDeque::new(),
-        pending: bytes::BytesMut::with_capacity(8 * 1024),
-        queued: 0,
+        segments: VecDeque::new(),
+        pending: BytesMut::with_capacity(8 * 1024),
         out: PhantomData,
     }
 }
@@ -31,56 +36,46 @@ pub struct FrameSink<W, Out> {
     writer: W,
     /// Bytes to write before `pending`: frame heads and the payloads that
     /// follow them.
-    segments: std::collections::VecDeque<bytes::Bytes>,
+    segments: VecDeque<Bytes>,
     /// Encoded frames after the last segment.
-    pending: bytes::BytesMut,
-    /// Bytes in `segments` and `pending`.
-    queued: usize,
+    pending: BytesMut,
     out: PhantomData<fn(Out)>,
 }
-
-use bytes::{Buf, BufMut};
-use std::io::IoSlice;
-use std::pin::Pin;
-use std::task::{ready, Context, Poll};
-use tokio::io::AsyncWrite;
-
-/// A `ConnData` payload at least this large is written from where it
-/// is; a smaller one is copied in with its frame.
-const GATHER_FROM: usize = 16 * 1024;
 
 /// The most buffers one write hands over.
 const SLICES: usize = 64;
 
 impl<W: AsyncWrite + Unpin, Out: Serialize + Frame> FrameSink<W, Out> {
+    /// Bytes waiting to be written.
+    fn queued(&self) -> usize {
+        self.segments.iter().map(Bytes::len).sum::<usize>() + self.pending.len()
+    }
+
     /// Queues `msg`'s frame; an error leaves the queue as it was.
     fn queue(&mut self, msg: Out) -> Result<(), CodecError> {
         // A writer without vectored writes would send the head and the
         // payload in two writes: it gets the payload copied in.
         let gathered = match (Out::CONN_DATA, msg.as_conn_data()) {
-            (Some(tag), Some((conn, data)))
-                if data.len() >= GATHER_FROM && self.writer.is_write_vectored() =>
+            (Some((tag, _)), Some((conn, data)))
+                if data.len() >= UNCOPIED_FROM && self.writer.is_write_vectored() =>
             {
                 Some((tag, conn, data))
             }
             _ => None,
         };
-        let before = self.pending.len();
         match gathered {
             Some((tag, conn, data)) => {
                 let (head, len) = conn_data_head(tag, conn, data.len())?;
                 self.pending.put_slice(&head[..len]);
                 self.segments.push_back(self.pending.split().freeze());
                 self.segments.push_back(data.clone());
-                self.queued += len + data.len();
+                Ok(())
             }
             None => {
                 use tokio_util::codec::Encoder;
-                FrameCodec::<Out, ()>::default().encode(msg, &mut self.pending)?;
-                self.queued += self.pending.len() - before;
+                FrameCodec::<Out, ()>::default().encode(msg, &mut self.pending)
             }
         }
-        Ok(())
     }
 
     /// Writes as much of the queue as the writer takes in one call.
@@ -101,7 +96,6 @@ impl<W: AsyncWrite + Unpin, Out: Serialize + Frame> FrameSink<W, Out> {
                 std::io::Error::from(std::io::ErrorKind::WriteZero).into()
             ));
         }
-        self.queued -= n;
         while n > 0 {
             match self.segments.front_mut() {
                 Some(front) if n >= front.len() => {
@@ -128,7 +122,7 @@ impl<W: AsyncWrite + Unpin, Out: Serialize + Frame> futures_sink::Sink<Out> for 
     /// Ready while less than [`HOP_BUFFER`] is queued; else writes first.
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), CodecError>> {
         let this = self.get_mut();
-        while this.queued >= HOP_BUFFER {
+        while this.queued() >= HOP_BUFFER {
             ready!(this.poll_write_some(cx))?;
         }
         Poll::Ready(Ok(()))
@@ -140,7 +134,7 @@ impl<W: AsyncWrite + Unpin, Out: Serialize + Frame> futures_sink::Sink<Out> for 
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), CodecError>> {
         let this = self.get_mut();
-        while this.queued > 0 {
+        while this.queued() > 0 {
             ready!(this.poll_write_some(cx))?;
         }
         Poll::Ready(ready!(Pin::new(&mut this.writer).poll_flush(cx)).map_err(Into::into))
@@ -160,30 +154,28 @@ mod tests {
     use crate::ClientMessage;
 
     /// A writer that takes at most `step` bytes per call, vectored or not.
-    #[cfg(feature = "tokio")]
     struct Trickle {
         got: Vec<u8>,
         step: usize,
         vectored: bool,
     }
 
-    #[cfg(feature = "tokio")]
-    impl tokio::io::AsyncWrite for Trickle {
+    impl AsyncWrite for Trickle {
         fn poll_write(
-            mut self: std::pin::Pin<&mut Self>,
-            _: &mut std::task::Context<'_>,
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
             buf: &[u8],
-        ) -> std::task::Poll<std::io::Result<usize>> {
+        ) -> Poll<std::io::Result<usize>> {
             let n = buf.len().min(self.step);
             self.got.extend_from_slice(&buf[..n]);
-            std::task::Poll::Ready(Ok(n))
+            Poll::Ready(Ok(n))
         }
 
         fn poll_write_vectored(
-            mut self: std::pin::Pin<&mut Self>,
-            _: &mut std::task::Context<'_>,
-            bufs: &[std::io::IoSlice<'_>],
-        ) -> std::task::Poll<std::io::Result<usize>> {
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            bufs: &[IoSlice<'_>],
+        ) -> Poll<std::io::Result<usize>> {
             let mut n = 0;
             for buf in bufs {
                 let take = buf.len().min(self.step - n);
@@ -193,32 +185,25 @@ mod tests {
                     break;
                 }
             }
-            std::task::Poll::Ready(Ok(n))
+            Poll::Ready(Ok(n))
         }
 
         fn is_write_vectored(&self) -> bool {
             self.vectored
         }
 
-        fn poll_flush(
-            self: std::pin::Pin<&mut Self>,
-            _: &mut std::task::Context<'_>,
-        ) -> std::task::Poll<std::io::Result<()>> {
-            std::task::Poll::Ready(Ok(()))
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
         }
 
-        fn poll_shutdown(
-            self: std::pin::Pin<&mut Self>,
-            _: &mut std::task::Context<'_>,
-        ) -> std::task::Poll<std::io::Result<()>> {
-            std::task::Poll::Ready(Ok(()))
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
         }
     }
 
     /// Whatever the mix of gathered payloads and copied frames, and however
     /// little the writer takes per call, the bytes written are the frames
     /// in order, exactly as `encode_frame` makes them.
-    #[cfg(feature = "tokio")]
     #[test]
     fn the_frame_sink_writes_every_frame_in_order() {
         use futures::SinkExt;
@@ -255,7 +240,7 @@ mod tests {
                 sink.writer.got, expected,
                 "step {step}, vectored {vectored}"
             );
-            assert_eq!(sink.queued, 0);
+            assert_eq!(sink.queued(), 0);
         }
     }
 }
