@@ -42,12 +42,7 @@ fn parse_fd(name: &[u8]) -> Option<i32> {
 /// Whether `fd` is an open `/proc/<our pid>/fd` (or a thread's) directory.
 fn is_own_fd_dir(fd: i32) -> bool {
     let mut link = [0u8; 64];
-    let mut path = *b"/proc/self/fd/\0\0\0\0\0\0\0\0\0\0\0\0";
-    let digits = fd.to_string();
-    if digits.len() > 11 {
-        return false;
-    }
-    path[14..14 + digits.len()].copy_from_slice(digits.as_bytes());
+    let path = crate::file::sys::proc_path(fd);
     // SAFETY: NUL-terminated path, buffer and its length.
     let n = unsafe { libc::readlink(path.as_ptr().cast(), link.as_mut_ptr().cast(), link.len()) };
     let Ok(n) = usize::try_from(n) else {

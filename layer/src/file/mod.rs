@@ -53,7 +53,7 @@ pub mod ops;
 pub mod path;
 pub mod stat;
 pub mod stdio;
-mod sys;
+pub(crate) mod sys;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU8, Ordering};

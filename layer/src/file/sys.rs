@@ -109,7 +109,7 @@ pub fn set_access(fd: c_int, flags: c_int) -> Result<(), HookError> {
 }
 
 /// `/proc/self/fd/<fd>`, NUL-terminated, built on the stack.
-fn proc_path(fd: c_int) -> [u8; 32] {
+pub(crate) fn proc_path(fd: c_int) -> [u8; 32] {
     const PREFIX: &[u8] = b"/proc/self/fd/";
     let mut buf = [0u8; 32];
     buf[..PREFIX.len()].copy_from_slice(PREFIX);
