@@ -231,8 +231,14 @@ impl Layers {
                 );
             }
             LayerRequest::IncomingPeer { peer } => {
-                let result = Ok(self.incoming.peer(peer));
-                let _ = replies.send(ProxyMessage::Response { id, result });
+                let layers = self.clone();
+                tokio::spawn(
+                    async move {
+                        let result = Ok(layers.incoming.peer(peer).await);
+                        let _ = replies.send(ProxyMessage::Response { id, result });
+                    }
+                    .instrument(span),
+                );
             }
         }
     }

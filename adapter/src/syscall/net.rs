@@ -233,12 +233,13 @@ pub async fn accept(sup: &Supervisor, n: &Notification, flags: i32) -> Outcome {
     }
     // SAFETY: a fresh fd that we own.
     let connection = unsafe { OwnedFd::from_raw_fd(fd) };
-    let real = parse_sockaddr(sockaddr_bytes(&storage, len)).and_then(|kernel| {
-        match incoming.peer(kernel) {
+    let real = match parse_sockaddr(sockaddr_bytes(&storage, len)) {
+        Some(kernel) => match incoming.peer(kernel).await {
             LayerResponse::Peer(Some(peer)) => Some(peer.remote),
             _ => None,
-        }
-    });
+        },
+        None => None,
+    };
     let (addr, addr_len) = (n.args[1], n.args[2]);
     if addr != 0 && addr_len != 0 {
         let v6 = sockopt(&listener, libc::SO_DOMAIN) == Some(libc::AF_INET6);
