@@ -179,7 +179,11 @@ impl Incoming {
 
     /// Connects to the program's listener at `app` and records our end's
     /// address -> `peer` before [`Incoming::peer`] can miss it.
-    async fn connect(&self, app: SocketAddr, peer: IncomingPeer) -> std::io::Result<(TcpStream, SocketAddr)> {
+    async fn connect(
+        &self,
+        app: SocketAddr,
+        peer: IncomingPeer,
+    ) -> std::io::Result<(TcpStream, SocketAddr)> {
         let number = self.next_delivery.fetch_add(1, Ordering::SeqCst);
         lock(&self.connecting).insert(number);
         let connected = TcpStream::connect(app).await.and_then(|stream| {
@@ -285,7 +289,11 @@ mod tests {
         while let Some(msg) = sent.try_recv_message() {
             messages.push(msg);
         }
-        assert_eq!(incoming.peer(seen).await, LayerResponse::Peer(None), "forgotten");
+        assert_eq!(
+            incoming.peer(seen).await,
+            LayerResponse::Peer(None),
+            "forgotten"
+        );
         messages
     }
 
@@ -326,8 +334,14 @@ mod tests {
         incoming.settled.notify_waiters();
 
         let answer = |task| tokio::time::timeout(std::time::Duration::from_secs(5), task);
-        assert_eq!(answer(about_ours).await.unwrap().unwrap(), LayerResponse::Peer(Some(real)));
-        assert_eq!(answer(about_other).await.unwrap().unwrap(), LayerResponse::Peer(None));
+        assert_eq!(
+            answer(about_ours).await.unwrap().unwrap(),
+            LayerResponse::Peer(Some(real))
+        );
+        assert_eq!(
+            answer(about_other).await.unwrap().unwrap(),
+            LayerResponse::Peer(None)
+        );
     }
 
     #[tokio::test]
