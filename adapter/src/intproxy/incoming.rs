@@ -8,19 +8,21 @@
 //!    intproxy subscribes on the agent and remembers port -> `app`.
 //! 2. The agent announces a stolen or mirrored connection
 //!    (`IncomingConn`). The intproxy connects to `app`, records its end's
-//!    address -> the real peer, and pumps
-//!    bytes like an outgoing relay (`outgoing::pump`). The port's
-//!    subscription says which kind it is: what the program answers on a
-//!    mirrored connection is read and dropped here, never sent to the
-//!    agent (the target's own server answers that client), and the
-//!    copy's bytes are not acknowledged (the agent's capture never waits
-//!    for a session, so there is no window to open).
+//!    address -> the real peer, and pumps bytes like an outgoing relay
+//!    (`outgoing::pump`). The port's subscription says which kind it is:
+//!    what the program answers on a mirrored connection is read and
+//!    dropped here, never sent to the agent (the target's own server
+//!    answers that client), and the copy's bytes are not acknowledged
+//!    (the agent's capture never waits for a session, so there is no
+//!    window to open).
 //! 3. The program's `accept` returns that connection; its layer asks
 //!    `IncomingPeer{peer}` and reports the real client instead. The
 //!    program can accept before the intproxy has seen its `connect`
 //!    complete: the question then waits for every delivery that was
 //!    connecting when it came (the accepted one is among them, its
 //!    handshake done before the accept), never for later ones.
+//! 4. `Unlisten`, or the layer disconnecting, unsubscribes: the target
+//!    serves the port itself again.
 //!
 //! The intproxy's end is not bound before it connects: `bind` to port 0
 //! searches the whole port range for a port no socket holds, and under a
@@ -28,8 +30,6 @@
 //! it (measured: 90% of the intproxy's CPU in the kernel's port search
 //! at 10 000 mirrored connections a second), where `connect` picks a
 //! port per destination in constant time.
-//! 4. `Unlisten`, or the layer disconnecting, unsubscribes: the target
-//!    serves the port itself again.
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
@@ -157,7 +157,11 @@ impl Incoming {
     /// `ours`, once every delivery connecting now has settled.
     pub async fn peer(&self, ours: SocketAddr) -> LayerResponse {
         let ours = mirrord_protocol::unmapped(ours);
-        let horizon = self.next_delivery.load(Ordering::SeqCst);
+        // Read under the lock a delivery takes its number in.
+        let horizon = {
+            let _connecting = lock(&self.connecting);
+            self.next_delivery.load(Ordering::SeqCst)
+        };
         loop {
             let settled = self.settled.notified();
             tokio::pin!(settled);
@@ -184,8 +188,12 @@ impl Incoming {
         app: SocketAddr,
         peer: IncomingPeer,
     ) -> std::io::Result<(TcpStream, SocketAddr)> {
-        let number = self.next_delivery.fetch_add(1, Ordering::SeqCst);
-        lock(&self.connecting).insert(number);
+        let number = {
+            let mut connecting = lock(&self.connecting);
+            let number = self.next_delivery.fetch_add(1, Ordering::SeqCst);
+            connecting.insert(number);
+            number
+        };
         let connected = TcpStream::connect(app).await.and_then(|stream| {
             let ours = mirrord_protocol::unmapped(stream.local_addr()?);
             lock(&self.peers).insert(ours, peer);
