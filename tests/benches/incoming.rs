@@ -45,7 +45,7 @@
 //! and a disturbed round shows as spread instead of moving the median.
 
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -79,7 +79,7 @@ fn main() {
         .collect();
     let wanted = |part: &str| parts.is_empty() || parts.iter().any(|p| p == part);
     if wanted("mirror") {
-        mirror_rows(&mirrord, &server, &pod);
+        mirror_rows(&mirrord, &pod);
     }
     if wanted("steal") {
         steal_rows(&mirrord, &server, &pod);
@@ -158,6 +158,8 @@ struct MirrorRound {
     pod_mirrored: f64,
     /// CPU us per request of the agent, the intproxy and the program.
     mirror: [f64; 3],
+    /// Requests the program received a copy of.
+    copies: f64,
 }
 
 /// Where the mirror rows' processes run (see the module's notes).
@@ -167,42 +169,62 @@ enum Placement {
     Shared,
 }
 
-fn mirror_rows(mirrord: &Path, server: &Path, pod: &Pod) {
+/// What every mirror round uses.
+struct MirrorSetup<'a> {
+    mirrord: &'a Path,
+    pod: &'a Pod,
+    /// The program: records every copy it receives, so lost copies show.
+    server: PathBuf,
+    /// The pod's load client, built.
+    load: PathBuf,
+    config: PathBuf,
+    /// Where the program records its copies.
+    record: PathBuf,
+}
+
+fn mirror_rows(mirrord: &Path, pod: &Pod) {
     let scratch = Scratch::new("bench-mirror");
-    let load = scratch.path().join("http_close_load");
+    let setup = MirrorSetup {
+        mirrord,
+        pod,
+        server: programs_dir().join("http_record_server.py"),
+        load: scratch.path().join("http_close_load"),
+        config: scratch.write(
+            "mirrord.json",
+            &format!(
+                r#"{{"feature": {{"network": {{"incoming": {{"mode": "mirror", "port_mapping": [[{MIRROR_PORT}, {HTTP_PORT}]]}}}}}}}}"#
+            ),
+        ),
+        record: scratch.path().join("copies"),
+    };
     gcc(
         &programs_dir().join("http_close_load.c"),
-        &load,
+        &setup.load,
         &["-O2", "-pthread"],
-    );
-    let config = scratch.write(
-        "mirrord.json",
-        &format!(
-            r#"{{"feature": {{"network": {{"incoming": {{"mode": "mirror", "port_mapping": [[{MIRROR_PORT}, {HTTP_PORT}]]}}}}}}}}"#
-        ),
     );
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     if cpus > ELSEWHERE_CPU {
         pin_all(pod.pid, &[NODE_CPU]);
-        mirror_row(Placement::Split, mirrord, server, pod, &load, &config);
+        mirror_row(Placement::Split, &setup);
         pin_all(pod.pid, &(0..cpus).collect::<Vec<_>>());
     } else {
         println!("Mirror, split placement: skipped (one CPU)");
         println!();
     }
-    mirror_row(Placement::Shared, mirrord, server, pod, &load, &config);
+    mirror_row(Placement::Shared, &setup);
 }
 
 /// The pod's own server's requests/s without a mirroring session and with
 /// one, interleaved over rounds (a session started and stopped in each).
-fn mirror_row(
-    placement: Placement,
-    mirrord: &Path,
-    server: &Path,
-    pod: &Pod,
-    load: &Path,
-    config: &Path,
-) {
+fn mirror_row(placement: Placement, setup: &MirrorSetup) {
+    let MirrorSetup {
+        mirrord,
+        pod,
+        server,
+        load,
+        config,
+        record,
+    } = setup;
     let split = placement == Placement::Split;
     let (conns, requests) = MIRROR_LOAD;
     let per = |secs: f64| secs * 1e6 / f64::from(conns * requests);
@@ -228,7 +250,9 @@ fn mirror_row(
             (rps, per(pod_cpu.lap()))
         };
         let mirrored = || {
+            std::fs::write(record, "").expect("write the record file");
             let session = under_mirrord(mirrord, pod, config, server, MIRROR_PORT, |cmd| {
+                cmd.arg(record);
                 if split {
                     on_cpus(cmd, ELSEWHERE_CPU, true);
                 }
@@ -248,12 +272,13 @@ fn mirror_row(
             // them finish before reading the mirror's clocks.
             settle(&clocks);
             let mirror = clocks.map(|clock| per(clock.lap()));
+            let copies = std::fs::read_to_string(record).map_or(0, |r| r.lines().count());
             drop(session);
             // The next round must not find this session's agent.
             wait_gone(&[agent, intproxy]);
-            (rps, pod, mirror)
+            (rps, pod, mirror, copies as f64)
         };
-        let ((without, pod_alone), (with, pod_mirrored, mirror)) = if round % 2 == 0 {
+        let ((without, pod_alone), (with, pod_mirrored, mirror, copies)) = if round % 2 == 0 {
             let a = alone();
             (a, mirrored())
         } else {
@@ -266,6 +291,7 @@ fn mirror_row(
             pod_alone,
             pod_mirrored,
             mirror,
+            copies,
         });
     }
     let of = |f: fn(&MirrorRound) -> f64| spread(rounds.iter().map(f).collect());
@@ -299,6 +325,11 @@ fn mirror_row(
         of(|r| r.mirror[0]).show(0),
         of(|r| r.mirror[1]).show(0),
         of(|r| r.mirror[2]).show(0)
+    );
+    println!(
+        "Copies the program received, of {}: {}",
+        conns * requests,
+        of(|r| r.copies).show(0)
     );
     println!();
 }
@@ -448,7 +479,7 @@ fn parent_of(pid: u32) -> Option<u32> {
 }
 
 /// `python3 SERVER PORT` under `mirrord exec -f CONFIG`, once it listens;
-/// `shape` adjusts the command first.
+/// `shape` adjusts the command first (arguments it adds follow PORT).
 fn under_mirrord(
     mirrord: &Path,
     pod: &Pod,

@@ -24,6 +24,18 @@
 //! 4. `Unlisten`, or the layer disconnecting, unsubscribes: the target
 //!    serves the port itself again.
 //!
+//! At most [`ACCEPT_AHEAD`] delivered connections per listener wait for
+//! the program's `accept` (its question, step 3, says it accepted one);
+//! the others wait here. Connecting them all at once overflows the
+//! program's accept queue when it is slower than the target's traffic
+//! (a mirrored burst: 48,000 overflows and half of 20,000 copies lost
+//! when every copy connected at once), and the kernel then drops the
+//! handshakes it cannot queue. A stolen connection waits as long as it
+//! takes (its client waits with it); a mirrored copy is dropped, with a
+//! warning, once [`MAX_WAITING_COPIES`] wait. A program that never asks
+//! (a blocking listener under the syscall path) frees its place after
+//! [`ACCEPT_GRACE`], or when the connection ends.
+//!
 //! The intproxy's end is not bound before it connects: `bind` to port 0
 //! searches the whole port range for a port no socket holds, and under a
 //! connection per request the delivered connections' `TIME_WAIT`s fill
@@ -41,11 +53,21 @@ use mirrord_protocol::{
     Response, Subscription,
 };
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tracing::{debug, info, warn, Instrument};
 
 use super::agent::{AgentClient, IncomingConnection};
 use super::outgoing::{self, ProgramBytes};
+
+/// Delivered connections per listener that the program has not accepted
+/// yet: under the default backlog of every common runtime (the JVM's
+/// is 50, Python asyncio's 100).
+const ACCEPT_AHEAD: usize = 32;
+/// How long a delivered connection holds its place when the program
+/// does not say it accepted it.
+const ACCEPT_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+/// Mirrored copies waiting for a place beyond which new ones are dropped.
+const MAX_WAITING_COPIES: usize = 10_000;
 
 /// A program's listener of a target port.
 struct Listener {
@@ -53,6 +75,56 @@ struct Listener {
     layer: LayerId,
     /// What becomes of the program's answers: dropped when mirrored.
     answers: ProgramBytes,
+    admission: Arc<Admission>,
+}
+
+/// The places of a listener's accept queue this intproxy may fill.
+struct Admission {
+    places: Arc<Semaphore>,
+    /// Deliveries waiting for a place.
+    waiting: std::sync::atomic::AtomicUsize,
+    /// Mirrored copies dropped for want of one.
+    dropped: AtomicU64,
+}
+
+impl Admission {
+    fn new() -> Arc<Admission> {
+        Arc::new(Admission {
+            places: Arc::new(Semaphore::new(ACCEPT_AHEAD)),
+            waiting: Default::default(),
+            dropped: Default::default(),
+        })
+    }
+
+    /// A place for one more delivered connection, once one is free;
+    /// `None` for a mirrored copy (`copy`) when too many already wait.
+    async fn admit(&self, copy: bool) -> Option<OwnedSemaphorePermit> {
+        if let Ok(place) = self.places.clone().try_acquire_owned() {
+            return Some(place);
+        }
+        if copy && self.waiting.load(Ordering::Relaxed) >= MAX_WAITING_COPIES {
+            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if is_power_of_ten(dropped) {
+                warn!(
+                    dropped,
+                    "the program accepts mirrored connections more slowly than the target receives them: copies are dropped while {MAX_WAITING_COPIES} wait"
+                );
+            }
+            return None;
+        }
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        // Never closed: acquiring cannot fail.
+        let place = self.places.clone().acquire_owned().await.ok();
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
+        place
+    }
+}
+
+/// A delivered connection, by the intproxy's end of it.
+struct Delivered {
+    peer: IncomingPeer,
+    /// Its place in the program's accept queue, until accepted.
+    place: Option<OwnedSemaphorePermit>,
 }
 
 /// The incoming side of the intproxy, shared by every layer connection.
@@ -61,17 +133,23 @@ pub struct Incoming {
     /// Std mutexes: map operations only, never held across an await.
     listeners: Mutex<HashMap<u16, Listener>>,
     /// Our end of each delivered connection -> the real peer.
-    peers: Mutex<HashMap<SocketAddr, IncomingPeer>>,
+    peers: Mutex<HashMap<SocketAddr, Delivered>>,
     /// The deliveries connecting to the program, by start number.
     connecting: Mutex<BTreeSet<u64>>,
     next_delivery: AtomicU64,
     /// Signalled whenever a delivery's connect has settled.
     settled: Notify,
+    /// [`ACCEPT_GRACE`], but in tests.
+    accept_grace: std::time::Duration,
 }
 
 impl Incoming {
     /// Starts delivering the connections the agent steals.
     pub fn start(agent: AgentClient) -> Arc<Self> {
+        Self::start_with_grace(agent, ACCEPT_GRACE)
+    }
+
+    fn start_with_grace(agent: AgentClient, accept_grace: std::time::Duration) -> Arc<Self> {
         let incoming = Arc::new(Incoming {
             agent: agent.clone(),
             listeners: Mutex::new(HashMap::new()),
@@ -79,6 +157,7 @@ impl Incoming {
             connecting: Mutex::new(BTreeSet::new()),
             next_delivery: AtomicU64::new(0),
             settled: Notify::new(),
+            accept_grace,
         });
         if let Some(rx) = agent.take_incoming() {
             tokio::spawn(incoming.clone().deliver_all(rx));
@@ -112,6 +191,7 @@ impl Incoming {
                 app,
                 layer,
                 answers,
+                admission: Admission::new(),
             },
         );
         Ok(LayerResponse::Remote(Response::Done))
@@ -168,8 +248,10 @@ impl Incoming {
             // Registered before the checks, so a settle between them and
             // the wait is not missed.
             settled.as_mut().enable();
-            if let Some(peer) = lock(&self.peers).get(&ours) {
-                return LayerResponse::Peer(Some(*peer));
+            if let Some(delivered) = lock(&self.peers).get_mut(&ours) {
+                // Accepted: its place goes to the next delivery.
+                delivered.place = None;
+                return LayerResponse::Peer(Some(delivered.peer));
             }
             let earlier_pending = lock(&self.connecting)
                 .first()
@@ -182,11 +264,13 @@ impl Incoming {
     }
 
     /// Connects to the program's listener at `app` and records our end's
-    /// address -> `peer` before [`Incoming::peer`] can miss it.
+    /// address -> `peer` (holding `place`) before [`Incoming::peer`] can
+    /// miss it.
     async fn connect(
         &self,
         app: SocketAddr,
         peer: IncomingPeer,
+        place: OwnedSemaphorePermit,
     ) -> std::io::Result<(TcpStream, SocketAddr)> {
         let number = {
             let mut connecting = lock(&self.connecting);
@@ -196,7 +280,8 @@ impl Incoming {
         };
         let connected = TcpStream::connect(app).await.and_then(|stream| {
             let ours = mirrord_protocol::unmapped(stream.local_addr()?);
-            lock(&self.peers).insert(ours, peer);
+            let place = Some(place);
+            lock(&self.peers).insert(ours, Delivered { peer, place });
             Ok((stream, ours))
         });
         lock(&self.connecting).remove(&number);
@@ -218,14 +303,30 @@ impl Incoming {
             peer,
             events,
         } = connection;
-        let listener = lock(&self.listeners).get(&port).map(|l| (l.app, l.answers));
-        let Some((app, answers)) = listener else {
+        let listener = lock(&self.listeners)
+            .get(&port)
+            .map(|l| (l.app, l.answers, l.admission.clone()));
+        let Some((app, answers, admission)) = listener else {
             debug!("nobody listens on this port any more");
             return self.agent.send(ClientMessage::ConnClose { conn });
         };
-        match self.connect(app, peer).await {
+        let Some(place) = admission.admit(answers == ProgramBytes::Drop).await else {
+            return self.agent.send(ClientMessage::ConnClose { conn });
+        };
+        match self.connect(app, peer, place).await {
             Ok((stream, ours)) => {
-                outgoing::pump(stream, &self.agent, conn, events, answers).await;
+                let pump = outgoing::pump(stream, &self.agent, conn, events, answers);
+                tokio::pin!(pump);
+                tokio::select! {
+                    () = &mut pump => {}
+                    () = tokio::time::sleep(self.accept_grace) => {
+                        // Not said to be accepted: free its place anyway.
+                        if let Some(delivered) = lock(&self.peers).get_mut(&ours) {
+                            delivered.place = None;
+                        }
+                        pump.await;
+                    }
+                }
                 lock(&self.peers).remove(&ours);
             }
             Err(e) => {
@@ -234,6 +335,14 @@ impl Incoming {
             }
         }
     }
+}
+
+/// 1, 10, 100...: when a growing count is worth saying again.
+fn is_power_of_ten(mut n: u64) -> bool {
+    while n >= 10 && n % 10 == 0 {
+        n /= 10;
+    }
+    n == 1
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -256,14 +365,7 @@ mod tests {
             IncomingMode::Steal => ProgramBytes::Forward,
             IncomingMode::Mirror => ProgramBytes::Drop,
         };
-        lock(&incoming.listeners).insert(
-            80,
-            Listener {
-                app: app.local_addr().unwrap(),
-                layer: 1,
-                answers,
-            },
-        );
+        listen_on(&incoming, 80, app.local_addr().unwrap(), answers);
         let real = IncomingPeer {
             remote: "10.1.2.3:4567".parse().unwrap(),
             local: "10.9.9.9:80".parse().unwrap(),
@@ -305,6 +407,78 @@ mod tests {
         messages
     }
 
+    fn listen_on(incoming: &Incoming, port: u16, app: SocketAddr, answers: ProgramBytes) {
+        let listener = Listener {
+            app,
+            layer: 1,
+            answers,
+            admission: Admission::new(),
+        };
+        lock(&incoming.listeners).insert(port, listener);
+    }
+
+    /// Only [`ACCEPT_AHEAD`] delivered connections wait in the program's
+    /// accept queue; the next one connects once the program says it
+    /// accepted one.
+    #[tokio::test]
+    async fn deliveries_wait_for_the_program_to_accept() {
+        let (agent, _sent) = AgentClient::detached();
+        let incoming = Incoming::start_with_grace(agent, std::time::Duration::from_secs(600));
+        let app = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        listen_on(
+            &incoming,
+            80,
+            app.local_addr().unwrap(),
+            ProgramBytes::Forward,
+        );
+        let real = IncomingPeer {
+            remote: "10.1.2.3:4567".parse().unwrap(),
+            local: "10.9.9.9:80".parse().unwrap(),
+        };
+        let mut senders = Vec::new();
+        for conn in 0..(ACCEPT_AHEAD as u64 + 3) {
+            let (events_tx, events) = mpsc::unbounded_channel();
+            senders.push(events_tx);
+            tokio::spawn(incoming.clone().deliver(IncomingConnection {
+                conn,
+                port: 80,
+                peer: real,
+                events,
+            }));
+        }
+        let within = |secs: f64| std::time::Duration::from_secs_f64(secs);
+        let mut accepted = Vec::new();
+        for _ in 0..ACCEPT_AHEAD {
+            let (stream, ours) = tokio::time::timeout(within(10.0), app.accept())
+                .await
+                .expect("a delivery connects")
+                .unwrap();
+            accepted.push((stream, ours));
+        }
+        // Accepted, but not said: nobody else comes.
+        assert!(tokio::time::timeout(within(0.3), app.accept())
+            .await
+            .is_err());
+
+        assert_eq!(
+            incoming.peer(accepted[0].1).await,
+            LayerResponse::Peer(Some(real))
+        );
+        tokio::time::timeout(within(10.0), app.accept())
+            .await
+            .expect("one more delivery connects once one is accepted")
+            .unwrap();
+        assert!(tokio::time::timeout(within(0.3), app.accept())
+            .await
+            .is_err());
+    }
+
+    #[test]
+    fn warnings_repeat_at_powers_of_ten() {
+        let at: Vec<u64> = (1..=1000).filter(|n| is_power_of_ten(*n)).collect();
+        assert_eq!(at, [1, 10, 100, 1000]);
+    }
+
     /// A question about a connection the intproxy has not yet seen
     /// connected waits for the deliveries connecting when it came, and
     /// for no later one.
@@ -337,7 +511,11 @@ mod tests {
         incoming.next_delivery.store(2, Ordering::SeqCst);
         lock(&incoming.connecting).insert(1);
         // Delivery 0 connects: its end was `ours`.
-        lock(&incoming.peers).insert(ours, real);
+        let delivered = Delivered {
+            peer: real,
+            place: None,
+        };
+        lock(&incoming.peers).insert(ours, delivered);
         lock(&incoming.connecting).remove(&0);
         incoming.settled.notify_waiters();
 

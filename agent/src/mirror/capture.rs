@@ -107,6 +107,37 @@ impl Capture {
     }
 }
 
+impl Capture {
+    /// Packets the kernel dropped (its queue full: the agent did not read
+    /// fast enough) since the last call, both sockets together.
+    pub fn dropped(&self) -> io::Result<u64> {
+        let mut dropped = 0;
+        for fd in &self.sockets {
+            let mut stats = libc::tpacket_stats {
+                tp_packets: 0,
+                tp_drops: 0,
+            };
+            let mut len = std::mem::size_of::<libc::tpacket_stats>() as libc::socklen_t;
+            // SAFETY: `stats` is writable for `len` bytes; the kernel
+            // resets the counters as it reads them.
+            let rc = unsafe {
+                libc::getsockopt(
+                    fd.as_raw_fd(),
+                    libc::SOL_PACKET,
+                    libc::PACKET_STATISTICS,
+                    std::ptr::addr_of_mut!(stats).cast(),
+                    &mut len,
+                )
+            };
+            if rc != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            dropped += u64::from(stats.tp_drops);
+        }
+        Ok(dropped)
+    }
+}
+
 /// `fd` registered with the runtime's poller for reading, until dropped.
 fn watch(fd: &OwnedFd) -> io::Result<AsyncFd<BorrowedFd<'_>>> {
     // SAFETY: the descriptor is borrowed from `fd`, so it stays open, the
