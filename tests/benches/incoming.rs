@@ -6,14 +6,20 @@
 //!
 //! | row | numerator / denominator | goal |
 //! |---|---|---|
-//! | throughput | requests/s through steal / direct | >= 0.5 |
-//! | latency p50 | through steal - direct | <= +200 us |
+//! | throughput | requests/s through steal / direct (split placement) | >= 0.5 |
+//! | latency p50 | through steal - direct, one connection (split placement) | <= +200 us |
 //! | mirror | the pod's own server's requests/s with a session mirroring its port / without (split placement) | >= 0.9 |
 //!
 //! The baseline is the same Python server on the host's loopback without
 //! mirrord (the pod's own server closes every connection, so it is not a
 //! like-for-like baseline); the stolen path adds the pod's NAT redirect,
-//! the agent, the intproxy and their two hops each way.
+//! the agent, the intproxy and their two hops each way. Both rows run in
+//! two placements (below): *split*, the agent alone on CPU 0 (the
+//! target's node) and everything else on CPU 1, direct and stolen alike
+//! (the clients and the program; in a cluster the intproxy and the
+//! program are on the developer's machine); and *shared*, every process
+//! on both CPUs, where five processes take turns on two CPUs and the
+//! concurrent load measures that contention.
 //!
 //! The mirror rows measure what mirroring costs the target itself: the
 //! pod's own server (one connection per request) loaded from the pod by
@@ -86,9 +92,9 @@ fn main() {
     }
 }
 
-/// Requests through steal vs the same server hit directly, interleaved.
+/// Requests through steal vs the same server hit directly, interleaved,
+/// in each placement.
 fn steal_rows(mirrord: &Path, server: &Path, pod: &Pod) {
-    let load = programs_dir().join("http_load.py");
     let scratch = Scratch::new("bench-incoming");
     let config = scratch.write(
         "mirrord.json",
@@ -96,26 +102,56 @@ fn steal_rows(mirrord: &Path, server: &Path, pod: &Pod) {
             r#"{{"feature": {{"network": {{"incoming": {{"mode": "steal", "port_mapping": [[{STOLEN_PORT}, {HTTP_PORT}]]}}}}}}}}"#
         ),
     );
+    if split_possible() {
+        steal_row(Placement::Split, mirrord, server, pod, &config);
+    }
+    steal_row(Placement::Shared, mirrord, server, pod, &config);
+}
+
+fn steal_row(placement: Placement, mirrord: &Path, server: &Path, pod: &Pod, config: &Path) {
+    let split = placement == Placement::Split;
+    // Split: the program, direct or under mirrord, runs where the
+    // clients run (the developer's side, at normal priority: it answers);
+    // only the agent is on the node's CPU.
+    let elsewhere = |command: &mut Command| {
+        if split {
+            on_cpus(command, ELSEWHERE_CPU, false);
+        }
+    };
+    let load = programs_dir().join("http_load.py");
+    let mut direct_server = Command::new("python3");
+    direct_server
+        .arg(server)
+        .arg(DIRECT_PORT.to_string())
+        .stderr(Stdio::null());
+    elsewhere(&mut direct_server);
     let direct = Running(
-        spawn_until_line(
-            Command::new("python3")
-                .arg(server)
-                .arg(DIRECT_PORT.to_string())
-                .stderr(Stdio::null()),
-            "listening",
-            Duration::from_secs(30),
-        )
-        .expect("direct server"),
+        spawn_until_line(&mut direct_server, "listening", Duration::from_secs(30))
+            .expect("direct server"),
     );
-    let stolen = under_mirrord(mirrord, pod, &config, server, STOLEN_PORT, |_| {});
+    let stolen = under_mirrord(mirrord, pod, config, server, STOLEN_PORT, elsewhere);
+    if split {
+        let agent = agent_of(pod.pid).expect("the session's agent runs");
+        pin_all(agent, &[NODE_CPU]);
+    }
     // [load][round] = (direct, steal)
     let mut figures: Vec<Vec<(Figures, Figures)>> =
         STEAL_LOADS.iter().map(|_| Vec::new()).collect();
     for round in 0..ROUNDS {
         for (i, (conns, requests)) in STEAL_LOADS.iter().enumerate() {
             let args = |port: u16| [port.to_string(), conns.to_string(), requests.to_string()];
-            let direct = || measure(Command::new("python3").arg(&load).args(args(DIRECT_PORT)));
-            let steal = || measure(pod.net_command("python3").arg(&load).args(args(HTTP_PORT)));
+            let direct = || {
+                let mut client = Command::new("python3");
+                client.arg(&load).args(args(DIRECT_PORT));
+                elsewhere(&mut client);
+                measure(&mut client)
+            };
+            let steal = || {
+                let mut client = pod.net_command("python3");
+                client.arg(&load).args(args(HTTP_PORT));
+                elsewhere(&mut client);
+                measure(&mut client)
+            };
             let pair = if round % 2 == 0 {
                 let d = direct();
                 (d, steal())
@@ -128,7 +164,13 @@ fn steal_rows(mirrord: &Path, server: &Path, pod: &Pod) {
     }
     drop(stolen);
     drop(direct);
-    println!("Steal vs direct ({ROUNDS} interleaved rounds; median (min-max) over rounds; ratio and p50 added taken within each round)");
+    let name = match placement {
+        Placement::Split => {
+            "split: the agent on CPU 0; clients, the intproxy and the program on CPU 1"
+        }
+        Placement::Shared => "shared: every process on every CPU",
+    };
+    println!("Steal vs direct, {name} ({ROUNDS} interleaved rounds; median (min-max) over rounds; ratio and p50 added taken within each round)");
     println!();
     println!("| load | direct req/s | steal req/s | ratio (goal >= 0.5) | direct p50/p99 us | steal p50/p99 us | p50 added (goal <= +200 us) |");
     println!("|---|---|---|---|---|---|---|");
@@ -146,6 +188,7 @@ fn steal_rows(mirrord: &Path, server: &Path, pod: &Pod) {
             of(|(d, s)| s.p50 - d.p50).show(0),
         );
     }
+    println!();
 }
 
 /// One mirror round's figures.
@@ -202,14 +245,10 @@ fn mirror_rows(mirrord: &Path, pod: &Pod) {
         &setup.load,
         &["-O2", "-pthread"],
     );
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if cpus > ELSEWHERE_CPU {
+    if split_possible() {
         pin_all(pod.pid, &[NODE_CPU]);
         mirror_row(Placement::Split, &setup);
-        pin_all(pod.pid, &(0..cpus).collect::<Vec<_>>());
-    } else {
-        println!("Mirror, split placement: skipped (one CPU)");
-        println!();
+        pin_all(pod.pid, &(0..cpus()).collect::<Vec<_>>());
     }
     mirror_row(Placement::Shared, &setup);
 }
@@ -332,6 +371,20 @@ fn mirror_row(placement: Placement, setup: &MirrorSetup) {
         of(|r| r.copies).show(0)
     );
     println!();
+}
+
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Whether the machine has the split placement's two CPUs (said when not).
+fn split_possible() -> bool {
+    let possible = cpus() > ELSEWHERE_CPU;
+    if !possible {
+        println!("Split placement: skipped (one CPU)");
+        println!();
+    }
+    possible
 }
 
 /// Waits until none of `clocks` advances for a quarter of a second (at
