@@ -163,13 +163,6 @@ impl Outgoing {
         self.register(Peer::Local(stream))
     }
 
-    /// Takes a one-way copy (a mirrored connection): its chunks go to the
-    /// client as they come, then end of file; what the client sends back
-    /// is dropped.
-    pub fn adopt_copy(self: &Arc<Self>, chunks: mpsc::Receiver<Vec<u8>>) -> (ConnId, Relay) {
-        self.register(Peer::Copy(chunks))
-    }
-
     fn register(self: &Arc<Self>, peer: Peer) -> (ConnId, Relay) {
         let conn = {
             let mut next = lock(&self.next);
@@ -234,7 +227,6 @@ enum Peer {
     Tcp(tokio::net::TcpStream),
     Udp(tokio::net::UdpSocket),
     Local(tokio::io::DuplexStream),
-    Copy(mpsc::Receiver<Vec<u8>>),
 }
 
 impl Peer {
@@ -242,9 +234,7 @@ impl Peer {
         match self {
             Peer::Tcp(s) => s.local_addr(),
             Peer::Udp(s) => s.local_addr(),
-            Peer::Local(_) | Peer::Copy(_) => {
-                Err(io::Error::other("an in-agent stream has no address"))
-            }
+            Peer::Local(_) => Err(io::Error::other("an in-agent stream has no address")),
         }
     }
 }
@@ -282,7 +272,6 @@ impl Relay {
                     relay_stream(conn, rd, wr, rx, &out, window).await
                 }
                 Peer::Udp(sock) => relay_udp(conn, sock, rx, &out).await,
-                Peer::Copy(chunks) => relay_copy(conn, chunks, rx, &out).await,
             };
             // Only a connection the client has not closed itself is reported.
             let known = lock(&owner.conns).remove(&conn).is_some();
@@ -366,40 +355,6 @@ where
     }
 }
 
-/// Sends a copy's chunks, then end of file, to the client, dropping what
-/// it sends back, until the client closes the connection.
-async fn relay_copy(
-    conn: ConnId,
-    mut chunks: mpsc::Receiver<Vec<u8>>,
-    mut rx: mpsc::Receiver<ToPeer>,
-    out: &mpsc::Sender<AgentMessage>,
-) -> Option<io::Error> {
-    let mut open = true;
-    loop {
-        tokio::select! {
-            chunk = chunks.recv(), if open => {
-                let msg = match chunk {
-                    Some(data) => AgentMessage::ConnData {
-                        conn,
-                        data: data.into(),
-                    },
-                    None => {
-                        open = false;
-                        AgentMessage::ConnEof { conn }
-                    }
-                };
-                if out.send(msg).await.is_err() {
-                    return None;
-                }
-            }
-            answer = rx.recv() => if answer.is_none() {
-                break;
-            },
-        }
-    }
-    None
-}
-
 async fn relay_udp(
     conn: ConnId,
     sock: tokio::net::UdpSocket,
@@ -475,40 +430,6 @@ mod tests {
             .err()
             .expect("no answer, no connection");
         assert_eq!(err.errno, libc::ETIMEDOUT, "{err}");
-        assert_eq!(out.open_count(), 0);
-    }
-
-    #[tokio::test]
-    async fn a_copy_sends_its_chunks_then_eof_and_drops_the_answers() {
-        let (out, mut rx) = outgoing();
-        let (chunks_tx, chunks) = mpsc::channel(4);
-        let (conn, relay) = out.adopt_copy(chunks);
-        let relay = tokio::spawn(relay.run());
-        chunks_tx.send(b"GET /".to_vec()).await.unwrap();
-        chunks_tx.send(b" HTTP/1.1".to_vec()).await.unwrap();
-        drop(chunks_tx);
-        out.send(conn, ToPeer::Data(b"an answer".to_vec().into()))
-            .await;
-        let expected = [
-            AgentMessage::ConnData {
-                conn,
-                data: b"GET /".to_vec().into(),
-            },
-            AgentMessage::ConnData {
-                conn,
-                data: b" HTTP/1.1".to_vec().into(),
-            },
-            AgentMessage::ConnEof { conn },
-        ];
-        for message in expected {
-            assert_eq!(rx.recv().await, Some(message));
-        }
-        // Open until the client closes it; then nothing more is said.
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        assert!(!relay.is_finished());
-        out.close(conn);
-        relay.await.unwrap();
-        assert!(rx.try_recv().is_err());
         assert_eq!(out.open_count(), 0);
     }
 

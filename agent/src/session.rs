@@ -14,7 +14,7 @@ use tracing::Instrument;
 
 use crate::dns::Resolver;
 use crate::handles::{HandleOp, Handles};
-use crate::mirror::{Mirrored, Mirrorer};
+use crate::mirror::{self, CopyEvent, Mirrorer};
 use crate::netns::SocketFactory;
 use crate::outgoing::{Outgoing, ToPeer};
 use crate::steal::{SessionId, Stealer, Stolen};
@@ -60,9 +60,9 @@ pub struct Session {
     /// stealer with each subscription.
     stolen_tx: mpsc::UnboundedSender<Stolen>,
     stolen_rx: mpsc::UnboundedReceiver<Stolen>,
-    /// Mirrored connections for this session.
-    mirrored_tx: mpsc::UnboundedSender<Mirrored>,
-    mirrored_rx: mpsc::UnboundedReceiver<Mirrored>,
+    /// Where the capture sends this session's copies (a task of the
+    /// session forwards them to the client).
+    mirrored: mirror::Deliver,
 }
 
 impl Drop for Session {
@@ -84,20 +84,21 @@ impl Session {
     /// data, 1.3+ is told warnings).
     pub fn new(shared: Arc<Shared>, out: mpsc::Sender<AgentMessage>, peer: Version) -> Self {
         let (stolen_tx, stolen_rx) = mpsc::unbounded_channel();
-        let (mirrored_tx, mirrored_rx) = mpsc::unbounded_channel();
+        let (mirrored, copies) = mirror::copies();
+        let mut tasks = JoinSet::new();
+        tasks.spawn(forward_copies(copies, out.clone()));
         Self {
             handles: Handles::new(out.clone()),
             outgoing: Outgoing::new(shared.factory.clone(), out.clone(), peer.has_flow_control()),
             peer,
             shared,
             out,
-            tasks: JoinSet::new(),
+            tasks,
             in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
             id: NEXT_SESSION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             stolen_tx,
             stolen_rx,
-            mirrored_tx,
-            mirrored_rx,
+            mirrored,
         }
     }
 
@@ -114,25 +115,7 @@ impl Session {
                 }
             }
             Some(stolen) = self.stolen_rx.recv() => self.adopt(stolen),
-            Some(mirrored) = self.mirrored_rx.recv() => self.adopt_mirrored(mirrored),
         }
-    }
-
-    /// Announces a mirrored connection to the client and feeds it the
-    /// captured bytes; what the program answers is read and dropped.
-    fn adopt_mirrored(&mut self, mirrored: Mirrored) {
-        let Mirrored { port, peer, data } = mirrored;
-        let (conn, relay) = self.outgoing.adopt_copy(data);
-        let out = self.out.clone();
-        self.tasks.spawn(async move {
-            if out
-                .send(AgentMessage::IncomingConn { conn, port, peer })
-                .await
-                .is_ok()
-            {
-                relay.run().await;
-            }
-        });
     }
 
     /// Announces a stolen connection to the client, then relays it; with an
@@ -244,7 +227,7 @@ impl Session {
         let handles = self.handles.clone();
         let outgoing = self.outgoing.clone();
         let (session, stolen_tx) = (self.id, self.stolen_tx.clone());
-        let mirrored_tx = self.mirrored_tx.clone();
+        let mirrored_tx = self.mirrored.clone();
         let warnings = self.peer.has_warnings();
         let task = async move {
             let respond = |result| AgentMessage::Response { id, result };
@@ -355,6 +338,28 @@ impl Session {
     }
 }
 
+/// Tells the client of the session's mirrored connections, in the order
+/// the capture saw them: an `IncomingConn`, its bytes, then end of file.
+/// What the program answers on one is dropped (the client's `ConnData`
+/// for a copy's id finds no connection) and its `ConnClose` is ignored.
+async fn forward_copies(mut copies: mirror::Copies, out: mpsc::Sender<AgentMessage>) {
+    while let Some(copy) = copies.recv().await {
+        let message = match copy {
+            CopyEvent::Opened { conn, port, peer } => {
+                AgentMessage::IncomingConn { conn, port, peer }
+            }
+            CopyEvent::Data { conn, data } => AgentMessage::ConnData {
+                conn,
+                data: data.into(),
+            },
+            CopyEvent::End { conn } => AgentMessage::ConnEof { conn },
+        };
+        if out.send(message).await.is_err() {
+            return;
+        }
+    }
+}
+
 /// Starts delivering a port's connections to `session`; `Ok(Some(..))`
 /// carries a warning for the client.
 async fn subscribe(
@@ -362,7 +367,7 @@ async fn subscribe(
     session: SessionId,
     subscription: mirrord_protocol::Subscription,
     deliver: mpsc::UnboundedSender<Stolen>,
-    mirrored: mpsc::UnboundedSender<Mirrored>,
+    mirrored: mirror::Deliver,
 ) -> Result<Option<String>, RemoteError> {
     use mirrord_protocol::IncomingMode;
     let port = subscription.port;
