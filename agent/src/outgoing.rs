@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mirrord_protocol::{AgentMessage, ConnId, NetProtocol, RemoteError, CONN_WINDOW};
+use mirrord_protocol::{Acks, AgentMessage, ConnId, NetProtocol, RemoteError, CONN_WINDOW};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, Notify};
 
@@ -331,13 +331,15 @@ where
         }
     };
     let writer = async {
+        let mut acks = Acks::default();
         while let Some(msg) = rx.recv().await {
             let r = match msg {
                 ToPeer::Data(data) => {
                     let written = wr.write_all(&data).await;
                     if written.is_ok() && window.is_some() {
-                        let bytes = data.len() as u64;
-                        let _ = out.send(AgentMessage::ConnAck { conn, bytes }).await;
+                        if let Some(bytes) = acks.wrote(data.len() as u64) {
+                            let _ = out.send(AgentMessage::ConnAck { conn, bytes }).await;
+                        }
                     }
                     written
                 }
@@ -392,6 +394,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mirrord_protocol::ACK_EVERY;
 
     fn outgoing() -> (Arc<Outgoing>, mpsc::Receiver<AgentMessage>) {
         let (tx, rx) = mpsc::channel(16);
@@ -503,12 +506,13 @@ mod tests {
     #[tokio::test]
     async fn a_stream_reads_one_window_ahead_of_the_acks_and_acks_what_it_writes() {
         let (out, mut rx) = outgoing();
-        let (conn, mut peer, relay) = relayed(&out).await;
+        let (conn, peer, relay) = relayed(&out).await;
+        let (mut peer_rd, mut peer_wr) = peer.into_split();
         // The peer has far more to say than one window.
         let total = 4 * CONN_WINDOW as usize;
         let writer = tokio::spawn(async move {
-            let _ = peer.write_all(&vec![1u8; total]).await;
-            peer
+            let _ = peer_wr.write_all(&vec![1u8; total]).await;
+            peer_wr
         });
         let (first, _) = drain(&mut rx).await;
         assert!(
@@ -520,10 +524,20 @@ mod tests {
         assert!(second > 0, "an ack lets the reader go on");
         assert!(second as u64 <= CONN_WINDOW + CHUNK as u64, "{second}");
 
-        // The other way: what the agent writes to the peer is acknowledged.
+        // The other way: what the agent writes to the peer is acknowledged,
+        // in batches of ACK_EVERY bytes.
         out.send(conn, ToPeer::Data(b"hello".to_vec().into())).await;
-        let (_, acked) = drain(&mut rx).await;
-        assert_eq!(acked, 5);
+        let mut hello = [0u8; 5];
+        peer_rd.read_exact(&mut hello).await.unwrap();
+        assert_eq!(drain(&mut rx).await.1, 0, "5 bytes written owe no ack yet");
+        let rest = ACK_EVERY as usize - 5;
+        let reading = tokio::spawn(async move {
+            let mut buf = vec![0u8; rest];
+            peer_rd.read_exact(&mut buf).await.unwrap();
+        });
+        out.send(conn, ToPeer::Data(vec![2u8; rest].into())).await;
+        reading.await.unwrap();
+        assert_eq!(drain(&mut rx).await.1, ACK_EVERY);
         out.close(conn);
         relay.await.unwrap();
         writer.abort();

@@ -535,7 +535,6 @@ mod tests {
         assert_eq!(
             deliver_one(IncomingMode::Steal).await,
             [
-                ClientMessage::ConnAck { conn: 5, bytes: 5 },
                 ClientMessage::ConnData {
                     conn: 5,
                     data: b"200".to_vec().into()

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use mirrord_protocol::chunk::Chunks;
 use mirrord_protocol::{
-    ClientMessage, ConnId, LayerResponse, NetProtocol, RemoteError, CONN_WINDOW,
+    Acks, ClientMessage, ConnId, LayerResponse, NetProtocol, RemoteError, CONN_WINDOW,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
@@ -143,6 +143,7 @@ pub(crate) async fn pump(
     let flow_control = agent.flow_control();
     // Bytes sent to the agent that it has not acknowledged yet.
     let mut unacked: u64 = 0;
+    let mut acks = Acks::default();
     let mut local_open = true;
     let mut remote_open = true;
     while local_open || remote_open {
@@ -172,7 +173,9 @@ pub(crate) async fn pump(
                     // (the capture never waits): an ack would be one more
                     // message for each side to handle per request.
                     if flow_control && forward {
-                        agent.send(ClientMessage::ConnAck { conn, bytes: data.len() as u64 });
+                        if let Some(bytes) = acks.wrote(data.len() as u64) {
+                            agent.send(ClientMessage::ConnAck { conn, bytes });
+                        }
                     }
                 }
                 Some(ConnEvent::Ack(bytes)) => unacked = unacked.saturating_sub(bytes),
@@ -226,6 +229,7 @@ async fn relay_udp(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mirrord_protocol::ACK_EVERY;
 
     #[tokio::test]
     async fn the_last_holder_of_a_udp_relay_stops_it_and_closes_the_connection() {
@@ -300,15 +304,22 @@ mod tests {
             let (second, _) = quiet_total(&mut sent).await;
             assert!(second > 0, "an ack lets the relay read on");
 
-            // The agent's bytes reach the program and are acknowledged.
+            // The agent's bytes reach the program and are acknowledged,
+            // in batches of ACK_EVERY bytes.
             events_tx
                 .send(ConnEvent::Data(b"xyz".to_vec().into()))
                 .unwrap();
             let mut got = [0u8; 3];
             program_rd.read_exact(&mut got).await.unwrap();
             assert_eq!(&got, b"xyz");
-            let (_, acked) = quiet_total(&mut sent).await;
-            assert_eq!(acked, 3);
+            assert_eq!(quiet_total(&mut sent).await.1, 0, "3 bytes owe no ack yet");
+            let rest = ACK_EVERY as usize - 3;
+            events_tx
+                .send(ConnEvent::Data(vec![3u8; rest].into()))
+                .unwrap();
+            let mut got = vec![0u8; rest];
+            program_rd.read_exact(&mut got).await.unwrap();
+            assert_eq!(quiet_total(&mut sent).await.1, ACK_EVERY);
         };
         tokio::select! {
             _ = send => panic!("the relay took everything without acks"),
