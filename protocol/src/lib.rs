@@ -165,7 +165,7 @@ mod tests {
             }
         };
         assert_eq!(acked, written);
-        assert!(acked >= ACK_EVERY && acked < ACK_EVERY + 1000);
+        assert!((ACK_EVERY..ACK_EVERY + 1000).contains(&acked));
         assert_eq!(acks.wrote(1000), None, "counting starts again");
     }
 
