@@ -334,6 +334,8 @@ async fn run(capture: Arc<Capture>, ports: Arc<Mutex<Ports>>) {
 struct Copying {
     flows: HashMap<Key, (ConnId, Vec<Deliver>)>,
     next: ConnId,
+    /// Copies not made or cut short because a session was too far behind.
+    lost: u64,
 }
 
 impl Default for Copying {
@@ -341,6 +343,7 @@ impl Default for Copying {
         Copying {
             flows: HashMap::new(),
             next: COPY_IDS,
+            lost: 0,
         }
     }
 }
@@ -362,13 +365,14 @@ impl Copying {
                     .get(&port)
                     .map(|s| s.values().cloned().collect())
                     .unwrap_or_default();
+                let lost = &mut self.lost;
                 sessions.retain(|deliver| {
                     let opened = CopyEvent::Opened { conn, port, peer };
                     match deliver.send(opened, limit) {
                         Sent::Queued => true,
                         Sent::Gone => false,
                         Sent::Full => {
-                            warn!(client = %key.0, port, "a session cannot keep up with the mirrored traffic; this connection is not copied to it");
+                            behind(lost);
                             false
                         }
                     }
@@ -381,6 +385,7 @@ impl Copying {
                     return;
                 };
                 let conn = *conn;
+                let lost = &mut self.lost;
                 // Every session but the last gets a copy; the last the chunk.
                 let mut bytes = Some(bytes);
                 let last = sessions.len().saturating_sub(1);
@@ -396,7 +401,7 @@ impl Copying {
                         Sent::Queued => true,
                         Sent::Gone => false,
                         Sent::Full => {
-                            warn!(client = %key.0, "a session cannot keep up with the mirrored traffic; this connection's copy ends here");
+                            behind(lost);
                             deliver.send(CopyEvent::End { conn }, limit);
                             false
                         }
@@ -411,6 +416,18 @@ impl Copying {
                 }
             }
         }
+    }
+}
+
+/// Counts a copy a session was too far behind to get, saying so at the
+/// 1st, 2nd, 4th, 8th... (a session that stays behind loses many).
+fn behind(lost: &mut u64) {
+    *lost += 1;
+    if lost.is_power_of_two() {
+        warn!(
+            lost = *lost,
+            "a session cannot keep up with the mirrored traffic: connections are not copied to it, or their copies end early"
+        );
     }
 }
 
