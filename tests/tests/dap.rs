@@ -207,12 +207,11 @@ fn delve_through_connect_sees_the_pods_env_files_and_network() {
     initialize(&mut client, json!({"adapterID": "go"}));
     let launch = client.request(
         "launch",
-        json!({
-            "type": "go", "request": "launch", "name": "test", "mode": "debug",
-            "program": source, "cwd": scratch.path(),
-            "output": scratch.path().join("debuggee-bin"),
-            "env": {"GOCACHE": go_cache(), "GOFLAGS": "-mod=mod", "GO111MODULE": "off"},
-        }),
+        go_launch(
+            &source,
+            &scratch,
+            json!({"GOCACHE": go_cache(), "GOFLAGS": "-mod=mod", "GO111MODULE": "off"}),
+        ),
     );
     let launched = client.response(launch, LONG);
     assert_eq!(launched["success"], true, "{launched:#}");
@@ -228,6 +227,17 @@ fn delve_through_connect_sees_the_pods_env_files_and_network() {
     // dlv 1.20 leaves the program's stdout on its own stdout: no output check.
     client.event("terminated", LONG);
     disconnect_and_check_nothing_is_left(client, Some(pod.pid), &scratch);
+}
+
+/// A `go` launch configuration debugging `source`, built into `scratch`,
+/// with `env`.
+fn go_launch(source: &Path, scratch: &Scratch, env: Value) -> Value {
+    json!({
+        "type": "go", "request": "launch", "name": "test", "mode": "debug",
+        "program": source, "cwd": scratch.path(),
+        "output": scratch.path().join("debuggee-bin"),
+        "env": env,
+    })
 }
 
 /// Starts a debugpy session without a configured target; returns the
@@ -667,18 +677,15 @@ fn delve_debuggees_dynamic_child_is_served_by_its_layer() {
         .stderr(std::fs::File::create(&log).expect("log file"));
     let mut client = DapClient::spawn(command);
     initialize(&mut client, json!({"adapterID": "go"}));
-    let launch = client.request(
-        "launch",
-        json!({
-            "type": "go", "request": "launch", "name": "test", "mode": "debug",
-            "program": source, "cwd": scratch.path(),
-            "output": scratch.path().join("debuggee-bin"),
-            "env": {"GOCACHE": go_cache(), "GO111MODULE": "off", "CGO_ENABLED": "1",
-                    "PROBE_CHILD": child, "PROBE_OUT": out},
-            "mirrord": {"target": pod.target(),
-                        "feature": {"fs": {"mode": "read", "not_found": ["^/app/secrets"]}}},
-        }),
+    let mut configuration = go_launch(
+        &source,
+        &scratch,
+        json!({"GOCACHE": go_cache(), "GO111MODULE": "off", "CGO_ENABLED": "1",
+               "PROBE_CHILD": child, "PROBE_OUT": out}),
     );
+    configuration["mirrord"] = json!({"target": pod.target(),
+        "feature": {"fs": {"mode": "read", "not_found": ["^/app/secrets"]}}});
+    let launch = client.request("launch", configuration);
     let launched = client.response(launch, LONG);
     assert_eq!(launched["success"], true, "{launched:#}");
     client.event("initialized", LONG);
