@@ -227,7 +227,7 @@ impl Session {
         let handles = self.handles.clone();
         let outgoing = self.outgoing.clone();
         let (session, stolen_tx) = (self.id, self.stolen_tx.clone());
-        let mirrored_tx = self.mirrored.clone();
+        let mirrored = self.mirrored.clone();
         let warnings = self.peer.has_warnings();
         let task = async move {
             let respond = |result| AgentMessage::Response { id, result };
@@ -295,7 +295,7 @@ impl Session {
                 }
                 Request::Subscribe(subscription) => {
                     let result =
-                        subscribe(&shared, session, subscription, stolen_tx, mirrored_tx).await;
+                        subscribe(&shared, session, subscription, stolen_tx, mirrored).await;
                     let result = match result {
                         Ok(Some(message)) => {
                             tracing::warn!("{message}");

@@ -56,7 +56,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use mirrord_tests::pod::{spec::HTTP_PORT, Pod, PodSpec};
-use mirrord_tests::run::{gcc, programs_dir, spawn_until_line, Scratch};
+use mirrord_tests::run::{alive, gcc, programs_dir, spawn_until_line, Scratch};
 use mirrord_tests::stats::spread;
 
 const DIRECT_PORT: u16 = 18_191;
@@ -405,10 +405,7 @@ fn settle(clocks: &[CpuClock]) {
 /// Waits until none of `pids` runs (at most 30 s).
 fn wait_gone(pids: &[u32]) {
     for _ in 0..300 {
-        if pids
-            .iter()
-            .all(|pid| !Path::new(&format!("/proc/{pid}")).exists())
-        {
+        if !pids.iter().any(|pid| alive(*pid)) {
             return;
         }
         std::thread::sleep(Duration::from_millis(100));
