@@ -3,9 +3,11 @@
 //! TCP stack on the path and no file left behind).
 
 use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
 
-use mirrord_protocol::transport::bind_abstract;
+use mirrord_protocol::transport::{self, bind_abstract};
 use mirrord_protocol::Endpoint;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 
 pub enum Listener {
@@ -17,6 +19,38 @@ pub enum Listener {
 pub enum Accepted {
     Tcp(TcpStream, SocketAddr),
     Unix(UnixStream),
+}
+
+/// A client connection, before it is known to be a session (split in
+/// halves for frames) or a side stream (its fd relayed with `splice`).
+pub trait ClientStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    type Reader: AsyncRead + Unpin + Send + 'static;
+    type Writer: AsyncWrite + Unpin + Send + 'static;
+    fn into_halves(self) -> std::io::Result<(Self::Reader, Self::Writer)>;
+    /// The socket itself, deregistered from the runtime (still nonblocking).
+    fn into_fd(self) -> std::io::Result<OwnedFd>;
+}
+
+impl ClientStream for TcpStream {
+    type Reader = tokio::net::tcp::OwnedReadHalf;
+    type Writer = tokio::net::tcp::OwnedWriteHalf;
+    fn into_halves(self) -> std::io::Result<(Self::Reader, Self::Writer)> {
+        Ok(self.into_split())
+    }
+    fn into_fd(self) -> std::io::Result<OwnedFd> {
+        Ok(self.into_std()?.into())
+    }
+}
+
+impl ClientStream for UnixStream {
+    type Reader = transport::ReadHalf;
+    type Writer = transport::WriteHalf;
+    fn into_halves(self) -> std::io::Result<(Self::Reader, Self::Writer)> {
+        transport::split(self)
+    }
+    fn into_fd(self) -> std::io::Result<OwnedFd> {
+        Ok(self.into_std()?.into())
+    }
 }
 
 impl Listener {

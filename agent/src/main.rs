@@ -14,6 +14,7 @@ mod outgoing;
 mod root;
 mod server;
 mod session;
+mod side_stream;
 mod steal;
 mod target;
 

@@ -33,6 +33,23 @@ const PEER_QUEUE: usize = 64;
 /// The largest chunk read from a TCP peer, and the largest UDP datagram.
 const CHUNK: usize = 256 * 1024;
 
+/// Connects a TCP socket from the target's network namespace, within
+/// `timeout` (`ETIMEDOUT` after it).
+pub async fn connect_tcp(
+    factory: &SocketFactory,
+    remote: SocketAddr,
+    timeout: Duration,
+) -> Result<tokio::net::TcpStream, RemoteError> {
+    let io = |e: io::Error| RemoteError::from_io(&e);
+    let sock = factory.tcp(remote.is_ipv6()).await.map_err(io)?;
+    let stream = tokio::time::timeout(timeout, sock.connect(remote))
+        .await
+        .map_err(|_| RemoteError::new(libc::ETIMEDOUT, format!("connect to {remote} timed out")))?
+        .map_err(io)?;
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
 pub enum ToPeer {
     Data(mirrord_protocol::Payload),
     Shutdown,
@@ -129,15 +146,7 @@ impl Outgoing {
         let io = |e: io::Error| RemoteError::from_io(&e);
         let stream = match protocol {
             NetProtocol::Tcp => {
-                let sock = self.factory.tcp(remote.is_ipv6()).await.map_err(io)?;
-                let stream = tokio::time::timeout(self.connect_timeout, sock.connect(remote))
-                    .await
-                    .map_err(|_| {
-                        RemoteError::new(libc::ETIMEDOUT, format!("connect to {remote} timed out"))
-                    })?
-                    .map_err(io)?;
-                let _ = stream.set_nodelay(true);
-                Peer::Tcp(stream)
+                Peer::Tcp(connect_tcp(&self.factory, remote, self.connect_timeout).await?)
             }
             NetProtocol::Udp => {
                 let sock = self.factory.udp(remote.is_ipv6()).await.map_err(io)?;

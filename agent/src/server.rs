@@ -2,22 +2,24 @@
 //! out until the client leaves, the frame stream breaks, or the agent shuts
 //! down (in which case the client gets a `Closing` with the reason).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use mirrord_protocol::transport::split;
 use mirrord_protocol::{
-    codec, AgentCodec, AgentMessage, ClientMessage, CodecError, RemoteError, PROTOCOL_VERSION,
+    codec, AgentCodec, AgentMessage, ClientHello, ClientMessage, CodecError, RemoteError,
+    PROTOCOL_VERSION,
 };
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::codec::FramedRead;
 use tracing::Instrument;
 
-use crate::listener::{Accepted, Listener};
+use crate::listener::{Accepted, ClientStream, Listener};
 use crate::session::{Session, Shared};
+use crate::side_stream;
 
 /// How long a client may take to send its `Hello`.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -80,22 +82,18 @@ impl Server {
                             Accepted::Tcp(stream, peer) => {
                                 let peer = peer.to_string();
                                 let span = tracing::info_span!("client", %peer);
-                                let (reader, writer) = stream.into_split();
                                 conns.spawn(async move {
-                                    serve(reader, writer, peer, shared, shutdown).await;
+                                    serve_accepted(stream, peer, shared, shutdown).await;
                                     drop(guard);
                                 }.instrument(span));
                             }
-                            Accepted::Unix(stream) => match split(stream) {
-                                Ok((reader, writer)) => {
-                                    let span = tracing::info_span!("client", peer = "unix");
-                                    conns.spawn(async move {
-                                        serve(reader, writer, "unix".into(), shared, shutdown).await;
-                                        drop(guard);
-                                    }.instrument(span));
-                                }
-                                Err(e) => tracing::warn!(error = %e, "cannot serve a connection"),
-                            },
+                            Accepted::Unix(stream) => {
+                                let span = tracing::info_span!("client", peer = "unix");
+                                conns.spawn(async move {
+                                    serve_accepted(stream, "unix".into(), shared, shutdown).await;
+                                    drop(guard);
+                                }.instrument(span));
+                            }
                         }
                     }
                     Err(e) => {
@@ -121,10 +119,78 @@ impl Drop for ActivityGuard {
     }
 }
 
+/// What a new connection asked for in its first frame.
+enum Opening {
+    /// `Hello`: a session of framed messages.
+    Session(ClientHello),
+    /// `OpenStream` (1.4): one outgoing TCP connection, unframed.
+    Stream(SocketAddr),
+}
+
+/// Reads a new connection's first frame, checks it (version, secret) and
+/// serves the session or the side stream it opens.
+async fn serve_accepted<S: ClientStream>(
+    mut stream: S,
+    peer: String,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<Option<String>>,
+) {
+    let Some(opening) = opening(&mut stream, &peer, &shared).await else {
+        return;
+    };
+    match opening {
+        Opening::Session(hello) => match stream.into_halves() {
+            Ok((reader, writer)) => serve(reader, writer, hello, shared, shutdown).await,
+            Err(e) => tracing::warn!(error = %e, "cannot serve a connection"),
+        },
+        Opening::Stream(remote) => {
+            let span = tracing::debug_span!("side_stream", %remote);
+            side_stream::serve(stream, remote, &shared, shutdown)
+                .instrument(span)
+                .await
+        }
+    }
+}
+
+/// The opening of a connection, or `None` when it was refused or left.
+async fn opening<S: ClientStream>(stream: &mut S, peer: &str, shared: &Shared) -> Option<Opening> {
+    // Exactly one frame: a side stream's bytes follow its opening.
+    let first = tokio::time::timeout(HELLO_TIMEOUT, codec::read_one_frame(stream)).await;
+    let (secret, opening) = match first {
+        Ok(Ok(ClientMessage::Hello(hello))) => {
+            if let Err(reason) = PROTOCOL_VERSION.check_compatible(hello.version) {
+                return refuse(stream, peer, reason).await;
+            }
+            (hello.secret.clone(), Opening::Session(hello))
+        }
+        Ok(Ok(ClientMessage::OpenStream { secret, remote })) => (secret, Opening::Stream(remote)),
+        Ok(Ok(other)) => {
+            let reason = format!("expected Hello as the first message, got {}", name(&other));
+            return refuse(stream, peer, reason).await;
+        }
+        Ok(Err(CodecError::Closed)) => {
+            tracing::debug!(%peer, "client left before Hello");
+            return None;
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(%peer, error = %e, "broken frame before Hello; closing");
+            return None;
+        }
+        Err(_) => return refuse(stream, peer, "no Hello within 10s".into()).await,
+    };
+    if let Some(expected) = &shared.secret {
+        let given = secret.as_deref().unwrap_or("");
+        if !constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+            return refuse(stream, peer, "wrong or missing session secret".into()).await;
+        }
+    }
+    Some(opening)
+}
+
 async fn serve<R, W>(
     reader: R,
     writer: W,
-    peer: String,
+    hello: ClientHello,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<Option<String>>,
 ) where
@@ -134,33 +200,6 @@ async fn serve<R, W>(
     let mut source: FramedRead<R, AgentCodec> = codec::framed_read(reader);
     let mut sink: codec::FrameSink<W, AgentMessage> = codec::framed_write(writer);
 
-    let hello = match tokio::time::timeout(HELLO_TIMEOUT, source.next()).await {
-        Ok(Some(Ok(ClientMessage::Hello(hello)))) => hello,
-        Ok(Some(Ok(other))) => {
-            return refuse(
-                &mut sink,
-                peer,
-                format!("expected Hello as the first message, got {}", name(&other)),
-            )
-            .await;
-        }
-        Ok(Some(Err(e))) => {
-            return tracing::warn!(%peer, error = %e, "broken frame before Hello; closing")
-        }
-        Ok(None) => return tracing::debug!(%peer, "client left before Hello"),
-        Err(_) => return refuse(&mut sink, peer, "no Hello within 10s".into()).await,
-    };
-    if let Err(reason) = PROTOCOL_VERSION.check_compatible(hello.version) {
-        return refuse(&mut sink, peer, reason).await;
-    }
-    if let Some(secret) = &shared.secret {
-        if !constant_time_eq(
-            hello.secret.as_deref().unwrap_or("").as_bytes(),
-            secret.as_bytes(),
-        ) {
-            return refuse(&mut sink, peer, "wrong or missing session secret".into()).await;
-        }
-    }
     let ack = AgentMessage::HelloAck {
         version: PROTOCOL_VERSION,
         target_pid: shared.target_pid,
@@ -281,13 +320,12 @@ async fn shutdown_reason(rx: &mut watch::Receiver<Option<String>>) -> Option<Str
     reason
 }
 
-async fn refuse<S>(sink: &mut S, peer: String, reason: String)
-where
-    S: futures::Sink<AgentMessage> + Unpin,
-{
+/// Answers `Refused` with the reason and closes; always `None`.
+async fn refuse<S: ClientStream, T>(stream: &mut S, peer: &str, reason: String) -> Option<T> {
     tracing::warn!(%peer, %reason, "refused a client");
-    let _ = sink.send(AgentMessage::Refused { reason }).await;
-    let _ = sink.close().await;
+    let _ = codec::write_one_frame(stream, &AgentMessage::Refused { reason }).await;
+    let _ = stream.shutdown().await;
+    None
 }
 
 fn name(msg: &ClientMessage) -> &'static str {
@@ -299,6 +337,7 @@ fn name(msg: &ClientMessage) -> &'static str {
         ClientMessage::ConnClose { .. } => "ConnClose",
         ClientMessage::Ping => "Ping",
         ClientMessage::ConnAck { .. } => "ConnAck",
+        ClientMessage::OpenStream { .. } => "OpenStream",
     }
 }
 

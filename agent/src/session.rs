@@ -184,6 +184,9 @@ impl Session {
                 let _ = self.out.send(AgentMessage::Pong).await;
             }
             ClientMessage::Hello(_) => tracing::warn!("a second Hello on a connection is ignored"),
+            ClientMessage::OpenStream { .. } => {
+                tracing::warn!("OpenStream opens a connection of its own; ignored in a session")
+            }
         }
     }
 

@@ -5,7 +5,7 @@ mod common;
 use std::io::Write;
 use std::time::Duration;
 
-use common::{errno, Agent, Client};
+use common::{errno, open_stream, Agent, Client};
 use mirrord_protocol::{AgentMessage, OpenFlags, Request, Response, Version, PROTOCOL_VERSION};
 
 #[test]
@@ -241,6 +241,100 @@ fn connection_end_closes_its_outgoing_sockets() {
         0,
         "the agent closed the peer socket"
     );
+}
+
+#[test]
+fn a_side_stream_carries_one_connection_unframed() {
+    use std::io::Read;
+    let agent = Agent::start(&[]);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let (mut stream, answer) = open_stream(agent.addr, None, listener.local_addr().unwrap());
+    let (mut peer, seen_from) = listener.accept().unwrap();
+    assert_eq!(
+        answer,
+        AgentMessage::StreamOpened {
+            result: Ok(seen_from)
+        }
+    );
+    peer.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+
+    stream.write_all(b"ping").unwrap();
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut got = Vec::new();
+    peer.read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"ping", "bytes, then the half-close");
+
+    peer.write_all(b"pong after the half-close").unwrap();
+    drop(peer);
+    let mut got = Vec::new();
+    stream.read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"pong after the half-close");
+}
+
+#[test]
+fn a_side_stream_that_cannot_connect_says_why_and_closes() {
+    let agent = Agent::start(&[]);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let remote = closed.local_addr().unwrap();
+    drop(closed);
+    let (mut stream, answer) = open_stream(agent.addr, None, remote);
+    let AgentMessage::StreamOpened { result: Err(e) } = answer else {
+        panic!("{answer:?}")
+    };
+    assert_eq!(e.errno, libc::ECONNREFUSED, "{e}");
+    let mut buf = [0u8; 8];
+    assert_eq!(std::io::Read::read(&mut stream, &mut buf).unwrap(), 0);
+}
+
+#[test]
+fn a_side_stream_needs_the_secret() {
+    let agent = Agent::start(&["--secret", "s3cret"]);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let remote = listener.local_addr().unwrap();
+    for wrong in [None, Some("nope")] {
+        let (_, answer) = open_stream(agent.addr, wrong, remote);
+        assert!(
+            matches!(&answer, AgentMessage::Refused { reason } if reason.contains("secret")),
+            "{answer:?}"
+        );
+    }
+    assert!(listener.accept().is_err(), "no connection was made");
+    let (_, answer) = open_stream(agent.addr, Some("s3cret"), remote);
+    assert!(
+        matches!(answer, AgentMessage::StreamOpened { result: Ok(_) }),
+        "{answer:?}"
+    );
+}
+
+#[test]
+fn agent_shutdown_ends_its_side_streams() {
+    use std::io::Read;
+    let mut agent = Agent::start(&[]);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let (mut stream, answer) = open_stream(agent.addr, None, listener.local_addr().unwrap());
+    assert!(matches!(
+        answer,
+        AgentMessage::StreamOpened { result: Ok(_) }
+    ));
+    let (mut peer, _) = listener.accept().unwrap();
+    peer.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(agent.child.id() as i32, libc::SIGTERM) };
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        stream.read(&mut buf).unwrap(),
+        0,
+        "the client's stream ends"
+    );
+    assert_eq!(
+        peer.read(&mut buf).unwrap(),
+        0,
+        "the target's connection ends"
+    );
+    assert!(agent.wait_exit(Duration::from_secs(10)).success());
 }
 
 #[test]

@@ -29,6 +29,8 @@ pub mod chunk;
 pub mod codec;
 pub mod endpoint;
 pub mod messages;
+#[cfg(feature = "tokio")]
+pub mod splice;
 #[cfg(feature = "libc")]
 pub mod stat;
 #[cfg(feature = "tokio")]
@@ -49,7 +51,9 @@ use serde::{Deserialize, Serialize};
 /// 1.2: per-connection flow control (`ConnAck` both ways).
 /// 1.3: `AgentMessage::Warning` (something the user should know that is
 /// not an error: a steal that reaches only the target's IPv4 clients).
-pub const PROTOCOL_VERSION: Version = Version { major: 1, minor: 3 };
+/// 1.4: side streams (`ClientMessage::OpenStream`, `AgentMessage::StreamOpened`):
+/// an outgoing TCP connection on a connection of its own, unframed.
+pub const PROTOCOL_VERSION: Version = Version { major: 1, minor: 4 };
 
 /// How many bytes of `ConnData` one side may have sent on a stream
 /// connection (TCP, or a stolen or mirrored one) and not yet seen
@@ -114,6 +118,11 @@ impl Version {
     /// Whether a peer speaking `self` understands `AgentMessage::Warning`.
     pub fn has_warnings(self) -> bool {
         (self.major, self.minor) >= (1, 3)
+    }
+
+    /// Whether an agent speaking `self` accepts `ClientMessage::OpenStream`.
+    pub fn has_side_streams(self) -> bool {
+        (self.major, self.minor) >= (1, 4)
     }
 }
 
@@ -185,6 +194,14 @@ mod tests {
         assert!(!v(1, 2).has_warnings());
         assert!(v(1, 3).has_warnings());
         assert!(PROTOCOL_VERSION.has_warnings());
+    }
+
+    #[test]
+    fn side_streams_start_with_1_4() {
+        let v = |major, minor| Version { major, minor };
+        assert!(!v(1, 3).has_side_streams());
+        assert!(v(1, 4).has_side_streams());
+        assert!(PROTOCOL_VERSION.has_side_streams());
     }
 
     #[test]

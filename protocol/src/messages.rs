@@ -184,6 +184,18 @@ pub enum ClientMessage {
         conn: ConnId,
         bytes: u64,
     },
+    /// Since 1.4, the first frame of a connection of its own instead of
+    /// `Hello` (sent only to an agent that speaks 1.4): connect to `remote`
+    /// over TCP from the target. The agent answers `StreamOpened`, and
+    /// from then on the connection carries that TCP connection's bytes,
+    /// unframed, both ways: a half-close is passed on as a half-close, and
+    /// the kernel's flow control replaces `ConnAck`. Lets both relays move
+    /// the bytes with `splice(2)` (see `crate::splice`).
+    OpenStream {
+        /// The session secret when the agent was started with one.
+        secret: Option<String>,
+        remote: SocketAddr,
+    },
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -248,6 +260,12 @@ pub enum AgentMessage {
     /// should see that is not an error (the client logs it as a warning).
     Warning {
         message: String,
+    },
+    /// Since 1.4, the answer to `OpenStream` and the only frame on that
+    /// connection: the connection's local address in the target, or why
+    /// it could not be made (then the agent closes the stream).
+    StreamOpened {
+        result: Result<SocketAddr, RemoteError>,
     },
 }
 
@@ -742,6 +760,8 @@ mod tests {
             Just(ClientMessage::Ping),
             (any::<u64>(), any::<u64>())
                 .prop_map(|(conn, bytes)| ClientMessage::ConnAck { conn, bytes }),
+            (proptest::option::of(".{0,20}"), addr())
+                .prop_map(|(secret, remote)| ClientMessage::OpenStream { secret, remote }),
         ]
     }
 
@@ -767,6 +787,8 @@ mod tests {
             (any::<u64>(), any::<u64>())
                 .prop_map(|(conn, bytes)| AgentMessage::ConnAck { conn, bytes }),
             ".{0,30}".prop_map(|message| AgentMessage::Warning { message }),
+            prop_oneof![addr().prop_map(Ok), error().prop_map(Err)]
+                .prop_map(|result| AgentMessage::StreamOpened { result }),
         ]
     }
 
@@ -897,7 +919,7 @@ mod tests {
             secret: None,
         }))
         .unwrap();
-        assert_eq!(frame, [0, 0, 0, 4, 0, 1, 3, 0], "wire form changed");
+        assert_eq!(frame, [0, 0, 0, 4, 0, 1, 4, 0], "wire form changed");
         let frame = encode_frame(&ClientMessage::Request {
             id: 7,
             request: Request::Stat {

@@ -26,6 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::FramedRead;
 use tracing::{debug, info, warn};
 
+use super::side_stream::SideStreams;
 use crate::local_socket;
 
 /// How many of the agent's last stderr lines are kept to explain its death.
@@ -82,6 +83,9 @@ pub struct AgentClient {
     incoming: IncomingSlot,
     /// The agent acknowledges stream data and expects acks (1.2+).
     flow_control: bool,
+    /// How to open side streams, when the agent takes them (1.4+) and is
+    /// reached directly (not through a port-forward).
+    side_streams: Option<Arc<SideStreams>>,
 }
 
 impl AgentClient {
@@ -96,6 +100,7 @@ impl AgentClient {
             stopping: Arc::default(),
             incoming: Arc::default(),
             flow_control: true,
+            side_streams: None,
         };
         (client, Sent(rx))
     }
@@ -148,6 +153,11 @@ impl AgentClient {
     /// acknowledge what was written.
     pub fn flow_control(&self) -> bool {
         self.flow_control
+    }
+
+    /// Side streams for outgoing TCP connections, if the agent takes them.
+    pub fn side_streams(&self) -> Option<&SideStreams> {
+        self.side_streams.as_deref()
     }
 
     /// Set it to mark a coming end of the connection as expected (the
@@ -337,17 +347,21 @@ pub async fn connect(
     secret: Option<String>,
 ) -> anyhow::Result<(AgentClient, Option<u32>)> {
     let failed = |e: std::io::Error| anyhow::anyhow!("cannot connect to the agent at {addr}: {e}");
+    let side_streams = SideStreams {
+        endpoint: addr.clone(),
+        secret: secret.clone(),
+    };
     match addr {
         Endpoint::Unix(name) => {
             let stream = local_socket::connect_abstract(name).map_err(failed)?;
             let (reader, writer) = local_socket::split(stream)?;
-            start(reader, writer, secret).await
+            start(reader, writer, secret, Some(side_streams)).await
         }
         Endpoint::Tcp(addr) => {
             let stream = tokio::net::TcpStream::connect(addr).await.map_err(failed)?;
             stream.set_nodelay(true)?;
             let (reader, writer) = stream.into_split();
-            start(reader, writer, secret).await
+            start(reader, writer, secret, Some(side_streams)).await
         }
     }
 }
@@ -361,13 +375,14 @@ where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (reader, writer) = tokio::io::split(stream);
-    start(reader, writer, secret).await
+    start(reader, writer, secret, None).await
 }
 
 async fn start<R, W>(
     reader: R,
     writer: W,
     secret: Option<String>,
+    side_streams: Option<SideStreams>,
 ) -> anyhow::Result<(AgentClient, Option<u32>)>
 where
     R: AsyncRead + Unpin + Send + 'static,
@@ -416,6 +431,9 @@ where
             stopping,
             incoming: Arc::new(Mutex::new(Some(incoming_rx))),
             flow_control: agent_version.has_flow_control(),
+            side_streams: side_streams
+                .filter(|_| agent_version.has_side_streams())
+                .map(Arc::new),
         },
         target_pid,
     ))
@@ -574,7 +592,9 @@ fn dispatch(
         }
         AgentMessage::Warning { message } => warn!("the agent says: {message}"),
         AgentMessage::Pong => {}
-        AgentMessage::HelloAck { .. } | AgentMessage::Refused { .. } => {
+        AgentMessage::HelloAck { .. }
+        | AgentMessage::Refused { .. }
+        | AgentMessage::StreamOpened { .. } => {
             warn!("unexpected handshake message from the agent")
         }
         AgentMessage::IncomingConn { conn, .. } => {

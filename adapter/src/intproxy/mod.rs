@@ -29,6 +29,7 @@ pub(crate) mod incoming;
 mod layers;
 mod lifetime;
 pub(crate) mod outgoing;
+mod side_stream;
 
 use std::path::PathBuf;
 use std::time::Duration;

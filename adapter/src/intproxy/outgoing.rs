@@ -13,6 +13,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use mirrord_protocol::chunk::Chunks;
+use mirrord_protocol::splice;
 use mirrord_protocol::{
     Acks, ClientMessage, ConnId, LayerResponse, NetProtocol, RemoteError, CONN_WINDOW,
 };
@@ -22,6 +23,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, Instrument};
 
 use super::agent::{AgentClient, ConnEvent, Connected};
+use super::side_stream::SideStreams;
 
 /// How long the relay waits for the layer to connect the program's socket.
 const ACCEPT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -52,6 +54,9 @@ pub async fn connect(
     protocol: NetProtocol,
     remote: SocketAddr,
 ) -> Result<(LayerResponse, Option<UdpRelay>), RemoteError> {
+    if let (NetProtocol::Tcp, Some(side_streams)) = (protocol, agent.side_streams()) {
+        return connect_side_stream(side_streams, remote).await;
+    }
     let Connected {
         conn,
         local,
@@ -88,6 +93,40 @@ pub async fn connect(
         }
     };
     Ok((LayerResponse::Outgoing { relay, local }, held))
+}
+
+/// A TCP connection on a side stream: the relay and the side stream are
+/// spliced together once the program has connected.
+async fn connect_side_stream(
+    side_streams: &SideStreams,
+    remote: SocketAddr,
+) -> Result<(LayerResponse, Option<UdpRelay>), RemoteError> {
+    let (stream, local) = side_streams.open(remote).await?;
+    let io = |e: std::io::Error| RemoteError::from_io(&e);
+    let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        .await
+        .map_err(io)?;
+    let relay = listener.local_addr().map_err(io)?;
+    let span = tracing::debug_span!("side_stream", %remote, %local);
+    tokio::spawn(
+        async move {
+            let program = match tokio::time::timeout(ACCEPT_TIMEOUT, listener.accept()).await {
+                Ok(Ok((program, _))) => program,
+                _ => return debug!("the program never connected to the relay"),
+            };
+            let _ = program.set_nodelay(true);
+            let program = match program.into_std() {
+                Ok(program) => program.into(),
+                Err(e) => return debug!(error = %e, "cannot relay"),
+            };
+            match splice::relay(program, stream).await {
+                Ok((sent, received)) => debug!(sent, received, "connection ended"),
+                Err(e) => debug!(error = %e, "connection failed"),
+            }
+        }
+        .instrument(span),
+    );
+    Ok((LayerResponse::Outgoing { relay, local }, None))
 }
 
 fn relay_error(agent: &AgentClient, conn: ConnId, e: std::io::Error) -> RemoteError {

@@ -184,6 +184,24 @@ impl Client {
     }
 }
 
+/// Opens a side stream to `remote` through the agent at `addr`: the
+/// stream, and the agent's one answer on it.
+pub fn open_stream(
+    addr: SocketAddr,
+    secret: Option<&str>,
+    remote: SocketAddr,
+) -> (TcpStream, AgentMessage) {
+    let mut stream = TcpStream::connect(addr).expect("connect to the agent");
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let open = ClientMessage::OpenStream {
+        secret: secret.map(String::from),
+        remote,
+    };
+    write_frame(&mut stream, &open).expect("send");
+    let answer = read_frame(&mut stream).expect("the agent's answer");
+    (stream, answer)
+}
+
 pub fn errno(r: Result<Response, RemoteError>) -> i32 {
     match r {
         Err(e) => e.errno,

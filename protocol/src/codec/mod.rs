@@ -92,6 +92,39 @@ pub fn write_frame<T: Serialize, W: Write>(writer: &mut W, msg: &T) -> Result<()
     Ok(())
 }
 
+/// Reads exactly one frame from an async stream and nothing after it:
+/// the opening frame of a connection whose bytes may stop being frames
+/// after it (a side stream, `ClientMessage::OpenStream`).
+#[cfg(feature = "tokio")]
+pub async fn read_one_frame<T, R>(reader: &mut R) -> Result<T, CodecError>
+where
+    T: DeserializeOwned,
+    R: tokio::io::AsyncRead + Unpin,
+{
+    use tokio::io::AsyncReadExt;
+    let eof = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => CodecError::Closed,
+        _ => CodecError::Io(e),
+    };
+    let mut header = [0u8; LEN_BYTES];
+    reader.read_exact(&mut header).await.map_err(eof)?;
+    let mut body = vec![0; checked_len(header)?];
+    reader.read_exact(&mut body).await.map_err(eof)?;
+    decode_body(&body)
+}
+
+/// Writes one frame to an async stream, unbuffered.
+#[cfg(feature = "tokio")]
+pub async fn write_one_frame<T, W>(writer: &mut W, msg: &T) -> Result<(), CodecError>
+where
+    T: Serialize,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::AsyncWriteExt;
+    writer.write_all(&encode_frame(msg)?).await?;
+    Ok(())
+}
+
 fn frame_len(buf: &[u8]) -> Result<Option<usize>, CodecError> {
     match buf.get(..LEN_BYTES) {
         Some(header) => {
@@ -252,6 +285,34 @@ mod tests {
         ));
         assert!(matches!(
             read_frame::<ClientMessage, _>(&mut &frame[..]),
+            Err(CodecError::TooLarge(_))
+        ));
+    }
+
+    /// The bytes after an opening frame belong to whoever reads the
+    /// stream next (a side stream's first unframed bytes).
+    #[cfg(feature = "tokio")]
+    #[tokio::test]
+    async fn one_frame_is_read_and_nothing_after_it() {
+        let msg = ClientMessage::ConnClose { conn: 7 };
+        let mut stream = encode_frame(&msg).unwrap();
+        stream.extend_from_slice(b"raw bytes");
+        let mut reader = &stream[..];
+        assert_eq!(
+            read_one_frame::<ClientMessage, _>(&mut reader)
+                .await
+                .unwrap(),
+            msg
+        );
+        assert_eq!(reader, b"raw bytes");
+        assert!(matches!(
+            read_one_frame::<ClientMessage, _>(&mut &stream[..3]).await,
+            Err(CodecError::Closed)
+        ));
+        let mut huge = u32::MAX.to_be_bytes().to_vec();
+        huge.extend_from_slice(&[0; 16]);
+        assert!(matches!(
+            read_one_frame::<ClientMessage, _>(&mut &huge[..]).await,
             Err(CodecError::TooLarge(_))
         ));
     }
