@@ -114,7 +114,9 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     // applied by the layer; the agent's own umask must not narrow them again.
     // SAFETY: umask cannot fail.
     unsafe { libc::umask(0) };
-    raise_fd_limit();
+    if !mirrord_protocol::limits::raise_fd_limit() {
+        tracing::debug!("cannot raise the descriptor limit");
+    }
     let target_pid = match (&cli.container_id, cli.target_pid) {
         (Some(id), _) => {
             let pid = container::find_pid(std::path::Path::new("/proc"), id)?;
@@ -252,24 +254,6 @@ async fn serve(listen: Endpoint, shared: Arc<Shared>, lifetime: Lifetime) -> any
         eprintln!("mirrord-agent: {}", exit.reason);
     }
     Ok(exit.code)
-}
-
-/// Every open remote file and connection of every client is a descriptor
-/// here: use the hard limit, not the (often 1024) soft one.
-fn raise_fd_limit() {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: a valid out pointer.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 && lim.rlim_cur < lim.rlim_max
-    {
-        lim.rlim_cur = lim.rlim_max;
-        // SAFETY: a valid limit; failure leaves the old one.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
-            tracing::debug!("cannot raise the descriptor limit");
-        }
-    }
 }
 
 async fn wait_target(exit: Option<target::ExitWatch>) {

@@ -28,6 +28,8 @@
 pub mod chunk;
 pub mod codec;
 pub mod endpoint;
+#[cfg(feature = "libc")]
+pub mod limits;
 pub mod messages;
 #[cfg(feature = "tokio")]
 pub mod splice;

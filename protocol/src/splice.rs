@@ -14,7 +14,11 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
-/// The pipe's size, and the most one `splice` takes from a socket.
+/// The size a pipe grows to once a connection fills it: a bulk transfer
+/// then moves more per wake-up. A pipe starts at the system's default
+/// (64 KiB), so idle and small connections do not count a megabyte each
+/// against the user's pipe allowance (`fs.pipe-user-pages-soft`, 64 MiB
+/// by default: past it, new pipes get two pages).
 const PIPE_BYTES: usize = 1024 * 1024;
 
 /// The bytes relayed each way: (first to second, second to first).
@@ -41,14 +45,18 @@ pub async fn relay(a: OwnedFd, b: OwnedFd) -> io::Result<Relayed> {
 /// for writing. The pipe is emptied before more is taken, so a `splice`
 /// would block only on the socket it waits for.
 async fn lane(from: &AsyncFd<OwnedFd>, to: &AsyncFd<OwnedFd>) -> io::Result<u64> {
-    let pipe = Pipe::new()?;
+    let mut pipe = Pipe::new()?;
     let mut total = 0u64;
     loop {
+        let room = pipe.size;
         let taken = from
             .async_io(Interest::READABLE, |fd| {
-                splice(fd.as_raw_fd(), pipe.write.as_raw_fd(), PIPE_BYTES)
+                splice(fd.as_raw_fd(), pipe.write.as_raw_fd(), room)
             })
             .await?;
+        if taken == room {
+            pipe.grow();
+        }
         if taken == 0 {
             // SAFETY: a plain syscall on an fd this function borrows. A
             // peer already gone is not an error here: the other lane
@@ -113,6 +121,9 @@ fn reset_on_close(fd: impl AsFd) {
 struct Pipe {
     read: OwnedFd,
     write: OwnedFd,
+    /// Its capacity in bytes.
+    size: usize,
+    may_grow: bool,
 }
 
 impl Pipe {
@@ -124,17 +135,30 @@ impl Pipe {
         }
         // SAFETY: both fds were just created and are owned by nobody else.
         let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-        // A larger pipe moves more per wake-up; the default (64 KiB) is
-        // kept if the system refuses.
         // SAFETY: a plain fcntl on an fd owned here.
-        unsafe {
-            libc::fcntl(
-                write.as_raw_fd(),
-                libc::F_SETPIPE_SZ,
-                PIPE_BYTES as libc::c_int,
-            )
-        };
-        Ok(Pipe { read, write })
+        let size = unsafe { libc::fcntl(write.as_raw_fd(), libc::F_GETPIPE_SZ) };
+        Ok(Pipe {
+            read,
+            write,
+            size: usize::try_from(size).unwrap_or(4096).max(4096),
+            may_grow: true,
+        })
+    }
+
+    /// Grows the pipe to [`PIPE_BYTES`]; asked once: if the system
+    /// refuses, the pipe keeps its size.
+    fn grow(&mut self) {
+        if !self.may_grow {
+            return;
+        }
+        self.may_grow = false;
+        let grown = PIPE_BYTES as libc::c_int;
+        // SAFETY: a plain fcntl on an fd owned here; growing keeps what
+        // the pipe holds.
+        let size = unsafe { libc::fcntl(self.write.as_raw_fd(), libc::F_SETPIPE_SZ, grown) };
+        if let Ok(size) = usize::try_from(size) {
+            self.size = self.size.max(size);
+        }
     }
 }
 
@@ -210,6 +234,19 @@ mod tests {
         assert!(right_got == pattern(1), "left's bytes reach right intact");
         assert!(left_got == pattern(2), "right's bytes reach left intact");
         assert_eq!(relay.await.unwrap().unwrap(), (LEN as u64, LEN as u64));
+    }
+
+    #[test]
+    fn a_pipe_grows_once_when_asked() {
+        let mut pipe = Pipe::new().unwrap();
+        assert!(pipe.size < PIPE_BYTES, "starts at the default");
+        pipe.grow();
+        assert_eq!(pipe.size, PIPE_BYTES);
+        // SAFETY: a plain fcntl on the test's own pipe.
+        let real = unsafe { libc::fcntl(pipe.write.as_raw_fd(), libc::F_GETPIPE_SZ) };
+        assert_eq!(real as usize, PIPE_BYTES);
+        pipe.grow();
+        assert_eq!(pipe.size, PIPE_BYTES);
     }
 
     #[tokio::test]

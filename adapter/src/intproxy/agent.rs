@@ -105,6 +105,13 @@ impl AgentClient {
         (client, Sent(rx))
     }
 
+    /// The same client, opening side streams with `side_streams`.
+    #[cfg(test)]
+    pub fn with_side_streams(mut self, side_streams: SideStreams) -> AgentClient {
+        self.side_streams = Some(Arc::new(side_streams));
+        self
+    }
+
     /// Queues a request now (keeping arrival order) and returns its answer
     /// as a future.
     pub fn request(
@@ -204,6 +211,22 @@ impl Sent {
             if let Command::Request { request, reply } = command {
                 std::mem::forget(reply);
                 return Some(request);
+            }
+        }
+        None
+    }
+
+    /// The next framed connect asked for, if any.
+    pub fn try_recv_connect(&mut self) -> Option<(NetProtocol, SocketAddr)> {
+        while let Ok(command) = self.0.try_recv() {
+            if let Command::Connect {
+                protocol,
+                remote,
+                reply,
+            } = command
+            {
+                std::mem::forget(reply);
+                return Some((protocol, remote));
             }
         }
         None

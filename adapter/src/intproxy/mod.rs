@@ -147,6 +147,8 @@ pub fn run(args: IntproxyArgs) -> anyhow::Result<()> {
     // SAFETY: plain syscall; no thread exists yet.
     unsafe { libc::close_range(3, u32::MAX, 0) };
     mirrord_protocol::chunk::keep_freed_chunks();
+    // Each relayed connection holds several descriptors here.
+    mirrord_protocol::limits::raise_fd_limit();
     if args.detach {
         detach()?;
     }

@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, Instrument};
 
 use super::agent::{AgentClient, ConnEvent, Connected};
-use super::side_stream::SideStreams;
+use super::side_stream;
 
 /// How long the relay waits for the layer to connect the program's socket.
 const ACCEPT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -55,7 +55,10 @@ pub async fn connect(
     remote: SocketAddr,
 ) -> Result<(LayerResponse, Option<UdpRelay>), RemoteError> {
     if let (NetProtocol::Tcp, Some(side_streams)) = (protocol, agent.side_streams()) {
-        return connect_side_stream(side_streams, remote).await;
+        match side_streams.open(remote).await {
+            Ok(opened) => return relay_side_stream(opened?, remote).await,
+            Err(e) => debug!(%remote, error = %e, "no side stream; the connection is framed"),
+        }
     }
     let Connected {
         conn,
@@ -97,11 +100,10 @@ pub async fn connect(
 
 /// A TCP connection on a side stream: the relay and the side stream are
 /// spliced together once the program has connected.
-async fn connect_side_stream(
-    side_streams: &SideStreams,
+async fn relay_side_stream(
+    (stream, local): side_stream::Opened,
     remote: SocketAddr,
 ) -> Result<(LayerResponse, Option<UdpRelay>), RemoteError> {
-    let (stream, local) = side_streams.open(remote).await?;
     let io = |e: std::io::Error| RemoteError::from_io(&e);
     let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
         .await
@@ -268,7 +270,92 @@ async fn relay_udp(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mirrord_protocol::ACK_EVERY;
+    use crate::intproxy::side_stream::SideStreams;
+    use mirrord_protocol::{codec, AgentMessage, Endpoint, ACK_EVERY};
+
+    /// A stand-in agent for one side stream: it reads the opening,
+    /// answers that the connection is made, with the remote peer's first
+    /// bytes in the same write, then echoes.
+    async fn side_stream_agent(name: &str) -> tokio::task::JoinHandle<ClientMessage> {
+        use tokio::io::AsyncReadExt;
+        let listener = crate::local_socket::bind_abstract(name).unwrap();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let opening: ClientMessage = codec::read_one_frame(&mut stream).await.unwrap();
+            let local = SocketAddr::from((Ipv4Addr::new(10, 0, 0, 7), 40_000));
+            let mut answer =
+                codec::encode_frame(&AgentMessage::StreamOpened { result: Ok(local) }).unwrap();
+            answer.extend_from_slice(b"banner;");
+            stream.write_all(&answer).await.unwrap();
+            let mut buf = [0u8; 64];
+            loop {
+                match stream.read(&mut buf).await.unwrap() {
+                    0 => break,
+                    n => stream.write_all(&buf[..n]).await.unwrap(),
+                }
+            }
+            opening
+        })
+    }
+
+    #[tokio::test]
+    async fn a_side_stream_relays_from_the_first_byte_after_the_answer() {
+        use tokio::io::AsyncReadExt;
+        let name = crate::local_socket::unique_name("side-stream-test");
+        let agent_task = side_stream_agent(&name).await;
+        let (agent, mut sent) = AgentClient::detached();
+        let agent = agent.with_side_streams(SideStreams {
+            endpoint: Endpoint::Unix(name),
+            secret: Some("s".into()),
+        });
+        let remote = SocketAddr::from((Ipv4Addr::LOCALHOST, 7001));
+        let (answer, held) = connect(&agent, NetProtocol::Tcp, remote).await.unwrap();
+        let LayerResponse::Outgoing { relay, local } = answer else {
+            panic!("{answer:?}")
+        };
+        assert!(held.is_none());
+        assert_eq!(
+            local,
+            SocketAddr::from((Ipv4Addr::new(10, 0, 0, 7), 40_000))
+        );
+        let mut program = TcpStream::connect(relay).await.unwrap();
+        program.write_all(b"ping").await.unwrap();
+        program.shutdown().await.unwrap();
+        let mut got = Vec::new();
+        program.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, b"banner;ping");
+        assert_eq!(
+            agent_task.await.unwrap(),
+            ClientMessage::OpenStream {
+                secret: Some("s".into()),
+                remote
+            }
+        );
+        assert_eq!(sent.try_recv_connect(), None, "nothing went framed");
+    }
+
+    #[tokio::test]
+    async fn without_a_side_stream_a_connection_is_framed() {
+        let (agent, mut sent) = AgentClient::detached();
+        let agent = agent.with_side_streams(SideStreams {
+            endpoint: Endpoint::Unix(crate::local_socket::unique_name("nobody-listens")),
+            secret: None,
+        });
+        let remote = SocketAddr::from((Ipv4Addr::LOCALHOST, 7001));
+        let connecting = tokio::spawn(async move {
+            let _ = connect(&agent, NetProtocol::Tcp, remote).await;
+        });
+        let mut asked = None;
+        for _ in 0..500 {
+            asked = sent.try_recv_connect();
+            if asked.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(asked, Some((NetProtocol::Tcp, remote)));
+        connecting.abort();
+    }
 
     #[tokio::test]
     async fn the_last_holder_of_a_udp_relay_stops_it_and_closes_the_connection() {

@@ -5,6 +5,7 @@
 //! and nothing shared with other connections' traffic. Over a
 //! port-forward there is one stream only, and connections stay framed.
 
+use std::io;
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
 
@@ -20,32 +21,30 @@ pub struct SideStreams {
     pub secret: Option<String>,
 }
 
+/// A connection on a side stream: the stream's socket (nonblocking, ready
+/// to relay) and the connection's local address in the target.
+pub type Opened = (OwnedFd, SocketAddr);
+
 impl SideStreams {
-    /// Connects to `remote` from the target on a side stream: the stream's
-    /// socket (nonblocking, ready to relay) and the connection's local
-    /// address in the target.
-    pub async fn open(&self, remote: SocketAddr) -> Result<(OwnedFd, SocketAddr), RemoteError> {
-        let unreachable = |e: std::io::Error| {
-            RemoteError::new(
-                libc::EIO,
-                format!("cannot reach the mirrord agent at {}: {e}", self.endpoint),
-            )
-        };
+    /// Asks the agent to connect to `remote` from the target on a side
+    /// stream: the connection, or the connect's error in the target
+    /// (what the program gets). The outer error is the side stream's own
+    /// (no descriptor left here, the agent unreachable or refusing it):
+    /// the caller can still use the shared connection.
+    pub async fn open(&self, remote: SocketAddr) -> io::Result<Result<Opened, RemoteError>> {
         match &self.endpoint {
             Endpoint::Unix(name) => {
-                let mut stream = local_socket::connect_abstract(name).map_err(unreachable)?;
-                let local = self.handshake(&mut stream, remote).await?;
-                let fd = stream.into_std().map_err(unreachable)?;
-                Ok((fd.into(), local))
+                let mut stream = local_socket::connect_abstract(name)?;
+                let opened = self.handshake(&mut stream, remote).await?;
+                let fd = stream.into_std()?;
+                Ok(opened.map(|local| (fd.into(), local)))
             }
             Endpoint::Tcp(addr) => {
-                let mut stream = tokio::net::TcpStream::connect(addr)
-                    .await
-                    .map_err(unreachable)?;
+                let mut stream = tokio::net::TcpStream::connect(addr).await?;
                 let _ = stream.set_nodelay(true);
-                let local = self.handshake(&mut stream, remote).await?;
-                let fd = stream.into_std().map_err(unreachable)?;
-                Ok((fd.into(), local))
+                let opened = self.handshake(&mut stream, remote).await?;
+                let fd = stream.into_std()?;
+                Ok(opened.map(|local| (fd.into(), local)))
             }
         }
     }
@@ -56,25 +55,26 @@ impl SideStreams {
         &self,
         stream: &mut S,
         remote: SocketAddr,
-    ) -> Result<SocketAddr, RemoteError>
+    ) -> io::Result<Result<SocketAddr, RemoteError>>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let lost =
-            |e: String| RemoteError::new(libc::EIO, format!("the mirrord agent is gone: {e}"));
         let open = ClientMessage::OpenStream {
             secret: self.secret.clone(),
             remote,
         };
         codec::write_one_frame(stream, &open)
             .await
-            .map_err(|e| lost(e.to_string()))?;
+            .map_err(io::Error::other)?;
         match codec::read_one_frame(stream).await {
-            Ok(AgentMessage::StreamOpened { result }) => result,
-            Ok(AgentMessage::Refused { reason }) => Err(lost(format!("it refused us: {reason}"))),
-            Ok(AgentMessage::Closing { reason }) => Err(lost(reason)),
-            Ok(other) => Err(lost(format!("unexpected answer to OpenStream: {other:?}"))),
-            Err(e) => Err(lost(e.to_string())),
+            Ok(AgentMessage::StreamOpened { result }) => Ok(result),
+            Ok(AgentMessage::Refused { reason }) => Err(io::Error::other(format!(
+                "the agent refused the side stream: {reason}"
+            ))),
+            Ok(other) => Err(io::Error::other(format!(
+                "unexpected answer to OpenStream: {other:?}"
+            ))),
+            Err(e) => Err(io::Error::other(e)),
         }
     }
 }
