@@ -16,8 +16,9 @@
 //! chained) that only copy bytes: what any design with two relay
 //! processes costs on this machine, before any work of mirrord's own.
 //! A third runs the bulk echo through the same chain moving bytes with
-//! `splice(2)` (a zero-copy relay's floor). Each floor is measured in the
-//! same interleaved rounds as the row it bounds.
+//! `splice(2)`: a zero-copy relay's floor, and the way mirrord's own
+//! relays move outgoing TCP on side streams (protocol 1.4). Each floor is
+//! measured in the same interleaved rounds as the row it bounds.
 //!
 //! The syscall path (Go and static binaries) is measured on the same
 //! program forced onto it (`--interception syscall`), next to the layer's
