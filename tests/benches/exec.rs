@@ -20,6 +20,10 @@
 //! relays move outgoing TCP on side streams (protocol 1.4). Each floor is
 //! measured in the same interleaved rounds as the row it bounds.
 //!
+//! One more row, for information: a connection per request (connect, a
+//! one-byte exchange, close) through the agent against the same in the
+//! pod.
+//!
 //! The syscall path (Go and static binaries) is measured on the same
 //! program forced onto it (`--interception syscall`), next to the layer's
 //! figures: a stopped call that continues locally (a `stat`, against the
@@ -185,6 +189,23 @@ fn main() {
             "{:.1} us vs layer {:.1} us",
             us(remote_syscall, n),
             us(remote, n)
+        ),
+    );
+
+    // A connection per request: connect, a one-byte exchange, close.
+    let conns = "1000";
+    let (direct_conns, remote_conns) = best_pair(
+        || in_pod(&["connects", "127.0.0.1", "7001", conns]),
+        || under("local", &["connects", "127.0.0.1", "7001", conns]),
+    );
+    report(
+        "a connection per request, through the agent (remote / in the pod)",
+        remote_conns / direct_conns,
+        "(info)",
+        format!(
+            "{:.1} us vs {:.1} us per connect+exchange+close",
+            us(remote_conns, conns),
+            us(direct_conns, conns)
         ),
     );
 

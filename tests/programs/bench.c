@@ -102,6 +102,19 @@ static double round_trips(const char *ip, int port, long n) {
     return t;
 }
 
+/* n connections to an echo server, each: connect, one one-byte round
+   trip, close (a client that opens a connection per request). */
+static double connections(const char *ip, int port, long n) {
+    char c = 'x';
+    double start = now();
+    for (long i = 0; i < n; i++) {
+        int fd = connect_to(ip, port);
+        if (write(fd, &c, 1) != 1 || read(fd, &c, 1) != 1) die("connection");
+        close(fd);
+    }
+    return now() - start;
+}
+
 /* n one-byte datagram round trips on an unconnected UDP socket: sendto
    the echo server, recvfrom its answer (with the source address). */
 static double datagrams(const char *ip, int port, long n) {
@@ -201,7 +214,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (argc < 4) {
-        fprintf(stderr, "usage: bench files PATH N | stats PATH N | mmsg IP N | reads PATH N | write PATH N | rtt IP PORT N | bulk IP PORT MB\n");
+        fprintf(stderr, "usage: bench files PATH N | stats PATH N | mmsg IP N | reads PATH N | write PATH N | rtt IP PORT N | connects IP PORT N | udp IP PORT N | bulk IP PORT MB\n");
         return 2;
     }
     double t;
@@ -211,6 +224,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[1], "reads")) t = read_loop(argv[2], atol(argv[3]));
     else if (!strcmp(argv[1], "write")) t = write_blocks(argv[2], atol(argv[3]));
     else if (!strcmp(argv[1], "rtt") && argc > 4) t = round_trips(argv[2], atoi(argv[3]), atol(argv[4]));
+    else if (!strcmp(argv[1], "connects") && argc > 4) t = connections(argv[2], atoi(argv[3]), atol(argv[4]));
     else if (!strcmp(argv[1], "udp") && argc > 4) t = datagrams(argv[2], atoi(argv[3]), atol(argv[4]));
     else if (!strcmp(argv[1], "bulk") && argc > 4) t = bulk(argv[2], atoi(argv[3]), atol(argv[4]));
     else return 2;
