@@ -19,26 +19,27 @@ pub async fn serve<S: ClientStream>(
     shared: &Shared,
     mut shutdown: watch::Receiver<Option<String>>,
 ) {
-    let connected = connect_tcp(&shared.factory, remote, CONNECT_TIMEOUT).await;
-    let connected = connected.and_then(|target| {
-        let local = target.local_addr().map_err(|e| RemoteError::from_io(&e))?;
-        Ok((target, local))
-    });
-    let result = connected
-        .as_ref()
-        .map(|(_, local)| *local)
-        .map_err(Clone::clone);
-    if let Err(e) = &result {
-        tracing::debug!(error = %e, "connect failed");
-    }
+    let connected = connect_tcp(&shared.factory, remote, CONNECT_TIMEOUT)
+        .await
+        .and_then(|target| {
+            let local = target.local_addr().map_err(|e| RemoteError::from_io(&e))?;
+            Ok((target, local))
+        });
+    let (target, result) = match connected {
+        Ok((target, local)) => (Some(target), Ok(local)),
+        Err(e) => {
+            tracing::debug!(error = %e, "connect failed");
+            (None, Err(e))
+        }
+    };
     let answer = AgentMessage::StreamOpened { result };
     if let Err(e) = codec::write_one_frame(&mut client, &answer).await {
         return tracing::debug!(error = %e, "the client left before the answer");
     }
-    let Ok((target, local)) = connected else {
+    let Some(target) = target else {
         return;
     };
-    tracing::debug!(%local, "connected");
+    tracing::debug!("connected");
     let fds = client
         .into_fd()
         .and_then(|client| Ok((client, target.into_std()?.into())));
