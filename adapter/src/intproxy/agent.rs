@@ -216,6 +216,25 @@ impl Sent {
         None
     }
 
+    /// Polls `take` every 10 ms until it finds something or `within` has
+    /// passed: what a task running meanwhile sent.
+    pub async fn eventually<T>(
+        &mut self,
+        within: Duration,
+        mut take: impl FnMut(&mut Sent) -> Option<T>,
+    ) -> Option<T> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if let Some(found) = take(self) {
+                return Some(found);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// The next framed connect asked for, if any.
     pub fn try_recv_connect(&mut self) -> Option<(NetProtocol, SocketAddr)> {
         while let Ok(command) = self.0.try_recv() {

@@ -345,14 +345,9 @@ mod tests {
         let connecting = tokio::spawn(async move {
             let _ = connect(&agent, NetProtocol::Tcp, remote).await;
         });
-        let mut asked = None;
-        for _ in 0..500 {
-            asked = sent.try_recv_connect();
-            if asked.is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let asked = sent
+            .eventually(Duration::from_secs(5), |sent| sent.try_recv_connect())
+            .await;
         assert_eq!(asked, Some((NetProtocol::Tcp, remote)));
         connecting.abort();
     }

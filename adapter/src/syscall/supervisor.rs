@@ -372,14 +372,9 @@ mod tests {
         };
         let serving = tokio::spawn(serve(listener, setup, agent, Released(Some(released))));
         // The open reaches the agent, which never answers: a call in flight.
-        let mut asked = None;
-        for _ in 0..200 {
-            asked = sent.try_recv_request();
-            if asked.is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let asked = sent
+            .eventually(Duration::from_secs(2), |sent| sent.try_recv_request())
+            .await;
         assert!(
             matches!(&asked, Some(mirrord_protocol::Request::Open { path, .. }) if path == b"/app/remote-file"),
             "{asked:?}"
